@@ -1,0 +1,23 @@
+# make test / make bench: create .venv if missing, install the project into it, run.
+PYTHON ?= python3
+VENV ?= .venv
+# Pin torch to its CPU build unless an NVIDIA GPU is here; override with `make test TORCH_CONSTRAINTS=`.
+TORCH_CONSTRAINTS ?= $(if $(shell command -v nvidia-smi),,constraints-cpu.txt)
+EXTRAS ?= torch,onnxruntime,test
+STAMP := $(VENV)/.installed
+
+.PHONY: test bench clean
+
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(VENV)/bin/repvsr-bench --model repvsr,frvsr --res 720p --backend onnxruntime
+
+$(STAMP): setup.cfg pyproject.toml $(TORCH_CONSTRAINTS)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet $(if $(TORCH_CONSTRAINTS),-c $(TORCH_CONSTRAINTS)) -e ".[$(EXTRAS)]"
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info

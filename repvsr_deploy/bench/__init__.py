@@ -1,0 +1,1 @@
+"""Measuring what models cost: parameters, FLOPs, timing, and the papers' tables beside them."""

@@ -1,0 +1,42 @@
+"""Parameter and FLOP counts, with `torch.utils.flop_counter` doing the counting.
+
+Conventions (DESIGN.md): FLOPs = 2 x multiply-accumulates of convolution and linear layers;
+bias, activations, interpolation and warping are not counted.
+- "paper": transposed convolutions counted at their OUTPUT resolution. Reproduces RepVSR Table 2
+  (FRVSR: 190.81 GFLOPs at 720p).
+- "exact": transposed convolutions counted at their input resolution, torch's own rule (127.11).
+"""
+
+import copy
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
+
+from ..errors import ReportedError
+from ..models.base import VSRModel
+
+CONVENTIONS = ("paper", "exact")
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _conv_flop_paper(x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed, *args, out_shape=None, **kwargs):
+    # every convolution, transposed ones included, at its output resolution
+    return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
+
+
+_PAPER_MAPPING = {torch.ops.aten.convolution: _conv_flop_paper, torch.ops.aten._convolution: _conv_flop_paper}
+
+
+def count_flops(model: VSRModel, lr_hw: tuple[int, int], convention: str = "paper") -> int:
+    """FLOPs of one `step` on an LR frame of `lr_hw` = (H, W), counted on the meta device (no compute)."""
+    if convention not in CONVENTIONS:
+        raise ReportedError(f"unknown FLOPs convention '{convention}' (known: {', '.join(CONVENTIONS)})")
+    meta_model = copy.deepcopy(model).to("meta")
+    lr = torch.empty(1, 3, *lr_hw, device="meta")
+    mapping = _PAPER_MAPPING if convention == "paper" else {}
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        meta_model.step(lr, *meta_model.init_state(lr))
+    return counter.get_total_flops()

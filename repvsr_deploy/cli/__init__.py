@@ -1,0 +1,1 @@
+"""The command-line fronts: each is a thin layer over one stage of the pipeline."""

@@ -1,0 +1,20 @@
+"""Option types shared by the commands."""
+
+import click
+
+
+class FrameSize(click.ParamType):
+    """`WxH` on the command line (as video sizes are written) -> (H, W), as tensors are shaped."""
+
+    name = "WxH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            width, height = (int(part) for part in value.lower().split("x"))
+            if width > 0 and height > 0:
+                return height, width
+        except ValueError:
+            pass
+        self.fail(f"'{value}' is not a frame size like 320x180", param, ctx)

@@ -1,0 +1,30 @@
+"""Errors that are the user's to fix: reported as one line, never as a traceback."""
+
+
+class ReportedError(Exception):
+    """Bad input or a missing optional piece; the message names the file or flag and what is wrong."""
+
+
+class MissingDependency(ReportedError):
+    """An optional package is not installed; the message carries the install hint."""
+
+    def __init__(self, package: str, extra: str, purpose: str):
+        super().__init__(
+            f"{purpose} needs {package}, which is not installed "
+            f"(pip install 'repvsr-deploy[{extra}]')"
+        )
+
+
+def require_torch(purpose: str):
+    """Import torch or say which extra brings it: the runtime path runs without it."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependency("torch", "torch", purpose) from None
+    return torch
+
+
+def first_sentence(exc: BaseException) -> str:
+    """The gist of a library's exception, for the one-line report: its first sentence."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text.split(". ")[0].rstrip(".")

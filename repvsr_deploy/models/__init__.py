@@ -1,0 +1,9 @@
+"""The training-side package: re-parameterizable blocks, architectures, the registry, fusion, checkpoints."""
+
+from . import frvsr, repvsr  # noqa: F401  (registers the models)
+from .base import VSRModel
+from .checkpoint import load_checkpoint, save_checkpoint
+from .fuse import fuse
+from .registry import build_model, model_names
+
+__all__ = ["VSRModel", "build_model", "fuse", "load_checkpoint", "model_names", "save_checkpoint"]

@@ -1,0 +1,73 @@
+"""Self-describing checkpoints: a plain dict that `torch.load(..., weights_only=True)` reads.
+
+{"format", "model", "config", "fused", "version", "state_dict"}: enough to rebuild the model
+by name, in training or deploy form, with no code from the file itself.
+"""
+
+import pickle
+import warnings
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..atomic import atomic_path
+from ..errors import ReportedError, first_sentence
+from .base import VSRModel
+from .fuse import fuse
+from .registry import build_model
+
+FORMAT = "repvsr-deploy/checkpoint-v1"
+
+
+def save_checkpoint(model: VSRModel, path) -> None:
+    payload = {
+        "format": FORMAT,
+        "model": model.name,
+        "config": model.config,
+        "fused": model.fused,
+        "version": __version__,
+        "state_dict": model.state_dict(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path, expect_model: str | None = None) -> VSRModel:
+    """The model a checkpoint describes, in eval mode; `expect_model` guards against the wrong file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReportedError(f"{path}: no such checkpoint file")
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols on the way to failing
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ReportedError(
+            f"{path}: not a readable checkpoint (it does not load with weights_only=True: "
+            "corrupt, or it holds code rather than weights)"
+        ) from None
+    except Exception as exc:  # a corrupt file also fails in zipfile or torch, each its own way
+        raise ReportedError(f"{path}: not a readable checkpoint ({first_sentence(exc)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ReportedError(f"{path}: not a repvsr-deploy checkpoint (no '{FORMAT}' format tag)")
+    if expect_model is not None and payload["model"] != expect_model:
+        raise ReportedError(f"{path}: holds a '{payload['model']}' checkpoint, not '{expect_model}'")
+    model = build_model(payload["model"], **payload["config"])
+    if payload["fused"]:
+        model = fuse(model)
+    mismatch = _state_dict_mismatch(model.state_dict(), payload["state_dict"])
+    if mismatch:
+        raise ReportedError(f"{path}: weights do not fit model '{payload['model']}' ({mismatch})")
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
+
+
+def _state_dict_mismatch(expected: dict, given: dict) -> str:
+    """'' if `given` fits `expected`, else what differs, with one example."""
+    missing = sorted(expected.keys() - given.keys())
+    unexpected = sorted(given.keys() - expected.keys())
+    reshaped = sorted(k for k in expected.keys() & given.keys() if expected[k].shape != given[k].shape)
+    problems = [f"{len(keys)} {what}, e.g. {keys[0]}" for keys, what in
+                ((missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape")) if keys]
+    return "; ".join(problems)

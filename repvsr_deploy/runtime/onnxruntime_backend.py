@@ -1,0 +1,75 @@
+"""ONNX Runtime backend: the portable one (CPU everywhere, CUDA with onnxruntime-gpu).
+
+State lives in OrtValues bound with IO binding: on CUDA the state never visits the host; only the
+LR frame goes up and the HR frame comes down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MissingDependency, ReportedError, first_sentence
+from ..modelinfo import ModelInfo
+
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingDependency("onnxruntime", "onnxruntime", "the onnxruntime backend") from None
+    return onnxruntime
+
+
+def _providers(ort, device: str) -> list[str]:
+    has_cuda = _CUDA in ort.get_available_providers()
+    if device == "cuda" and not has_cuda:
+        raise ReportedError(
+            "onnxruntime here has no CUDA execution provider "
+            "(needs an NVIDIA GPU and pip install 'repvsr-deploy[gpu]')"
+        )
+    if device not in ("auto", "cpu", "cuda"):
+        raise ReportedError(f"unknown device '{device}' (known: auto, cpu, cuda)")
+    return [_CUDA, _CPU] if has_cuda and device != "cpu" else [_CPU]
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, path, device: str = "auto"):
+        ort = _import_onnxruntime()
+        path = Path(path)
+        if not path.is_file():
+            raise ReportedError(f"{path}: no such ONNX file")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: CPU float16 graphs log a note per inserted cast
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=_providers(ort, device))
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise ReportedError(f"{path}: onnxruntime cannot load it ({first_sentence(exc)})") from None
+        self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
+        self.device = "cuda" if self.session.get_providers()[0] == _CUDA else "cpu"
+        self.dtype = np.float16 if self.info.precision == "fp16" else np.float32
+        self._ortvalue = ort.OrtValue
+
+    def zero_state(self, height: int, width: int) -> list:
+        return [
+            self._ortvalue.ortvalue_from_numpy(np.zeros(spec.shape(height, width), self.dtype), self.device, 0)
+            for spec in self.info.states
+        ]
+
+    def run(self, lr: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("lr", lr.astype(self.dtype, copy=False))
+        for spec, value in zip(self.info.states, state):
+            binding.bind_ortvalue_input(spec.input_name, value)
+        binding.bind_output("hr", "cpu")
+        for spec in self.info.states:
+            binding.bind_output(spec.output_name, self.device)
+        self.session.run_with_iobinding(binding)
+        hr, *next_state = binding.get_outputs()
+        return hr.numpy().astype(np.float32, copy=False), next_state

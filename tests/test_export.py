@@ -1,0 +1,65 @@
+"""The single-step ONNX graph: interface, fusion, and equivalence with torch through onnxruntime."""
+
+import numpy as np
+import onnx
+import pytest
+
+from repvsr_deploy import fuse
+from repvsr_deploy.export import compare_with_torch
+from repvsr_deploy.modelinfo import ModelInfo
+from repvsr_deploy.runtime import open_session
+
+MODELS = ["repvsr", "frvsr"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_graph_interface(exported, name):
+    model, path = exported(name)
+    graph = onnx.load(path)
+    assert graph.ir_version <= 10
+    assert [(o.domain, o.version) for o in graph.opset_import] == [("", 19)]
+    assert [i.name for i in graph.graph.input] == ["lr", "state_lr", "state_hr"]
+    assert [o.name for o in graph.graph.output] == ["hr", "next_state_lr", "next_state_hr"]
+    for value in [*graph.graph.input, *graph.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        assert dims[0].dim_value == 1 and dims[1].dim_value == 3
+        assert dims[2].dim_param and dims[3].dim_param  # dynamic H and W
+    info = ModelInfo.from_metadata({p.key: p.value for p in graph.metadata_props}, str(path))
+    assert info == fuse(model).info()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_graph_is_fused(exported, name):
+    import torch
+
+    model, path = exported(name)
+    convs = sum(n.op_type == "Conv" for n in onnx.load(path).graph.node)
+    assert convs == sum(isinstance(m, torch.nn.Conv2d) for m in fuse(model).modules())
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("hw", [(64, 96), (45, 77)])
+def test_onnxruntime_matches_unfused_torch_over_8_frames(exported, name, hw):
+    model, path = exported(name)
+    assert compare_with_torch(path, model, frames=8, hw=hw) <= 1e-4
+
+
+def test_fp16_graph(exported):
+    model, path = exported("repvsr", "fp16")
+    graph = onnx.load(path)
+    assert graph.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert {p.key: p.value for p in graph.metadata_props}["repvsr.precision"] == '"fp16"'
+    # the warp runs in float32 inside the float16 graph (a float16 grid cannot address 4K pixels)
+    grid_sample = next(n for n in graph.graph.node if n.op_type == "GridSample")
+    types = {v.name: v.type.tensor_type.elem_type for v in onnx.shape_inference.infer_shapes(graph).graph.value_info}
+    assert types[grid_sample.input[1]] == onnx.TensorProto.FLOAT
+    assert compare_with_torch(path, model, frames=8, hw=(64, 96)) <= 1e-2
+
+
+def test_one_graph_runs_any_frame_size(exported):
+    _, path = exported("repvsr")
+    session = open_session(path)
+    for height, width in [(24, 40), (33, 57)]:
+        session.reset()
+        hr = session.step(np.random.default_rng(0).random((3, height, width), dtype=np.float32))
+        assert hr.shape == (1, 3, 4 * height, 4 * width)

@@ -1,0 +1,60 @@
+"""repvsr_deploy.fuse: the deploy-form model equals the training-form one, with no multi-branch block left."""
+
+import pytest
+import torch
+
+import repvsr_deploy
+from repvsr_deploy.models import build_model, model_names
+from repvsr_deploy.models.blocks import RepBlock
+
+from helpers import make_nontrivial
+
+
+def clip(dtype, frames=4, height=21, width=30, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(1, frames, 3, height, width, generator=gen, dtype=dtype)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_fused_model_has_no_multi_branch_block_and_leaves_the_original(name):
+    model = build_model(name)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fused = repvsr_deploy.fuse(model)
+    assert fused.fused and not model.fused
+    assert not any(isinstance(m, RepBlock) for m in fused.modules())
+    assert model.state_dict().keys() == before.keys()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+
+
+def test_repvsr_training_form_is_multi_branch():
+    assert sum(isinstance(m, RepBlock) for m in build_model("repvsr").modules()) == 2 * 7 + 1 + 3 + 1
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_fused_model_equals_unfused_in_float64(name):
+    model = make_nontrivial(build_model(name)).double().eval()
+    fused = repvsr_deploy.fuse(model)
+    lr = clip(torch.float64)  # 21x30: not a multiple of 8, the flow gets padded
+    with torch.no_grad():
+        reference, result = model(lr), fused(lr)
+    assert reference.shape == (1, 4, 3, 84, 120)
+    assert (reference - result).abs().max() <= 1e-10
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_fused_model_equals_unfused_in_float32(name):
+    model = make_nontrivial(build_model(name)).eval()
+    fused = repvsr_deploy.fuse(model)
+    lr = clip(torch.float32)
+    with torch.no_grad():
+        reference, result = model(lr), fused(lr)
+    assert (reference - result).abs().max() <= 1e-5 * reference.abs().max()
+
+
+def test_fuse_is_idempotent():
+    fused = repvsr_deploy.fuse(make_nontrivial(build_model("repvsr")).eval())
+    twice = repvsr_deploy.fuse(fused)
+    assert twice.state_dict().keys() == fused.state_dict().keys()
+    lr = clip(torch.float32, frames=2)
+    with torch.no_grad():
+        assert torch.equal(fused(lr), twice(lr))

@@ -1,0 +1,90 @@
+"""The Session: padding to the size multiple and cropping, state carried between steps, size checks."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from repvsr_deploy.errors import ReportedError
+from repvsr_deploy.modelinfo import StateSpec
+from repvsr_deploy.models.base import VSRModel
+from repvsr_deploy.runtime import Session, open_session
+from repvsr_deploy.runtime.torch_backend import TorchBackend
+
+
+class Accumulator(VSRModel):
+    """A toy recurrent model: HR = nearest x4 of LR + half the previous HR; needs H, W divisible by 4."""
+
+    size_multiple = 4
+    min_size = 8
+    state_specs = (StateSpec("hr", channels=3, scale=4),)
+
+    def __init__(self):
+        super().__init__()
+        self.seen_hw = []
+        self.weight = torch.nn.Parameter(torch.ones(()))
+
+    def step(self, lr, hr_prev):
+        assert lr.shape[-1] % 4 == 0 and lr.shape[-2] % 4 == 0
+        self.seen_hw.append(tuple(lr.shape[-2:]))
+        hr = self.weight * F.interpolate(lr, scale_factor=4, mode="nearest") + 0.5 * hr_prev
+        return hr, hr
+
+
+def frames(n, height, width):
+    return np.random.default_rng(0).random((n, 3, height, width), dtype=np.float32)
+
+
+def test_pads_to_the_size_multiple_and_crops_the_result():
+    model = Accumulator()
+    session = Session(TorchBackend(model, "cpu"))
+    clip = frames(1, 10, 13)
+    hr = session.step(clip[0])
+    assert model.seen_hw == [(12, 16)]
+    assert hr.shape == (1, 3, 40, 52)
+    assert np.allclose(hr[0, :, ::4, ::4], clip[0])
+
+
+def test_state_is_carried_between_steps_and_reset_clears_it():
+    session = Session(TorchBackend(Accumulator(), "cpu"))
+    clip = frames(2, 8, 8)
+    first = session.step(clip[0])
+    second = session.step(clip[1])
+    assert np.allclose(second, np.kron(clip[1], np.ones((4, 4))) + 0.5 * first)
+    session.reset()
+    assert np.allclose(session.step(clip[1]), np.kron(clip[1], np.ones((4, 4))))
+
+
+def test_frame_size_change_within_a_clip_is_refused():
+    session = Session(TorchBackend(Accumulator(), "cpu"))
+    session.step(frames(1, 8, 8)[0])
+    with pytest.raises(ReportedError, match="frame size changed from 8x8 to 12x8 within a clip"):
+        session.step(frames(1, 8, 12)[0])
+
+
+def test_frame_smaller_than_the_model_accepts():
+    session = Session(TorchBackend(Accumulator(), "cpu"))
+    with pytest.raises(ReportedError, match="frame of 7x20 is smaller than model 'accumulator' accepts"):
+        session.step(frames(1, 20, 7)[0])
+
+
+def test_frame_layout_is_checked():
+    session = Session(TorchBackend(Accumulator(), "cpu"))
+    with pytest.raises(ReportedError, match="RGB \\[3,H,W\\] or \\[1,3,H,W\\], got shape \\[8, 8, 3\\]"):
+        session.step(np.zeros((8, 8, 3), np.float32))
+
+
+def test_onnxruntime_session_keeps_state_like_torch(exported):
+    model, path = exported("repvsr")
+    graph, reference = open_session(path), open_session(model, backend="torch", device="cpu")
+    assert graph.backend.name == "onnxruntime" and graph.backend.device == "cpu"
+    for frame in frames(3, 24, 40):
+        assert np.abs(graph.step(frame) - reference.step(frame)).max() <= 1e-4
+
+
+def test_missing_and_corrupt_graphs(tmp_path):
+    with pytest.raises(ReportedError, match="no such ONNX file"):
+        open_session(tmp_path / "absent.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"not a protobuf")
+    with pytest.raises(ReportedError, match="bad.onnx: onnxruntime cannot load it"):
+        open_session(tmp_path / "bad.onnx")
