@@ -1,6 +1,7 @@
 """The Session: padding to the size multiple and cropping, state carried between steps, size checks."""
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,18 @@ def test_onnxruntime_session_keeps_state_like_torch(exported):
     assert graph.backend.name == "onnxruntime" and graph.backend.device == "cpu"
     for frame in frames(3, 24, 40):
         assert np.abs(graph.step(frame) - reference.step(frame)).max() <= 1e-4
+
+
+def test_graph_that_is_not_a_step_graph(tmp_path):
+    import onnx.helper as h
+
+    x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    graph = h.make_model(h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g", [x], [
+        h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])]), opset_imports=[h.make_opsetid("", 19)])
+    graph.ir_version = 10
+    onnx.save(graph, tmp_path / "relu.onnx")
+    with pytest.raises(ReportedError, match="relu.onnx: not a repvsr-deploy step graph"):
+        open_session(tmp_path / "relu.onnx")
 
 
 def test_missing_and_corrupt_graphs(tmp_path):

@@ -112,34 +112,29 @@ class RepBlock(nn.Module):
         return conv
 
 
+def component_ii(in_channels: int, out_channels: int, mid_channels: int) -> list[nn.Module]:
+    """Component II: the three sequential convolutions, 1x1-3x3, 3x3-1x1 and 1x1-3x3-1x1."""
+    return [
+        Conv1x1Conv3x3(in_channels, out_channels, mid_channels),
+        Conv3x3Conv1x1(in_channels, out_channels, mid_channels),
+        Conv1x1Conv3x3Conv1x1(in_channels, out_channels, mid_channels),
+    ]
+
+
 class FNMB(RepBlock):
     """FlowNet Multi-Branch block: Components I and II (RepVSR §3.1, Fig. 2c). Fuses by Eq. 6."""
 
     def __init__(self, in_channels: int, out_channels: int, expansion: int = 2):
-        mid = expansion * out_channels
-        super().__init__(
-            in_channels,
-            out_channels,
-            [
-                Conv1x1Conv3x3(in_channels, out_channels, mid),
-                Conv3x3Conv1x1(in_channels, out_channels, mid),
-                Conv1x1Conv3x3Conv1x1(in_channels, out_channels, mid),
-            ],
-        )
+        super().__init__(in_channels, out_channels, component_ii(in_channels, out_channels, expansion * out_channels))
 
 
 class SRMB(RepBlock):
     """Super-Resolution Multi-Branch block: Components I, II and III (RepVSR §3.1, Fig. 2c). Fuses by Eq. 7."""
 
     def __init__(self, in_channels: int, out_channels: int, expansion: int = 4):
-        mid = expansion * out_channels
+        component_iii = Conv1x1Edge(in_channels, out_channels, LAPLACIAN)
         super().__init__(
             in_channels,
             out_channels,
-            [
-                Conv1x1Conv3x3(in_channels, out_channels, mid),
-                Conv3x3Conv1x1(in_channels, out_channels, mid),
-                Conv1x1Conv3x3Conv1x1(in_channels, out_channels, mid),
-                Conv1x1Edge(in_channels, out_channels, LAPLACIAN),
-            ],
+            [*component_ii(in_channels, out_channels, expansion * out_channels), component_iii],
         )
