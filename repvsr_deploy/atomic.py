@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,3 +27,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def staged_files(directory):
+    """Yield a temporary folder inside `directory`; if the block succeeds, move every file written
+    there into `directory` under the same name. Files that belong together appear together."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
+    try:
+        yield stage
+        for file in stage.iterdir():
+            os.chmod(file, 0o666 & ~_umask())
+            os.replace(file, directory / file.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

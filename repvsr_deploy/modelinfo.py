@@ -45,6 +45,8 @@ class ModelInfo:
     fused: bool = True
     precision: str = "fp32"
     config: dict = field(default_factory=dict)
+    graph: str = "step"  # step (streams) | backward, forward (the two sweeps of a bidirectional model)
+    backward_graph: str = ""  # a forward graph's backward graph, a file beside it
     version: str = __version__
 
     def to_metadata(self) -> dict[str, str]:

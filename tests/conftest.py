@@ -16,7 +16,7 @@ def exported(tmp_path_factory):
             torch.manual_seed(0)
             model = make_nontrivial(build_model(name)).eval()
             path = tmp_path_factory.mktemp("onnx") / f"{name}.{precision}.onnx"
-            export_onnx(model, path, precision)
+            export_onnx(model, path, precision)  # bidirectional: also NAME.backward.onnx beside it
             cache[name, precision] = (model, path)
         return cache[name, precision]
 

@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from repvsr_deploy.models.blocks import (
-    FNMB, LAPLACIAN, SRMB, Conv1x1Conv3x3, Conv1x1Conv3x3Conv1x1, Conv1x1Edge, Conv3x3Conv1x1,
+    FNMB, LAPLACIAN, RCB, SOBEL_X, SOBEL_Y, SRMB, Conv1x1Conv3x3, Conv1x1Conv3x3Conv1x1, Conv1x1Edge,
+    Conv3x3Conv1x1,
 )
 
 BRANCHES = {
@@ -13,6 +14,8 @@ BRANCHES = {
     "3x3-1x1": lambda: Conv3x3Conv1x1(5, 7, 11),
     "1x1-3x3-1x1": lambda: Conv1x1Conv3x3Conv1x1(5, 7, 11),
     "1x1-laplacian": lambda: Conv1x1Edge(5, 7, LAPLACIAN),
+    "1x1-sobel-x": lambda: Conv1x1Edge(5, 7, SOBEL_X),
+    "1x1-sobel-y": lambda: Conv1x1Edge(5, 7, SOBEL_Y),
 }
 
 
@@ -50,10 +53,17 @@ def test_zero_padding_the_1x1_output_would_break_the_border():
     assert diff[..., 0, :].max() > 1e-3 and diff[..., :, -1].max() > 1e-3
 
 
-@pytest.mark.parametrize("block_type", [SRMB, FNMB])
-@pytest.mark.parametrize("channels", [(5, 7), (8, 8), (51, 3)])
-def test_block_fuses_into_one_conv(block_type, channels):
-    block = randomized(block_type(*channels))
+BLOCKS = {
+    "SRMB 5->7": lambda: SRMB(5, 7), "SRMB 8->8": lambda: SRMB(8, 8), "SRMB 51->3": lambda: SRMB(51, 3),
+    "FNMB 5->7": lambda: FNMB(5, 7), "FNMB 6->8": lambda: FNMB(6, 8),
+    "RCB 7": lambda: RCB(7), "RCB 48": lambda: RCB(48),
+}
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_block_fuses_into_one_conv(name):
+    block = randomized(BLOCKS[name]())
+    channels = (block.conv3x3.in_channels, block.conv3x3.out_channels)
     x = input_like(channels[0])
     conv = block.reparameterize()
     assert isinstance(conv, torch.nn.Conv2d) and conv.kernel_size == (3, 3) and conv.padding == (1, 1)
@@ -65,3 +75,9 @@ def test_srmb_has_all_three_components_and_fnmb_the_first_two():
     fnmb = [type(b) for b in FNMB(4, 4).branches]
     assert srmb == [Conv1x1Conv3x3, Conv3x3Conv1x1, Conv1x1Conv3x3Conv1x1, Conv1x1Edge]
     assert fnmb == [Conv1x1Conv3x3, Conv3x3Conv1x1, Conv1x1Conv3x3Conv1x1]
+
+
+def test_rcb_has_the_plain_sequential_and_both_edge_orders():
+    branches = RCB(4).branches
+    assert [type(b) for b in branches] == [Conv1x1Conv3x3, Conv1x1Edge, Conv1x1Edge, Conv1x1Edge]
+    assert [b.edge_filter[0, 0].tolist() for b in branches[1:]] == [SOBEL_X.tolist(), SOBEL_Y.tolist(), LAPLACIAN.tolist()]

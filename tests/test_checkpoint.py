@@ -68,7 +68,7 @@ def test_weights_that_do_not_fit(tmp_path):
 
 
 def test_unknown_model_and_option():
-    with pytest.raises(ReportedError, match="unknown model 'vsrnet' \\(known: frvsr, repvsr\\)"):
+    with pytest.raises(ReportedError, match="unknown model 'vsrnet' \\(known: frvsr, ksnet-bi, ksnet-uni, repvsr\\)"):
         build_model("vsrnet")
     with pytest.raises(ReportedError, match="model 'repvsr' has no option \\['width'\\]"):
         build_model("repvsr", width=3)

@@ -3,7 +3,7 @@
 import pytest
 
 from repvsr_deploy import count_flops, count_params, fuse
-from repvsr_deploy.bench.paper_tables import REPVSR_TABLE2, RESOLUTIONS
+from repvsr_deploy.bench.paper_tables import RESOLUTIONS, paper_row
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.models import build_model
 
@@ -33,7 +33,7 @@ def test_repvsr_deploy_parameters_within_2_percent_of_table2():
 @pytest.mark.parametrize("resolution", list(RESOLUTIONS))
 def test_repvsr_deploy_flops_within_2_percent_of_table2(resolution):
     gflops = count_flops(fuse(build_model("repvsr")), RESOLUTIONS[resolution]) / 1e9
-    assert abs(gflops / REPVSR_TABLE2["repvsr"][resolution].gflops - 1) <= 0.02
+    assert abs(gflops / paper_row("repvsr", resolution).gflops - 1) <= 0.02
 
 
 def test_training_form_costs_more_than_deploy_form():

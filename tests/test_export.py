@@ -63,3 +63,60 @@ def test_one_graph_runs_any_frame_size(exported):
         session.reset()
         hr = session.step(np.random.default_rng(0).random((3, height, width), dtype=np.float32))
         assert hr.shape == (1, 3, 4 * height, 4 * width)
+
+
+def ops(graph: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
+    found: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.graph.node:
+        found.setdefault(node.op_type, []).append(node)
+    return found
+
+
+def test_ksnet_uni_graph_carries_selection_and_deformable_conv(exported):
+    model, path = exported("ksnet-uni")
+    graph = onnx.load(path)
+    names = [s.name for s in model.state_specs]
+    assert [i.name for i in graph.graph.input] == ["lr", *(f"state_{n}" for n in names)]
+    assert [o.name for o in graph.graph.output] == ["hr", *(f"next_state_{n}" for n in names)]
+    found = ops(graph)
+    topk = found["TopK"]
+    assert len(topk) == 6  # 3 levels x 2 branches
+    assert all({a.name: a.i for a in n.attribute} == {"axis": 1, "largest": 0, "sorted": 1} for n in topk)
+    assert "Gather" in found
+    assert len(found["DeformConv"]) == 2 and all(len(n.input) == 5 for n in found["DeformConv"])
+
+
+@pytest.mark.parametrize("hw", [(64, 96), (33, 45)])
+def test_ksnet_uni_onnxruntime_matches_torch_over_8_frames(exported, hw):
+    model, path = exported("ksnet-uni")
+    assert compare_with_torch(path, model, frames=8, hw=hw) <= 1e-4
+
+
+def test_ksnet_uni_fp16(exported):
+    model, path = exported("ksnet-uni", "fp16")
+    assert compare_with_torch(path, model, frames=8, hw=(64, 96)) <= 1e-2
+
+
+def test_ksnet_bi_writes_two_linked_graphs(exported):
+    model, path = exported("ksnet-bi")
+    forward, backward = onnx.load(path), onnx.load(path.with_name(f"{path.stem}.backward.onnx"))
+    meta = {p.key: p.value for p in forward.metadata_props}
+    assert (meta["repvsr.graph"], meta["repvsr.backward_graph"]) == ('"forward"', f'"{path.stem}.backward.onnx"')
+    assert [i.name for i in backward.graph.input][0] == "lr"
+    assert [o.name for o in backward.graph.output][0] == "feature"
+    assert [i.name for i in forward.graph.input][:2] == ["lr", "feature"]
+    assert [o.name for o in forward.graph.output][0] == "hr"
+
+
+@pytest.mark.parametrize("hw", [(64, 96), (45, 77)])
+def test_ksnet_bi_onnxruntime_matches_torch_over_a_10_frame_clip(exported, hw):
+    model, path = exported("ksnet-bi")
+    assert compare_with_torch(path, model, frames=10, hw=hw) <= 1e-4
+
+
+def test_ksnet_frame_below_minimum_size(exported):
+    from repvsr_deploy.errors import ReportedError
+
+    _, path = exported("ksnet-uni")
+    with pytest.raises(ReportedError, match="frame of 40x32 is smaller than model 'ksnet-uni' accepts"):
+        open_session(path).step(np.zeros((3, 32, 40), np.float32))

@@ -13,7 +13,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from ..errors import ReportedError
-from ..models.base import VSRModel
+from ..models.base import BidirectionalVSRModel, VSRModel, zero_state
 
 CONVENTIONS = ("paper", "exact")
 
@@ -31,12 +31,21 @@ _PAPER_MAPPING = {torch.ops.aten.convolution: _conv_flop_paper, torch.ops.aten._
 
 
 def count_flops(model: VSRModel, lr_hw: tuple[int, int], convention: str = "paper") -> int:
-    """FLOPs of one `step` on an LR frame of `lr_hw` = (H, W), counted on the meta device (no compute)."""
+    """FLOPs per frame on an LR frame of `lr_hw` = (H, W): one `step`, or for a bidirectional model one
+    backward and one forward step. Counted on the meta device (no compute)."""
     if convention not in CONVENTIONS:
         raise ReportedError(f"unknown FLOPs convention '{convention}' (known: {', '.join(CONVENTIONS)})")
     meta_model = copy.deepcopy(model).to("meta")
     lr = torch.empty(1, 3, *lr_hw, device="meta")
     mapping = _PAPER_MAPPING if convention == "paper" else {}
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
-        meta_model.step(lr, *meta_model.init_state(lr))
+        _one_frame(meta_model, lr)
     return counter.get_total_flops()
+
+
+def _one_frame(model: VSRModel, lr: torch.Tensor) -> None:
+    if isinstance(model, BidirectionalVSRModel):
+        feature, *_ = model.backward_step(lr, *zero_state(lr, model.backward_state_specs))
+        model.forward_step(lr, feature, *zero_state(lr, model.forward_state_specs))
+    else:
+        model.step(lr, *model.init_state(lr))

@@ -12,7 +12,7 @@ from ..clips import moving_clip
 from ..errors import ReportedError
 from ..models import build_model, fuse
 from ..models.base import VSRModel
-from ..runtime.session import Session
+from ..runtime.session import open_session
 from .flops import count_flops, count_params
 from .paper_tables import RESOLUTIONS, paper_row
 from .timing import time_session
@@ -45,20 +45,18 @@ class BenchRow:
     paper_params_m: float | None = None
     paper_gflops: float | None = None
     paper_fps_gpu: float | None = None
+    paper_source: str | None = None
 
 
-def _session(model: VSRModel, backend: str, workdir: Path) -> Session:
+def _session(model: VSRModel, backend: str, workdir: Path):
     if backend == "torch":
-        from ..runtime.torch_backend import TorchBackend
-
-        return Session(TorchBackend(model))
+        return open_session(model, "torch")
     if backend == "onnxruntime":
         from ..export import export_onnx
-        from ..runtime.onnxruntime_backend import OnnxRuntimeBackend
 
         path = workdir / f"{model.name}.onnx"
         export_onnx(model, path)
-        return Session(OnnxRuntimeBackend(path))
+        return open_session(path, "onnxruntime")
     raise ReportedError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
 
 
@@ -81,13 +79,13 @@ def bench_model(name: str, resolutions: list[str], backends: list[str], unfused:
                 timing = time_session(session, clip, frames, warmup, f"{name} {resolution} {backend} {form}")
                 rows.append(BenchRow(
                     model=name, resolution=resolution, lr_size=f"{width}x{height}", backend=backend,
-                    device=getattr(session.backend, "device", "cpu"), form=form, precision="fp32",
+                    device=session.device, form=form, precision="fp32",
                     params=count_params(model),
                     gflops_paper=count_flops(model, (height, width), "paper") / 1e9,
                     gflops_exact=count_flops(model, (height, width), "exact") / 1e9,
                     fps=timing.fps, latency_median_ms=timing.median_ms, latency_p90_ms=timing.p90_ms,
                     paper_params_m=paper and paper.params_m, paper_gflops=paper and paper.gflops,
-                    paper_fps_gpu=paper and paper.fps,
+                    paper_fps_gpu=paper and paper.fps, paper_source=paper and paper.source,
                 ))
     _add_speedups(rows)
     return rows

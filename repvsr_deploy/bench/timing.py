@@ -1,4 +1,4 @@
-"""Timing one session over a clip: warm-up steps, then per-frame wall-clock latencies."""
+"""Timing a session over a clip: warm-up frames, then the time from one HR frame to the next."""
 
 import sys
 import time
@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
-
-from ..runtime.session import Session
 
 
 @dataclass(frozen=True)
@@ -27,15 +25,24 @@ class Timing:
         return float(np.percentile(self.latencies_s, 90)) * 1e3
 
 
-def time_session(session: Session, clip: np.ndarray, frames: int, warmup: int, label: str) -> Timing:
-    """Step through `clip` (cycled) for `warmup` untimed then `frames` timed frames, with a progress bar."""
+def time_session(session, clip: np.ndarray, frames: int, warmup: int, label: str) -> Timing:
+    """`warmup` untimed frames, then `frames` timed ones from a fresh state, `clip` cycled. A frame's
+    latency is the time since the previous HR frame; for a bidirectional session the first frame
+    of each window carries the window's backward sweep."""
+
+    def cycle(n: int):
+        return (clip[i % len(clip)] for i in range(n))
+
     latencies = []
     with tqdm(total=warmup + frames, desc=label, unit="frame", file=sys.stderr, leave=False) as bar:
-        for i in range(warmup + frames):
-            start = time.perf_counter()
-            session.step(clip[i % len(clip)])
-            elapsed = time.perf_counter() - start
-            if i >= warmup:
-                latencies.append(elapsed)
+        if warmup:
+            for _ in session.run(cycle(warmup)):
+                bar.update()
+            session.reset()
+        last = time.perf_counter()
+        for _ in session.run(cycle(frames)):
+            now = time.perf_counter()
+            latencies.append(now - last)
+            last = now
             bar.update()
     return Timing(np.array(latencies))

@@ -1,11 +1,10 @@
 """repvsr-export: checkpoint -> fused single-step ONNX graph, verified against torch before it is kept."""
 
-import contextlib
 from pathlib import Path
 
 import click
 
-from ..atomic import atomic_path
+from ..atomic import staged_files
 from ..errors import ReportedError
 from .errors import debug_option, run_command
 from .options import FrameSize
@@ -26,7 +25,8 @@ def fp16_path(path: Path) -> Path:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Output file [default: CHECKPOINT with .onnx, or MODEL.onnx].")
 @click.option("--fp16", is_flag=True, help="Also write a float16 graph beside it, NAME.fp16.onnx (what TensorRT 11 builds FP16 from).")
-@click.option("--verify-frames", default=8, show_default=True, type=click.IntRange(1), help="Frames of the verification clip.")
+@click.option("--verify-frames", type=click.IntRange(2),
+              help="Frames of the verification clip [default: 8, or 10 for bidirectional models].")
 @click.option("--verify-size", default="96x64", show_default=True, type=FrameSize(), help="LR size of the verification clip.")
 @click.option("--seed", default=0, show_default=True, help="Seed of --random-init.")
 @debug_option
@@ -36,6 +36,7 @@ def export_command(checkpoint, to_onnx, model_name, random_init, output, fp16, v
     The graph is fused (every multi-branch block is one 3x3 conv), opset 19, with dynamic H and W,
     and proves itself before it is kept: a moving clip through onnxruntime against the unfused
     torch model, max abs error at most 1e-4 (1e-2 for --fp16). Nothing is written if it fails.
+    Bidirectional models write two graphs: OUT (forward sweep) and OUT's .backward.onnx beside it.
     """
     if not to_onnx:
         raise click.UsageError("nothing to export: add --onnx")
@@ -58,21 +59,27 @@ def export_command(checkpoint, to_onnx, model_name, random_init, output, fp16, v
         model = load_checkpoint(checkpoint, expect_model=model_name)
         output = output or checkpoint.with_suffix(".onnx")
 
+    from ..export.step_graph import graphs_of
+    from ..models.base import BidirectionalVSRModel
+
     form = "fused" if model.fused else f"fused from {count_params(model):,} in training form"
     click.echo(f"{model.name}: {count_params(fuse(model)):,} parameters ({form})")
-    targets = [("fp32", output)] + ([("fp16", fp16_path(output))] if fp16 else [])
+    bidirectional = isinstance(model, BidirectionalVSRModel)
+    frames = verify_frames or (10 if bidirectional else 8)
     height, width = verify_size
     reference = "torch model" if model.fused else "unfused torch model"
-    with contextlib.ExitStack() as commit_all_or_none:
+    targets = [("fp32", output)] + ([("fp16", fp16_path(output))] if fp16 else [])
+    with staged_files(output.parent) as stage:
         for precision, path in targets:
-            tmp = commit_all_or_none.enter_context(atomic_path(path))
-            proto = export_onnx(model, tmp, precision)
-            error = compare_with_torch(tmp, model, verify_frames, verify_size)
+            protos = export_onnx(model, stage / path.name, precision)
+            error = compare_with_torch(stage / path.name, model, frames, verify_size)
             limit = VERIFY_LIMITS[precision]
+            files = " + ".join(str(path.with_name(file.name)) for file in graphs_of(model, path).values())
+            ir = next(iter(protos.values())).ir_version
             click.echo(
-                f"{path}: {precision}, opset {OPSET}, IR {proto.ir_version}, checker and shape inference ok; "
-                f"{verify_frames} frames of {width}x{height} through onnxruntime vs the {reference}: "
-                f"max abs error {error:.2e} (limit {limit:.0e})"
+                f"{files}: {precision}, opset {OPSET}, IR {ir}, checker and shape inference ok; "
+                f"{'a clip of ' if bidirectional else ''}{frames} frames of {width}x{height} through "
+                f"onnxruntime vs the {reference}: max abs error {error:.2e} (limit {limit:.0e})"
             )
             if error > limit:
                 raise ReportedError(

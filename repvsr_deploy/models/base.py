@@ -5,6 +5,9 @@ from torch import Tensor, nn
 
 from ..modelinfo import ModelInfo, StateSpec
 
+# graph -> the method it exports: streaming models have `step`, bidirectional ones the two sweeps
+STEP_METHODS = {"step": "step", "backward": "backward_step", "forward": "forward_step"}
+
 
 class VSRModel(nn.Module):
     """A recurrent VSR network: `step` maps one LR frame and the state to the HR frame and the next state.
@@ -26,11 +29,7 @@ class VSRModel(nn.Module):
 
     def init_state(self, lr: Tensor) -> tuple[Tensor, ...]:
         """Zero state for a first frame shaped like `lr` [B, 3, H, W]."""
-        batch, _, height, width = lr.shape
-        return tuple(
-            lr.new_zeros(batch, spec.channels, height * spec.scale, width * spec.scale)
-            for spec in self.state_specs
-        )
+        return zero_state(lr, self.state_specs)
 
     def step(self, lr: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
         """One frame: returns (hr, *next_state)."""
@@ -45,15 +44,61 @@ class VSRModel(nn.Module):
             frames.append(hr)
         return torch.stack(frames, dim=1)
 
-    def info(self, precision: str = "fp32") -> ModelInfo:
+    def info(self, precision: str = "fp32", graph: str = "step") -> ModelInfo:
         """The step interface as a runtime sees it (written into exported graphs)."""
         return ModelInfo(
             model=self.name,
             scale=self.scale,
             size_multiple=self.size_multiple,
             min_size=self.min_size,
-            states=self.state_specs,
+            states=self.states_of(graph),
             fused=self.fused,
             precision=precision,
             config=self.config,
+            graph=graph,
         )
+
+    def states_of(self, graph: str) -> tuple[StateSpec, ...]:
+        return self.state_specs
+
+
+def zero_state(lr: Tensor, specs: tuple[StateSpec, ...]) -> tuple[Tensor, ...]:
+    batch, _, height, width = lr.shape
+    return tuple(lr.new_zeros(batch, s.channels, height * s.scale, width * s.scale) for s in specs)
+
+
+class BidirectionalVSRModel(VSRModel):
+    """Cannot stream: a backward sweep over the clip computes a feature per frame, then a forward
+    sweep turns each frame and its feature into the HR frame. Exported as two graphs."""
+
+    feature_channels: int = 0
+    backward_state_specs: tuple[StateSpec, ...] = ()
+    forward_state_specs: tuple[StateSpec, ...] = ()
+
+    def backward_step(self, lr: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        """One frame, latest first: returns (feature, *next_state)."""
+        raise NotImplementedError
+
+    def forward_step(self, lr: Tensor, feature: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        """One frame, earliest first, with its backward feature: returns (hr, *next_state)."""
+        raise NotImplementedError
+
+    def step(self, lr: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        raise TypeError(f"{self.name} is bidirectional: it runs backward_step over a clip, then forward_step")
+
+    def forward(self, lr_seq: Tensor) -> Tensor:
+        frames = lr_seq.shape[1]
+        features: list[Tensor] = [lr_seq] * frames
+        state = zero_state(lr_seq[:, 0], self.backward_state_specs)
+        for t in reversed(range(frames)):
+            features[t], *state = self.backward_step(lr_seq[:, t], *state)
+        state = zero_state(lr_seq[:, 0], self.forward_state_specs)
+        hr = []
+        for t in range(frames):
+            frame, *state = self.forward_step(lr_seq[:, t], features[t], *state)
+            hr.append(frame)
+        return torch.stack(hr, dim=1)
+
+    def states_of(self, graph: str) -> tuple[StateSpec, ...]:
+        return {"backward": self.backward_state_specs, "forward": self.forward_state_specs}[graph]
+

@@ -2,7 +2,10 @@
 
 RepVSR §3.1: SRMB = Component I (3x3 conv) + Component II (1x1-3x3, 3x3-1x1, 1x1-3x3-1x1)
 + Component III (1x1 then scaled Laplacian, depthwise); FNMB = Components I and II.
-Each branch knows its own fused (weight, bias); `RepBlock.reparameterize` sums them (Eq. 6-7).
+KSNet §3.2: RCB = 3x3 conv + 1x1-3x3 + first-order (Sobel x, Sobel y) and second-order (Laplacian)
+edge branches.
+Each branch knows its own fused (weight, bias); `RepBlock.reparameterize` sums them (RepVSR Eq. 6-7,
+KSNet Eq. 8).
 """
 
 import torch
@@ -11,7 +14,9 @@ from torch import Tensor, nn
 
 from .reparam import depthwise_to_dense, fuse_1x1_kxk, fuse_kxk_1x1, pad_with_bias
 
-LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])  # D_lap of Eq. 3
+LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])  # D_lap of RepVSR Eq. 3
+SOBEL_X = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+SOBEL_Y = SOBEL_X.T.contiguous()
 
 
 class Conv1x1Conv3x3(nn.Module):
@@ -137,4 +142,22 @@ class SRMB(RepBlock):
             in_channels,
             out_channels,
             [*component_ii(in_channels, out_channels, expansion * out_channels), component_iii],
+        )
+
+
+class RCB(RepBlock):
+    """Re-parameterized Convolution Block (KSNet §3.2, Fig. 4b): a plain 3x3 conv, a sequential
+    1x1-3x3 (Eq. 5, fused by Eq. 6-7), and first- and second-order edge branches (1x1 then scaled
+    Sobel-x, Sobel-y, Laplacian, depthwise); all merge into one 3x3 conv by Eq. 8."""
+
+    def __init__(self, channels: int, expansion: int = 2):
+        super().__init__(
+            channels,
+            channels,
+            [
+                Conv1x1Conv3x3(channels, channels, expansion * channels),
+                Conv1x1Edge(channels, channels, SOBEL_X),
+                Conv1x1Edge(channels, channels, SOBEL_Y),
+                Conv1x1Edge(channels, channels, LAPLACIAN),
+            ],
         )

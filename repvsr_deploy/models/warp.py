@@ -9,19 +9,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _at_least_float32(t: Tensor) -> Tensor:
+def at_least_float32(t: Tensor) -> Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
 def upsample_flow(flow: Tensor, scale: int) -> Tensor:
     """LR flow [B,2,H,W] (pixels) -> HR flow [B,2,sH,sW] (pixels): bilinear resize, vectors times s."""
-    flow = _at_least_float32(flow)
+    flow = at_least_float32(flow)
     return scale * F.interpolate(flow, scale_factor=scale, mode="bilinear", align_corners=False)
 
 
 def flow_warp(image: Tensor, flow: Tensor) -> Tensor:
     """Backward warp: out(p) = image(p + flow(p)), bilinear, clamped at the border."""
-    flow = _at_least_float32(flow)
+    flow = at_least_float32(flow)
     _, _, height, width = flow.shape
     xs = torch.arange(width, dtype=flow.dtype, device=flow.device).view(1, 1, width)
     ys = torch.arange(height, dtype=flow.dtype, device=flow.device).view(1, height, 1)

@@ -62,14 +62,21 @@ class OnnxRuntimeBackend:
             for spec in self.info.states
         ]
 
-    def run(self, lr: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+    def run(self, lr: np.ndarray, state: list, feature=None) -> tuple:
         binding = self.session.io_binding()
         binding.bind_cpu_input("lr", lr.astype(self.dtype, copy=False))
+        if feature is not None:
+            binding.bind_ortvalue_input("feature", feature)
         for spec, value in zip(self.info.states, state):
             binding.bind_ortvalue_input(spec.input_name, value)
-        binding.bind_output("hr", "cpu")
+        if self.info.graph == "backward":
+            binding.bind_output("feature", self.device)  # stays with the state, for the forward graph
+        else:
+            binding.bind_output("hr", "cpu")
         for spec in self.info.states:
             binding.bind_output(spec.output_name, self.device)
         self.session.run_with_iobinding(binding)
-        hr, *next_state = binding.get_outputs()
-        return hr.numpy().astype(np.float32, copy=False), next_state
+        out, *next_state = binding.get_outputs()
+        if self.info.graph == "backward":
+            return out, next_state
+        return out.numpy().astype(np.float32, copy=False), next_state

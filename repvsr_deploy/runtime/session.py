@@ -1,12 +1,16 @@
-"""A stateful session over one recurrent step graph, whatever runs it (torch, onnxruntime, TensorRT).
+"""Stateful sessions over exported step graphs, whatever runs them (torch, onnxruntime, TensorRT).
 
-The session owns what every backend needs alike: frame layout and dtype, padding to the model's
-size multiple and cropping the result, the size checks, and carrying the state from one step to
-the next. A backend only runs one step; its state values stay wherever it keeps them (a GPU).
+A session owns what every backend needs alike: frame layout and dtype, padding to the model's size
+multiple and cropping the result, the size checks, and carrying the state from one step to the
+next. A backend only runs one graph once; its state values stay wherever it keeps them (a GPU).
+
+`Session` streams (one frame in, one HR frame out); `ClipSession` runs a bidirectional model over
+windows of a clip. Both give `run(frames) -> HR frames` and `reset()`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,46 +19,54 @@ import numpy as np
 from ..errors import ReportedError
 from ..modelinfo import ModelInfo
 
+DEFAULT_WINDOW = 10
+
 
 class Backend(Protocol):
-    """Runs one step: (lr [1,3,H,W], state) -> (hr [1,3,sH,sW] float32 on the host, next state)."""
+    """Runs one graph once: (lr [1,3,H,W], state, feature) -> (output, next state). The output is
+    the HR frame as float32 on the host, or for a backward graph the feature, left where it is."""
 
     name: str
     info: ModelInfo
+    device: str  # where its state lives: cpu or cuda
 
     def zero_state(self, height: int, width: int) -> list[Any]: ...
 
-    def run(self, lr: np.ndarray, state: list[Any]) -> tuple[np.ndarray, list[Any]]: ...
+    def run(self, lr: np.ndarray, state: list[Any], feature: Any = None) -> tuple[Any, list[Any]]: ...
 
 
-class Session:
-    """Feed LR frames one at a time with `step`; `reset` before an unrelated clip or a new frame size."""
+class FrameFormat:
+    """Frames in, as the graph wants them: checked, batched, padded; HR frames out, cropped."""
 
-    def __init__(self, backend: Backend):
-        self.backend = backend
-        self.info = backend.info
-        self.reset()
+    def __init__(self, info: ModelInfo):
+        self.info = info
+        self.frame_hw: tuple[int, int] | None = None
 
-    def reset(self) -> None:
-        self._frame_hw: tuple[int, int] | None = None
-        self._state: list[Any] = []
-
-    def step(self, frame: np.ndarray) -> np.ndarray:
-        """One RGB frame in [0, 1], [3,H,W] or [1,3,H,W] -> the HR frame [1,3,sH,sW] float32."""
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """RGB in [0, 1], [3,H,W] or [1,3,H,W] -> float32 [1,3,H',W'] padded to the size multiple."""
         lr = _as_batch(frame)
         height, width = lr.shape[-2:]
-        if self._frame_hw is None:
+        if self.frame_hw is None:
             self._check_size(height, width)
-            self._frame_hw = (height, width)
-            self._state = self.backend.zero_state(*self._padded_hw(height, width))
-        elif self._frame_hw != (height, width):
+            self.frame_hw = (height, width)
+        elif self.frame_hw != (height, width):
             raise ReportedError(
-                f"frame size changed from {self._frame_hw[1]}x{self._frame_hw[0]} to {width}x{height} "
+                f"frame size changed from {self.frame_hw[1]}x{self.frame_hw[0]} to {width}x{height} "
                 "within a clip; reset() the session first"
             )
-        hr, self._state = self.backend.run(self._pad(lr), self._state)
-        scale = self.info.scale
-        return hr[..., : height * scale, : width * scale]
+        padded_h, padded_w = self.padded_hw
+        if (padded_h, padded_w) == (height, width):
+            return lr
+        return np.pad(lr, ((0, 0), (0, 0), (0, padded_h - height), (0, padded_w - width)), mode="edge")
+
+    @property
+    def padded_hw(self) -> tuple[int, int]:
+        m = self.info.size_multiple
+        return tuple(-(-size // m) * m for size in self.frame_hw)
+
+    def crop(self, hr: np.ndarray) -> np.ndarray:
+        height, width = self.frame_hw
+        return hr[..., : height * self.info.scale, : width * self.info.scale]
 
     def _check_size(self, height: int, width: int) -> None:
         least = self.info.min_size
@@ -63,17 +75,6 @@ class Session:
                 f"frame of {width}x{height} is smaller than model '{self.info.model}' accepts "
                 f"({least}x{least} at least)"
             )
-
-    def _padded_hw(self, height: int, width: int) -> tuple[int, int]:
-        m = self.info.size_multiple
-        return -(-height // m) * m, -(-width // m) * m
-
-    def _pad(self, lr: np.ndarray) -> np.ndarray:
-        height, width = lr.shape[-2:]
-        padded_h, padded_w = self._padded_hw(height, width)
-        if (padded_h, padded_w) == (height, width):
-            return lr
-        return np.pad(lr, ((0, 0), (0, 0), (0, padded_h - height), (0, padded_w - width)), mode="edge")
 
 
 def _as_batch(frame: np.ndarray) -> np.ndarray:
@@ -84,10 +85,84 @@ def _as_batch(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(batch)
 
 
-def open_session(source, backend: str = "auto", device: str = "auto") -> Session:
-    """A session on an exported step graph (`.onnx`: onnxruntime), or on a model or checkpoint (torch).
+class Session:
+    """A streaming model: `step` one LR frame, get its HR frame; the state carries over."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.info = backend.info
+        self.device = backend.device
+        self.reset()
+
+    def reset(self) -> None:
+        """Before an unrelated clip or another frame size."""
+        self._frames = FrameFormat(self.info)
+        self._state: list[Any] = []
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        """One RGB frame in [0, 1], [3,H,W] or [1,3,H,W] -> the HR frame [1,3,sH,sW] float32."""
+        lr = self._frames.prepare(frame)
+        if not self._state:
+            self._state = self.backend.zero_state(*self._frames.padded_hw)
+        hr, self._state = self.backend.run(lr, self._state)
+        return self._frames.crop(hr)
+
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for frame in frames:
+            yield self.step(frame)
+
+
+class ClipSession:
+    """A bidirectional model over a clip, in windows of at least `window` frames (the last one takes
+    the remainder, up to 2 x window - 1): per window a backward sweep computes each frame's feature,
+    then the forward sweep turns them into HR frames. The forward state carries from window to
+    window; the backward sweep cannot see past its window."""
+
+    def __init__(self, backward: Backend, forward: Backend, window: int = DEFAULT_WINDOW):
+        if window < 2:
+            raise ReportedError(f"window of {window} frames: a bidirectional model needs at least 2")
+        self.backward, self.forward = backward, forward
+        self.info = forward.info
+        self.device = forward.device
+        self.window = window
+        self.reset()
+
+    def reset(self) -> None:
+        self._frames = FrameFormat(self.info)
+        self._forward_state: list[Any] = []
+
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        pending: list[np.ndarray] = []
+        swept = False
+        for frame in frames:
+            pending.append(self._frames.prepare(frame))
+            if len(pending) == 2 * self.window:
+                yield from self._sweep(pending[: self.window])
+                pending, swept = pending[self.window :], True
+        if not swept and len(pending) < 2:
+            raise ReportedError(
+                f"a clip of {len(pending)} frame(s): bidirectional model '{self.info.model}' needs at least 2"
+            )
+        yield from self._sweep(pending)
+
+    def _sweep(self, window: list[np.ndarray]) -> Iterator[np.ndarray]:
+        padded_hw = self._frames.padded_hw
+        state = self.backward.zero_state(*padded_hw)
+        features: list[Any] = [None] * len(window)
+        for t in reversed(range(len(window))):
+            features[t], state = self.backward.run(window[t], state)
+        if not self._forward_state:
+            self._forward_state = self.forward.zero_state(*padded_hw)
+        for lr, feature in zip(window, features):
+            hr, self._forward_state = self.forward.run(lr, self._forward_state, feature)
+            yield self._frames.crop(hr)
+
+
+def open_session(source, backend: str = "auto", device: str = "auto", window: int = DEFAULT_WINDOW):
+    """A session on an exported graph (`.onnx`: onnxruntime), or on a model or checkpoint (torch).
 
     backend: "auto" (by what `source` is), "onnxruntime" or "torch"; device: "auto", "cpu" or "cuda".
+    Bidirectional models give a ClipSession over windows of `window` frames.
     """
     is_graph = isinstance(source, (str, Path)) and Path(source).suffix == ".onnx"
     if backend == "auto":
@@ -95,9 +170,19 @@ def open_session(source, backend: str = "auto", device: str = "auto") -> Session
     if backend == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeBackend
 
-        return Session(OnnxRuntimeBackend(source, device))
+        graph = OnnxRuntimeBackend(source, device)
+        if graph.info.graph == "backward":
+            raise ReportedError(f"{source}: a backward graph; open its forward graph instead")
+        if graph.info.graph == "forward":
+            backward = OnnxRuntimeBackend(Path(source).with_name(graph.info.backward_graph), device)
+            return ClipSession(backward, graph, window)
+        return Session(graph)
     if backend == "torch":
-        from .torch_backend import TorchBackend
+        from ..models.base import BidirectionalVSRModel
+        from .torch_backend import TorchBackend, load_model
 
-        return Session(TorchBackend.from_source(source, device))
+        model = load_model(source)
+        if isinstance(model, BidirectionalVSRModel):
+            return ClipSession(TorchBackend(model, device, "backward"), TorchBackend(model, device, "forward"), window)
+        return Session(TorchBackend(model, device))
     raise ReportedError(f"unknown backend '{backend}' (known: onnxruntime, torch)")

@@ -1,4 +1,4 @@
-"""PyTorch backend: runs a VSRModel's `step` directly (training form or deploy form, CPU or CUDA)."""
+"""PyTorch backend: runs one of a VSRModel's step methods directly (any form, CPU or CUDA)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,28 @@ import numpy as np
 from ..errors import ReportedError, require_torch
 
 
+def load_model(source):
+    """A VSRModel as it is, or the one a checkpoint path holds, fused for deployment."""
+    if isinstance(source, (str, Path)):
+        require_torch("running a checkpoint")
+        from ..models import fuse, load_checkpoint
+
+        return fuse(load_checkpoint(source))
+    return source
+
+
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model, device: str = "auto"):
+    def __init__(self, model, device: str = "auto", graph: str = "step"):
         self.torch = require_torch("the torch backend")
+        from ..models.base import STEP_METHODS
+
         self.device = self._device(device)
         self.model = model.eval().to(self.device)
-        self.info = model.info()
-
-    @classmethod
-    def from_source(cls, source, device: str = "auto") -> TorchBackend:
-        """From a VSRModel as it is, or from a checkpoint path (fused for deployment)."""
-        if isinstance(source, (str, Path)):
-            from ..models import fuse, load_checkpoint
-
-            source = fuse(load_checkpoint(source))
-        return cls(source, device)
+        self.graph = graph
+        self.method = getattr(self.model, STEP_METHODS[graph])
+        self.info = model.info(graph=graph)
 
     def _device(self, device: str) -> str:
         cuda = self.torch.cuda.is_available()
@@ -37,13 +42,22 @@ class TorchBackend:
             raise ReportedError(f"unknown device '{device}' (known: auto, cpu, cuda)")
         return device
 
-    def zero_state(self, height: int, width: int) -> list:
-        dtype = next(self.model.parameters()).dtype
-        lr = self.torch.zeros(1, 3, height, width, dtype=dtype, device=self.device)
-        return list(self.model.init_state(lr))
+    @property
+    def _dtype(self):
+        return next(self.model.parameters()).dtype
 
-    def run(self, lr: np.ndarray, state: list) -> tuple[np.ndarray, list]:
-        dtype = next(self.model.parameters()).dtype
+    def zero_state(self, height: int, width: int) -> list:
+        from ..models.base import zero_state
+
+        lr = self.torch.zeros(1, 3, height, width, dtype=self._dtype, device=self.device)
+        return list(zero_state(lr, self.info.states))
+
+    def run(self, lr: np.ndarray, state: list, feature=None) -> tuple:
+        inputs = [self.torch.from_numpy(lr).to(self.device, self._dtype)]
+        if feature is not None:
+            inputs.append(feature)
         with self.torch.inference_mode():
-            hr, *next_state = self.model.step(self.torch.from_numpy(lr).to(self.device, dtype), *state)
-        return hr.float().cpu().numpy(), next_state
+            out, *next_state = self.method(*inputs, *state)
+        if self.graph == "backward":
+            return out, next_state
+        return out.float().cpu().numpy(), next_state

@@ -1,0 +1,98 @@
+"""Modulated deformable convolution (DCNv2) as the custom op `repvsr::deform_conv2d`.
+
+The implementation is plain torch (grid_sample + a matrix product), so it runs and differentiates on
+the CPU and on CUDA; as a custom op it stays one node through torch.export, which the exporter
+writes as the standard ONNX `DeformConv` (opset 19) that onnxruntime and TensorRT run natively.
+Semantics follow ONNX DeformConv: offsets laid out (group, kh, kw, (dy, dx)), bilinear sampling,
+neighbours outside the input count as zero, the mask scales each sample.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.flop_counter import conv_flop_count, register_flop_formula
+
+
+def deform_conv2d_reference(
+    x: Tensor, weight: Tensor, offset: Tensor, mask: Tensor, bias: Tensor,
+    stride: int, padding: int, dilation: int, groups: int, offset_groups: int,
+) -> Tensor:
+    """DCNv2 in differentiable torch ops: sample every kernel tap with grid_sample, then one matmul."""
+    n, channels, height, width = x.shape
+    out_channels, channels_per_group, kh, kw = weight.shape
+    out_h, out_w = offset.shape[-2:]
+    taps = kh * kw
+    tap_y, tap_x = torch.meshgrid(_arange(kh, x) * dilation, _arange(kw, x) * dilation, indexing="ij")
+    offset = offset.reshape(n, offset_groups, taps, 2, out_h, out_w)
+    y = (_arange(out_h, x) * stride - padding).view(1, 1, 1, out_h, 1) + tap_y.reshape(1, 1, taps, 1, 1)
+    x_pos = (_arange(out_w, x) * stride - padding).view(1, 1, 1, 1, out_w) + tap_x.reshape(1, 1, taps, 1, 1)
+    y, x_pos = y + offset[:, :, :, 0], x_pos + offset[:, :, :, 1]
+    # align_corners=True: -1 and 1 are the centres of the first and last pixel, as ONNX's reference
+    grid = torch.stack((2 * x_pos / max(width - 1, 1) - 1, 2 * y / max(height - 1, 1) - 1), dim=-1)
+    sampled = F.grid_sample(
+        x.reshape(n * offset_groups, channels // offset_groups, height, width),
+        grid.reshape(n * offset_groups, taps * out_h, out_w, 2),
+        mode="bilinear", padding_mode="zeros", align_corners=True,
+    )
+    sampled = sampled.reshape(n, offset_groups, channels // offset_groups, taps, out_h, out_w)
+    sampled = sampled * mask.reshape(n, offset_groups, 1, taps, out_h, out_w)
+    columns = sampled.reshape(n, groups, channels_per_group * taps, out_h * out_w)
+    kernels = weight.reshape(groups, out_channels // groups, channels_per_group * taps)
+    out = torch.einsum("gok,ngkl->ngol", kernels, columns).reshape(n, out_channels, out_h, out_w)
+    return out + bias.view(1, -1, 1, 1)
+
+
+def _arange(size: int, like: Tensor) -> Tensor:
+    return torch.arange(size, dtype=like.dtype, device=like.device)
+
+
+@torch.library.custom_op("repvsr::deform_conv2d", mutates_args=())
+def deform_conv2d(
+    x: Tensor, weight: Tensor, offset: Tensor, mask: Tensor, bias: Tensor,
+    stride: int, padding: int, dilation: int, groups: int, offset_groups: int,
+) -> Tensor:
+    return deform_conv2d_reference(x, weight, offset, mask, bias, stride, padding, dilation, groups, offset_groups)
+
+
+@deform_conv2d.register_fake
+def _(x, weight, offset, mask, bias, stride, padding, dilation, groups, offset_groups):
+    return x.new_empty(x.shape[0], weight.shape[0], offset.shape[-2], offset.shape[-1])
+
+
+def _setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:5])
+    ctx.attributes = inputs[5:]
+
+
+def _backward(ctx, grad):
+    _, vjp = torch.func.vjp(lambda *t: deform_conv2d_reference(*t, *ctx.attributes), *ctx.saved_tensors)
+    return (*vjp(grad), None, None, None, None, None)
+
+
+deform_conv2d.register_autograd(_backward, setup_context=_setup_context)
+
+
+@register_flop_formula(torch.ops.repvsr.deform_conv2d)
+def _deform_conv2d_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    return conv_flop_count(x_shape, w_shape, out_shape)  # a 3x3 conv's multiply-adds; sampling not counted
+
+
+class ModulatedDeformConv2d(nn.Module):
+    """A k x k DCNv2 layer whose offsets and mask are given per call, `padding` = k // 2."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, offset_groups: int = 1):
+        super().__init__()
+        self.offset_groups = offset_groups
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    @property
+    def taps(self) -> int:
+        return self.weight.shape[-1] * self.weight.shape[-2]
+
+    def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
+        padding = self.weight.shape[-1] // 2
+        return deform_conv2d(x, self.weight, offset, mask, self.bias, 1, padding, 1, 1, self.offset_groups)
