@@ -1,4 +1,4 @@
-"""The runtime path imports and runs on a machine without torch."""
+"""The runtime path (sessions, TensorRT) imports and runs on a machine without torch."""
 
 import subprocess
 import sys
@@ -17,6 +17,7 @@ def test_runtime_runs_an_exported_graph_without_torch(exported):
 
         import numpy as np
         import repvsr_deploy
+        import repvsr_deploy.cli.trt, repvsr_deploy.trt.backend, repvsr_deploy.trt.builder, repvsr_deploy.trt.engine
         from repvsr_deploy.runtime import open_session
         session = open_session({str(path)!r})
         hr = session.step(np.random.default_rng(0).random((3, 24, 40), dtype=np.float32))

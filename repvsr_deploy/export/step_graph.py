@@ -57,9 +57,10 @@ def _example_hw(model: VSRModel) -> tuple[int, int]:
     return -(-max(36, model.min_size) // m) * m, -(-max(52, model.min_size) // m) * m
 
 
-def export_onnx(model: VSRModel, path, precision: str = "fp32") -> dict[str, onnx.ModelProto]:
+def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "standard") -> dict[str, onnx.ModelProto]:
     """Write the fused graph(s) of `model`: `path`, and for bidirectional models its backward graph
-    beside it (see `graphs_of`). Not atomic: callers verify, then commit."""
+    beside it (see `graphs_of`); `dcn`: "standard" ONNX ops, or "plugin" for our TensorRT plugin
+    (see `deform_conv`). Not atomic: callers verify, then commit."""
     deployed = fuse(model) if not model.fused else copy.deepcopy(model)
     deployed = deployed.eval().to("cpu", PRECISIONS[precision])
     files = graphs_of(deployed, path)
@@ -68,11 +69,11 @@ def export_onnx(model: VSRModel, path, precision: str = "fp32") -> dict[str, onn
         info = deployed.info(precision, graph)
         if graph == "forward":
             info = replace(info, backward_graph=files["backward"].name)
-        protos[graph] = _export_graph(deployed, graph, info, file)
+        protos[graph] = _export_graph(deployed, graph, info, file, TRANSLATIONS[dcn])
     return protos
 
 
-def _export_graph(model: VSRModel, graph: str, info: ModelInfo, path: Path) -> onnx.ModelProto:
+def _export_graph(model: VSRModel, graph: str, info: ModelInfo, path: Path, translations) -> onnx.ModelProto:
     dtype = PRECISIONS[info.precision]
     height, width = _example_hw(model)
     lr = torch.rand(1, 3, height, width, dtype=dtype)
@@ -101,7 +102,7 @@ def _export_graph(model: VSRModel, graph: str, info: ModelInfo, path: Path) -> o
             output_names=output_names,
             dynamic_shapes=dynamic_shapes,
             opset_version=OPSET,
-            custom_translation_table=TRANSLATIONS,
+            custom_translation_table=translations,
             dynamo=True,
             verbose=False,
         )
@@ -110,6 +111,8 @@ def _export_graph(model: VSRModel, graph: str, info: ModelInfo, path: Path) -> o
     proto.producer_name = "repvsr-deploy"
     onnx.helper.set_model_props(proto, info.to_metadata())
     onnx.checker.check_model(proto, full_check=True)
-    proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    # strict shape inference where every op is standard; our plugin op has no ONNX schema
+    strict = all(n.domain in ("", "ai.onnx") for n in proto.graph.node)
+    proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=strict)
     onnx.save(proto, path)
     return proto

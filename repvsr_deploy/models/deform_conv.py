@@ -1,10 +1,12 @@
-"""Modulated deformable convolution (DCNv2) as the custom op `repvsr::deform_conv2d`.
+"""Modulated deformable convolution (DCNv2) as custom ops, in plain torch (grid_sample + a matrix
+product), so they run and differentiate on the CPU and on CUDA, and stay one node through
+torch.export for the exporter to lower:
 
-The implementation is plain torch (grid_sample + a matrix product), so it runs and differentiates on
-the CPU and on CUDA; as a custom op it stays one node through torch.export, which the exporter
-writes as the standard ONNX `DeformConv` (opset 19) that onnxruntime and TensorRT run natively.
-Semantics follow ONNX DeformConv: offsets laid out (group, kh, kw, (dy, dx)), bilinear sampling,
-neighbours outside the input count as zero, the mask scales each sample.
+- `repvsr::deform_conv2d`: ONNX DeformConv's semantics: offsets laid out (group, kh, kw, (dy, dx)),
+  bilinear sampling, neighbours outside the input count as zero, the mask scales each sample.
+- `repvsr::flow_guided_deform_conv2d`: KSNet's D(O_n + s̄_n) (Eq. 12) whole: offsets =
+  max_residue * tanh(residual) + the flow on every tap, mask = sigmoid(mask logits), then DCNv2.
+  Exported as standard ops + DeformConv, or as one node for our TensorRT plugin (`--dcn plugin`).
 """
 
 import math
@@ -79,6 +81,51 @@ def _deform_conv2d_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> i
     return conv_flop_count(x_shape, w_shape, out_shape)  # a 3x3 conv's multiply-adds; sampling not counted
 
 
+def flow_guided_deform_conv2d_reference(
+    x: Tensor, residual: Tensor, mask_logits: Tensor, flow: Tensor, weight: Tensor, bias: Tensor,
+    offset_groups: int, max_residue: float,
+) -> Tensor:
+    """3x3 DCNv2 over `x` whose offsets are a bounded residual plus `flow` (x, y) on every tap."""
+    taps = mask_logits.shape[1]
+    flow_yx = flow.flip(1).repeat(1, taps, 1, 1).to(residual.dtype)  # DCN offsets are (dy, dx) per tap
+    offset = max_residue * torch.tanh(residual) + flow_yx
+    padding = weight.shape[-1] // 2
+    return deform_conv2d_reference(x, weight, offset, torch.sigmoid(mask_logits), bias, 1, padding, 1, 1, offset_groups)
+
+
+@torch.library.custom_op("repvsr::flow_guided_deform_conv2d", mutates_args=())
+def flow_guided_deform_conv2d(
+    x: Tensor, residual: Tensor, mask_logits: Tensor, flow: Tensor, weight: Tensor, bias: Tensor,
+    offset_groups: int, max_residue: float,
+) -> Tensor:
+    return flow_guided_deform_conv2d_reference(x, residual, mask_logits, flow, weight, bias, offset_groups, max_residue)
+
+
+@flow_guided_deform_conv2d.register_fake
+def _(x, residual, mask_logits, flow, weight, bias, offset_groups, max_residue):
+    return x.new_empty(x.shape[0], weight.shape[0], *x.shape[2:])
+
+
+def _setup_flow_guided(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:6])
+    ctx.attributes = inputs[6:]
+
+
+def _backward_flow_guided(ctx, grad):
+    _, vjp = torch.func.vjp(
+        lambda *t: flow_guided_deform_conv2d_reference(*t, *ctx.attributes), *ctx.saved_tensors
+    )
+    return (*vjp(grad), None, None)
+
+
+flow_guided_deform_conv2d.register_autograd(_backward_flow_guided, setup_context=_setup_flow_guided)
+
+
+@register_flop_formula(torch.ops.repvsr.flow_guided_deform_conv2d)
+def _flow_guided_flops(x_shape, residual_shape, mask_shape, flow_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    return conv_flop_count(x_shape, w_shape, out_shape)
+
+
 class ModulatedDeformConv2d(nn.Module):
     """A k x k DCNv2 layer whose offsets and mask are given per call, `padding` = k // 2."""
 
@@ -96,3 +143,9 @@ class ModulatedDeformConv2d(nn.Module):
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
         padding = self.weight.shape[-1] // 2
         return deform_conv2d(x, self.weight, offset, mask, self.bias, 1, padding, 1, 1, self.offset_groups)
+
+    def flow_guided(self, x: Tensor, residual: Tensor, mask_logits: Tensor, flow: Tensor, max_residue: float) -> Tensor:
+        """Offsets max_residue * tanh(residual) + flow on every tap, mask sigmoid(mask_logits): one op."""
+        return flow_guided_deform_conv2d(
+            x, residual, mask_logits, flow, self.weight, self.bias, self.offset_groups, max_residue
+        )

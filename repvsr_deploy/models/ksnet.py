@@ -155,10 +155,8 @@ class MFDA(nn.Module):
         reference = flow_warp(a_prev2, flow_bar) + flow_warp(a_prev, flow)  # f̄_n, Eq. 11
         out = self.offsets(torch.cat([reference, a], dim=1))
         residual, mask_logits = out[:, : 2 * out.shape[1] // 3], out[:, 2 * out.shape[1] // 3 :]
-        taps = mask_logits.shape[1]
-        flow_yx = flow_bar.flip(1).repeat(1, taps, 1, 1)  # DCN offsets are (dy, dx) per tap
-        offset = self.max_residue * torch.tanh(residual) + flow_yx.to(residual.dtype)  # O_n + s̄_n
-        return self.dcn(a_prev, offset, torch.sigmoid(mask_logits))  # f̂_n = D(O_n + s̄_n)
+        # f̂_n = D(O_n + s̄_n), O_n = 10 tanh(residual), the mask a sigmoid: one fused op
+        return self.dcn.flow_guided(a_prev, residual, mask_logits, flow_bar, self.max_residue)
 
 
 class Branch(nn.Module):

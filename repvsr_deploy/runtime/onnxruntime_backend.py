@@ -17,7 +17,7 @@ _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 
 
-def _import_onnxruntime():
+def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
@@ -41,7 +41,7 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, path, device: str = "auto"):
-        ort = _import_onnxruntime()
+        ort = import_onnxruntime()
         path = Path(path)
         if not path.is_file():
             raise ReportedError(f"{path}: no such ONNX file")

@@ -158,15 +158,32 @@ class ClipSession:
             yield self._frames.crop(hr)
 
 
-def open_session(source, backend: str = "auto", device: str = "auto", window: int = DEFAULT_WINDOW):
-    """A session on an exported graph (`.onnx`: onnxruntime), or on a model or checkpoint (torch).
+ENGINE_SUFFIXES = (".plan", ".engine")
 
-    backend: "auto" (by what `source` is), "onnxruntime" or "torch"; device: "auto", "cpu" or "cuda".
-    Bidirectional models give a ClipSession over windows of `window` frames.
+
+def open_session(source, backend: str = "auto", device: str = "auto", window: int = DEFAULT_WINDOW,
+                 trust_host_code: bool = False):
+    """A session on a TensorRT engine (`.plan`), an exported graph (`.onnx`: onnxruntime), or a model
+    or checkpoint (torch).
+
+    backend: "auto" (by what `source` is), "tensorrt", "onnxruntime" or "torch"; device: "auto",
+    "cpu" or "cuda". Bidirectional models give a ClipSession over windows of `window` frames.
+    `trust_host_code`: run version-compatible engines, which carry executable host code.
     """
-    is_graph = isinstance(source, (str, Path)) and Path(source).suffix == ".onnx"
+    suffix = Path(source).suffix if isinstance(source, (str, Path)) else ""
     if backend == "auto":
-        backend = "onnxruntime" if is_graph else "torch"
+        backend = {".onnx": "onnxruntime", **dict.fromkeys(ENGINE_SUFFIXES, "tensorrt")}.get(suffix, "torch")
+    if backend == "tensorrt":
+        from ..trt.backend import TensorRTBackend
+
+        engine = TensorRTBackend(source, trust_host_code)
+        if engine.info.graph == "backward":
+            raise ReportedError(f"{source}: a backward engine; open its forward engine instead")
+        if engine.info.graph == "forward":
+            backward_path = Path(source).with_name(engine.backward_engine)
+            backward = TensorRTBackend(backward_path, trust_host_code, stream=engine.stream)
+            return ClipSession(backward, engine, window)
+        return Session(engine)
     if backend == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeBackend
 
@@ -185,4 +202,4 @@ def open_session(source, backend: str = "auto", device: str = "auto", window: in
         if isinstance(model, BidirectionalVSRModel):
             return ClipSession(TorchBackend(model, device, "backward"), TorchBackend(model, device, "forward"), window)
         return Session(TorchBackend(model, device))
-    raise ReportedError(f"unknown backend '{backend}' (known: onnxruntime, torch)")
+    raise ReportedError(f"unknown backend '{backend}' (known: tensorrt, onnxruntime, torch)")

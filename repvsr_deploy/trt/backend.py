@@ -1,0 +1,125 @@
+"""TensorRT backend for the session API: execute_async_v3 with tensor addresses, input shapes set
+per frame size, the recurrent state resident on the GPU, and a CUDA graph per frame size.
+
+The state lives in two sets of device buffers per frame size; each step reads one set and writes
+the other (ping-pong), so it never leaves the GPU and no copy moves it. A streaming graph is
+captured as a CUDA graph once per (frame size, set), after one direct run, and replayed after;
+where capture fails the backend runs the engine directly. Bidirectional graphs run directly: their
+per-frame features live in fresh buffers, which a captured graph could not address.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ReportedError
+from . import cuda
+from .builder import import_tensorrt
+from .engine import load_engine
+from .profiles import Profile, select_profile
+
+
+class TensorRTBackend:
+    name = "tensorrt"
+    device = "cuda"
+
+    def __init__(self, engine_path, trust_host_code: bool = False, cuda_graphs: bool = True,
+                 stream: cuda.Stream | None = None):
+        self.path = engine_path
+        self.engine, sidecar = load_engine(engine_path, trust_host_code)
+        self.trt = import_tensorrt()
+        self.info = sidecar.info
+        self.backward_engine = sidecar.backward_engine
+        self.profiles = [Profile(name, (height, width)) for name, height, width in sidecar.key.profiles]
+        self.context = self.engine.create_execution_context()
+        self.stream = stream or cuda.Stream()
+        self.output = "feature" if self.info.graph == "backward" else "hr"
+        self.cuda_graphs = cuda_graphs and self.info.graph == "step"
+        self.graph_fallback: str | None = None  # why CUDA graphs are off, where capture failed
+        self._hw: tuple[int, int] | None = None
+
+    # -- shapes and buffers, once per frame size ---------------------------------------------------
+
+    def _dtype(self, name: str):
+        return np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name)))
+
+    def _buffer(self, name: str, shape) -> cuda.DeviceBuffer:
+        return cuda.DeviceBuffer(int(np.prod(shape)) * self._dtype(name).itemsize)
+
+    def _prepare(self, height: int, width: int) -> None:
+        """Select the profile, set the input shapes, allocate this size's buffers."""
+        profile = select_profile(self.profiles, (height, width), str(self.path))
+        self.context.set_optimization_profile_async(profile, self.stream.ptr)
+        lr_shape = (1, 3, height, width)
+        self.context.set_input_shape("lr", lr_shape)
+        if self.info.graph == "forward":
+            self.context.set_input_shape("feature", self._feature_shape(height, width))
+        states = self.info.states
+        for spec in states:
+            self.context.set_input_shape(spec.input_name, spec.shape(height, width))
+        self._state_sets = [[self._buffer(s.input_name, s.shape(height, width)) for s in states] for _ in range(2)]
+        self._lr = cuda.DeviceBuffer(int(np.prod(lr_shape)) * self._dtype("lr").itemsize)
+        self._lr_host = cuda.PinnedArray(lr_shape, self._dtype("lr"))
+        out_shape = tuple(self.context.get_tensor_shape(self.output))
+        self._out_shape = out_shape
+        if self.output == "hr":
+            self._hr = self._buffer("hr", out_shape)
+            self._hr_host = cuda.PinnedArray(out_shape, self._dtype("hr"))
+        self._graphs: dict[int, cuda.CudaGraph | None] = {}
+        self._hw = (height, width)
+
+    def _feature_shape(self, height: int, width: int) -> tuple[int, ...]:
+        channels = self.engine.get_tensor_shape("feature")[1]
+        return (1, channels, height, width)
+
+    # -- the Backend protocol ------------------------------------------------------------------------
+
+    def zero_state(self, height: int, width: int) -> list:
+        self._prepare(height, width)
+        for buffer in self._state_sets[0]:
+            buffer.zero(self.stream)
+        return self._state_sets[0]  # the set itself: `run` tells the two sets apart by identity
+
+    def run(self, lr: np.ndarray, state: list, feature=None) -> tuple:
+        if lr.shape[-2:] != self._hw:
+            raise ReportedError(f"{self.path}: frame size changed without a new zero state")
+        side = 0 if state is self._state_sets[0] else 1
+        next_state = self._state_sets[1 - side]
+        self._lr_host.array[...] = lr
+        self._lr_host.upload(self._lr, self.stream)
+        out = self._hr if self.output == "hr" else self._buffer("feature", self._out_shape)
+        self._bind(state, next_state, out, feature)
+        self._execute(side)
+        if self.output == "feature":
+            return out, next_state
+        self._hr_host.download(self._hr, self.stream)
+        self.stream.synchronize()
+        return self._hr_host.array.astype(np.float32), next_state
+
+    def _bind(self, state, next_state, out, feature) -> None:
+        set_address = self.context.set_tensor_address
+        set_address("lr", self._lr.ptr)
+        set_address(self.output, out.ptr)
+        if feature is not None:
+            set_address("feature", feature.ptr)
+        for spec, current, following in zip(self.info.states, state, next_state):
+            set_address(spec.input_name, current.ptr)
+            set_address(spec.output_name, following.ptr)
+
+    def _execute(self, side: int) -> None:
+        if not self.cuda_graphs:
+            self._enqueue()
+            return
+        if side not in self._graphs:
+            self._enqueue()  # one direct run first: TensorRT allocates on its first enqueue per shape
+            try:
+                self._graphs[side] = cuda.CudaGraph(self._enqueue, self.stream)
+            except ReportedError as exc:
+                self.graph_fallback = str(exc)
+                self.cuda_graphs = False
+            return
+        self._graphs[side].launch(self.stream)
+
+    def _enqueue(self) -> None:
+        if not self.context.execute_async_v3(self.stream.ptr):
+            raise ReportedError(f"{self.path}: TensorRT failed to run the engine")

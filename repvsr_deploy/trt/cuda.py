@@ -1,0 +1,110 @@
+"""The few CUDA runtime calls the TensorRT path needs, through cuda-python; no torch.
+
+Every call is checked: a failure becomes a ReportedError naming the call and CUDA's reason.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from ..errors import MissingDependency, ReportedError
+
+
+def runtime():
+    """cuda-python's runtime module (cuda.bindings.runtime; `cuda.cudart` before 12.6)."""
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        try:
+            from cuda import cudart
+        except ImportError:
+            raise MissingDependency("cuda-python", "gpu", "the TensorRT backend") from None
+    return cudart
+
+
+def call(name: str, *args):
+    """cudart.<name>(*args), its error checked; returns the remaining results."""
+    cudart = runtime()
+    err, *results = getattr(cudart, name)(*args)
+    if err != cudart.cudaError_t.cudaSuccess:
+        reason = cudart.cudaGetErrorString(err)[1].decode()
+        raise ReportedError(f"CUDA {name} failed: {reason}")
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def device() -> tuple[str, str]:
+    """(name, compute capability 'major.minor') of the current GPU; a clear error where there is none."""
+    try:
+        count = call("cudaGetDeviceCount")
+    except ReportedError as exc:  # no driver: "CUDA driver version is insufficient", and the like
+        raise ReportedError(f"no usable NVIDIA GPU here ({exc})") from None
+    if not count:
+        raise ReportedError("no NVIDIA GPU here (CUDA sees none)")
+    props = call("cudaGetDeviceProperties", 0)
+    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
+    return name.rstrip("\x00").strip(), f"{props.major}.{props.minor}"
+
+
+class Stream:
+    def __init__(self):
+        self.handle = call("cudaStreamCreate")  # cudaStream_t, for cuda-python's calls
+        self.ptr = int(self.handle)  # the raw handle, for TensorRT's calls
+
+    def synchronize(self) -> None:
+        call("cudaStreamSynchronize", self.handle)
+
+
+class DeviceBuffer:
+    """Device memory for one tensor; cudaMalloc returns 256-byte aligned addresses, as TensorRT wants."""
+
+    def __init__(self, nbytes: int):
+        self.nbytes = nbytes
+        self.ptr = int(call("cudaMalloc", max(nbytes, 1)))
+
+    def zero(self, stream: Stream) -> DeviceBuffer:
+        call("cudaMemsetAsync", self.ptr, 0, self.nbytes, stream.handle)
+        return self
+
+    def __del__(self):
+        if getattr(self, "ptr", None):
+            runtime().cudaFree(self.ptr)
+
+
+class PinnedArray:
+    """Page-locked host memory seen as a numpy array, for asynchronous copies."""
+
+    def __init__(self, shape: tuple[int, ...], dtype):
+        self.nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        self.ptr = int(call("cudaMallocHost", self.nbytes))
+        raw = (ctypes.c_byte * self.nbytes).from_address(self.ptr)
+        self.array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+    def upload(self, device: DeviceBuffer, stream: Stream) -> None:
+        kind = runtime().cudaMemcpyKind.cudaMemcpyHostToDevice
+        call("cudaMemcpyAsync", device.ptr, self.ptr, self.nbytes, kind, stream.handle)
+
+    def download(self, device: DeviceBuffer, stream: Stream) -> None:
+        kind = runtime().cudaMemcpyKind.cudaMemcpyDeviceToHost
+        call("cudaMemcpyAsync", self.ptr, device.ptr, self.nbytes, kind, stream.handle)
+
+    def __del__(self):
+        if getattr(self, "ptr", None):
+            runtime().cudaFreeHost(self.ptr)
+
+
+class CudaGraph:
+    """What `enqueue(stream)` does, captured once and replayed with one launch."""
+
+    def __init__(self, enqueue, stream: Stream):
+        cudart = runtime()
+        call("cudaStreamBeginCapture", stream.handle, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal)
+        try:
+            enqueue()
+        finally:
+            graph = call("cudaStreamEndCapture", stream.handle)
+        self.exec = call("cudaGraphInstantiate", graph, 0)
+
+    def launch(self, stream: Stream) -> None:
+        call("cudaGraphLaunch", self.exec, stream.handle)

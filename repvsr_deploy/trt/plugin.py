@@ -1,0 +1,54 @@
+"""`repvsr::FlowGuidedDeformConv`, our TensorRT plugin for KSNet's MFDA, through TensorRT's Python
+plugin API with an ahead-of-time Triton kernel (see dcn_kernel): TensorRT embeds the PTX in the
+engine, which then runs without Python or Triton. Importing this module registers the plugin; the
+builder does so when a graph holds the op (`repvsr-export --dcn plugin`).
+
+Why this route rather than a C++/CUDA library: the package builds nothing at install time (no nvcc
+on users' machines), the kernel is one Python function that the tests run on the CPU with
+TRITON_INTERPRET=1 against the torch reference, and AOT keeps Python out of the engine.
+"""
+
+from typing import Tuple, Union
+
+import tensorrt as trt
+import tensorrt.plugin as trtp
+
+from .dcn_kernel import BLOCKS, compile_for_tensorrt
+from .plugin_op import PLUGIN_ID
+
+_DTYPES = {trt.float32: "fp32", trt.float16: "fp16"}
+
+
+@trtp.register(PLUGIN_ID)
+def flow_guided_deform_conv_desc(
+    x: trtp.TensorDesc, residual: trtp.TensorDesc, mask_logits: trtp.TensorDesc, flow: trtp.TensorDesc,
+    weight: trtp.TensorDesc, bias: trtp.TensorDesc, offset_groups: int, max_residue: float,
+) -> trtp.TensorDesc:
+    out = x.like()
+    out.shape_expr[1] = weight.shape_expr[0]
+    return out
+
+
+@trtp.aot_impl(PLUGIN_ID)
+def flow_guided_deform_conv_aot(
+    x: trtp.TensorDesc, residual: trtp.TensorDesc, mask_logits: trtp.TensorDesc, flow: trtp.TensorDesc,
+    weight: trtp.TensorDesc, bias: trtp.TensorDesc, offset_groups: int, max_residue: float,
+    outputs: Tuple[trtp.TensorDesc], tactic: int,
+) -> Tuple[Union[str, bytes], Union[str, bytes], trtp.KernelLaunchParams, trtp.SymIntExprs]:
+    out_channels, channels = weight.shape_expr[0].constant_value(), weight.shape_expr[1].constant_value()
+    dtypes = {"x": x, "residual": residual, "mask": mask_logits, "flow": flow, "weight": weight, "bias": bias,
+              "out": outputs[0]}
+    name, ptx, threads, shared = compile_for_tensorrt(
+        {key: _DTYPES[desc.dtype] for key, desc in dtypes.items()}, channels, out_channels, offset_groups, max_residue
+    )
+    height, width = x.shape_expr[2], x.shape_expr[3]
+    launch = trtp.KernelLaunchParams()
+    launch.grid_x = trtp.cdiv(height * width, BLOCKS["BLOCK_P"])
+    launch.grid_y = -(-out_channels // BLOCKS["BLOCK_O"])
+    launch.grid_z = x.shape_expr[0]
+    launch.block_x = threads
+    launch.shared_mem = shared
+    scalars = trtp.SymIntExprs(2)  # the kernel's `height, width`, between the inputs and the output
+    scalars[0] = trtp.SymInt32(height)
+    scalars[1] = trtp.SymInt32(width)
+    return name, ptx, launch, scalars

@@ -1,0 +1,98 @@
+"""Optimization profiles: which frame sizes an engine accepts and which it is tuned for.
+
+One profile per requested resolution, nested: each accepts every frame from the model's minimum
+size up to its own size, and is tuned (opt) at its own size. So any frame up to the largest
+requested one runs, and the common sizes run with kernels chosen for them; a session picks the
+smallest profile that holds its frame. (One profile spanning all sizes would tune for one size
+only; one exact-size profile each would refuse every other size.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from ..bench.paper_tables import RESOLUTIONS
+from ..errors import ReportedError
+from ..modelinfo import ModelInfo
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # 720p, or WxH for a custom LR size
+    lr_hw: tuple[int, int]  # the largest LR frame it takes, and the one it is tuned for
+
+
+@dataclass(frozen=True)
+class GraphInput:
+    """An input of a step graph: [1, channels, H * scale, W * scale] for an LR frame of H x W."""
+
+    name: str
+    channels: int
+    scale: int
+
+
+def parse_profiles(text: str, size_multiple: int = 1) -> list[Profile]:
+    """`720p,1080p,4k` (the tables' LR sizes) or LR sizes as WxH, smallest first."""
+    profiles = []
+    for item in (part.strip().lower() for part in text.split(",") if part.strip()):
+        if item in RESOLUTIONS:
+            hw = RESOLUTIONS[item]
+        else:
+            try:
+                width, height = (int(v) for v in item.split("x"))
+            except ValueError:
+                raise ReportedError(
+                    f"--profiles: '{item}' is neither {', '.join(RESOLUTIONS)} nor an LR size like 640x360"
+                ) from None
+            hw = (height, width)
+        m = size_multiple
+        profiles.append(Profile(item, (-(-hw[0] // m) * m, -(-hw[1] // m) * m)))
+    if not profiles:
+        raise ReportedError("--profiles: no resolution given")
+    return sorted(profiles, key=lambda p: p.lr_hw[0] * p.lr_hw[1])
+
+
+def graph_inputs(graph: onnx.ModelProto, info: ModelInfo) -> list[GraphInput]:
+    """The graph's inputs with their channels (from the graph) and scales (states from the metadata)."""
+    scales = {s.input_name: s.scale for s in info.states}
+    inputs = []
+    for value in graph.graph.input:
+        channels = value.type.tensor_type.shape.dim[1].dim_value
+        inputs.append(GraphInput(value.name, channels, scales.get(value.name, 1)))
+    return inputs
+
+
+def input_shapes(inp: GraphInput, profile: Profile, min_size: int) -> tuple[tuple[int, ...], ...]:
+    """(min, opt, max) shapes of one input under one profile."""
+    height, width = profile.lr_hw
+    s = inp.scale
+    smallest = (1, inp.channels, min_size * s, min_size * s)
+    largest = (1, inp.channels, height * s, width * s)
+    return smallest, largest, largest
+
+
+def select_profile(profiles: list[Profile], frame_hw: tuple[int, int], source: str) -> int:
+    """Index of the smallest profile that holds an LR frame of `frame_hw` (padded)."""
+    for index, profile in enumerate(profiles):
+        if frame_hw[0] <= profile.lr_hw[0] and frame_hw[1] <= profile.lr_hw[1]:
+            return index
+    largest = profiles[-1]
+    raise ReportedError(
+        f"{source}: a {frame_hw[1]}x{frame_hw[0]} frame is larger than its largest profile, {largest.name} "
+        f"({largest.lr_hw[1]}x{largest.lr_hw[0]}); rebuild with repvsr-trt build --profiles"
+    )
+
+
+def read_graph(path: Path) -> tuple[onnx.ModelProto, ModelInfo]:
+    """The graph's structure (weights left on disk) and its repvsr metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReportedError(f"{path}: no such ONNX file")
+    try:
+        graph = onnx.load(path, load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError, or an OS error
+        raise ReportedError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
+    return graph, ModelInfo.from_metadata({p.key: p.value for p in graph.metadata_props}, str(path))

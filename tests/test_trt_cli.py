@@ -1,0 +1,64 @@
+"""repvsr-trt through its entry point: each failure is one line, whatever is missing."""
+
+import pytest
+from helpers import run_cli
+from test_cli import assert_one_line_error
+from test_trt_logic import key
+
+from repvsr_deploy.modelinfo import ModelInfo, StateSpec
+from repvsr_deploy.trt import probe
+from repvsr_deploy.trt.cache import Sidecar, sidecar_path
+
+NO_TENSORRT = not probe().usable
+
+
+def test_build_refuses_bad_input_before_asking_for_tensorrt(tmp_path, exported):
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07 not protobuf")
+    cases = [
+        (["build", "absent.onnx"], "absent.onnx: no such ONNX file"),
+        (["build", "bad.onnx"], "bad.onnx: not an ONNX model"),
+        (["build", str(exported("repvsr")[1]), "--profiles", "8k"], "--profiles: '8k' is neither"),
+        (["build", str(exported("repvsr")[1]), "--precision", "fp8"], "Invalid value for '--precision'"),
+        (["build", str(exported("repvsr")[1]), "--opt-level", "9"], "Invalid value for '--opt-level'"),
+    ]
+    for args, message in cases:
+        assert_one_line_error(run_cli("repvsr-trt", *args, cwd=tmp_path), "repvsr-trt", message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]
+
+
+@pytest.mark.skipif(not NO_TENSORRT, reason="checks the message where TensorRT is missing")
+def test_build_without_tensorrt_says_how_to_get_it(tmp_path, exported):
+    result = run_cli("repvsr-trt", "build", exported("repvsr")[1], "-o", tmp_path / "r.plan")
+    assert_one_line_error(result, "repvsr-trt", "TensorRT is not usable here")
+    assert "pip install 'repvsr-deploy[gpu]'" in result.stderr and not any(tmp_path.iterdir())
+
+
+def write_engine(tmp_path, with_sidecar=True):
+    engine = tmp_path / "r.plan"
+    engine.write_bytes(b"not really an engine")
+    if with_sidecar:
+        info = ModelInfo("repvsr", 4, 1, 8, (StateSpec("lr", 3, 1), StateSpec("hr", 3, 4)))
+        sidecar_path(engine).write_text(Sidecar(key(), info.to_metadata(), built="2026-11-21T10:00:00").to_json())
+    return engine
+
+
+def test_info_and_run_need_an_engine_with_its_sidecar(tmp_path):
+    assert_one_line_error(run_cli("repvsr-trt", "info", "absent.plan", cwd=tmp_path), "repvsr-trt", "absent.plan: no such engine file")
+    engine = write_engine(tmp_path, with_sidecar=False)
+    assert_one_line_error(run_cli("repvsr-trt", "info", engine), "repvsr-trt", "no r.plan.json beside it")
+    assert_one_line_error(run_cli("repvsr-trt", "run", engine), "repvsr-trt", "no r.plan.json beside it")
+
+
+@pytest.mark.skipif(not NO_TENSORRT, reason="checks what info shows where TensorRT is missing")
+def test_info_shows_the_build_key_where_the_engine_cannot_load(tmp_path):
+    result = run_cli("repvsr-trt", "info", write_engine(tmp_path))
+    assert "repvsr (step graph), fp16, built 2026-11-21T10:00:00 for NVIDIA H100 (9.0) with TensorRT 10.13.0" in result.stdout
+    assert_one_line_error(result, "repvsr-trt", "cannot load it here, so no I/O details: TensorRT is not usable here")
+
+
+def test_run_rejects_a_malformed_clip(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "clip.npy", np.zeros((4, 180, 320, 3), np.float32))
+    result = run_cli("repvsr-trt", "run", write_engine(tmp_path), "--input", tmp_path / "clip.npy")
+    assert_one_line_error(result, "repvsr-trt", "clip.npy: frames must be [T, 3, H, W], got [4, 180, 320, 3]")

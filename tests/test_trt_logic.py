@@ -1,0 +1,113 @@
+"""The TensorRT path's logic that needs no GPU: profiles, the engine cache key, refusals, progress."""
+
+import json
+
+import pytest
+
+from repvsr_deploy.errors import ReportedError
+from repvsr_deploy.modelinfo import ModelInfo, StateSpec
+from repvsr_deploy.trt.builder import PhaseBars, default_timing_cache, engine_paths
+from repvsr_deploy.trt.cache import BuildKey, Sidecar, check_host_code, check_runs_here, read_sidecar, sidecar_path
+from repvsr_deploy.trt.profiles import GraphInput, Profile, graph_inputs, input_shapes, parse_profiles, select_profile
+
+
+def test_profiles_from_names_and_sizes_smallest_first():
+    profiles = parse_profiles("4k, 720p,1080p, 500x200")
+    assert [(p.name, p.lr_hw) for p in profiles] == [
+        ("720p", (180, 320)), ("500x200", (200, 500)), ("1080p", (270, 480)), ("4k", (540, 960))]
+
+
+def test_profiles_round_up_to_the_size_multiple_and_refuse_nonsense():
+    assert parse_profiles("33x17", size_multiple=8)[0].lr_hw == (24, 40)
+    with pytest.raises(ReportedError, match="'8k' is neither 720p, 1080p, 4k nor an LR size"):
+        parse_profiles("720p,8k")
+
+
+def test_nested_profile_shapes_per_input():
+    state_hr = GraphInput("state_hr", 3, 4)
+    assert input_shapes(state_hr, Profile("720p", (180, 320)), min_size=8) == (
+        (1, 3, 32, 32), (1, 3, 720, 1280), (1, 3, 720, 1280))
+
+
+def test_a_frame_goes_to_the_smallest_profile_that_holds_it():
+    profiles = parse_profiles("720p,1080p,4k")
+    assert select_profile(profiles, (180, 320), "e.plan") == 0
+    assert select_profile(profiles, (200, 300), "e.plan") == 1
+    assert select_profile(profiles, (540, 960), "e.plan") == 2
+    with pytest.raises(ReportedError, match="a 1000x600 frame is larger than its largest profile, 4k"):
+        select_profile(profiles, (600, 1000), "e.plan")
+
+
+def test_graph_inputs_take_scales_from_the_metadata(exported):
+    import onnx
+
+    _, path = exported("repvsr")
+    graph = onnx.load(path)
+    info = ModelInfo.from_metadata({p.key: p.value for p in graph.metadata_props}, "g")
+    assert graph_inputs(graph, info) == [GraphInput("lr", 3, 1), GraphInput("state_lr", 3, 1), GraphInput("state_hr", 3, 4)]
+
+
+def key(**changes) -> BuildKey:
+    fields = dict(gpu="NVIDIA H100", compute_capability="9.0", tensorrt="10.13.0", onnx_sha256="ab" * 32,
+                  precision="fp16", profiles=(("720p", 180, 320),), opt_level=3, workspace_gib=4.0,
+                  version_compatible=False)
+    return BuildKey(**{**fields, **changes})
+
+
+def test_build_key_says_what_changed():
+    assert key().differences(key()) == []
+    assert key().differences(key(precision="fp32", tensorrt="11.0.0")) == ["tensorrt: 10.13.0 -> 11.0.0", "precision: fp16 -> fp32"]
+
+
+def test_sidecar_round_trip(tmp_path):
+    info = ModelInfo("ksnet-bi", 4, 1, 33, (StateSpec("lr", 3, 1),), graph="forward", backward_graph="k.backward.onnx")
+    sidecar = Sidecar(key(), info.to_metadata(), ("repvsr::FlowGuidedDeformConv",), "k.backward.plan", "2026-11-21T10:00:00")
+    engine = tmp_path / "k.plan"
+    sidecar_path(engine).write_text(sidecar.to_json())
+    assert sidecar_path(engine).name == "k.plan.json"
+    assert read_sidecar(engine) == sidecar and read_sidecar(engine).info == info
+    (tmp_path / "bad.plan.json").write_text(json.dumps({"key": {}}))
+    with pytest.raises(ReportedError, match="bad.plan.json: not a repvsr-trt engine sidecar"):
+        read_sidecar(tmp_path / "bad.plan")
+
+
+def test_an_engine_from_another_gpu_or_tensorrt_is_refused():
+    check_runs_here("e.plan", key(), "NVIDIA H100", "9.0", "10.13.0")
+    with pytest.raises(ReportedError, match="built for NVIDIA H100 \\(compute capability 9.0\\), this machine has "
+                                            "NVIDIA L4 \\(8.9\\); rebuild it here"):
+        check_runs_here("e.plan", key(), "NVIDIA L4", "8.9", "10.13.0")
+    with pytest.raises(ReportedError, match="built with TensorRT 10.13.0, this machine has 10.14.1"):
+        check_runs_here("e.plan", key(), "NVIDIA H100", "9.0", "10.14.1")
+    check_runs_here("e.plan", key(version_compatible=True), "NVIDIA H100", "9.0", "10.14.1")
+
+
+def test_version_compatible_engines_need_the_trust_flag():
+    check_host_code("e.plan", key(), trust_host_code=False)
+    check_host_code("e.plan", key(version_compatible=True), trust_host_code=True)
+    with pytest.raises(ReportedError, match="carries executable host code.*--trust-host-code"):
+        check_host_code("e.plan", key(version_compatible=True), trust_host_code=False)
+
+
+def test_a_bidirectional_graph_builds_its_backward_engine_first(tmp_path):
+    info = ModelInfo("ksnet-bi", 4, 1, 33, (), graph="forward", backward_graph="k.backward.onnx")
+    assert engine_paths(tmp_path / "k.onnx", info, tmp_path / "k.plan") == [
+        (tmp_path / "k.backward.onnx", tmp_path / "k.backward.plan"), (tmp_path / "k.onnx", tmp_path / "k.plan")]
+    with pytest.raises(ReportedError, match="a backward graph; build its forward graph"):
+        engine_paths(tmp_path / "k.backward.onnx", ModelInfo("ksnet-bi", 4, 1, 33, (), graph="backward"), tmp_path / "x")
+
+
+def test_timing_cache_per_gpu_and_version(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = default_timing_cache("10.13.0", "NVIDIA H100 80GB HBM3", "9.0")
+    assert path == tmp_path / "repvsr-deploy" / "tensorrt-10.13.0-nvidia-h100-80gb-hbm3-sm90.timing"
+
+
+def test_build_phases_as_progress_bars():
+    bars = PhaseBars()
+    bars.phase_start("Building engine", None, 3)
+    bars.phase_start("Tactics", "Building engine", 10)
+    assert bars.step_complete("Tactics", 4) is True
+    assert bars._bars["Tactics"].n == 5
+    bars.phase_finish("Tactics")
+    bars.phase_finish("Building engine")
+    assert not bars._bars
