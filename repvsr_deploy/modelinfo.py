@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from . import __version__
+from .errors import ReportedError
 
 METADATA_PREFIX = "repvsr."
 
@@ -49,6 +50,14 @@ class ModelInfo:
     backward_graph: str = ""  # a forward graph's backward graph, a file beside it
     version: str = __version__
 
+    def check_frame(self, height: int, width: int) -> None:
+        """Refuse a frame smaller than the model accepts."""
+        if height < self.min_size or width < self.min_size:
+            raise ReportedError(
+                f"frame of {width}x{height} is smaller than model '{self.model}' accepts "
+                f"({self.min_size}x{self.min_size} at least)"
+            )
+
     def to_metadata(self) -> dict[str, str]:
         """ONNX `metadata_props`: flat string pairs under the `repvsr.` prefix."""
         plain = asdict(self)
@@ -71,8 +80,6 @@ class ModelInfo:
             )
             return cls(states=states, **plain)
         except (KeyError, TypeError, ValueError) as exc:
-            from .errors import ReportedError
-
             raise ReportedError(
                 f"{source}: not a repvsr-deploy step graph (its metadata lacks or garbles {exc})"
             ) from None

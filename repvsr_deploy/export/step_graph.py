@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..modelinfo import ModelInfo
-from ..models.base import STEP_METHODS, BidirectionalVSRModel, VSRModel, zero_state
+from ..models.base import STEP_METHODS, VSRModel, zero_state
 from ..models.fuse import fuse
 from .deform_conv import TRANSLATIONS
 
@@ -44,11 +44,11 @@ class _Graph(nn.Module):
 
 
 def graphs_of(model: VSRModel, path: Path) -> dict[str, Path]:
-    """{graph: file}: `step` for streaming models, `backward` and `forward` for bidirectional ones."""
+    """{graph: file}: `step` at `path` for streaming models; a bidirectional model's `forward` graph
+    at `path` and its `backward` graph beside it, as NAME.backward.onnx."""
     path = Path(path)
-    if isinstance(model, BidirectionalVSRModel):
-        return {"backward": path.with_name(f"{path.stem}.backward{path.suffix}"), "forward": path}
-    return {"step": path}
+    return {graph: path if graph == model.graphs[-1] else path.with_name(f"{path.stem}.{graph}{path.suffix}")
+            for graph in model.graphs}
 
 
 def _example_hw(model: VSRModel) -> tuple[int, int]:
@@ -111,8 +111,6 @@ def _export_graph(model: VSRModel, graph: str, info: ModelInfo, path: Path, tran
     proto.producer_name = "repvsr-deploy"
     onnx.helper.set_model_props(proto, info.to_metadata())
     onnx.checker.check_model(proto, full_check=True)
-    # strict shape inference where every op is standard; our plugin op has no ONNX schema
-    strict = all(n.domain in ("", "ai.onnx") for n in proto.graph.node)
-    proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=strict)
+    proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     onnx.save(proto, path)
     return proto

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from ..clips import moving_clip
-from ..errors import ReportedError
 from ..models.base import BidirectionalVSRModel, VSRModel, zero_state
 from ..runtime.onnxruntime_backend import import_onnxruntime
 from .step_graph import graphs_of
@@ -21,10 +20,7 @@ from .step_graph import graphs_of
 def compare_with_torch(onnx_path, reference: VSRModel, frames: int = 8, hw: tuple[int, int] = (64, 96)) -> float:
     """Max abs difference of the graph's outputs (HR frames; for bidirectional models also the
     backward features) from the torch model's, over `frames` frames of a moving clip."""
-    least = reference.min_size
-    if min(hw) < least:
-        raise ReportedError(f"frame of {hw[1]}x{hw[0]} is smaller than model '{reference.name}' accepts "
-                            f"({least}x{least} at least)")
+    reference.info().check_frame(*hw)
     clip = torch.from_numpy(moving_clip(frames, *hw))[:, None]
     model = reference.eval()
     graphs = {graph: _Graph(path) for graph, path in graphs_of(reference, onnx_path).items()}

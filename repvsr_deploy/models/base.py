@@ -20,6 +20,7 @@ class VSRModel(nn.Module):
     size_multiple: int = 1  # H and W must divide by this; sessions pad and crop
     min_size: int = 8  # smallest H and W the network accepts
     state_specs: tuple[StateSpec, ...] = ()
+    graphs: tuple[str, ...] = ("step",)  # what it exports; the last one gives the HR frames
 
     def __init__(self):
         super().__init__()
@@ -44,8 +45,9 @@ class VSRModel(nn.Module):
             frames.append(hr)
         return torch.stack(frames, dim=1)
 
-    def info(self, precision: str = "fp32", graph: str = "step") -> ModelInfo:
-        """The step interface as a runtime sees it (written into exported graphs)."""
+    def info(self, precision: str = "fp32", graph: str | None = None) -> ModelInfo:
+        """One graph's interface as a runtime sees it (written into exported graphs)."""
+        graph = graph or self.graphs[-1]
         return ModelInfo(
             model=self.name,
             scale=self.scale,
@@ -71,6 +73,7 @@ class BidirectionalVSRModel(VSRModel):
     """Cannot stream: a backward sweep over the clip computes a feature per frame, then a forward
     sweep turns each frame and its feature into the HR frame. Exported as two graphs."""
 
+    graphs = ("backward", "forward")
     feature_channels: int = 0
     backward_state_specs: tuple[StateSpec, ...] = ()
     forward_state_specs: tuple[StateSpec, ...] = ()

@@ -47,7 +47,7 @@ class FrameFormat:
         lr = _as_batch(frame)
         height, width = lr.shape[-2:]
         if self.frame_hw is None:
-            self._check_size(height, width)
+            self.info.check_frame(height, width)
             self.frame_hw = (height, width)
         elif self.frame_hw != (height, width):
             raise ReportedError(
@@ -67,14 +67,6 @@ class FrameFormat:
     def crop(self, hr: np.ndarray) -> np.ndarray:
         height, width = self.frame_hw
         return hr[..., : height * self.info.scale, : width * self.info.scale]
-
-    def _check_size(self, height: int, width: int) -> None:
-        least = self.info.min_size
-        if height < least or width < least:
-            raise ReportedError(
-                f"frame of {width}x{height} is smaller than model '{self.info.model}' accepts "
-                f"({least}x{least} at least)"
-            )
 
 
 def _as_batch(frame: np.ndarray) -> np.ndarray:

@@ -22,15 +22,15 @@ def load_model(source):
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model, device: str = "auto", graph: str = "step"):
+    def __init__(self, model, device: str = "auto", graph: str | None = None):
         self.torch = require_torch("the torch backend")
         from ..models.base import STEP_METHODS
 
         self.device = self._device(device)
         self.model = model.eval().to(self.device)
-        self.graph = graph
-        self.method = getattr(self.model, STEP_METHODS[graph])
-        self.info = model.info(graph=graph)
+        self.graph = graph or model.graphs[-1]
+        self.method = getattr(self.model, STEP_METHODS[self.graph])
+        self.info = model.info(graph=self.graph)
 
     def _device(self, device: str) -> str:
         cuda = self.torch.cuda.is_available()
