@@ -6,13 +6,26 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .errors import ReportedError
+
+
+def writable_directory(directory) -> Path:
+    """`directory`, created if missing; one clear error if files cannot be written there."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportedError(f"{directory}: cannot write there ({exc.strerror})") from None
+    if not os.access(directory, os.W_OK):
+        raise ReportedError(f"{directory}: cannot write there (no permission)")
+    return directory
+
 
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=writable_directory(path.parent))
     os.close(fd)
     try:
         yield Path(tmp)
@@ -33,8 +46,7 @@ def _umask() -> int:
 def staged_files(directory):
     """Yield a temporary folder inside `directory`; if the block succeeds, move every file written
     there into `directory` under the same name. Files that belong together appear together."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = writable_directory(directory)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
     try:
         yield stage

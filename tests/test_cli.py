@@ -91,6 +91,7 @@ def test_bench_csv_and_table_with_unfused(tmp_path):
 
 
 BAD_BENCHES = {
+    "unwritable output": (["--out", "/proc/nowhere/b.json"], "/proc/nowhere: cannot write there"),
     "bad resolution": (["--res", "999p"], "Invalid value for '--res': '999p' is not one of 720p, 1080p, 4k"),
     "unknown model": (["--model", "vsrnet"], "Invalid value for '--model': 'vsrnet' is not one of"),
     "unknown backend": (["--backend", "tpu"], "Invalid value for '--backend': 'tpu'"),
@@ -101,7 +102,8 @@ BAD_BENCHES = {
 @pytest.mark.parametrize("case", BAD_BENCHES)
 def test_bench_bad_input(tmp_path, case):
     args, message = BAD_BENCHES[case]
-    result = run_cli("repvsr-bench", *args, "--out", "b.json", cwd=tmp_path)
+    out = [] if "--out" in args else ["--out", "b.json"]
+    result = run_cli("repvsr-bench", *args, *out, cwd=tmp_path)
     assert_one_line_error(result, "repvsr-bench", message)
     assert not any(tmp_path.iterdir())
 

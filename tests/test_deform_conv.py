@@ -9,7 +9,7 @@ from onnx.reference import ReferenceEvaluator
 from torch.utils.flop_counter import FlopCounterMode
 
 from repvsr_deploy.export.deform_conv import TRANSLATIONS
-from repvsr_deploy.models.deform_conv import ModulatedDeformConv2d, deform_conv2d
+from repvsr_deploy.models.deform_conv import ModulatedDeformConv2d, deform_conv2d, flow_guided_deform_conv2d
 
 CASES = {  # (channels, out channels, offset groups, conv groups, offset scale: 4 samples far outside)
     "one group": (4, 5, 1, 1, 0.7),
@@ -79,6 +79,13 @@ def test_gradients_are_exact():
     args = inputs(4, 4, 2, 2, 0.7, hw=(4, 5))
     args = tuple(t.requires_grad_() for t in args)
     assert torch.autograd.gradcheck(lambda *t: deform_conv2d(*t, 1, 1, 1, 2, 2), args)
+
+
+def test_flow_guided_gradients_are_exact():
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(1, 4, 5, 6), (1, 36, 5, 6), (1, 18, 5, 6), (1, 2, 5, 6), (4, 4, 3, 3), (4,)]
+    args = tuple(torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_() for shape in shapes)
+    assert torch.autograd.gradcheck(lambda *t: flow_guided_deform_conv2d(*t, 2, 10.0), args)
 
 
 def test_counted_as_a_convolution():

@@ -66,9 +66,10 @@ def test_sidecar_round_trip(tmp_path):
     sidecar_path(engine).write_text(sidecar.to_json())
     assert sidecar_path(engine).name == "k.plan.json"
     assert read_sidecar(engine) == sidecar and read_sidecar(engine).info == info
-    (tmp_path / "bad.plan.json").write_text(json.dumps({"key": {}}))
-    with pytest.raises(ReportedError, match="bad.plan.json: not a repvsr-trt engine sidecar"):
-        read_sidecar(tmp_path / "bad.plan")
+    for text in (json.dumps({"key": {}}), "[1, 2]", "{not json"):
+        (tmp_path / "bad.plan.json").write_text(text)
+        with pytest.raises(ReportedError, match="bad.plan.json: not a repvsr-trt engine sidecar"):
+            read_sidecar(tmp_path / "bad.plan")
 
 
 def test_an_engine_from_another_gpu_or_tensorrt_is_refused():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, writable_directory
 from ..bench.paper_tables import RESOLUTIONS
 from ..errors import ReportedError
 from .errors import debug_option, run_command
@@ -55,6 +55,8 @@ def bench_command(models, resolutions, backends, unfused, frames, warmup, fmt, o
         if backend not in installed:
             raise ReportedError(f"--backend {backend}: {backend} is not installed (pip install 'repvsr-deploy[{backend}]')")
 
+    if out:
+        writable_directory(out.parent)  # before minutes of measuring, not after
     rows = [row for name in models for row in bench_model(name, resolutions, backends, unfused, frames, warmup)]
     text = render(rows, fmt, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]))
     click.echo(text, nl=False)

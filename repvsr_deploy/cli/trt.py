@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ReportedError
+from ..errors import ReportedError, first_sentence
 from .errors import debug_option, run_command
 from .options import FrameSize
 
@@ -112,8 +112,8 @@ def _read_clip(path: Path):
         raise ReportedError(f"{path}: no such file")
     try:
         clip = np.load(path, mmap_mode="r")
-    except ValueError as exc:
-        raise ReportedError(f"{path}: not a .npy array ({exc})") from None
+    except Exception as exc:  # numpy fails in its own ways: pickled data, truncation, a bad header
+        raise ReportedError(f"{path}: not a .npy array of frames ({first_sentence(exc)})") from None
     if clip.ndim != 4 or clip.shape[1] != 3:
         raise ReportedError(f"{path}: frames must be [T, 3, H, W], got {list(clip.shape)}")
     return clip

@@ -63,17 +63,21 @@ def _(x, weight, offset, mask, bias, stride, padding, dilation, groups, offset_g
     return x.new_empty(x.shape[0], weight.shape[0], offset.shape[-2], offset.shape[-1])
 
 
-def _setup_context(ctx, inputs, output):
-    ctx.save_for_backward(*inputs[:5])
-    ctx.attributes = inputs[5:]
+def _differentiate_by_reference(op, reference, tensors: int) -> None:
+    """Autograd for a custom op whose first `tensors` arguments are tensors: the VJP of its reference."""
+
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[:tensors])
+        ctx.attributes = inputs[tensors:]
+
+    def backward(ctx, grad):
+        _, vjp = torch.func.vjp(lambda *t: reference(*t, *ctx.attributes), *ctx.saved_tensors)
+        return (*vjp(grad), *[None] * len(ctx.attributes))
+
+    op.register_autograd(backward, setup_context=setup_context)
 
 
-def _backward(ctx, grad):
-    _, vjp = torch.func.vjp(lambda *t: deform_conv2d_reference(*t, *ctx.attributes), *ctx.saved_tensors)
-    return (*vjp(grad), None, None, None, None, None)
-
-
-deform_conv2d.register_autograd(_backward, setup_context=_setup_context)
+_differentiate_by_reference(deform_conv2d, deform_conv2d_reference, tensors=5)
 
 
 @register_flop_formula(torch.ops.repvsr.deform_conv2d)
@@ -106,19 +110,7 @@ def _(x, residual, mask_logits, flow, weight, bias, offset_groups, max_residue):
     return x.new_empty(x.shape[0], weight.shape[0], *x.shape[2:])
 
 
-def _setup_flow_guided(ctx, inputs, output):
-    ctx.save_for_backward(*inputs[:6])
-    ctx.attributes = inputs[6:]
-
-
-def _backward_flow_guided(ctx, grad):
-    _, vjp = torch.func.vjp(
-        lambda *t: flow_guided_deform_conv2d_reference(*t, *ctx.attributes), *ctx.saved_tensors
-    )
-    return (*vjp(grad), None, None)
-
-
-flow_guided_deform_conv2d.register_autograd(_backward_flow_guided, setup_context=_setup_flow_guided)
+_differentiate_by_reference(flow_guided_deform_conv2d, flow_guided_deform_conv2d_reference, tensors=6)
 
 
 @register_flop_formula(torch.ops.repvsr.flow_guided_deform_conv2d)

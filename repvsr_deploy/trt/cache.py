@@ -65,8 +65,11 @@ class Sidecar:
             key["profiles"] = tuple(tuple(p) for p in key["profiles"])
             plain["plugins"] = tuple(plain.get("plugins", ()))
             return cls(key=BuildKey(**key), **plain)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ReportedError(f"{source}: not a repvsr-trt engine sidecar ({exc})") from None
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise ReportedError(
+                f"{source}: not a repvsr-trt engine sidecar (corrupt, or another tool's); rebuild the engine "
+                "with repvsr-trt build"
+            ) from None
 
 
 def sidecar_path(engine: Path) -> Path:
