@@ -33,6 +33,11 @@ _PAPER_MAPPING = {torch.ops.aten.convolution: _conv_flop_paper, torch.ops.aten._
 def count_flops(model: VSRModel, lr_hw: tuple[int, int], convention: str = "paper") -> int:
     """FLOPs per frame on an LR frame of `lr_hw` = (H, W): one `step`, or for a bidirectional model one
     backward and one forward step. Counted on the meta device (no compute)."""
+    return sum(flops_by_operator(model, lr_hw, convention).values())
+
+
+def flops_by_operator(model: VSRModel, lr_hw: tuple[int, int], convention: str = "paper") -> dict[str, int]:
+    """`count_flops` split by operator ("convolution", "deform_conv2d", ...)."""
     if convention not in CONVENTIONS:
         raise ReportedError(f"unknown FLOPs convention '{convention}' (known: {', '.join(CONVENTIONS)})")
     meta_model = copy.deepcopy(model).to("meta")
@@ -40,7 +45,7 @@ def count_flops(model: VSRModel, lr_hw: tuple[int, int], convention: str = "pape
     mapping = _PAPER_MAPPING if convention == "paper" else {}
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         _one_frame(meta_model, lr)
-    return counter.get_total_flops()
+    return {op.__name__.split(".")[0]: n for op, n in counter.get_flop_counts()["Global"].items()}
 
 
 def _one_frame(model: VSRModel, lr: torch.Tensor) -> None:

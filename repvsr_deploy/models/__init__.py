@@ -1,6 +1,6 @@
 """The training-side package: re-parameterizable blocks, architectures, the registry, fusion, checkpoints."""
 
-from . import frvsr, ksnet, repvsr  # noqa: F401  (registers the models)
+from . import basicvsr, edvr, frvsr, ksnet, repvsr, rrn, sofvsr, vespcn  # noqa: F401  (registers the models)
 from .base import VSRModel
 from .checkpoint import load_checkpoint, save_checkpoint
 from .fuse import fuse

@@ -108,3 +108,9 @@ class FRVSR(FrameRecurrentVSR):
 
     def __init__(self, flow_widths=(32, 64, 128, 256), sr_width=64, sr_blocks=10):
         super().__init__(FNet(tuple(flow_widths)), SRNet(sr_width, sr_blocks, self.scale))
+
+
+@register_model("tecogan")
+class TecoGAN(FRVSR):
+    """TecoGAN's generator (Chu et al. 2020) is FRVSR's: the same FNet and SRNet, 2,589,093
+    parameters. It differs in training (GAN, ping-pong loss), which inference does not see."""
