@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 # Pin torch to its CPU build unless an NVIDIA GPU is here; override with `make test TORCH_CONSTRAINTS=`.
 TORCH_CONSTRAINTS ?= $(if $(shell command -v nvidia-smi),,constraints-cpu.txt)
-EXTRAS ?= torch,onnxruntime,test
+EXTRAS ?= torch,onnxruntime,plot,test
 STAMP := $(VENV)/.installed
 
 .PHONY: test bench clean
@@ -12,7 +12,7 @@ test: $(STAMP)
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)
-	$(VENV)/bin/repvsr-bench --model repvsr,frvsr --res 720p --backend onnxruntime
+	$(VENV)/bin/repvsr-bench --model repvsr,frvsr --res 720p
 
 $(STAMP): setup.cfg pyproject.toml $(TORCH_CONSTRAINTS)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

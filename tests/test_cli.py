@@ -81,7 +81,7 @@ def test_bench_json(tmp_path):
 
 
 def test_bench_csv_and_table_with_unfused(tmp_path):
-    args = ["--model", "repvsr", "--res", "720p", "--backend", "torch", "--unfused", "--frames", "1", "--warmup", "0"]
+    args = ["--model", "repvsr", "--res", "720p", "--backend", "torch", "--unfused", "--frames", "2", "--warmup", "0"]
     rows = list(csv.DictReader(io.StringIO(run_cli("repvsr-bench", *args, "--format", "csv").stdout)))
     assert [r["form"] for r in rows] == ["unfused", "fused"]
     assert float(rows[0]["speedup_vs_unfused"]) == 1.0 and int(rows[0]["params"]) > int(rows[1]["params"])

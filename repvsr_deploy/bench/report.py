@@ -1,25 +1,39 @@
-"""Benchmark rows as a text table, CSV or JSON; every machine-readable form carries machine and command."""
+"""Benchmark rows as a text or Markdown table, CSV or JSON; every form carries machine and command."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from tabulate import tabulate
 
+from .paper_tables import KSNET_TABLE1, REPVSR_TABLE2
 from .runner import BenchRow
 
-# (heading, field, number format) of the text table
-_TABLE_COLUMNS = [
-    ("Model", "model", ""), ("Res", "resolution", ""), ("LR", "lr_size", ""), ("Backend", "backend", ""),
-    ("Form", "form", ""), ("Params (M)", "params", ".3f"),
-    ("GFLOPs", "gflops_paper", ".3f"), ("FPS", "fps", ".2f"), ("Median ms", "latency_median_ms", ".1f"),
-    ("p90 ms", "latency_p90_ms", ".1f"), ("vs unfused", "speedup_vs_unfused", ".2f"),
-    ("Paper Params (M)", "paper_params_m", ".3f"), ("Paper GFLOPs", "paper_gflops", ".3f"),
-    ("Paper FPS (GPU)", "paper_fps_gpu", ".2f"), ("Paper source", "paper_source", ""),
+FORMATS = ("table", "markdown", "csv", "json")
+TABLE_TITLES = {"repvsr": REPVSR_TABLE2, "ksnet": KSNET_TABLE1, None: "Single models"}
+
+# (heading, field, number format) of the text and Markdown tables
+_COLUMNS = [
+    ("Model", "model", ""), ("Res", "resolution", ""), ("Backend", "backend", ""), ("Prec", "precision", ""),
+    ("Form", "form", ""), ("Params (M)", "params", ".3f"), ("GFLOPs", "gflops_paper", ".2f"),
+    ("FPS", "fps", ".2f"), ("Median ms", "latency_median_ms", ".1f"), ("p90 ms", "latency_p90_ms", ".1f"),
+    ("Peak MB", "peak_memory_mb", ".0f"), ("GFLOP/s", "attained_gflops_per_s", ".1f"),
+    ("% peak", "peak_fraction", ".1%"), ("vs unfused", "speedup_vs_unfused", ".2f"),
+    ("Paper Params (M)", "paper_params_m", ".3f"), ("Paper GFLOPs", "paper_gflops", ".2f"),
+    ("Paper FPS (GPU)", "paper_fps_gpu", ".2f"),
 ]
+
+
+@dataclass(frozen=True)
+class Report:
+    rows: list[BenchRow]
+    machine: dict
+    command: str
+    peaks: list[dict]  # the roofline's measured peak per device: gflops_per_s, device, precision, how
+    notes: list[str]  # what was not measured, and why
 
 
 def _cell(row: BenchRow, field: str, fmt: str) -> str:
@@ -35,36 +49,60 @@ def _cell(row: BenchRow, field: str, fmt: str) -> str:
     return f"{value:{fmt}}" if fmt else str(value)
 
 
-def _table(rows: list[BenchRow], machine: dict, command: str) -> str:
-    columns = [c for c in _TABLE_COLUMNS if c[1] != "speedup_vs_unfused" or any(r.speedup_vs_unfused for r in rows)]
-    body = tabulate(
-        [[_cell(r, field, fmt) for _, field, fmt in columns] for r in rows],
-        headers=[heading for heading, _, _ in columns],
-        disable_numparse=True,
-    )
-    return (
-        f"{body}\n\nGFLOPs: paper convention (2 x MACs, transposed convs at output resolution). "
-        f"Ours measured on {machine['gpu'] or machine['cpu']} ({machine['cpu_count']} CPUs).\n"
-    )
+def _tables(report: Report, tablefmt: str) -> str:
+    rows = report.rows
+    parts = []
+    for table in dict.fromkeys(r.table for r in rows):
+        group = [r for r in rows if r.table == table]
+        columns = [c for c in _COLUMNS + ([("Paper source", "paper_source", "")] if table is None else [])
+                   if any(getattr(r, c[1]) is not None for r in group)]
+        body = tabulate(
+            [[_cell(r, field, fmt) for _, field, fmt in columns] for r in group],
+            headers=[heading for heading, _, _ in columns], tablefmt=tablefmt, disable_numparse=True,
+        )
+        title = TABLE_TITLES[table]
+        parts.append(f"### {title}\n\n{body}" if tablefmt == "github" else f"{title}\n{body}")
+    return "\n\n".join(parts) + "\n\n" + _footer(report)
 
 
-def _json(rows: list[BenchRow], machine: dict, command: str) -> str:
-    return json.dumps({"command": command, "machine": machine, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
+def _footer(report: Report) -> str:
+    machine, rows = report.machine, report.rows
+    io_mode = "host I/O included" if rows[0].include_io else "host I/O excluded (frames resident on the device)"
+    memory = sorted({r.memory_kind for r in rows if r.memory_kind})
+    lines = [
+        "GFLOPs: paper convention (2 x MACs, transposed convs at output resolution); csv/json also give "
+        "the exact one. GFLOP/s: exact FLOPs x FPS.",
+        *(f"% peak: of {peak['gflops_per_s']:.1f} GFLOP/s measured on {peak['device']} ({peak['how']})."
+          for peak in report.peaks),
+        f"Timing: {io_mode}; latency = time between HR frames. Peak MB: {', '.join(memory) or 'not measured'}.",
+        f"Ours measured on {machine['gpu'] or machine['cpu']} ({machine['cpu_count']} CPUs); "
+        f"paper FPS on the GPU its table names.",
+        *report.notes,
+    ]
+    return "\n".join(lines) + "\n"
 
 
-def _csv(rows: list[BenchRow], machine: dict, command: str) -> str:
+def _json(report: Report) -> str:
+    return json.dumps({"command": report.command, "machine": report.machine, "peaks": report.peaks,
+                       "notes": report.notes, "rows": [asdict(r) for r in report.rows]}, indent=2) + "\n"
+
+
+def _csv(report: Report) -> str:
     buffer = io.StringIO()
-    extra = {"command": command, "cpu": machine["cpu"], "gpu": machine["gpu"] or "",
-             "versions": " ".join(f"{k}={v}" for k, v in machine["versions"].items())}
-    writer = csv.DictWriter(buffer, fieldnames=[*asdict(rows[0]), *extra], lineterminator="\n")
+    machine = report.machine
+    extra = {"command": report.command, "cpu": machine["cpu"], "gpu": machine["gpu"] or "",
+             "versions": " ".join(f"{k}={v}" for k, v in machine["versions"].items()),
+             "peaks_measured": "; ".join(f"{p['device']}: {p['how']}" for p in report.peaks)}
+    writer = csv.DictWriter(buffer, fieldnames=[*asdict(report.rows[0]), *extra], lineterminator="\n")
     writer.writeheader()
-    for row in rows:
+    for row in report.rows:
         writer.writerow({**asdict(row), **extra})
     return buffer.getvalue()
 
 
-RENDERERS = {"table": _table, "csv": _csv, "json": _json}
-
-
-def render(rows: list[BenchRow], fmt: str, machine: dict, command: str) -> str:
-    return RENDERERS[fmt](rows, machine, command)
+def render(report: Report, fmt: str) -> str:
+    if fmt == "table":
+        return _tables(report, "simple")
+    if fmt == "markdown":
+        return _tables(report, "github")
+    return {"csv": _csv, "json": _json}[fmt](report)

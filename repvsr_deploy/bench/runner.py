@@ -1,46 +1,52 @@
-"""One benchmark row per (model, resolution, backend): counted cost, measured speed, the paper's numbers."""
+"""Benchmark rows: per (model, LR size, backend) the counted cost, the measured speed and memory,
+the attained share of the machine's peak, and the paper's numbers beside them."""
 
 from __future__ import annotations
 
-import tempfile
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..clips import moving_clip
-from ..errors import ReportedError
+from ..errors import MissingDependency, ReportedError
 from ..models import build_model, fuse
 from ..models.base import VSRModel
 from ..runtime.session import open_session
 from .flops import count_flops, count_params
-from .paper_tables import RESOLUTIONS, paper_row
+from .memory import PeakMemory
+from .paper_tables import paper_row, resolution_of
+from .roofline import peak
 from .timing import time_session
 
-BACKENDS = ("onnxruntime", "torch")  # fastest first, where installed
-
-
-def available_backends() -> list[str]:
-    import importlib.util
-
-    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+BACKENDS = ("tensorrt", "onnxruntime", "torch")
+DEVICES = ("cpu", "cuda")
+PRECISIONS = ("fp32", "fp16")
 
 
 @dataclass
 class BenchRow:
     model: str
-    resolution: str
+    table: str | None  # repvsr | ksnet | None (a row asked for by --model)
+    resolution: str  # 720p, 1080p, 4k, or the LR size WxH
     lr_size: str  # WxH
     backend: str
     device: str
     form: str  # fused | unfused
     precision: str
+    include_io: bool
     params: int
-    gflops_paper: float
-    gflops_exact: float
+    gflops_paper: float  # 2 x MACs, transposed convs at output resolution (the papers')
+    gflops_exact: float  # 2 x MACs as executed (transposed convs at input resolution)
     fps: float
     latency_median_ms: float
     latency_p90_ms: float
+    peak_memory_mb: float | None
+    memory_kind: str | None
+    attained_gflops_per_s: float  # gflops_exact x fps
+    peak_gflops_per_s: float
+    peak_fraction: float
     speedup_vs_unfused: float | None = None
     paper_params_m: float | None = None
     paper_gflops: float | None = None
@@ -48,45 +54,136 @@ class BenchRow:
     paper_source: str | None = None
 
 
-def _session(model: VSRModel, backend: str, workdir: Path):
-    if backend == "torch":
-        return open_session(model, "torch")
-    if backend == "onnxruntime":
-        from ..export import export_onnx
+@dataclass(frozen=True)
+class Target:
+    """Where rows run: backend, device and precision, and whether frames cross the host boundary."""
 
-        path = workdir / f"{model.name}.onnx"
-        export_onnx(model, path)
-        return open_session(path, "onnxruntime")
-    raise ReportedError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
+    backend: str
+    device: str
+    precision: str
+    include_io: bool
 
 
-def bench_model(name: str, resolutions: list[str], backends: list[str], unfused: bool,
-                frames: int, warmup: int) -> list[BenchRow]:
-    """Rows for one model: the training form on torch first if `unfused`, then the fused form per backend."""
+def _cuda() -> bool:
+    return torch.cuda.is_available()
+
+
+def _onnxruntime_cuda() -> bool:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers() and _cuda()
+
+
+def _tensorrt() -> bool:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return False
+    return _cuda()
+
+
+def best_backend() -> tuple[str, str]:
+    """(backend, device), fastest first: TensorRT, onnxruntime on CUDA, torch on CUDA, onnxruntime
+    on the CPU, torch on the CPU."""
+    if _tensorrt():
+        return "tensorrt", "cuda"
+    if _onnxruntime_cuda():
+        return "onnxruntime", "cuda"
+    if _cuda():
+        return "torch", "cuda"
+    if importlib.util.find_spec("onnxruntime") is not None:
+        return "onnxruntime", "cpu"
+    return "torch", "cpu"
+
+
+def resolve_device(backend: str, device: str) -> str:
+    """The device `auto` means for `backend`, checked to be usable here (before anything is measured)."""
+    if backend == "tensorrt":
+        if device == "cpu":
+            raise ReportedError("--backend tensorrt runs on an NVIDIA GPU only (--device cuda)")
+        from ..trt.builder import import_tensorrt
+        from ..trt.cuda import device as cuda_device
+
+        import_tensorrt()
+        cuda_device()
+        return "cuda"
+    if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
+        raise MissingDependency("onnxruntime", "onnxruntime", "--backend onnxruntime")
+    has_cuda = _onnxruntime_cuda() if backend == "onnxruntime" else _cuda()
+    if device == "cuda" and not has_cuda:
+        needs = "onnxruntime-gpu (pip install 'repvsr-deploy[gpu]')" if backend == "onnxruntime" else "a CUDA build of torch"
+        raise ReportedError(f"--device cuda: {backend} here cannot use a GPU (needs an NVIDIA GPU and {needs})")
+    if device == "auto":
+        return "cuda" if has_cuda else "cpu"
+    return device
+
+
+def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: Path):
+    if target.backend == "torch":
+        return open_session(model, "torch", target.device, precision=target.precision)
+    from ..export import export_onnx
+
+    graph = workdir / f"{model.name}.{target.precision}.onnx"
+    if not graph.exists():
+        export_onnx(model, graph, target.precision)
+    if target.backend == "onnxruntime":
+        return open_session(graph, "onnxruntime", target.device)
+    from ..trt.builder import BuildSettings, build
+    from ..trt.profiles import parse_profiles
+
+    profiles = parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple)
+    settings = BuildSettings(profiles, None, 4.0, 3, None, False, False)
+    engine = build(graph, workdir / f"{model.name}.{target.precision}.{lr_hw[1]}x{lr_hw[0]}.plan", settings,
+                   say=lambda line: None)[-1]
+    return open_session(engine, "tensorrt")
+
+
+def device_name(device: str) -> str:
+    from .machine import describe_machine
+
+    machine = describe_machine()
+    return machine["gpu"] if device == "cuda" else machine["cpu"]
+
+
+def bench_model(name: str, table: str | None, lr_sizes: list[tuple[int, int]], targets: list[Target], unfused: bool,
+                frames: int, warmup: int, workdir: Path, progress=None) -> list[BenchRow]:
+    """Rows for one model: the training form on torch first if `unfused`, then the fused form per target."""
     torch.manual_seed(0)  # speed does not depend on the weights; random ones need no checkpoint
     trained = build_model(name).eval()
     deployed = fuse(trained)
-    variants = ([("torch", trained)] if unfused else []) + [(b, deployed) for b in backends]
+    first = targets[0]
+    unfused_target = Target("torch", "cuda" if first.backend == "tensorrt" else first.device, first.precision,
+                            first.include_io)
+    variants = ([(unfused_target, trained)] if unfused else []) + [(t, deployed) for t in targets]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="repvsr-bench-") as workdir:
-        for resolution in resolutions:
-            height, width = RESOLUTIONS[resolution]
-            clip = moving_clip(4, height, width)
-            paper = paper_row(name, resolution)
-            for backend, model in variants:
-                session = _session(model, backend, Path(workdir))
-                form = "fused" if model.fused else "unfused"
-                timing = time_session(session, clip, frames, warmup, f"{name} {resolution} {backend} {form}")
-                rows.append(BenchRow(
-                    model=name, resolution=resolution, lr_size=f"{width}x{height}", backend=backend,
-                    device=session.device, form=form, precision="fp32",
-                    params=count_params(model),
-                    gflops_paper=count_flops(model, (height, width), "paper") / 1e9,
-                    gflops_exact=count_flops(model, (height, width), "exact") / 1e9,
-                    fps=timing.fps, latency_median_ms=timing.median_ms, latency_p90_ms=timing.p90_ms,
-                    paper_params_m=paper and paper.params_m, paper_gflops=paper and paper.gflops,
-                    paper_fps_gpu=paper and paper.fps, paper_source=paper and paper.source,
-                ))
+    for lr_hw in lr_sizes:
+        height, width = lr_hw
+        resolution = resolution_of(lr_hw)
+        clip = moving_clip(4, height, width)
+        paper = paper_row(name, resolution, table)
+        for variant, model in variants:
+            gflops_paper, gflops_exact = (count_flops(model, lr_hw, c) / 1e9 for c in ("paper", "exact"))
+            machine_peak = peak(variant.device, variant.precision, device_name(variant.device))
+            memory = PeakMemory(variant.backend, variant.device)
+            memory.start()
+            session = _session(model, variant, lr_hw, workdir)
+            timing = time_session(session, clip, frames, warmup, variant.include_io, progress)
+            attained = gflops_exact * timing.fps
+            rows.append(BenchRow(
+                model=name, table=table, resolution=resolution, lr_size=f"{width}x{height}",
+                backend=variant.backend, device=session.device, form="fused" if model.fused else "unfused",
+                precision=variant.precision, include_io=variant.include_io, params=count_params(model),
+                gflops_paper=gflops_paper, gflops_exact=gflops_exact,
+                fps=timing.fps, latency_median_ms=timing.median_ms, latency_p90_ms=timing.p90_ms,
+                peak_memory_mb=memory.peak_mb(), memory_kind=memory.kind,
+                attained_gflops_per_s=attained, peak_gflops_per_s=machine_peak.gflops_per_s,
+                peak_fraction=machine_peak.fraction(attained),
+                paper_params_m=paper and paper.params_m, paper_gflops=paper and paper.gflops,
+                paper_fps_gpu=paper and paper.fps, paper_source=paper and paper.source,
+            ))
+            del session
     _add_speedups(rows)
     return rows
 

@@ -1,11 +1,17 @@
-"""Timing a session over a clip: warm-up frames, then the time from one HR frame to the next."""
+"""Timing a session over a clip: warm-up frames, then the time from one HR frame to the next.
 
-import sys
+Without host I/O (the default) the clip is uploaded to the backend's device first and every HR
+frame stays there: a frame's time is its compute, measured on the host clock after the device
+finished it (so it includes the launch overhead a real stream pays, not the copies). With host I/O,
+frames go in and come out as host arrays, as an application sees them.
+"""
+
 import time
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
+
+from ..runtime.session import ClipSession
 
 
 @dataclass(frozen=True)
@@ -25,24 +31,29 @@ class Timing:
         return float(np.percentile(self.latencies_s, 90)) * 1e3
 
 
-def time_session(session, clip: np.ndarray, frames: int, warmup: int, label: str) -> Timing:
+def time_session(session, clip: np.ndarray, frames: int, warmup: int, include_io: bool, progress=None) -> Timing:
     """`warmup` untimed frames, then `frames` timed ones from a fresh state, `clip` cycled. A frame's
     latency is the time since the previous HR frame; for a bidirectional session the first frame
-    of each window carries the window's backward sweep."""
+    of each window carries the window's backward sweep, and both counts are at least 2 (a clip
+    needs two frames). `progress(n)` is called per frame."""
+    if isinstance(session, ClipSession):
+        warmup, frames = (max(warmup, 2) if warmup else 0), max(frames, 2)
 
     def cycle(n: int):
-        return (clip[i % len(clip)] for i in range(n))
+        source = clip if include_io else [session.upload(frame) for frame in clip]
+        return (source[i % len(source)] for i in range(n))
 
+    tick = progress or (lambda n: None)
+    if warmup:
+        for _ in session.run(cycle(warmup), download=include_io):
+            tick(1)
+        session.reset()
     latencies = []
-    with tqdm(total=warmup + frames, desc=label, unit="frame", file=sys.stderr, leave=False) as bar:
-        if warmup:
-            for _ in session.run(cycle(warmup)):
-                bar.update()
-            session.reset()
-        last = time.perf_counter()
-        for _ in session.run(cycle(frames)):
-            now = time.perf_counter()
-            latencies.append(now - last)
-            last = now
-            bar.update()
+    frames_in = cycle(frames)
+    last = time.perf_counter()
+    for _ in session.run(frames_in, download=include_io):
+        now = time.perf_counter()
+        latencies.append(now - last)
+        last = now
+        tick(1)
     return Timing(np.array(latencies))

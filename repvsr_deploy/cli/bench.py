@@ -1,17 +1,20 @@
-"""repvsr-bench: parameters, FLOPs and measured FPS of the registry's models, the paper's numbers beside."""
+"""repvsr-bench: the papers' efficiency tables measured on this machine, the papers' numbers beside."""
 
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
 from ..atomic import atomic_path, writable_directory
-from ..bench.paper_tables import RESOLUTIONS
+from ..bench.paper_tables import RESOLUTIONS, TABLES
 from ..errors import ReportedError
 from .errors import debug_option, run_command
+from .options import FrameSize
 
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "markdown", "csv", "json")
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -26,43 +29,128 @@ def _check_choices(flag: str, values: list[str], known) -> list[str]:
     return values
 
 
+def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> tuple[list, list[str]]:
+    """[(table, model)] to measure, and a note on each paper row without a model here."""
+    if models:
+        return [(None, m) for m in models], []
+    wanted, notes = [], []
+    for table in tables:
+        for model, rows in TABLES[table].items():
+            if model in known:
+                wanted.append((table, model))
+            else:
+                row = rows["720p"]
+                notes.append(f"Not measured ({row.source} row, no such model in the registry): {model}: "
+                             f"{row.params_m or '-'} M params, {row.gflops or '-'} GFLOPs, {row.fps} FPS.")
+    return wanted, notes
+
+
 @click.command("repvsr-bench")
-@click.option("--model", "models", multiple=True, default=["repvsr"], show_default=True,
-              help="Registry model(s), comma-separated or repeated.")
-@click.option("--res", "resolutions", multiple=True, default=["720p"], show_default=True,
-              help="Target resolution(s): 720p, 1080p, 4k (LR 320x180, 480x270, 960x540).")
+@click.option("--table", "table", type=click.Choice(["repvsr", "ksnet", "all"]),
+              help="Rows of RepVSR Table 2, KSNet Table 1, or both [default: all, unless --model].")
+@click.option("--model", "models", multiple=True, help="Registry model(s) instead of a table, comma-separated.")
+@click.option("--res", "resolutions", multiple=True,
+              help="Target resolution(s): 720p, 1080p, 4k (LR 320x180, 480x270, 960x540) [default: 720p].")
+@click.option("--lr-size", "lr_sizes", multiple=True, type=FrameSize(), help="Any LR size WxH instead of --res.")
 @click.option("--backend", "backends", multiple=True,
-              help="torch and/or onnxruntime [default: the fastest installed].")
+              help="tensorrt, onnxruntime and/or torch, comma-separated [default: the fastest present: "
+                   "tensorrt, onnxruntime-gpu, torch on CUDA, onnxruntime on the CPU].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
 @click.option("--unfused", is_flag=True, help="Also time the training-form (unfused) model on torch.")
-@click.option("--frames", default=20, show_default=True, type=click.IntRange(1), help="Timed frames per row.")
-@click.option("--warmup", default=3, show_default=True, type=click.IntRange(0), help="Untimed frames first.")
+@click.option("--frames", default=20, show_default=True, type=click.IntRange(2), help="Timed frames per row.")
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(0),
+              help="Untimed frames first (bidirectional models: at least 2, or none).")
+@click.option("--include-io", is_flag=True, help="Time host-to-device frame copies too (default: compute only).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result to this file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write FPS against GFLOPs (ours and the paper's) to this .png/.svg/.pdf.")
 @debug_option
-def bench_command(models, resolutions, backends, unfused, frames, warmup, fmt, out):
-    """Measure the models as deployed (fused) on this machine: Params, GFLOPs (paper convention),
-    FPS and latency per frame (median, p90), beside the paper's Params / GFLOPs / FPS."""
+def bench_command(table, models, resolutions, lr_sizes, backends, device, precision, unfused, frames, warmup,
+                  include_io, fmt, out, plot_path):
+    """Measure the models as deployed (fused) on this machine: Params, GFLOPs, FPS, latency
+    (median, p90), peak memory and the share of the machine's peak FLOP rate, beside the paper's
+    Params / GFLOPs / FPS."""
     from ..bench.machine import describe_machine
-    from ..bench.report import render
-    from ..bench.runner import BACKENDS, available_backends, bench_model
+    from ..bench.report import Report, render
+    from ..bench.runner import BACKENDS, Target, best_backend, bench_model, device_name, resolve_device
+    from ..bench.roofline import peak
     from ..models import model_names
 
-    models = _check_choices("--model", _split(models), model_names())
-    resolutions = _check_choices("--res", _split(resolutions), list(RESOLUTIONS))
-    installed = available_backends()
-    backends = _check_choices("--backend", _split(backends), BACKENDS) if backends else installed[:1]
-    for backend in backends:
-        if backend not in installed:
-            raise ReportedError(f"--backend {backend}: {backend} is not installed (pip install 'repvsr-deploy[{backend}]')")
+    known = model_names()
+    models = _check_choices("--model", _split(models), known)
+    if table and models:
+        raise click.UsageError("give --table or --model, not both")
+    tables = ["repvsr", "ksnet"] if table in (None, "all") else [table]
+    if lr_sizes and resolutions:
+        raise click.UsageError("give --res or --lr-size, not both")
+    sizes = list(lr_sizes) or [RESOLUTIONS[r] for r in _check_choices("--res", _split(resolutions) or ["720p"],
+                                                                      list(RESOLUTIONS))]
+    backends = _check_choices("--backend", _split(backends), BACKENDS)
+    if not backends:
+        backend, best_device = best_backend()
+        backends, device = [backend], (best_device if device == "auto" else device)
+    targets = [Target(b, resolve_device(b, device), precision, include_io) for b in backends]
+    for path, flag in ((out, "--out"), (plot_path, "--plot")):
+        if path:
+            writable_directory(path.parent)  # before minutes of measuring, not after
+    if plot_path and plot_path.suffix.lower() not in PLOT_SUFFIXES:
+        raise ReportedError(f"--plot {plot_path}: give a {', '.join(PLOT_SUFFIXES)} file")
 
-    if out:
-        writable_directory(out.parent)  # before minutes of measuring, not after
-    rows = [row for name in models for row in bench_model(name, resolutions, backends, unfused, frames, warmup)]
-    text = render(rows, fmt, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]))
+    wanted, notes = _rows_to_measure(tables, models, known)
+    rows, measured = [], {}
+    progress = _Progress(len(wanted) * len(sizes) * (frames + warmup) * (len(targets) + unfused))
+    with tempfile.TemporaryDirectory(prefix="repvsr-bench-") as workdir, progress:
+        for table_name, model in wanted:
+            progress.label(model)
+            if model not in measured:  # a model in both tables is measured once
+                measured[model] = bench_model(model, table_name, sizes, targets, unfused, frames, warmup,
+                                              Path(workdir), progress.advance)
+            rows += [_in_table(row, table_name) for row in measured[model]]
+    peaks = [vars(peak(d, precision, device_name(d))) for d in dict.fromkeys(r.device for r in rows)]
+    report = Report(rows, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]), peaks, notes)
+    text = render(report, fmt)
     click.echo(text, nl=False)
     if out:
         with atomic_path(out) as tmp:
             tmp.write_text(text)
+    if plot_path:
+        from ..bench.plot import plot
+
+        plot(rows, plot_path, report.machine["gpu"] or report.machine["cpu"])
+
+
+def _in_table(row, table: str | None):
+    """The row as `table` lists it: the paper's numbers of that table."""
+    from dataclasses import replace
+
+    from ..bench.paper_tables import paper_row
+
+    paper = paper_row(row.model, row.resolution, table)
+    return replace(row, table=table, paper_params_m=paper and paper.params_m, paper_gflops=paper and paper.gflops,
+                   paper_fps_gpu=paper and paper.fps, paper_source=paper and paper.source)
+
+
+class _Progress:
+    """One bar over every frame of every row, labelled with the model being measured."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="frame", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def label(self, model: str) -> None:
+        self.bar.set_description(model)
+
+    def advance(self, n: int) -> None:
+        self.bar.update(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
 
 
 def main():

@@ -62,9 +62,15 @@ class OnnxRuntimeBackend:
             for spec in self.info.states
         ]
 
-    def run(self, lr: np.ndarray, state: list, feature=None) -> tuple:
+    def upload(self, lr: np.ndarray):
+        return self._ortvalue.ortvalue_from_numpy(lr.astype(self.dtype, copy=False), self.device, 0)
+
+    def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
         binding = self.session.io_binding()
-        binding.bind_cpu_input("lr", lr.astype(self.dtype, copy=False))
+        if isinstance(lr, np.ndarray):
+            binding.bind_cpu_input("lr", lr.astype(self.dtype, copy=False))
+        else:
+            binding.bind_ortvalue_input("lr", lr)
         if feature is not None:
             binding.bind_ortvalue_input("feature", feature)
         for spec, value in zip(self.info.states, state):
@@ -72,11 +78,14 @@ class OnnxRuntimeBackend:
         if self.info.graph == "backward":
             binding.bind_output("feature", self.device)  # stays with the state, for the forward graph
         else:
-            binding.bind_output("hr", "cpu")
+            binding.bind_output("hr", "cpu" if download else self.device)
         for spec in self.info.states:
             binding.bind_output(spec.output_name, self.device)
         self.session.run_with_iobinding(binding)
         out, *next_state = binding.get_outputs()
-        if self.info.graph == "backward":
+        if self.info.graph == "backward" or not download:
             return out, next_state
         return out.numpy().astype(np.float32, copy=False), next_state
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: a run returns when its outputs are written."""

@@ -24,7 +24,9 @@ DEFAULT_WINDOW = 10
 
 class Backend(Protocol):
     """Runs one graph once: (lr [1,3,H,W], state, feature) -> (output, next state). The output is
-    the HR frame as float32 on the host, or for a backward graph the feature, left where it is."""
+    the HR frame as float32 on the host, or for a backward graph the feature, left where it is.
+    `lr` is a host array or a frame `upload`ed before; `download=False` leaves the HR frame on the
+    device (timing without host I/O), and `synchronize` waits for it."""
 
     name: str
     info: ModelInfo
@@ -32,7 +34,11 @@ class Backend(Protocol):
 
     def zero_state(self, height: int, width: int) -> list[Any]: ...
 
-    def run(self, lr: np.ndarray, state: list[Any], feature: Any = None) -> tuple[Any, list[Any]]: ...
+    def upload(self, lr: np.ndarray) -> Any: ...
+
+    def run(self, lr: Any, state: list[Any], feature: Any = None, download: bool = True) -> tuple[Any, list[Any]]: ...
+
+    def synchronize(self) -> None: ...
 
 
 class FrameFormat:
@@ -91,17 +97,25 @@ class Session:
         self._frames = FrameFormat(self.info)
         self._state: list[Any] = []
 
-    def step(self, frame: np.ndarray) -> np.ndarray:
-        """One RGB frame in [0, 1], [3,H,W] or [1,3,H,W] -> the HR frame [1,3,sH,sW] float32."""
-        lr = self._frames.prepare(frame)
+    def upload(self, frame: np.ndarray) -> Any:
+        """The frame checked, padded and put on the backend's device, for `step` to take."""
+        return self.backend.upload(self._frames.prepare(frame))
+
+    def step(self, frame, download: bool = True):
+        """One RGB frame in [0, 1], [3,H,W] or [1,3,H,W] (or `upload`ed) -> the HR frame [1,3,sH,sW]
+        float32; with `download=False` the padded HR frame stays on the device, computed."""
+        lr = self._frames.prepare(frame) if isinstance(frame, np.ndarray) else frame
         if not self._state:
             self._state = self.backend.zero_state(*self._frames.padded_hw)
-        hr, self._state = self.backend.run(lr, self._state)
+        hr, self._state = self.backend.run(lr, self._state, download=download)
+        if not download:
+            self.backend.synchronize()
+            return hr
         return self._frames.crop(hr)
 
-    def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def run(self, frames: Iterable, download: bool = True) -> Iterator:
         for frame in frames:
-            yield self.step(frame)
+            yield self.step(frame, download)
 
 
 class ClipSession:
@@ -123,21 +137,26 @@ class ClipSession:
         self._frames = FrameFormat(self.info)
         self._forward_state: list[Any] = []
 
-    def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        pending: list[np.ndarray] = []
+    def upload(self, frame: np.ndarray) -> Any:
+        """The frame checked, padded and put on the device, for `run` to take."""
+        return self.forward.upload(self._frames.prepare(frame))
+
+    def run(self, frames: Iterable, download: bool = True) -> Iterator:
+        """HR frames of a clip (host arrays, or `upload`ed frames); `download` as in `Session.step`."""
+        pending: list = []
         swept = False
         for frame in frames:
-            pending.append(self._frames.prepare(frame))
+            pending.append(self._frames.prepare(frame) if isinstance(frame, np.ndarray) else frame)
             if len(pending) == 2 * self.window:
-                yield from self._sweep(pending[: self.window])
+                yield from self._sweep(pending[: self.window], download)
                 pending, swept = pending[self.window :], True
         if not swept and len(pending) < 2:
             raise ReportedError(
                 f"a clip of {len(pending)} frame(s): bidirectional model '{self.info.model}' needs at least 2"
             )
-        yield from self._sweep(pending)
+        yield from self._sweep(pending, download)
 
-    def _sweep(self, window: list[np.ndarray]) -> Iterator[np.ndarray]:
+    def _sweep(self, window: list, download: bool) -> Iterator:
         padded_hw = self._frames.padded_hw
         state = self.backward.zero_state(*padded_hw)
         features: list[Any] = [None] * len(window)
@@ -146,21 +165,26 @@ class ClipSession:
         if not self._forward_state:
             self._forward_state = self.forward.zero_state(*padded_hw)
         for lr, feature in zip(window, features):
-            hr, self._forward_state = self.forward.run(lr, self._forward_state, feature)
-            yield self._frames.crop(hr)
+            hr, self._forward_state = self.forward.run(lr, self._forward_state, feature, download)
+            if download:
+                yield self._frames.crop(hr)
+            else:
+                self.forward.synchronize()
+                yield hr
 
 
 ENGINE_SUFFIXES = (".plan", ".engine")
 
 
 def open_session(source, backend: str = "auto", device: str = "auto", window: int = DEFAULT_WINDOW,
-                 trust_host_code: bool = False):
+                 trust_host_code: bool = False, precision: str = "fp32"):
     """A session on a TensorRT engine (`.plan`), an exported graph (`.onnx`: onnxruntime), or a model
     or checkpoint (torch).
 
     backend: "auto" (by what `source` is), "tensorrt", "onnxruntime" or "torch"; device: "auto",
     "cpu" or "cuda". Bidirectional models give a ClipSession over windows of `window` frames.
     `trust_host_code`: run version-compatible engines, which carry executable host code.
+    `precision`: the torch backend's (graphs and engines have their own).
     """
     suffix = Path(source).suffix if isinstance(source, (str, Path)) else ""
     if backend == "auto":
@@ -192,6 +216,7 @@ def open_session(source, backend: str = "auto", device: str = "auto", window: in
 
         model = load_model(source)
         if isinstance(model, BidirectionalVSRModel):
-            return ClipSession(TorchBackend(model, device, "backward"), TorchBackend(model, device, "forward"), window)
-        return Session(TorchBackend(model, device))
+            return ClipSession(TorchBackend(model, device, "backward", precision),
+                               TorchBackend(model, device, "forward", precision), window)
+        return Session(TorchBackend(model, device, precision=precision))
     raise ReportedError(f"unknown backend '{backend}' (known: tensorrt, onnxruntime, torch)")

@@ -1,4 +1,9 @@
-"""PyTorch backend: runs one of a VSRModel's step methods directly (any form, CPU or CUDA)."""
+"""PyTorch backend: runs one of a VSRModel's step methods directly (any form, CPU or CUDA).
+
+On CUDA it is the fast path for GPUs without TensorRT: channels-last tensors, fp16 if asked, and a
+streaming step captured as a CUDA graph per frame size whose replay also writes the next state over
+the state, so the state stays in the graph's own GPU tensors and one launch runs a frame.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ReportedError, require_torch
+
+PRECISIONS = ("fp32", "fp16")
 
 
 def load_model(source):
@@ -22,15 +29,22 @@ def load_model(source):
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model, device: str = "auto", graph: str | None = None):
+    def __init__(self, model, device: str = "auto", graph: str | None = None, precision: str = "fp32",
+                 cuda_graphs: bool = True):
         self.torch = require_torch("the torch backend")
         from ..models.base import STEP_METHODS
 
+        if precision not in PRECISIONS:
+            raise ReportedError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
         self.device = self._device(device)
-        self.model = model.eval().to(self.device)
+        self.dtype = self.torch.float16 if precision == "fp16" else self.torch.float32
+        self.memory_format = self.torch.channels_last if self.device == "cuda" else self.torch.contiguous_format
+        self.model = model.eval().to(self.device, self.dtype, memory_format=self.memory_format)
         self.graph = graph or model.graphs[-1]
         self.method = getattr(self.model, STEP_METHODS[self.graph])
-        self.info = model.info(graph=self.graph)
+        self.info = model.info(precision, graph=self.graph)
+        self.cuda_graphs = cuda_graphs and self.device == "cuda" and self.graph == "step"
+        self._captured: dict[tuple[int, int], CapturedStep] = {}
 
     def _device(self, device: str) -> str:
         cuda = self.torch.cuda.is_available()
@@ -42,22 +56,63 @@ class TorchBackend:
             raise ReportedError(f"unknown device '{device}' (known: auto, cpu, cuda)")
         return device
 
-    @property
-    def _dtype(self):
-        return next(self.model.parameters()).dtype
+    def _tensor(self, shape) -> "torch.Tensor":  # noqa: F821
+        return self.torch.zeros(shape, dtype=self.dtype, device=self.device).contiguous(memory_format=self.memory_format)
 
     def zero_state(self, height: int, width: int) -> list:
-        from ..models.base import zero_state
+        return [self._tensor(spec.shape(height, width)) for spec in self.info.states]
 
-        lr = self.torch.zeros(1, 3, height, width, dtype=self._dtype, device=self.device)
-        return list(zero_state(lr, self.info.states))
+    def upload(self, lr: np.ndarray):
+        return self.torch.from_numpy(lr).to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
 
-    def run(self, lr: np.ndarray, state: list, feature=None) -> tuple:
-        inputs = [self.torch.from_numpy(lr).to(self.device, self._dtype)]
-        if feature is not None:
-            inputs.append(feature)
+    def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
+        if isinstance(lr, np.ndarray):
+            lr = self.upload(lr)
         with self.torch.inference_mode():
-            out, *next_state = self.method(*inputs, *state)
-        if self.graph == "backward":
+            if self.cuda_graphs:
+                out, next_state = self._replay(lr, state)
+            else:
+                out, *next_state = self.method(lr, *([feature] if feature is not None else []), *state)
+        if self.graph == "backward" or not download:
             return out, next_state
         return out.float().cpu().numpy(), next_state
+
+    def synchronize(self) -> None:
+        if self.device == "cuda":
+            self.torch.cuda.synchronize()
+
+    def _replay(self, lr, state: list):
+        hw = tuple(lr.shape[-2:])
+        if hw not in self._captured:
+            self._captured[hw] = CapturedStep(self.torch, self.method, lr, state)
+        captured = self._captured[hw]
+        return captured.replay(lr, state), captured.state
+
+
+class CapturedStep:
+    """One streaming step on one frame size as a CUDA graph over static tensors: replay reads `lr`
+    and `state` and leaves `hr` and the next state in them."""
+
+    def __init__(self, torch, method, lr, state: list):
+        self.lr = lr.clone()
+        self.state = [s.clone() for s in state]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up outside the capture (cuDNN picks its algorithms), as torch asks
+            for _ in range(2):
+                method(self.lr, *self.state)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.hr, *next_state = method(self.lr, *self.state)
+            for current, following in zip(self.state, next_state):
+                current.copy_(following)
+
+    def replay(self, lr, state: list):
+        if lr is not self.lr:
+            self.lr.copy_(lr)
+        if state is not self.state:  # a new clip's zero state, or the state of another session
+            for static, value in zip(self.state, state):
+                static.copy_(value)
+        self.graph.replay()
+        return self.hr

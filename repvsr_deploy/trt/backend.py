@@ -80,21 +80,35 @@ class TensorRTBackend:
             buffer.zero(self.stream)
         return self._state_sets[0]  # the set itself: `run` tells the two sets apart by identity
 
-    def run(self, lr: np.ndarray, state: list, feature=None) -> tuple:
-        if lr.shape[-2:] != self._hw:
-            raise ReportedError(f"{self.path}: frame size changed without a new zero state")
+    def upload(self, lr: np.ndarray) -> cuda.DeviceBuffer:
+        host = cuda.PinnedArray(lr.shape, self._dtype("lr"))
+        host.array[...] = lr
+        frame = cuda.DeviceBuffer(host.nbytes)
+        host.upload(frame, self.stream)
+        self.stream.synchronize()
+        return frame
+
+    def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
         side = 0 if state is self._state_sets[0] else 1
         next_state = self._state_sets[1 - side]
-        self._lr_host.array[...] = lr
-        self._lr_host.upload(self._lr, self.stream)
+        if isinstance(lr, np.ndarray):
+            if lr.shape[-2:] != self._hw:
+                raise ReportedError(f"{self.path}: frame size changed without a new zero state")
+            self._lr_host.array[...] = lr
+            self._lr_host.upload(self._lr, self.stream)
+        else:  # an uploaded frame: a copy on the device, into the address the CUDA graph reads
+            self._lr.copy_from(lr, self.stream)
         out = self._hr if self.output == "hr" else self._buffer("feature", self._out_shape)
         self._bind(state, next_state, out, feature)
         self._execute(side)
-        if self.output == "feature":
+        if self.output == "feature" or not download:
             return out, next_state
         self._hr_host.download(self._hr, self.stream)
         self.stream.synchronize()
         return self._hr_host.array.astype(np.float32), next_state
+
+    def synchronize(self) -> None:
+        self.stream.synchronize()
 
     def _bind(self, state, next_state, out, feature) -> None:
         set_address = self.context.set_tensor_address

@@ -67,6 +67,10 @@ class DeviceBuffer:
         call("cudaMemsetAsync", self.ptr, 0, self.nbytes, stream.handle)
         return self
 
+    def copy_from(self, source: DeviceBuffer, stream: Stream) -> None:
+        kind = runtime().cudaMemcpyKind.cudaMemcpyDeviceToDevice
+        call("cudaMemcpyAsync", self.ptr, source.ptr, min(self.nbytes, source.nbytes), kind, stream.handle)
+
     def __del__(self):
         if getattr(self, "ptr", None):
             runtime().cudaFree(self.ptr)

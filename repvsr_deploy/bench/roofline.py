@@ -1,0 +1,96 @@
+"""The machine's peak FLOP rate, measured once per device and precision and cached, and how much of
+it a model attains: the roofline column of repvsr-bench.
+
+The peak is the better of what a large matrix product and a large 3x3 convolution attain (torch,
+best of 5 runs each): a practical ceiling, not the datasheet's number. Both, because one library
+may lag the other: on AMD CPUs MKL's sgemm reaches about half of oneDNN's convolution (measured
+here on a 2-core EPYC: 184 vs 397 GFLOP/s), and a matmul-only peak would put models above 100 %.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..atomic import atomic_path
+
+
+@dataclass(frozen=True)
+class Peak:
+    gflops_per_s: float
+    device: str  # the CPU's or GPU's name
+    precision: str
+    how: str  # what was measured
+
+    def fraction(self, attained_gflops_per_s: float) -> float:
+        return attained_gflops_per_s / self.gflops_per_s
+
+
+def cache_file() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "repvsr-deploy" / "peak-flops.json"
+
+
+def peak(device: str, precision: str, device_name: str) -> Peak:
+    """The cached peak of (device, precision), measured on first use."""
+    key = f"{device}|{device_name}|{precision}|threads={torch.get_num_threads() if device == 'cpu' else 0}"
+    cached = _read_cache()
+    if key in cached:
+        return Peak(**cached[key])
+    measured = measure_peak(device, precision, device_name)
+    cached[key] = asdict(measured)
+    try:
+        cache_file().parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache_file()) as tmp:
+            tmp.write_text(json.dumps(cached, indent=2) + "\n")
+    except OSError:
+        pass  # an unwritable cache costs a re-measurement next time, nothing else
+    return measured
+
+
+def _read_cache() -> dict:
+    try:
+        return json.loads(cache_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def measure_peak(device: str, precision: str, device_name: str) -> Peak:
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    n = 8192 if device == "cuda" else 2048
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    channels, size = (512, 128) if device == "cuda" else (256, 64)
+    x = torch.randn(1, channels, size, size, device=device).to(dtype)
+    w = torch.randn(channels, channels, 3, 3, device=device).to(dtype)
+    candidates = [
+        (_rate(lambda: torch.matmul(a, b), 2 * n**3, device), f"matmul {n}x{n}"),
+        (_rate(lambda: F.conv2d(x, w, padding=1), 2 * channels**2 * 9 * size**2, device),
+         f"3x3 conv {channels} ch {size}x{size}"),
+    ]
+    rate, what = max(candidates)
+    return Peak(rate, device_name, precision, f"torch {precision} {what}, the better of a matmul and a conv, best of 5")
+
+
+def _rate(run, flops: int, device: str) -> float:
+    """GFLOP/s of `run` (which does `flops`), the best of 5 after a warm-up."""
+    best = float("inf")
+    with torch.no_grad():
+        run()
+        for _ in range(5):
+            _synchronize(device)
+            start = time.perf_counter()
+            run()
+            _synchronize(device)
+            best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
+
+
+def _synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()

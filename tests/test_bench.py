@@ -1,0 +1,130 @@
+"""repvsr-bench: the papers' tables, output formats, the plot, the roofline peak, memory and the
+device-resident timing path."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import run_cli
+
+from repvsr_deploy.bench import roofline
+from repvsr_deploy.bench.memory import PeakMemory
+from repvsr_deploy.bench.runner import best_backend
+from repvsr_deploy.cli.bench import _rows_to_measure
+from repvsr_deploy.clips import moving_clip
+from repvsr_deploy.models import build_model, fuse, model_names
+from repvsr_deploy.runtime.session import Session
+from repvsr_deploy.runtime.torch_backend import TorchBackend
+
+REPVSR_TABLE2_ORDER = ["vespcn", "sofvsr", "frvsr", "tecogan", "repvsr"]
+
+
+def test_ksnet_table_rows_and_the_ones_without_a_model():
+    wanted, notes = _rows_to_measure(["ksnet"], [], model_names())
+    assert wanted == [("ksnet", m) for m in ["vespcn", "rrn", "edvr-m", "ksnet-uni", "basicvsr", "ksnet-bi"]]
+    assert [n.split(": ")[1] for n in notes] == ["rlsp", "dap-128", "rsdn", "assl-bi", "rscl-bi"]
+
+
+def test_repvsr_table_markdown_and_plot(tmp_path):
+    result = run_cli("repvsr-bench", "--table", "repvsr", "--lr-size", "320x180", "--backend", "torch",
+                     "--frames", "2", "--warmup", "0", "--format", "markdown", "--plot", tmp_path / "fps.png")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "### RepVSR Table 2, RTX 2080 Ti"
+    header = [cell.strip() for cell in lines[2].strip("|").split("|")]
+    body = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[4:9]]
+    assert [row[0] for row in body] == REPVSR_TABLE2_ORDER
+    assert all(row[header.index("Res")] == "720p" for row in body)  # the LR size of 720p is named so
+    paper = {row[0]: row[header.index("Paper GFLOPs")] for row in body}
+    assert paper["sofvsr"] == "226.12" and paper["repvsr"] == "29.43"
+    for column in ("Params (M)", "GFLOPs", "FPS", "Median ms", "p90 ms", "Peak MB", "GFLOP/s", "% peak"):
+        assert column in header
+    assert (tmp_path / "fps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_csv_and_json_carry_both_conventions_the_roofline_and_the_machine(tmp_path):
+    args = ["--model", "rrn,ksnet-bi", "--lr-size", "64x48", "--backend", "torch", "--frames", "2", "--warmup", "0"]
+    rows = list(csv.DictReader(io.StringIO(run_cli("repvsr-bench", *args, "--format", "csv").stdout)))
+    report = json.loads(run_cli("repvsr-bench", *args, "--format", "json").stdout)
+    assert [r["model"] for r in rows] == [r["model"] for r in report["rows"]] == ["rrn", "ksnet-bi"]
+    assert rows[0]["command"] == "repvsr-bench " + " ".join(args + ["--format", "csv"])
+    assert rows[0]["cpu"] and "torch=" in rows[0]["versions"] and rows[0]["peaks_measured"]
+    for row in report["rows"]:
+        assert row["resolution"] == "64x48" and row["gflops_exact"] <= row["gflops_paper"]
+        assert row["attained_gflops_per_s"] == pytest.approx(row["gflops_exact"] * row["fps"])
+        assert row["peak_fraction"] == pytest.approx(row["attained_gflops_per_s"] / row["peak_gflops_per_s"])
+        assert row["peak_memory_mb"] > 0 and row["memory_kind"] == "host peak RSS"
+        assert row["include_io"] is False
+    assert report["peaks"][0]["gflops_per_s"] > 0 and report["machine"]["versions"]["torch"]
+
+
+BAD = {
+    "table and model": (["--table", "ksnet", "--model", "rrn"], "give --table or --model, not both"),
+    "res and lr-size": (["--res", "720p", "--lr-size", "64x48"], "give --res or --lr-size, not both"),
+    "bad lr-size": (["--lr-size", "64by48"], "'64by48' is not a frame size like 320x180"),
+    "bad plot file": (["--plot", "fps.txt"], "--plot fps.txt: give a .png, .svg, .pdf file"),
+    "gpu backend without a gpu": (["--backend", "torch", "--device", "cuda"], "--device cuda: torch here cannot use a GPU"),
+}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the errors of a machine without a GPU")
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_fails_in_one_line_before_measuring(tmp_path, case):
+    args, message = BAD[case]
+    result = run_cli("repvsr-bench", "--model", "repvsr", *args, cwd=tmp_path)
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_default_backend_here_is_the_fastest_present():
+    backend, device = best_backend()
+    if not torch.cuda.is_available():
+        assert (backend, device) == ("onnxruntime", "cpu")
+
+
+def test_peak_is_measured_once_then_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+
+    def fake_measure(device, precision, name):
+        calls.append(device)
+        return roofline.Peak(123.0, name, precision, "fake")
+
+    monkeypatch.setattr(roofline, "measure_peak", fake_measure)
+    first = roofline.peak("cpu", "fp32", "Some CPU")
+    second = roofline.peak("cpu", "fp32", "Some CPU")
+    assert first == second and first.gflops_per_s == 123.0 and calls == ["cpu"]
+    assert (tmp_path / "repvsr-deploy" / "peak-flops.json").exists()
+    assert roofline.peak("cpu", "fp16", "Some CPU") and calls == ["cpu", "cpu"]  # another precision: measured
+
+
+def test_measured_peak_is_a_rate():
+    measured = roofline.measure_peak("cpu", "fp32", "here")
+    assert measured.gflops_per_s > 1 and "matmul" in measured.how or "conv" in measured.how
+
+
+def test_host_peak_memory_sees_an_allocation():
+    memory = PeakMemory("onnxruntime", "cpu")
+    if memory.kind is None:
+        pytest.skip("no /proc/self/clear_refs here")
+    memory.start()
+    before = memory.peak_mb()
+    block = np.ones(300 * 2**20 // 8)  # 300 MiB, touched
+    assert memory.peak_mb() - before >= 290
+    del block
+
+
+def test_uploaded_frames_without_download_compute_the_same_frames():
+    """The benchmark's device-resident path: same HR frames as the host path, padded, on the device."""
+    model = fuse(build_model("edvr-m")).eval()  # size multiple 4: 34 x 50 is padded to 36 x 52
+    clip = moving_clip(3, 34, 50)
+    host = list(Session(TorchBackend(model, "cpu")).run(clip))
+    session = Session(TorchBackend(model, "cpu"))
+    resident = list(session.run([session.upload(frame) for frame in clip], download=False))
+    assert resident[0].shape == (1, 3, 144, 208) and isinstance(resident[0], torch.Tensor)
+    for expected, got in zip(host, resident):
+        np.testing.assert_allclose(got[..., :136, :200].numpy(), expected, atol=1e-5)
