@@ -19,7 +19,12 @@ def plot(rows: list[BenchRow], path: Path, title: str) -> None:
         raise MissingDependency("matplotlib", "plot", "--plot") from None
     several = len({r.resolution for r in rows}) > 1
     figure, axes = plt.subplots(figsize=(8, 5.5), layout="constrained")
+    seen = set()
     for row in rows:
+        key = (row.model, row.resolution, row.backend, row.device, row.form)
+        if key in seen:  # a model of both tables is one point
+            continue
+        seen.add(key)
         label = f"{row.model} {row.resolution}" if several else row.model
         if row.form == "unfused":
             label += " (unfused)"

@@ -1,10 +1,11 @@
 """The machine's peak FLOP rate, measured once per device and precision and cached, and how much of
 it a model attains: the roofline column of repvsr-bench.
 
-The peak is the better of what a large matrix product and a large 3x3 convolution attain (torch,
-best of 5 runs each): a practical ceiling, not the datasheet's number. Both, because one library
-may lag the other: on AMD CPUs MKL's sgemm reaches about half of oneDNN's convolution (measured
-here on a 2-core EPYC: 184 vs 397 GFLOP/s), and a matmul-only peak would put models above 100 %.
+The peak is the best of what a large matrix product and two 3x3 convolutions attain (torch, best
+of 10 runs each): a practical ceiling, not the datasheet's number. Convolutions too, because one
+library may lag another: on this 2-core AMD EPYC MKL's sgemm reached 184 GFLOP/s and oneDNN's
+channels-last convolution 480, and onnxruntime ran VESPCN at 418, so a matmul-only peak put models
+above 100 %. Another backend's kernels can still beat torch's by a little.
 """
 
 from __future__ import annotations
@@ -64,25 +65,31 @@ def _read_cache() -> dict:
 def measure_peak(device: str, precision: str, device_name: str) -> Peak:
     dtype = torch.float16 if precision == "fp16" else torch.float32
     n = 8192 if device == "cuda" else 2048
-    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
-    channels, size = (512, 128) if device == "cuda" else (256, 64)
-    x = torch.randn(1, channels, size, size, device=device).to(dtype)
-    w = torch.randn(channels, channels, 3, 3, device=device).to(dtype)
-    candidates = [
-        (_rate(lambda: torch.matmul(a, b), 2 * n**3, device), f"matmul {n}x{n}"),
-        (_rate(lambda: F.conv2d(x, w, padding=1), 2 * channels**2 * 9 * size**2, device),
-         f"3x3 conv {channels} ch {size}x{size}"),
-    ]
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    candidates = [(_rate(lambda: torch.matmul(a, b), 2 * n**3, device), f"matmul {n}x{n}")]
+    for channels, height, width, layout in _CONV_SHAPES[device]:
+        x = torch.randn(1, channels, height, width, device=device, dtype=dtype).contiguous(memory_format=layout)
+        w = torch.randn(channels, channels, 3, 3, device=device, dtype=dtype).contiguous(memory_format=layout)
+        rate = _rate(lambda: F.conv2d(x, w, padding=1), 2 * channels**2 * 9 * height * width, device)
+        candidates.append((rate, f"3x3 conv {channels} ch {width}x{height} {_LAYOUT_NAMES[layout]}"))
     rate, what = max(candidates)
-    return Peak(rate, device_name, precision, f"torch {precision} {what}, the better of a matmul and a conv, best of 5")
+    return Peak(rate, device_name, precision, f"torch {precision} {what}: the best of a matmul and 3x3 convs")
+
+
+# (channels, H, W, layout): a wide layer, and a 64-channel 720p-LR layer as the networks have
+_CONV_SHAPES = {
+    "cpu": [(256, 128, 128, torch.contiguous_format), (64, 180, 320, torch.channels_last)],
+    "cuda": [(512, 128, 128, torch.channels_last), (64, 540, 960, torch.channels_last)],
+}
+_LAYOUT_NAMES = {torch.contiguous_format: "NCHW", torch.channels_last: "channels-last"}
 
 
 def _rate(run, flops: int, device: str) -> float:
-    """GFLOP/s of `run` (which does `flops`), the best of 5 after a warm-up."""
+    """GFLOP/s of `run` (which does `flops`), the best of 10 after a warm-up."""
     best = float("inf")
     with torch.no_grad():
         run()
-        for _ in range(5):
+        for _ in range(10):
             _synchronize(device)
             start = time.perf_counter()
             run()

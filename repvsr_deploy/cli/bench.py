@@ -15,6 +15,7 @@ from .options import FrameSize
 
 FORMATS = ("table", "markdown", "csv", "json")
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+OUT_SUFFIXES = {".json": "json", ".csv": "csv", ".md": "markdown"}
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -63,12 +64,14 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
               help="Untimed frames first (bidirectional models: at least 2, or none).")
 @click.option("--include-io", is_flag=True, help="Time host-to-device frame copies too (default: compute only).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result to this file.")
+@click.option("--out", "outs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the result to this file, as its suffix says (.json, .csv, .md; else --format); "
+                   "repeatable.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write FPS against GFLOPs (ours and the paper's) to this .png/.svg/.pdf.")
 @debug_option
 def bench_command(table, models, resolutions, lr_sizes, backends, device, precision, unfused, frames, warmup,
-                  include_io, fmt, out, plot_path):
+                  include_io, fmt, outs, plot_path):
     """Measure the models as deployed (fused) on this machine: Params, GFLOPs, FPS, latency
     (median, p90), peak memory and the share of the machine's peak FLOP rate, beside the paper's
     Params / GFLOPs / FPS."""
@@ -92,7 +95,7 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
         backend, best_device = best_backend()
         backends, device = [backend], (best_device if device == "auto" else device)
     targets = [Target(b, resolve_device(b, device), precision, include_io) for b in backends]
-    for path, flag in ((out, "--out"), (plot_path, "--plot")):
+    for path in (*outs, plot_path):
         if path:
             writable_directory(path.parent)  # before minutes of measuring, not after
     if plot_path and plot_path.suffix.lower() not in PLOT_SUFFIXES:
@@ -100,21 +103,21 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
 
     wanted, notes = _rows_to_measure(tables, models, known)
     rows, measured = [], {}
-    progress = _Progress(len(wanted) * len(sizes) * (frames + warmup) * (len(targets) + unfused))
+    unique_models = len({model for _, model in wanted})  # a model in both tables is measured once
+    progress = _Progress(unique_models * len(sizes) * (frames + warmup) * (len(targets) + unfused))
     with tempfile.TemporaryDirectory(prefix="repvsr-bench-") as workdir, progress:
         for table_name, model in wanted:
             progress.label(model)
-            if model not in measured:  # a model in both tables is measured once
+            if model not in measured:
                 measured[model] = bench_model(model, table_name, sizes, targets, unfused, frames, warmup,
                                               Path(workdir), progress.advance)
             rows += [_in_table(row, table_name) for row in measured[model]]
     peaks = [vars(peak(d, precision, device_name(d))) for d in dict.fromkeys(r.device for r in rows)]
     report = Report(rows, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]), peaks, notes)
-    text = render(report, fmt)
-    click.echo(text, nl=False)
-    if out:
+    click.echo(render(report, fmt), nl=False)
+    for out in outs:
         with atomic_path(out) as tmp:
-            tmp.write_text(text)
+            tmp.write_text(render(report, OUT_SUFFIXES.get(out.suffix.lower(), fmt)))
     if plot_path:
         from ..bench.plot import plot
 
