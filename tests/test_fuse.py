@@ -10,7 +10,9 @@ from repvsr_deploy.models.blocks import RepBlock
 from helpers import make_nontrivial
 
 
-def clip(dtype, frames=4, height=21, width=30, seed=0):
+def clip(dtype, size_multiple=1, frames=4, height=21, width=30, seed=0):
+    """21x30 (not a multiple of 8: FNet's flow gets padded), rounded up to the model's size multiple."""
+    height, width = (-(-size // size_multiple) * size_multiple for size in (height, width))
     gen = torch.Generator().manual_seed(seed)
     return torch.rand(1, frames, 3, height, width, generator=gen, dtype=dtype)
 
@@ -36,10 +38,10 @@ def test_repvsr_training_form_is_multi_branch():
 def test_fused_model_equals_unfused_in_float64(name):
     model = make_nontrivial(build_model(name)).double().eval()
     fused = repvsr_deploy.fuse(model)
-    lr = clip(torch.float64)  # 21x30: not a multiple of 8, the flow gets padded
+    lr = clip(torch.float64, model.size_multiple)
     with torch.no_grad():
         reference, result = model(lr), fused(lr)
-    assert reference.shape == (1, 4, 3, 84, 120)
+    assert reference.shape == (1, 4, 3, 4 * lr.shape[-2], 4 * lr.shape[-1])
     assert (reference - result).abs().max() <= 1e-10
 
 
@@ -47,7 +49,7 @@ def test_fused_model_equals_unfused_in_float64(name):
 def test_fused_model_equals_unfused_in_float32(name):
     model = make_nontrivial(build_model(name)).eval()
     fused = repvsr_deploy.fuse(model)
-    lr = clip(torch.float32)
+    lr = clip(torch.float32, model.size_multiple)
     with torch.no_grad():
         reference, result = model(lr), fused(lr)
     assert (reference - result).abs().max() <= 1e-5 * reference.abs().max()

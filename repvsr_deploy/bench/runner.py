@@ -134,7 +134,8 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
     from ..trt.profiles import parse_profiles
 
     profiles = parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple)
-    settings = BuildSettings(profiles, None, 4.0, 3, None, False, False)
+    settings = BuildSettings(profiles, precision=None, workspace_gib=4.0, opt_level=3, timing_cache=None,
+                             version_compatible=False, force=False)
     engine = build(graph, workdir / f"{model.name}.{target.precision}.{lr_hw[1]}x{lr_hw[0]}.plan", settings,
                    say=lambda line: None)[-1]
     return open_session(engine, "tensorrt")

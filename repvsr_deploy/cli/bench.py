@@ -3,12 +3,13 @@
 import shlex
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from ..atomic import atomic_path, writable_directory
-from ..bench.paper_tables import RESOLUTIONS, TABLES
+from ..bench.paper_tables import RESOLUTIONS, TABLES, paper_row
 from ..errors import ReportedError
 from .errors import debug_option, run_command
 from .options import FrameSize
@@ -126,10 +127,6 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
 
 def _in_table(row, table: str | None):
     """The row as `table` lists it: the paper's numbers of that table."""
-    from dataclasses import replace
-
-    from ..bench.paper_tables import paper_row
-
     paper = paper_row(row.model, row.resolution, table)
     return replace(row, table=table, paper_params_m=paper and paper.params_m, paper_gflops=paper and paper.gflops,
                    paper_fps_gpu=paper and paper.fps, paper_source=paper and paper.source)
