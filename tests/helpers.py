@@ -30,3 +30,36 @@ def make_nontrivial(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
+
+
+def make_video(path, frames: int = 6, width: int = 48, height: int = 32, audio: bool = True, rate: int = 10):
+    """A small H.264 clip of moving noise, with a 440 Hz AAC track if `audio`, tagged BT.709."""
+    import av
+    import numpy as np
+
+    from repvsr_deploy.clips import moving_clip
+
+    clip = (moving_clip(frames, height, width).transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.colorspace = 1  # BT.709
+        video.codec_context.color_primaries = 1
+        video.codec_context.color_trc = 1
+        sound = container.add_stream("aac", rate=44100) if audio else None
+        for index, rgb in enumerate(clip):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", dst_colorspace=1)
+            frame.pts = index
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        if sound:
+            seconds = frames / rate
+            t = np.arange(int(44100 * seconds)) / 44100
+            samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            for start in range(0, samples.shape[1], 1024):
+                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + 1024]),
+                                                   format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 44100, start
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode(None))
+    return clip

@@ -1,0 +1,89 @@
+"""repvsr-eval: PSNR / SSIM (RGB) of checkpoints and exported graphs over a Vid4-style folder."""
+
+import csv
+import io
+import json
+import shlex
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ..atomic import atomic_path, writable_directory
+from .errors import debug_option, run_command
+
+FORMATS = ("table", "csv", "json")
+
+
+def _sessions(models: tuple[Path, ...], unfused: bool, device: str):
+    """(label, session) per model; checkpoints fused (and also unfused, if asked)."""
+    from ..errors import ReportedError
+    from ..models import load_checkpoint
+    from ..runtime.session import open_session
+
+    for path in models:
+        if not path.is_file():
+            raise ReportedError(f"{path}: no such checkpoint, graph or engine")
+        if path.suffix in (".pth", ".pt"):
+            if unfused:
+                yield f"{path.name} (torch, unfused)", open_session(load_checkpoint(path), "torch", device)
+            yield f"{path.name} (torch, fused)", open_session(path, "torch", device)
+        else:
+            backend = "tensorrt" if path.suffix in (".plan", ".engine") else "onnxruntime"
+            yield f"{path.name} ({backend})", open_session(path, backend, device)
+
+
+@click.command("repvsr-eval")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--unfused", is_flag=True, help="Also evaluate checkpoints in their training form.")
+@click.option("--degradation", type=click.Choice(["bd", "bi"]), default="bd", show_default=True,
+              help="How LR frames are made where DATA has no LR folder.")
+@click.option("--frames", type=click.IntRange(2), help="At most this many frames per sequence.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result here.")
+@debug_option
+def eval_command(data, models, unfused, degradation, frames, device, fmt, out):
+    """PSNR and SSIM on RGB of MODELS (.pth checkpoints, .onnx graphs, .plan engines) over the
+    sequences of DATA (DATA/GT/<seq>, with DATA/LR/<seq> where given), bicubic beside."""
+    from tabulate import tabulate
+
+    from ..evaluate import BICUBIC, averages, bicubic_sequence, load_pair, score, sequence_pairs, upscale_sequence
+
+    if out:
+        writable_directory(out.parent)
+    pairs = sequence_pairs(data)
+    sessions = list(_sessions(models, unfused, device))
+    scores = []
+    for name, gt_path, lr_path in pairs:
+        gt, lr = load_pair(gt_path, lr_path, degradation, frames)
+        scores.append(score(name, BICUBIC, bicubic_sequence(lr), gt))
+        for label, session in sessions:
+            scores.append(score(name, label, upscale_sequence(session, lr), gt))
+    rows = scores + averages(scores)
+    command = shlex.join(["repvsr-eval", *sys.argv[1:]])
+    text = _render(rows, fmt, command, tabulate)
+    click.echo(text, nl=False)
+    if out:
+        with atomic_path(out) as tmp:
+            tmp.write_text(text)
+
+
+def _render(rows, fmt: str, command: str, tabulate) -> str:
+    if fmt == "json":
+        return json.dumps({"command": command, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[*asdict(rows[0]), "command"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**asdict(r), "command": command} for r in rows)
+        return buffer.getvalue()
+    body = tabulate([[r.sequence, r.model, r.frames, f"{r.psnr:.3f}", f"{r.ssim:.4f}"] for r in rows],
+                    headers=["Sequence", "Model", "Frames", "PSNR (dB)", "SSIM"], disable_numparse=True)
+    return body + "\n\nPSNR and SSIM on RGB, 8-bit frames; average = mean over sequences.\n"
+
+
+def main():
+    run_command(eval_command)

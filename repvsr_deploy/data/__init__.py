@@ -1,0 +1,1 @@
+"""Footage for training and evaluation: degradations, sequences on disk, synthetic clips."""

@@ -1,0 +1,42 @@
+"""The two degradations of the VSR literature, on float RGB frames [..., 3, H, W] (H, W multiples of 4):
+
+- BD: Gaussian blur, sigma 1.5 (13x13 kernel, reflected borders), then every 4th pixel: both
+  papers' training and test data (RepVSR §4, KSNet §4.1).
+- BI: bicubic downscaling with antialiasing (MATLAB's imresize).
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DEGRADATIONS = ("bd", "bi")
+SIGMA = 1.5
+KERNEL = 13
+
+
+def gaussian_kernel(sigma: float = SIGMA, size: int = KERNEL) -> Tensor:
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return torch.outer(g, g)
+
+
+def degrade(hr: Tensor, kind: str = "bd", scale: int = 4) -> Tensor:
+    shape = hr.shape
+    frames = hr.reshape(-1, 3, *shape[-2:])
+    if kind == "bd":
+        kernel = gaussian_kernel().to(frames).expand(3, 1, KERNEL, KERNEL)
+        blurred = F.conv2d(F.pad(frames, [KERNEL // 2] * 4, mode="reflect"), kernel, groups=3)
+        lr = blurred[..., ::scale, ::scale]
+    elif kind == "bi":
+        lr = F.interpolate(frames, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
+    else:
+        raise ValueError(f"unknown degradation '{kind}' (known: {', '.join(DEGRADATIONS)})")
+    return lr.clamp(0, 1).reshape(*shape[:-2], *lr.shape[-2:])
+
+
+def bicubic_upscale(lr: Tensor, scale: int = 4) -> Tensor:
+    """The reference every VSR table starts from."""
+    shape = lr.shape
+    up = F.interpolate(lr.reshape(-1, 3, *shape[-2:]), scale_factor=scale, mode="bicubic", align_corners=False)
+    return up.clamp(0, 1).reshape(*shape[:-2], *up.shape[-2:])

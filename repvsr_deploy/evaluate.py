@@ -1,0 +1,82 @@
+"""PSNR / SSIM of models over a Vid4-style folder: per sequence and on average, bicubic beside.
+
+Layout: DATA/GT/<sequence>/ (frames or a video), with DATA/LR/<sequence>/ where the LR frames are
+given; without LR (or with only GT sequences directly under DATA), the LR frames are made from the
+GT ones with a degradation (BD by default) and quantized to 8 bits, as stored test sets are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data.degrade import bicubic_upscale, degrade
+from .data.sequences import crop_to_multiple, list_sequences, read_sequence
+from .errors import ReportedError
+from .metrics import psnr, ssim, to_uint8
+
+BICUBIC = "bicubic"
+
+
+@dataclass
+class Score:
+    sequence: str
+    model: str
+    frames: int
+    psnr: float
+    ssim: float
+
+
+def sequence_pairs(data: Path) -> list[tuple[str, Path, Path | None]]:
+    """(name, GT sequence, LR sequence or None) for every sequence of `data`."""
+    data = Path(data)
+    gt_root = data / "GT" if (data / "GT").is_dir() else data
+    lr_root = data / "LR"
+    pairs = []
+    for gt in list_sequences(gt_root):
+        lr = lr_root / gt.name
+        pairs.append((gt.stem, gt, lr if lr.exists() else None))
+    return pairs
+
+
+def load_pair(gt_path: Path, lr_path: Path | None, degradation: str, max_frames: int | None, scale: int = 4):
+    """(GT uint8 [T,H,W,3], LR uint8 [T,h,w,3]); GT cropped to whole LR pixels."""
+    gt = crop_to_multiple(read_sequence(gt_path, max_frames), scale)
+    if lr_path is not None:
+        lr = read_sequence(lr_path, max_frames)
+        if lr.shape[1] * scale != gt.shape[1] or lr.shape[2] * scale != gt.shape[2] or len(lr) != len(gt):
+            raise ReportedError(f"{lr_path}: {len(lr)} frames of {lr.shape[2]}x{lr.shape[1]} do not match "
+                                f"{gt_path}: {len(gt)} frames of {gt.shape[2]}x{gt.shape[1]} at x{scale}")
+        return gt, lr
+    hr = torch.from_numpy(gt).permute(0, 3, 1, 2).double() / 255
+    return gt, to_uint8(degrade(hr, degradation, scale).permute(0, 2, 3, 1).numpy())
+
+
+def score(name: str, model: str, output: np.ndarray, gt: np.ndarray) -> Score:
+    return Score(name, model, len(gt), float(np.mean([psnr(o, g) for o, g in zip(output, gt)])),
+                 float(np.mean([ssim(o, g) for o, g in zip(output, gt)])))
+
+
+def upscale_sequence(session, lr: np.ndarray) -> np.ndarray:
+    """uint8 LR frames [T,h,w,3] through a session -> uint8 HR frames [T,H,W,3]."""
+    session.reset()
+    frames = (np.ascontiguousarray(f.transpose(2, 0, 1), dtype=np.float32) / 255 for f in lr)
+    return np.stack([to_uint8(hr[0].transpose(1, 2, 0)) for hr in session.run(frames)])
+
+
+def bicubic_sequence(lr: np.ndarray, scale: int = 4) -> np.ndarray:
+    up = bicubic_upscale(torch.from_numpy(lr).permute(0, 3, 1, 2).double() / 255, scale)
+    return to_uint8(up.permute(0, 2, 3, 1).numpy())
+
+
+def averages(scores: list[Score]) -> list[Score]:
+    """Per model: the mean over sequences (each sequence counts once, as Vid4 tables do)."""
+    rows = []
+    for model in dict.fromkeys(s.model for s in scores):
+        mine = [s for s in scores if s.model == model]
+        rows.append(Score("average", model, sum(s.frames for s in mine), float(np.mean([s.psnr for s in mine])),
+                          float(np.mean([s.ssim for s in mine]))))
+    return rows

@@ -1,0 +1,1 @@
+"""Reading and writing footage: video files through PyAV (FFmpeg), and folders of images."""

@@ -1,0 +1,146 @@
+"""Frames from a video file (decoded as they are needed, never all at once) or a folder of images.
+
+Frames come out as RGB uint8 [H, W, 3], converted with the stream's own colour matrix and range.
+Packets of the other streams (audio, subtitles) of the selected time range are handed to a callback
+as the demuxer meets them, so they can be copied without re-encoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MissingDependency, ReportedError, first_sentence
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def import_av():
+    try:
+        import av
+    except ImportError:
+        raise MissingDependency("PyAV", "video", "reading and writing videos") from None
+    return av
+
+
+@dataclass(frozen=True)
+class Colour:
+    """The colour description of a stream (FFmpeg's enum values), carried to the output."""
+
+    colorspace: int  # the YUV matrix
+    color_range: int
+    color_primaries: int
+    color_trc: int
+
+
+class FrameSource:
+    """What an input gives: its size, frame rate, colour, and its frames from `start`, `count` of them."""
+
+    width: int
+    height: int
+    rate: Fraction
+    colour: Colour | None
+    other_streams: list  # PyAV streams to copy (audio, subtitles)
+    frame_count: int | None  # of the selected range, where known
+
+    def frames(self, copy_packet: Callable | None = None) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+
+def open_source(path: Path, start: int = 0, count: int | None = None) -> FrameSource:
+    path = Path(path)
+    if path.is_dir():
+        return ImageFolder(path, start, count)
+    if not path.is_file():
+        raise ReportedError(f"{path}: no such video file or image folder")
+    return VideoFile(path, start, count)
+
+
+class ImageFolder(FrameSource):
+    """The images of a folder in name order, as a clip (25 fps unless told)."""
+
+    def __init__(self, path: Path, start: int, count: int | None):
+        from PIL import Image
+
+        self._image = Image
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ReportedError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        self.files = files[start : None if count is None else start + count]
+        if not self.files:
+            raise ReportedError(f"{path}: --start {start} is past its {len(files)} images")
+        self.width, self.height = self._read(self.files[0]).shape[1::-1]
+        self.rate, self.colour, self.other_streams = Fraction(25), None, []
+        self.frame_count = len(self.files)
+
+    def _read(self, file: Path) -> np.ndarray:
+        try:
+            with self._image.open(file) as image:
+                return np.asarray(image.convert("RGB"))
+        except OSError as exc:
+            raise ReportedError(f"{file}: not a readable image ({first_sentence(exc)})") from None
+
+    def frames(self, copy_packet=None) -> Iterator[np.ndarray]:
+        for file in self.files:
+            frame = self._read(file)
+            if frame.shape[1::-1] != (self.width, self.height):
+                raise ReportedError(f"{file}: {frame.shape[1]}x{frame.shape[0]}, the folder's first image is "
+                                    f"{self.width}x{self.height}")
+            yield frame
+
+
+class VideoFile(FrameSource):
+    def __init__(self, path: Path, start: int, count: int | None):
+        av = import_av()
+        self.path, self.start, self.count = path, start, count
+        try:
+            self.container = av.open(str(path))
+        except av.FFmpegError as exc:
+            raise ReportedError(f"{path}: not a readable video ({exc.strerror or first_sentence(exc)})") from None
+        if not self.container.streams.video:
+            raise ReportedError(f"{path}: has no video stream")
+        self.video = self.container.streams.video[0]
+        context = self.video.codec_context
+        self.width, self.height = context.width, context.height
+        self.rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        self.colour = Colour(int(context.colorspace), int(context.color_range), int(context.color_primaries),
+                             int(context.color_trc))
+        self.other_streams = [s for s in self.container.streams if s.type in ("audio", "subtitle")]
+        total = self.video.frames or None
+        self.frame_count = None if total is None else max(0, min(total - start, count or total))
+
+    def frames(self, copy_packet=None) -> Iterator[np.ndarray]:
+        av = import_av()
+        begin = Fraction(self.start) / self.rate
+        end = None if self.count is None else Fraction(self.start + self.count) / self.rate
+        index = 0
+        try:
+            for packet in self.container.demux(self.video, *self.other_streams):
+                if packet.stream is not self.video:
+                    if copy_packet and _within(packet, begin, end):
+                        copy_packet(packet, begin)
+                    continue
+                for frame in packet.decode():
+                    if index >= self.start:
+                        yield frame.to_ndarray(format="rgb24", src_colorspace=frame.colorspace,
+                                               src_color_range=frame.color_range)
+                    index += 1
+                    if self.count is not None and index >= self.start + self.count:
+                        return
+        except av.FFmpegError as exc:
+            raise ReportedError(f"{self.path}: cannot decode frame {index} ({first_sentence(exc)})") from None
+        finally:
+            self.container.close()
+        if index <= self.start:
+            raise ReportedError(f"{self.path}: --start {self.start} is past its {index} frames")
+
+
+def _within(packet, begin: Fraction, end: Fraction | None) -> bool:
+    if packet.pts is None or packet.dts is None:
+        return False
+    time = packet.pts * packet.time_base
+    return time >= begin and (end is None or time < end)

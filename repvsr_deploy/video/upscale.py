@@ -1,0 +1,43 @@
+"""A clip through a session, frame by frame: decode, upscale, encode; the state reset at scene cuts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from itertools import groupby
+
+import numpy as np
+
+from .scenes import SceneCuts
+
+
+def upscale_frames(session, frames: Iterable[np.ndarray], cuts: SceneCuts | None = None) -> Iterator[np.ndarray]:
+    """HR RGB uint8 frames of RGB uint8 frames [H, W, 3]; with `cuts`, a fresh state at every scene."""
+    for _, scene in groupby(_scene_numbers(frames, cuts), key=lambda item: item[0]):
+        session.reset()
+        for hr in session.run(_to_model(rgb) for _, rgb in scene):
+            yield _to_uint8(hr)
+
+
+def _scene_numbers(frames: Iterable[np.ndarray], cuts: SceneCuts | None):
+    scene = 0
+    for rgb in frames:
+        scene += bool(cuts and cuts.is_cut(rgb))
+        yield scene, rgb
+
+
+def _to_model(rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255
+
+
+def _to_uint8(hr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray((np.clip(hr[0], 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0))
+
+
+def run(source, sink, session, cuts: SceneCuts | None, tick: Callable[[], None]) -> int:
+    """Every selected frame of `source` upscaled into `sink`; other streams copied. Returns the count."""
+    count = 0
+    for hr in upscale_frames(session, source.frames(copy_packet=sink.copy), cuts):
+        sink.write(hr)
+        count += 1
+        tick()
+    return count
