@@ -51,8 +51,22 @@ def load_pair(gt_path: Path, lr_path: Path | None, degradation: str, max_frames:
             raise ReportedError(f"{lr_path}: {len(lr)} frames of {lr.shape[2]}x{lr.shape[1]} do not match "
                                 f"{gt_path}: {len(gt)} frames of {gt.shape[2]}x{gt.shape[1]} at x{scale}")
         return gt, lr
+    return gt, degraded(gt, degradation, scale)
+
+
+def degraded(gt: np.ndarray, degradation: str, scale: int = 4) -> np.ndarray:
+    """uint8 LR frames of uint8 GT frames [T,H,W,3] (H, W multiples of `scale`)."""
     hr = torch.from_numpy(gt).permute(0, 3, 1, 2).double() / 255
-    return gt, to_uint8(degrade(hr, degradation, scale).permute(0, 2, 3, 1).numpy())
+    return to_uint8(degrade(hr, degradation, scale).permute(0, 2, 3, 1).numpy())
+
+
+def demo_pairs(degradation: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The demo's held-out clips (photographs the demo model never saw): (name, GT, LR)."""
+    from .data.synthetic import HELD_OUT_PHOTOS, photo_clips
+
+    clips = photo_clips(HELD_OUT_PHOTOS, 2, 10, (256, 256), seed=1234)
+    names = [f"{name}-{i}" for name in HELD_OUT_PHOTOS for i in range(2)]
+    return [(name, gt, degraded(gt, degradation)) for name, gt in zip(names, clips)]
 
 
 def score(name: str, model: str, output: np.ndarray, gt: np.ndarray) -> Score:

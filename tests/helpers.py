@@ -33,7 +33,8 @@ def make_nontrivial(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 
 def make_video(path, frames: int = 6, width: int = 48, height: int = 32, audio: bool = True, rate: int = 10):
-    """A small H.264 clip of moving noise, with a 440 Hz AAC track if `audio`, tagged BT.709."""
+    """A small H.264 clip of moving noise, with a 440 Hz AAC track if `audio`, tagged BT.709
+    (4:2:0, or 4:4:4 where a side is odd, which 4:2:0 cannot hold)."""
     import av
     import numpy as np
 
@@ -42,13 +43,14 @@ def make_video(path, frames: int = 6, width: int = 48, height: int = 32, audio: 
     clip = (moving_clip(frames, height, width).transpose(0, 2, 3, 1) * 255).astype(np.uint8)
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=rate)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.codec_context.colorspace = 1  # BT.709
         video.codec_context.color_primaries = 1
         video.codec_context.color_trc = 1
         sound = container.add_stream("aac", rate=44100) if audio else None
         for index, rgb in enumerate(clip):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", dst_colorspace=1)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt, dst_colorspace=1)
             frame.pts = index
             container.mux(video.encode(frame))
         container.mux(video.encode(None))

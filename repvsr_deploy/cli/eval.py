@@ -35,8 +35,10 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str):
 
 
 @click.command("repvsr-eval")
-@click.argument("data", type=click.Path(path_type=Path))
-@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path), required=False)
+@click.argument("models", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--demo-data", is_flag=True,
+              help="Evaluate on the demo's held-out clips (scikit-image photographs) instead of DATA.")
 @click.option("--unfused", is_flag=True, help="Also evaluate checkpoints in their training form.")
 @click.option("--degradation", type=click.Choice(["bd", "bi"]), default="bd", show_default=True,
               help="How LR frames are made where DATA has no LR folder.")
@@ -45,20 +47,28 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result here.")
 @debug_option
-def eval_command(data, models, unfused, degradation, frames, device, fmt, out):
+def eval_command(data, models, demo_data, unfused, degradation, frames, device, fmt, out):
     """PSNR and SSIM on RGB of MODELS (.pth checkpoints, .onnx graphs, .plan engines) over the
-    sequences of DATA (DATA/GT/<seq>, with DATA/LR/<seq> where given), bicubic beside."""
+    sequences of DATA (DATA/GT/<seq>, with DATA/LR/<seq> where given; or sequences directly under
+    DATA), bicubic beside."""
     from tabulate import tabulate
 
-    from ..evaluate import BICUBIC, averages, bicubic_sequence, load_pair, score, sequence_pairs, upscale_sequence
+    from ..evaluate import (BICUBIC, averages, bicubic_sequence, demo_pairs, load_pair, score, sequence_pairs,
+                            upscale_sequence)
 
+    if demo_data:  # DATA is then the first model
+        models = (data, *models) if data else models
+    if not models or (data is None and not demo_data):
+        raise click.UsageError("give DATA and MODELS, or --demo-data and MODELS")
     if out:
         writable_directory(out.parent)
-    pairs = sequence_pairs(data)
+    if demo_data:
+        pairs = demo_pairs(degradation)
+    else:
+        pairs = [(name, *load_pair(gt, lr, degradation, frames)) for name, gt, lr in sequence_pairs(data)]
     sessions = list(_sessions(models, unfused, device))
     scores = []
-    for name, gt_path, lr_path in pairs:
-        gt, lr = load_pair(gt_path, lr_path, degradation, frames)
+    for name, gt, lr in pairs:
         scores.append(score(name, BICUBIC, bicubic_sequence(lr), gt))
         for label, session in sessions:
             scores.append(score(name, label, upscale_sequence(session, lr), gt))

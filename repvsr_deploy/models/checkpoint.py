@@ -20,7 +20,8 @@ from .registry import build_model
 FORMAT = "repvsr-deploy/checkpoint-v1"
 
 
-def save_checkpoint(model: VSRModel, path) -> None:
+def save_checkpoint(model: VSRModel, path, training: dict | None = None) -> None:
+    """`training`: what resuming needs (iteration, optimizer state, ...); loading the model ignores it."""
     payload = {
         "format": FORMAT,
         "model": model.name,
@@ -28,6 +29,7 @@ def save_checkpoint(model: VSRModel, path) -> None:
         "fused": model.fused,
         "version": __version__,
         "state_dict": model.state_dict(),
+        **({"training": training} if training else {}),
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -71,3 +73,9 @@ def _state_dict_mismatch(expected: dict, given: dict) -> str:
     problems = [f"{len(keys)} {what}, e.g. {keys[0]}" for keys, what in
                 ((missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape")) if keys]
     return "; ".join(problems)
+
+
+def load_training_state(path) -> dict:
+    """What `save_checkpoint(..., training=...)` stored beside the weights, for resuming; {} if none."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    return payload.get("training") or {}

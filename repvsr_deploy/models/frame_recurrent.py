@@ -4,6 +4,7 @@ Per frame: estimate LR flow from frame t to t-1, upsample it x4, warp the previo
 space-to-depth it, concatenate with the LR frame and predict the HR frame.
 """
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -23,7 +24,23 @@ class FrameRecurrentVSR(VSRModel):
         self.srnet = srnet
 
     def step(self, lr: Tensor, lr_prev: Tensor, hr_prev: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        hr, _ = self._step_with_flow(lr, lr_prev, hr_prev)
+        return hr, lr, hr
+
+    def _step_with_flow(self, lr: Tensor, lr_prev: Tensor, hr_prev: Tensor) -> tuple[Tensor, Tensor]:
         flow = self.flownet(lr, lr_prev)
         warped = flow_warp(hr_prev, upsample_flow(flow, self.scale))
-        hr = self.srnet(lr, F.pixel_unshuffle(warped, self.scale))
-        return hr, lr, hr
+        return self.srnet(lr, F.pixel_unshuffle(warped, self.scale)), flow
+
+    def forward(self, lr_seq: Tensor, return_flows: bool = False):
+        """A clip [B,T,3,H,W] -> HR clip; with `return_flows` also the LR flows t -> t-1 [B,T,2,H,W]
+        that training's flow loss needs (RepVSR Eq. 9). The first frame's flow is to a black frame."""
+        lr_prev, hr_prev = self.init_state(lr_seq[:, 0])
+        frames, flows = [], []
+        for t in range(lr_seq.shape[1]):
+            hr, flow = self._step_with_flow(lr_seq[:, t], lr_prev, hr_prev)
+            frames.append(hr)
+            flows.append(flow)
+            lr_prev, hr_prev = lr_seq[:, t], hr
+        hr_seq = torch.stack(frames, dim=1)
+        return (hr_seq, torch.stack(flows, dim=1)) if return_flows else hr_seq

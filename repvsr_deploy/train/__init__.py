@@ -1,0 +1,1 @@
+"""Training with the papers' recipes: data sampling, losses, learning-rate schedules, the loop."""

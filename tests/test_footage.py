@@ -1,0 +1,174 @@
+"""The loop on real footage: repvsr-upscale, repvsr-train, repvsr-eval, degradations and the demo data."""
+
+import math
+
+import av
+import numpy as np
+import pytest
+import torch
+from helpers import make_video, run_cli
+
+from repvsr_deploy.data.degrade import degrade, gaussian_kernel
+from repvsr_deploy.data.synthetic import camera_clip, photo
+from repvsr_deploy.metrics import psnr, ssim
+from repvsr_deploy.models import build_model, save_checkpoint
+from repvsr_deploy.train.recipes import REPVSR, compute_loss, replace_lr
+from repvsr_deploy.train.sampler import ClipSampler
+from repvsr_deploy.video.scenes import SceneCuts
+from repvsr_deploy.video.upscale import upscale_frames
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "repvsr.onnx"
+    result = run_cli("repvsr-export", "--model", "repvsr", "--random-init", "--onnx", "-o", path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def streams(path):
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        info = {s.type for s in container.streams}, video.width, video.height, video.codec_context.colorspace
+        return (*info, sum(1 for _ in container.decode(video=0)))
+
+
+def test_upscale_keeps_frames_audio_and_colour(tmp_path, onnx_model):
+    make_video(tmp_path / "in.mp4", frames=6, width=48, height=32)
+    result = run_cli("repvsr-upscale", tmp_path / "in.mp4", tmp_path / "out.mkv", "--onnx", onnx_model)
+    assert result.returncode == 0, result.stderr
+    types, width, height, colorspace, frames = streams(tmp_path / "out.mkv")
+    assert (width, height, frames) == (192, 128, 6) and "audio" in types and colorspace == 1  # BT.709 kept
+
+
+def test_odd_sized_input_and_a_frame_range(tmp_path, onnx_model):
+    make_video(tmp_path / "odd.mp4", frames=6, width=49, height=33, audio=False)
+    result = run_cli("repvsr-upscale", tmp_path / "odd.mp4", tmp_path / "out.mp4", "--onnx", onnx_model,
+                     "--start", 2, "--frames", 3)
+    assert result.returncode == 0, result.stderr
+    assert streams(tmp_path / "out.mp4")[1:3] == (196, 132) and streams(tmp_path / "out.mp4")[-1] == 3
+
+
+def test_image_folders_in_and_out(tmp_path, onnx_model):
+    make_video(tmp_path / "in.mp4", frames=3, width=40, height=24, audio=False)
+    assert run_cli("repvsr-upscale", tmp_path / "in.mp4", tmp_path / "frames", "--onnx", onnx_model).returncode == 0
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    assert run_cli("repvsr-upscale", tmp_path / "frames", tmp_path / "again.mp4", "--onnx", onnx_model).returncode == 0
+    assert streams(tmp_path / "again.mp4")[1:3] == (640, 384)
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt"])
+def test_bad_input_fails_in_one_line_and_writes_nothing(tmp_path, onnx_model, case):
+    source = tmp_path / "in.mp4"
+    if case == "corrupt":
+        source.write_bytes(b"not a video at all")
+    before = set(tmp_path.iterdir())
+    result = run_cli("repvsr-upscale", source, tmp_path / "out.mp4", "--onnx", onnx_model)
+    assert result.returncode != 0 and result.stderr.count("\n") == 1
+    assert ("no such video file" if case == "missing" else "not a readable video") in result.stderr
+    assert set(tmp_path.iterdir()) == before
+
+
+class CountingSession:
+    """Stands in for a session: HR = the LR frame repeated 4x; counts resets."""
+
+    def __init__(self):
+        self.resets = 0
+
+    def reset(self):
+        self.resets += 1
+
+    def run(self, frames):
+        for frame in frames:
+            yield frame.repeat(4, axis=1).repeat(4, axis=2)[None]
+
+
+def test_state_resets_at_scene_cuts():
+    dark, bright = np.full((16, 16, 3), 20, np.uint8), np.full((16, 16, 3), 230, np.uint8)
+    session = CountingSession()
+    out = list(upscale_frames(session, [dark, dark, bright, bright], SceneCuts(0.25)))
+    assert session.resets == 2 and len(out) == 4 and out[2].shape == (64, 64, 3) and out[2][0, 0, 0] == 230
+    session = CountingSession()
+    list(upscale_frames(session, [dark, dark, bright, bright]))
+    assert session.resets == 1
+
+
+def test_psnr_by_hand_and_ssim_of_identical_frames():
+    target = np.full((16, 16, 3), 100, np.uint8)
+    output = np.full((16, 16, 3), 110, np.uint8)
+    assert psnr(output, target) == pytest.approx(10 * math.log10(255**2 / 100))  # 28.1308 dB
+    assert ssim(target, target) == pytest.approx(1.0)
+
+
+def test_bd_degradation():
+    kernel = gaussian_kernel()
+    assert kernel.shape == (13, 13) and float(kernel.sum()) == pytest.approx(1.0)
+    flat = torch.full((2, 3, 32, 48), 0.5)
+    lr = degrade(flat, "bd")
+    assert lr.shape == (2, 3, 8, 12) and torch.allclose(lr, torch.full_like(lr, 0.5))
+    assert degrade(flat, "bi").shape == (2, 3, 8, 12)
+
+
+def test_camera_clips_move_and_are_reproducible():
+    image = photo("astronaut")
+    a = camera_clip(image, 4, (64, 64), np.random.default_rng(1))
+    b = camera_clip(image, 4, (64, 64), np.random.default_rng(1))
+    assert a.shape == (4, 64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert np.abs(a[0].astype(int) - a[3].astype(int)).mean() > 1  # the camera moved
+
+
+def test_a_few_iterations_reduce_the_loss():
+    torch.manual_seed(0)
+    model = build_model("repvsr")
+    clips = [camera_clip(photo("chelsea"), 4, (64, 64), np.random.default_rng(s)) for s in range(3)]
+    sampler = ClipSampler(clips, clip_frames=3, patch=8, degradation="bd", seed=0)
+    fixed = sampler.batch(4, "cpu")
+    recipe = replace_lr(REPVSR, 1e-3)
+
+    def loss_on_fixed():
+        with torch.no_grad():
+            return float(compute_loss(recipe, model, *fixed)[0])
+
+    before = loss_on_fixed()
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    for _ in range(15):
+        loss, _ = compute_loss(recipe, model, *sampler.batch(4, "cpu"))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss_on_fixed() < 0.7 * before
+
+
+def test_train_writes_a_checkpoint_that_exports_and_resumes(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    make_video(data / "a.mp4", frames=4, width=64, height=64, audio=False)
+    args = ["repvsr-train", data, "--patch", 8, "--clip-frames", 2, "--batch", 2, "--save-every", 2, "-o",
+            tmp_path / "run.pth"]
+    first = run_cli(*args, "--iterations", 2)
+    assert first.returncode == 0, first.stderr
+    resumed = run_cli(*args, "--iterations", 4, "--resume")
+    assert resumed.returncode == 0 and "after 4 iterations" in resumed.stdout, resumed.stderr
+    state = torch.load(tmp_path / "run.pth", weights_only=True)["training"]
+    assert state["iteration"] == 4 and state["optimizer"]["state"]
+    exported = run_cli("repvsr-export", tmp_path / "run.pth", "--onnx", "-o", tmp_path / "run.onnx")
+    assert exported.returncode == 0, exported.stderr
+
+
+def test_eval_exported_graph_loses_under_0_01_db(tmp_path):
+    gt = tmp_path / "vid" / "GT"
+    (gt).mkdir(parents=True)
+    make_video(gt / "clip.mp4", frames=4, width=96, height=64, audio=False)
+    torch.manual_seed(0)
+    save_checkpoint(build_model("repvsr"), tmp_path / "m.pth")
+    assert run_cli("repvsr-export", tmp_path / "m.pth", "--onnx", "-o", tmp_path / "m.onnx").returncode == 0
+    result = run_cli("repvsr-eval", tmp_path / "vid", tmp_path / "m.pth", tmp_path / "m.onnx", "--unfused",
+                     "--format", "json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    rows = {r["model"]: r for r in json.loads(result.stdout)["rows"] if r["sequence"] == "average"}
+    unfused, fused, graph = (rows[f"m.{k}"]["psnr"] for k in
+                             ("pth (torch, unfused)", "pth (torch, fused)", "onnx (onnxruntime)"))
+    assert abs(fused - unfused) < 0.01 and abs(graph - unfused) < 0.01
+    assert rows["bicubic"]["frames"] == 4
