@@ -45,7 +45,8 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str):
 @click.option("--frames", type=click.IntRange(2), help="At most this many frames per sequence.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result here.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the result here (.json, .csv by suffix; else --format).")
 @debug_option
 def eval_command(data, models, demo_data, unfused, degradation, frames, device, fmt, out):
     """PSNR and SSIM on RGB of MODELS (.pth checkpoints, .onnx graphs, .plan engines) over the
@@ -74,11 +75,11 @@ def eval_command(data, models, demo_data, unfused, degradation, frames, device, 
             scores.append(score(name, label, upscale_sequence(session, lr), gt))
     rows = scores + averages(scores)
     command = shlex.join(["repvsr-eval", *sys.argv[1:]])
-    text = _render(rows, fmt, command, tabulate)
-    click.echo(text, nl=False)
+    click.echo(_render(rows, fmt, command, tabulate), nl=False)
     if out:
         with atomic_path(out) as tmp:
-            tmp.write_text(text)
+            tmp.write_text(_render(rows, {".json": "json", ".csv": "csv"}.get(out.suffix.lower(), fmt), command,
+                                   tabulate))
 
 
 def _render(rows, fmt: str, command: str, tabulate) -> str:

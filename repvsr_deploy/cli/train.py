@@ -96,6 +96,8 @@ def train_command(data, model_name, demo_data, checkpoint, resume, iterations, b
 
         train(model, sampler, recipe, iterations, batch or recipe.batch, device, checkpoint, state.get("optimizer"),
               start, val, val_every, save_every, report)
+    if world > 1:
+        torch.distributed.destroy_process_group()
     if rank == 0:
         click.echo(f"{checkpoint}: {model_name} after {iterations} iterations")
 

@@ -73,7 +73,7 @@ def train(model: VSRModel, sampler: ClipSampler, recipe: Recipe, iterations: int
         loss.backward()
         optimizer.step()
         done = iteration + 1
-        progress = Progress(done, float(loss), optimizer.param_groups[0]["lr"])
+        progress = Progress(done, float(loss.detach()), optimizer.param_groups[0]["lr"])
         if rank == 0 and val and val_every and done % val_every == 0:
             progress.val_psnr = validate(model, val, device)
         if rank == 0 and (done % save_every == 0 or done == iterations):
