@@ -16,7 +16,8 @@ import torch
 from .data.degrade import bicubic_upscale, degrade
 from .data.sequences import crop_to_multiple, list_sequences, read_sequence
 from .errors import ReportedError
-from .metrics import psnr, ssim, to_uint8
+from .metrics import psnr, ssim
+from .video.upscale import to_uint8, upscale_frames
 
 BICUBIC = "bicubic"
 
@@ -76,9 +77,7 @@ def score(name: str, model: str, output: np.ndarray, gt: np.ndarray) -> Score:
 
 def upscale_sequence(session, lr: np.ndarray) -> np.ndarray:
     """uint8 LR frames [T,h,w,3] through a session -> uint8 HR frames [T,H,W,3]."""
-    session.reset()
-    frames = (np.ascontiguousarray(f.transpose(2, 0, 1), dtype=np.float32) / 255 for f in lr)
-    return np.stack([to_uint8(hr[0].transpose(1, 2, 0)) for hr in session.run(frames)])
+    return np.stack(list(upscale_frames(session, lr)))
 
 
 def bicubic_sequence(lr: np.ndarray, scale: int = 4) -> np.ndarray:

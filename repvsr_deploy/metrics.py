@@ -14,7 +14,3 @@ def ssim(output: np.ndarray, target: np.ndarray) -> float:
     return float(structural_similarity(target, output, channel_axis=-1, data_range=255, gaussian_weights=True,
                                        sigma=1.5, use_sample_covariance=False))
 
-
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Float frames in [0, 1] -> uint8, rounded."""
-    return (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)

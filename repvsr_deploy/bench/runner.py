@@ -4,7 +4,7 @@ the attained share of the machine's peak, and the paper's numbers beside them.""
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -28,7 +28,7 @@ PRECISIONS = ("fp32", "fp16")
 @dataclass
 class BenchRow:
     model: str
-    table: str | None  # repvsr | ksnet | None (a row asked for by --model)
+    table: str | None  # repvsr | ksnet | None (a row asked for by --model); set by `in_table`
     resolution: str  # 720p, 1080p, 4k, or the LR size WxH
     lr_size: str  # WxH
     backend: str
@@ -148,7 +148,7 @@ def device_name(device: str) -> str:
     return machine["gpu"] if device == "cuda" else machine["cpu"]
 
 
-def bench_model(name: str, table: str | None, lr_sizes: list[tuple[int, int]], targets: list[Target], unfused: bool,
+def bench_model(name: str, lr_sizes: list[tuple[int, int]], targets: list[Target], unfused: bool,
                 frames: int, warmup: int, workdir: Path, progress=None) -> list[BenchRow]:
     """Rows for one model: the training form on torch first if `unfused`, then the fused form per target."""
     torch.manual_seed(0)  # speed does not depend on the weights; random ones need no checkpoint
@@ -163,7 +163,6 @@ def bench_model(name: str, table: str | None, lr_sizes: list[tuple[int, int]], t
         height, width = lr_hw
         resolution = resolution_of(lr_hw)
         clip = moving_clip(4, height, width)
-        paper = paper_row(name, resolution, table)
         for variant, model in variants:
             gflops_paper, gflops_exact = (count_flops(model, lr_hw, c) / 1e9 for c in ("paper", "exact"))
             machine_peak = peak(variant.device, variant.precision, device_name(variant.device))
@@ -173,7 +172,7 @@ def bench_model(name: str, table: str | None, lr_sizes: list[tuple[int, int]], t
             timing = time_session(session, clip, frames, warmup, variant.include_io, progress)
             attained = gflops_exact * timing.fps
             rows.append(BenchRow(
-                model=name, table=table, resolution=resolution, lr_size=f"{width}x{height}",
+                model=name, table=None, resolution=resolution, lr_size=f"{width}x{height}",
                 backend=variant.backend, device=session.device, form="fused" if model.fused else "unfused",
                 precision=variant.precision, include_io=variant.include_io, params=count_params(model),
                 gflops_paper=gflops_paper, gflops_exact=gflops_exact,
@@ -181,12 +180,17 @@ def bench_model(name: str, table: str | None, lr_sizes: list[tuple[int, int]], t
                 peak_memory_mb=memory.peak_mb(), memory_kind=memory.kind,
                 attained_gflops_per_s=attained, peak_gflops_per_s=machine_peak.gflops_per_s,
                 peak_fraction=machine_peak.fraction(attained),
-                paper_params_m=paper and paper.params_m, paper_gflops=paper and paper.gflops,
-                paper_fps_gpu=paper and paper.fps, paper_source=paper and paper.source,
             ))
             del session
     _add_speedups(rows)
     return rows
+
+
+def in_table(row: BenchRow, table: str | None) -> BenchRow:
+    """The row as `table` lists it, with that table's numbers (None: the first table listing the model)."""
+    paper = paper_row(row.model, row.resolution, table)
+    return replace(row, table=table, paper_params_m=paper and paper.params_m, paper_gflops=paper and paper.gflops,
+                   paper_fps_gpu=paper and paper.fps, paper_source=paper and paper.source)
 
 
 def _add_speedups(rows: list[BenchRow]) -> None:

@@ -3,13 +3,12 @@
 import shlex
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from ..atomic import atomic_path, writable_directory
-from ..bench.paper_tables import RESOLUTIONS, TABLES, paper_row
+from ..bench.paper_tables import RESOLUTIONS, TABLES
 from ..errors import ReportedError
 from .errors import debug_option, run_command
 from .options import FrameSize
@@ -78,7 +77,7 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
     Params / GFLOPs / FPS."""
     from ..bench.machine import describe_machine
     from ..bench.report import Report, render
-    from ..bench.runner import BACKENDS, Target, best_backend, bench_model, device_name, resolve_device
+    from ..bench.runner import BACKENDS, Target, best_backend, bench_model, device_name, in_table, resolve_device
     from ..bench.roofline import peak
     from ..models import model_names
 
@@ -110,9 +109,9 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
         for table_name, model in wanted:
             progress.label(model)
             if model not in measured:
-                measured[model] = bench_model(model, table_name, sizes, targets, unfused, frames, warmup,
+                measured[model] = bench_model(model, sizes, targets, unfused, frames, warmup,
                                               Path(workdir), progress.advance)
-            rows += [_in_table(row, table_name) for row in measured[model]]
+            rows += [in_table(row, table_name) for row in measured[model]]
     peaks = [vars(peak(d, precision, device_name(d))) for d in dict.fromkeys(r.device for r in rows)]
     report = Report(rows, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]), peaks, notes)
     click.echo(render(report, fmt), nl=False)
@@ -123,13 +122,6 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
         from ..bench.plot import plot
 
         plot(rows, plot_path, report.machine["gpu"] or report.machine["cpu"])
-
-
-def _in_table(row, table: str | None):
-    """The row as `table` lists it: the paper's numbers of that table."""
-    paper = paper_row(row.model, row.resolution, table)
-    return replace(row, table=table, paper_params_m=paper and paper.params_m, paper_gflops=paper and paper.gflops,
-                   paper_fps_gpu=paper and paper.fps, paper_source=paper and paper.source)
 
 
 class _Progress:

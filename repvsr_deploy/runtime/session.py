@@ -74,6 +74,18 @@ class FrameFormat:
         height, width = self.frame_hw
         return hr[..., : height * self.info.scale, : width * self.info.scale]
 
+    def take(self, frame) -> Any:
+        """A host frame prepared; a frame `upload`ed before (already prepared) as it is."""
+        return self.prepare(frame) if isinstance(frame, np.ndarray) else frame
+
+    def deliver(self, hr, backend: Backend, download: bool):
+        """The HR frame cropped on the host; with `download=False`, as the backend left it on the
+        device, once the backend has finished computing it."""
+        if download:
+            return self.crop(hr)
+        backend.synchronize()
+        return hr
+
 
 def _as_batch(frame: np.ndarray) -> np.ndarray:
     frame = np.asarray(frame, dtype=np.float32)
@@ -104,14 +116,11 @@ class Session:
     def step(self, frame, download: bool = True):
         """One RGB frame in [0, 1], [3,H,W] or [1,3,H,W] (or `upload`ed) -> the HR frame [1,3,sH,sW]
         float32; with `download=False` the padded HR frame stays on the device, computed."""
-        lr = self._frames.prepare(frame) if isinstance(frame, np.ndarray) else frame
+        lr = self._frames.take(frame)
         if not self._state:
             self._state = self.backend.zero_state(*self._frames.padded_hw)
         hr, self._state = self.backend.run(lr, self._state, download=download)
-        if not download:
-            self.backend.synchronize()
-            return hr
-        return self._frames.crop(hr)
+        return self._frames.deliver(hr, self.backend, download)
 
     def run(self, frames: Iterable, download: bool = True) -> Iterator:
         for frame in frames:
@@ -146,7 +155,7 @@ class ClipSession:
         pending: list = []
         swept = False
         for frame in frames:
-            pending.append(self._frames.prepare(frame) if isinstance(frame, np.ndarray) else frame)
+            pending.append(self._frames.take(frame))
             if len(pending) == 2 * self.window:
                 yield from self._sweep(pending[: self.window], download)
                 pending, swept = pending[self.window :], True
@@ -166,11 +175,7 @@ class ClipSession:
             self._forward_state = self.forward.zero_state(*padded_hw)
         for lr, feature in zip(window, features):
             hr, self._forward_state = self.forward.run(lr, self._forward_state, feature, download)
-            if download:
-                yield self._frames.crop(hr)
-            else:
-                self.forward.synchronize()
-                yield hr
+            yield self._frames.deliver(hr, self.forward, download)
 
 
 ENGINE_SUFFIXES = (".plan", ".engine")

@@ -15,7 +15,7 @@ def upscale_frames(session, frames: Iterable[np.ndarray], cuts: SceneCuts | None
     for _, scene in groupby(_scene_numbers(frames, cuts), key=lambda item: item[0]):
         session.reset()
         for hr in session.run(_to_model(rgb) for _, rgb in scene):
-            yield _to_uint8(hr)
+            yield to_uint8(hr[0].transpose(1, 2, 0))
 
 
 def _scene_numbers(frames: Iterable[np.ndarray], cuts: SceneCuts | None):
@@ -29,8 +29,9 @@ def _to_model(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255
 
 
-def _to_uint8(hr: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray((np.clip(hr[0], 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0))
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Float frames in [0, 1] -> uint8, rounded."""
+    return np.ascontiguousarray((np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
 def run(source, sink, session, cuts: SceneCuts | None, tick: Callable[[], None]) -> int:
