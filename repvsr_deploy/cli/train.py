@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from ..atomic import writable_directory
 from ..errors import ReportedError
 from .errors import debug_option, run_command
 
@@ -60,6 +61,7 @@ def train_command(data, model_name, demo_data, checkpoint, resume, iterations, b
 
     if bool(data) == demo_data:
         raise click.UsageError("give DATA folders or --demo-data")
+    writable_directory(checkpoint.parent)  # before any training, not at the first save
     rank, world = distributed()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     if device == "cuda" and world > 1:

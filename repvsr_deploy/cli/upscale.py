@@ -8,15 +8,17 @@ from ..errors import ReportedError
 from .errors import debug_option, run_command
 
 
-def _model_source(ckpt, onnx, engine):
-    given = [(flag, path) for flag, path in (("--ckpt", ckpt), ("--onnx", onnx), ("--engine", engine)) if path]
+def _model_source(ckpt, onnx, engine) -> tuple[Path, str]:
+    """(model file, backend that runs it): the flag names the backend, whatever the file's suffix."""
+    given = [(path, backend) for path, backend in ((ckpt, "torch"), (onnx, "onnxruntime"), (engine, "tensorrt"))
+             if path]
     if len(given) > 1:
         raise click.UsageError("give one of --ckpt, --onnx, --engine")
     if given:
-        return given[0][1]
+        return given[0]
     from ..demo import demo_checkpoint
 
-    return demo_checkpoint()
+    return demo_checkpoint(), "torch"
 
 
 @click.command("repvsr-upscale")
@@ -52,9 +54,9 @@ def upscale_command(source, target, ckpt, onnx, engine, device, codec, crf, star
 
     if target.resolve() == source.resolve():
         raise ReportedError(f"{target}: the output would overwrite the input")
-    model = _model_source(ckpt, onnx, engine)
+    model, backend = _model_source(ckpt, onnx, engine)
     clip = open_source(source, start, frames)
-    session = open_session(model, device=device, window=window, trust_host_code=trust_host_code)
+    session = open_session(model, backend, device, window, trust_host_code)
     scale = session.info.scale
     cuts = SceneCuts(cut_threshold) if reset_at_cuts else None
     with open_sink(target, clip.width * scale, clip.height * scale, clip.rate, clip.colour, codec, crf,

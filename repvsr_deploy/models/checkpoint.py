@@ -50,7 +50,9 @@ def load_checkpoint(path, expect_model: str | None = None) -> VSRModel:
             "corrupt, or it holds code rather than weights)"
         ) from None
     except Exception as exc:  # a corrupt file also fails in zipfile or torch, each its own way
-        raise ReportedError(f"{path}: not a readable checkpoint ({first_sentence(exc)})") from None
+        # some of those errors say only a number (a KeyError of the pickle stream): name the kind then
+        reason = first_sentence(exc) if not isinstance(exc, (KeyError, IndexError)) else "corrupt or not a torch file"
+        raise ReportedError(f"{path}: not a readable checkpoint ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ReportedError(f"{path}: not a repvsr-deploy checkpoint (no '{FORMAT}' format tag)")
     if expect_model is not None and payload["model"] != expect_model:
