@@ -24,7 +24,7 @@ from torch import nn
 from ..modelinfo import ModelInfo
 from ..models.base import STEP_METHODS, VSRModel, zero_state
 from ..models.fuse import fuse
-from .deform_conv import TRANSLATIONS
+from .deform_conv import TRANSLATIONS, lower_deform_convs
 
 OPSET = 19
 MAX_IR_VERSION = 10
@@ -59,8 +59,8 @@ def _example_hw(model: VSRModel) -> tuple[int, int]:
 
 def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "standard") -> dict[str, onnx.ModelProto]:
     """Write the fused graph(s) of `model`: `path`, and for bidirectional models its backward graph
-    beside it (see `graphs_of`); `dcn`: "standard" ONNX ops, or "plugin" for our TensorRT plugin
-    (see `deform_conv`). Not atomic: callers verify, then commit."""
+    beside it (see `graphs_of`); `dcn`: how deformable convolutions are lowered, "standard",
+    "plugin" or "portable" (see `deform_conv`). Not atomic: callers verify, then commit."""
     deployed = fuse(model) if not model.fused else copy.deepcopy(model)
     deployed = deployed.eval().to("cpu", PRECISIONS[precision])
     files = graphs_of(deployed, path)
@@ -69,11 +69,11 @@ def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "stan
         info = deployed.info(precision, graph)
         if graph == "forward":
             info = replace(info, backward_graph=files["backward"].name)
-        protos[graph] = _export_graph(deployed, graph, info, file, TRANSLATIONS[dcn])
+        protos[graph] = _export_graph(deployed, graph, info, file, dcn)
     return protos
 
 
-def _export_graph(model: VSRModel, graph: str, info: ModelInfo, path: Path, translations) -> onnx.ModelProto:
+def _export_graph(model: VSRModel, graph: str, info: ModelInfo, path: Path, dcn: str) -> onnx.ModelProto:
     dtype = PRECISIONS[info.precision]
     height, width = _example_hw(model)
     lr = torch.rand(1, 3, height, width, dtype=dtype)
@@ -102,11 +102,11 @@ def _export_graph(model: VSRModel, graph: str, info: ModelInfo, path: Path, tran
             output_names=output_names,
             dynamic_shapes=dynamic_shapes,
             opset_version=OPSET,
-            custom_translation_table=translations,
+            custom_translation_table=TRANSLATIONS,
             dynamo=True,
             verbose=False,
         )
-    proto = program.model_proto
+    proto = lower_deform_convs(program.model_proto, dcn)
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
     proto.producer_name = "repvsr-deploy"
     onnx.helper.set_model_props(proto, info.to_metadata())

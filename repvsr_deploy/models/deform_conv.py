@@ -31,12 +31,13 @@ def deform_conv2d_reference(
     y = (_arange(out_h, x) * stride - padding).view(1, 1, 1, out_h, 1) + tap_y.reshape(1, 1, taps, 1, 1)
     x_pos = (_arange(out_w, x) * stride - padding).view(1, 1, 1, 1, out_w) + tap_x.reshape(1, 1, taps, 1, 1)
     y, x_pos = y + offset[:, :, :, 0], x_pos + offset[:, :, :, 1]
-    # align_corners=True: -1 and 1 are the centres of the first and last pixel, as ONNX's reference
-    grid = torch.stack((2 * x_pos / max(width - 1, 1) - 1, 2 * y / max(height - 1, 1) - 1), dim=-1)
+    # pixel centres normalized as with align_corners=False, which (unlike True) is defined on a
+    # 1-pixel axis too; padding with zeros reads every neighbour outside the input as zero
+    grid = torch.stack(((2 * x_pos + 1) / width - 1, (2 * y + 1) / height - 1), dim=-1)
     sampled = F.grid_sample(
         x.reshape(n * offset_groups, channels // offset_groups, height, width),
         grid.reshape(n * offset_groups, taps * out_h, out_w, 2),
-        mode="bilinear", padding_mode="zeros", align_corners=True,
+        mode="bilinear", padding_mode="zeros", align_corners=False,
     )
     sampled = sampled.reshape(n, offset_groups, channels // offset_groups, taps, out_h, out_w)
     sampled = sampled * mask.reshape(n, offset_groups, 1, taps, out_h, out_w)
