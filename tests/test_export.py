@@ -120,3 +120,37 @@ def test_ksnet_frame_below_minimum_size(exported):
     _, path = exported("ksnet-uni")
     with pytest.raises(ReportedError, match="frame of 40x32 is smaller than model 'ksnet-uni' accepts"):
         open_session(path).step(np.zeros((3, 32, 40), np.float32))
+
+
+@pytest.mark.parametrize("name", ["ksnet-uni", "ksnet-bi", "edvr-m"])
+def test_portable_deformable_convs_match_torch(exported, name):
+    """`--dcn portable`: no DeformConv left, only operators every runtime has, and the same function."""
+    model, path = exported(name, "fp32", "portable")
+    for file in [path, *([path.with_name(f"{path.stem}.backward.onnx")] if name == "ksnet-bi" else [])]:
+        found = ops(onnx.load(file))
+        assert "DeformConv" not in found and "GridSample" in found
+        assert {(o.domain, o.version) for o in onnx.load(file).opset_import} == {("", 19)}
+    assert compare_with_torch(path, model, frames=8, hw=(64, 96)) <= 1e-4
+
+
+def test_portable_fp16_graph(exported):
+    model, path = exported("ksnet-uni", "fp16", "portable")
+    assert compare_with_torch(path, model, frames=8, hw=(64, 96)) <= 1e-2
+
+
+def test_verified_export_reports_and_writes_the_portable_graph(tmp_path):
+    import torch
+    from helpers import make_nontrivial
+
+    from repvsr_deploy.export import export_verified
+    from repvsr_deploy.models import build_model
+
+    torch.manual_seed(0)
+    model = make_nontrivial(build_model("edvr-m")).eval()
+    report = export_verified(model, tmp_path / "e.onnx", ("fp32",), dcn="portable", frames=3)
+    (graph,) = report.graphs
+    assert graph.files == [tmp_path / "e.onnx"] and graph.dcn == "portable" and len(graph.errors) == 3
+    assert graph.max_error <= graph.limit == 1e-4
+    assert "deformable convs portable" in report.lines()[1]
+    assert "DeformConv" not in ops(onnx.load(tmp_path / "e.onnx"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.onnx"]

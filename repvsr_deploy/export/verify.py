@@ -1,71 +1,91 @@
-"""An exported graph proves itself: a moving clip through onnxruntime against the torch model.
+"""A graph proves itself: a moving clip through a backend, step by step, against the torch model.
 
-Every step gives the graph the torch model's state (the same state), so what is compared is one
+Every step gives the backend the torch model's state (the same state), so what is compared is one
 step's output, not a difference compounded through the recurrence. That matters for KSNet: its
 channel selection is a hard TopK, and where two channels nearly tie, float32 rounding may order
-them differently in torch and onnxruntime; fed back, such a step would drift on its own.
+them differently in torch and another runtime; fed back, such a step would drift on its own.
+The backend is any of the session API's (onnxruntime for exported graphs, TensorRT for engines).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..clips import moving_clip
 from ..models.base import BidirectionalVSRModel, VSRModel, zero_state
-from ..runtime.onnxruntime_backend import import_onnxruntime
 from .step_graph import graphs_of
 
 
-def compare_with_torch(onnx_path, reference: VSRModel, frames: int = 8, hw: tuple[int, int] = (64, 96)) -> float:
-    """Max abs difference of the graph's outputs (HR frames; for bidirectional models also the
-    backward features) from the torch model's, over `frames` frames of a moving clip."""
+@dataclass(frozen=True)
+class StepError:
+    graph: str  # step, backward or forward
+    frame: int
+    error: float  # max abs difference of the HR frame from the torch model's (see step_errors)
+
+
+def step_errors(backends: dict, reference: VSRModel, frames: int, hw: tuple[int, int]) -> list[StepError]:
+    """One StepError per graph and frame of a moving clip of `frames` frames of `hw` = (H, W), each
+    the max abs difference of an HR frame. `backends`: graph -> Backend (see runtime.session)."""
     reference.info().check_frame(*hw)
     clip = torch.from_numpy(moving_clip(frames, *hw))[:, None]
     model = reference.eval()
-    graphs = {graph: _Graph(path) for graph, path in graphs_of(reference, onnx_path).items()}
     with torch.no_grad():
         if isinstance(model, BidirectionalVSRModel):
-            return _compare_sweeps(model, graphs, clip)
-        state, error = model.init_state(clip[0]), 0.0
-        for lr in clip:
+            return _sweep_errors(model, backends, clip)
+        errors, state = [], model.init_state(clip[0])
+        for t, lr in enumerate(clip):
             hr, *state_next = model.step(lr, *state)
-            error = max(error, graphs["step"].difference(hr, lr, state))
+            errors.append(StepError("step", t, _difference(backends["step"], hr, lr, state)))
             state = state_next
-        return error
+        return errors
 
 
-def _compare_sweeps(model: BidirectionalVSRModel, graphs: dict, clip: torch.Tensor) -> float:
-    error, features = 0.0, [None] * len(clip)
+def _sweep_errors(model: BidirectionalVSRModel, backends: dict, clip: torch.Tensor) -> list[StepError]:
+    """Both graphs judged by the HR frames: the forward graph's directly; the backward graph's
+    feature by the HR frame torch's forward step makes of it (on torch's forward state), since a
+    feature is not a frame and the limits are for frames. That matters for KSNet in fp16: where its
+    channel scores nearly tie, the fp16 graph ranks a few channels differently from fp32 torch and
+    the feature moves by ~10 % of its range, while the HR frame it leads to moves by < 1e-3."""
+    features, backward_features = [None] * len(clip), [None] * len(clip)
     state = zero_state(clip[0], model.backward_state_specs)
     for t in reversed(range(len(clip))):
         features[t], *state_next = model.backward_step(clip[t], *state)
-        error = max(error, graphs["backward"].difference(features[t], clip[t], state))
+        backward_features[t] = torch.from_numpy(_run(backends["backward"], clip[t], state))
         state = state_next
-    state = zero_state(clip[0], model.forward_state_specs)
+    errors, state = [], zero_state(clip[0], model.forward_state_specs)
     for t in range(len(clip)):
         hr, *state_next = model.forward_step(clip[t], features[t], *state)
-        error = max(error, graphs["forward"].difference(hr, clip[t], state, features[t]))
+        from_graph_feature = model.forward_step(clip[t], backward_features[t].to(hr.dtype), *state)[0]
+        errors.append(StepError("backward", t, float((from_graph_feature - hr).abs().max())))
+        errors.append(StepError("forward", t, _difference(backends["forward"], hr, clip[t], state, features[t])))
         state = state_next
-    return error
+    return errors
 
 
-class _Graph:
-    """One graph in onnxruntime on the CPU, fed numpy arrays by input name, in its own dtypes."""
+def _difference(backend, expected: torch.Tensor, lr: torch.Tensor, state, feature=None) -> float:
+    """Max abs difference of one run of `backend`, fed what torch was fed, from torch's output."""
+    return float(np.abs(_run(backend, lr, state, feature) - expected.numpy()).max())
 
-    def __init__(self, path):
-        ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        float16 = {i.name: i.type == "tensor(float16)" for i in self.session.get_inputs()}
-        self.dtypes = {name: np.float16 if half else np.float32 for name, half in float16.items()}
-        self.state_names = [i.name for i in self.session.get_inputs() if i.name.startswith("state_")]
 
-    def difference(self, expected: torch.Tensor, lr: torch.Tensor, state, feature=None) -> float:
-        feeds = {"lr": lr, **dict(zip(self.state_names, state))}
-        if feature is not None:
-            feeds["feature"] = feature
-        feeds = {name: value.numpy().astype(self.dtypes[name]) for name, value in feeds.items()}
-        got = self.session.run(None, feeds)[0].astype(np.float32)
-        return float(np.abs(got - expected.numpy()).max())
+def _run(backend, lr: torch.Tensor, state, feature=None) -> np.ndarray:
+    """One run of `backend` on torch's inputs and state; its output as float32 on the host."""
+    state = backend.load_state([s.numpy() for s in state])
+    feature = None if feature is None else backend.upload(feature.numpy())
+    out, _ = backend.run(backend.upload(lr.numpy()), state, feature, download=False)
+    return backend.to_host(out)
+
+
+def compare_with_torch(onnx_path, reference: VSRModel, frames: int = 8, hw: tuple[int, int] = (64, 96)) -> float:
+    """Max abs difference of an exported graph (and its backward twin) run by onnxruntime on the CPU
+    from the torch model, over `frames` frames (see `step_errors`)."""
+    return max(e.error for e in step_errors(onnxruntime_backends(onnx_path, reference), reference, frames, hw))
+
+
+def onnxruntime_backends(onnx_path, reference: VSRModel) -> dict:
+    """graph -> onnxruntime backend on the CPU, for the graph file(s) of `reference` at `onnx_path`."""
+    from ..runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    return {graph: OnnxRuntimeBackend(path, "cpu") for graph, path in graphs_of(reference, onnx_path).items()}

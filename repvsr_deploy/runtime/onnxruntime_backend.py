@@ -62,8 +62,14 @@ class OnnxRuntimeBackend:
             for spec in self.info.states
         ]
 
-    def upload(self, lr: np.ndarray):
-        return self._ortvalue.ortvalue_from_numpy(lr.astype(self.dtype, copy=False), self.device, 0)
+    def upload(self, array: np.ndarray):
+        return self._ortvalue.ortvalue_from_numpy(array.astype(self.dtype, copy=False), self.device, 0)
+
+    def load_state(self, arrays: list[np.ndarray]) -> list:
+        return [self.upload(array) for array in arrays]
+
+    def to_host(self, value) -> np.ndarray:
+        return value.numpy().astype(np.float32, copy=False)
 
     def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
         binding = self.session.io_binding()

@@ -34,7 +34,14 @@ class Backend(Protocol):
 
     def zero_state(self, height: int, width: int) -> list[Any]: ...
 
-    def upload(self, lr: np.ndarray) -> Any: ...
+    def upload(self, array: np.ndarray) -> Any:
+        """An input (a frame, a feature) put where the backend computes."""
+
+    def load_state(self, arrays: list[np.ndarray]) -> list[Any]:
+        """A state given as host arrays, as `run` takes it (verification feeds torch's state)."""
+
+    def to_host(self, value: Any) -> np.ndarray:
+        """An output left on the device (`download=False`, a backward feature), as float32 on the host."""
 
     def run(self, lr: Any, state: list[Any], feature: Any = None, download: bool = True) -> tuple[Any, list[Any]]: ...
 

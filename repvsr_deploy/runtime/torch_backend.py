@@ -62,8 +62,14 @@ class TorchBackend:
     def zero_state(self, height: int, width: int) -> list:
         return [self._tensor(spec.shape(height, width)) for spec in self.info.states]
 
-    def upload(self, lr: np.ndarray):
-        return self.torch.from_numpy(lr).to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
+    def upload(self, array: np.ndarray):
+        return self.torch.from_numpy(array).to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
+
+    def load_state(self, arrays: list[np.ndarray]) -> list:
+        return [self.upload(array) for array in arrays]
+
+    def to_host(self, value) -> np.ndarray:
+        return value.float().cpu().numpy()
 
     def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
         if isinstance(lr, np.ndarray):

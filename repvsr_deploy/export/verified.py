@@ -1,0 +1,108 @@
+"""The verified export: a model's step graphs written only once onnxruntime reproduces the torch
+model with them, step by step, within a limit per precision; files appear together or not at all."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from ..atomic import staged_files
+from ..bench.flops import count_params
+from ..errors import ReportedError
+from ..models.base import BidirectionalVSRModel, VSRModel
+from ..models.deform_conv import ModulatedDeformConv2d
+from ..models.fuse import fuse
+from .deform_conv import lower_deform_convs
+from .step_graph import OPSET, export_onnx, graphs_of
+from .verify import StepError, onnxruntime_backends, step_errors
+
+# fp16 keeps ~3 significant digits; both limits are on frames with values around [0, 1]
+LIMITS = {"fp32": 1e-4, "fp16": 1e-2}
+
+
+def precision_path(output: Path, precision: str) -> Path:
+    """Where a precision's graph goes: OUT for fp32, OUT's .fp16.onnx beside it for fp16."""
+    output = Path(output)
+    return output if precision == "fp32" else output.with_name(f"{output.stem}.{precision}{output.suffix}")
+
+
+@dataclass(frozen=True)
+class GraphReport:
+    """One precision's graph(s): what was written and how well onnxruntime reproduced torch."""
+
+    precision: str
+    files: list[Path]  # a bidirectional model's backward graph first
+    ir_version: int
+    dcn: str | None  # the deformable convs' lowering; None where the model has none
+    verified_as: str  # "itself", or for plugin graphs "its standard lowering" (onnxruntime cannot run the plugin)
+    frames: int
+    hw: tuple[int, int]
+    errors: list[StepError]
+    limit: float
+
+    @property
+    def max_error(self) -> float:
+        return max(e.error for e in self.errors)
+
+    @property
+    def worst(self) -> StepError:
+        return max(self.errors, key=lambda e: e.error)
+
+    def describe(self, reference: str) -> str:
+        height, width = self.hw
+        twin = "" if self.verified_as == "itself" else f"verified as {self.verified_as}: "
+        return (f"{' + '.join(map(str, self.files))}: {self.precision}, opset {OPSET}, IR {self.ir_version}, "
+                f"{f'deformable convs {self.dcn}, ' if self.dcn else ''}checker and shape inference ok; {twin}{self.frames} frames of "
+                f"{width}x{height} through onnxruntime vs the {reference}, on the same state each step: max abs "
+                f"error {self.max_error:.2e} (limit {self.limit:.0e})")
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    model: str
+    params: int  # of the deployed (fused) model
+    params_training: int | None  # of the training form, where the model came unfused
+    reference: str  # what the graphs were compared with
+    graphs: list[GraphReport]
+
+    def lines(self) -> list[str]:
+        form = "fused" if self.params_training is None else f"fused from {self.params_training:,} in training form"
+        return [f"{self.model}: {self.params:,} parameters ({form})", *(g.describe(self.reference) for g in self.graphs)]
+
+
+def export_verified(model: VSRModel, output, precisions=("fp32",), dcn: str = "standard", frames: int | None = None,
+                    hw: tuple[int, int] = (64, 96)) -> ExportReport:
+    """Export `model`'s fused step graph(s) to `output` (fp16: `precision_path`), verify each against
+    `model` as it is (the training form, if it is unfused) over `frames` frames of `hw`, and keep
+    them only if every step is within LIMITS; else ReportedError, and nothing is written."""
+    output = Path(output)
+    model = model.eval()
+    frames = frames or (10 if isinstance(model, BidirectionalVSRModel) else 8)
+    has_deform_conv = any(isinstance(m, ModulatedDeformConv2d) for m in model.modules())
+    reports = []
+    with staged_files(output.parent) as stage, tempfile.TemporaryDirectory() as twins:
+        for precision in precisions:
+            path = precision_path(output, precision)
+            protos = export_onnx(model, stage / path.name, precision, dcn)
+            checked, verified_as = stage / path.name, "itself"
+            if dcn == "plugin":  # onnxruntime cannot run the plugin op: check the same graph, lowered to standard ops
+                checked, verified_as = Path(twins) / path.name, "its standard lowering"
+                for graph, file in graphs_of(model, checked).items():
+                    onnx.save(lower_deform_convs(protos[graph], "standard"), file)
+            errors = step_errors(onnxruntime_backends(checked, model), model, frames, hw)
+            files = [path.with_name(file.name) for file in graphs_of(model, path).values()]
+            report = GraphReport(precision, files, next(iter(protos.values())).ir_version,
+                                 dcn if has_deform_conv else None, verified_as, frames, hw, errors, LIMITS[precision])
+            if report.max_error > report.limit:
+                worst = report.worst
+                raise ReportedError(
+                    f"{path}: the exported graph differs from the torch model by {report.max_error:.2e} "
+                    f"(limit {report.limit:.0e}; worst: {worst.graph} graph, frame {worst.frame}); nothing written"
+                )
+            reports.append(report)
+    return ExportReport(model.name, count_params(fuse(model)), None if model.fused else count_params(model),
+                        "torch model" if model.fused else "unfused torch model", reports)
+
