@@ -12,6 +12,7 @@ from . import __version__
 from .errors import ReportedError
 
 METADATA_PREFIX = "repvsr."
+PRECISIONS = ("fp32", "fp16")  # of graphs, engines and the torch backend
 
 
 @dataclass(frozen=True)

@@ -116,12 +116,17 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_trt_check_reports_what_is_missing():
     from repvsr_deploy.trt import probe
 
+    found = probe()
     result = run_cli("repvsr-trt", "check")
-    assert result.stdout.startswith("TensorRT:") and "NVIDIA GPU:" in result.stdout
-    if probe().usable:
+    for line in ("TensorRT:", "TensorRT for RTX:", "cuda-python:", "NVIDIA GPU:", "TensorRT engines:",
+                 "TensorRT for RTX engines:"):
+        assert line in result.stdout
+    if found.usable:
         assert result.returncode == 0, result.stderr
     else:
-        assert_one_line_error(result, "repvsr-trt", "TensorRT cannot run on this machine (pip install")
+        assert_one_line_error(result, "repvsr-trt", "no TensorRT flavour can run engines on this machine")
+    if found.can_build("rtx") and not found.can_run("rtx"):
+        assert "TensorRT for RTX engines: build here" in result.stdout
 
 
 def test_bench_bidirectional_row_with_ksnet_table1():

@@ -63,16 +63,31 @@ def test_triton_kernel_matches_the_torch_reference_in_interpreter_mode():
 @pytest.mark.parametrize("dtype", ["fp32", "fp16"])
 def test_kernel_compiles_to_ptx_taking_exactly_tensorrts_arguments(dtype):
     pytest.importorskip("triton")
-    from triton.backends.compiler import GPUTarget
-
-    from repvsr_deploy.trt.dcn_kernel import compile_for_tensorrt
+    from repvsr_deploy.trt.dcn_kernel import PtxTarget, compile_for_tensorrt
 
     dtypes = dict(x=dtype, residual=dtype, mask=dtype, flow="fp32", weight=dtype, bias=dtype, out=dtype)
-    name, ptx, threads, shared = compile_for_tensorrt(dtypes, 64, 64, 8, 10.0, GPUTarget("cuda", 90, 32))
+    name, ptx, threads, shared = compile_for_tensorrt(dtypes, 64, 64, 8, 10.0, PtxTarget(90, 84))
     entry = ptx[ptx.index(f".entry {name}("):]
     params = entry[: entry.index(")")].count(".param")
     assert params == 9  # 6 inputs, height, width, the output: no hidden scratch pointers
     assert threads % 32 == 0 and shared > 0
+    assert ".version 8.4" in ptx and ".target sm_90a" in ptx
+
+
+def test_ptx_is_written_for_what_the_driver_compiles(monkeypatch):
+    """The driver compiles the PTX ISA of its CUDA version and older; Triton's own is newer."""
+    pytest.importorskip("triton")
+    from repvsr_deploy.trt import cuda
+    from repvsr_deploy.trt.dcn_kernel import PtxTarget, compile_for_tensorrt, ptx_target
+
+    monkeypatch.setattr(cuda, "device", lambda: ("NVIDIA GeForce RTX 3080", "8.6"))
+    monkeypatch.setattr(cuda, "driver_version", lambda: (12, 2))
+    assert ptx_target() == PtxTarget(86, 82)
+    monkeypatch.setattr(cuda, "driver_version", lambda: (13, 9))  # newer than this Triton knows: Triton's own
+    newest = ptx_target().ptx_version
+    assert 82 < newest and f".version {newest // 10}.{newest % 10}" in compile_for_tensorrt(
+        dict.fromkeys(["x", "residual", "mask", "flow", "weight", "bias", "out"], "fp32"), 8, 8, 1, 10.0,
+        PtxTarget(86, newest))[1]
 
 
 @pytest.mark.gpu

@@ -30,7 +30,7 @@ def test_build_refuses_bad_input_before_asking_for_tensorrt(tmp_path, exported):
 def test_build_without_tensorrt_says_how_to_get_it(tmp_path, exported):
     result = run_cli("repvsr-trt", "build", exported("repvsr")[1], "-o", tmp_path / "r.plan")
     assert_one_line_error(result, "repvsr-trt", "TensorRT is not usable here")
-    assert "pip install 'repvsr-deploy[gpu]'" in result.stderr and not any(tmp_path.iterdir())
+    assert "pip install 'repvsr-deploy[gpu-cu13]' (driver >= 580)" in result.stderr and not any(tmp_path.iterdir())
 
 
 def write_engine(tmp_path, with_sidecar=True):
@@ -52,8 +52,10 @@ def test_info_and_run_need_an_engine_with_its_sidecar(tmp_path):
 @pytest.mark.skipif(not NO_TENSORRT, reason="checks what info shows where TensorRT is missing")
 def test_info_shows_the_build_key_where_the_engine_cannot_load(tmp_path):
     result = run_cli("repvsr-trt", "info", write_engine(tmp_path))
-    assert "repvsr (step graph), fp16, built 2026-11-21T10:00:00 for NVIDIA H100 (9.0) with TensorRT 10.13.0" in result.stdout
-    assert_one_line_error(result, "repvsr-trt", "cannot load it here, so no I/O details: TensorRT is not usable here")
+    assert result.returncode == 0, result.stderr
+    assert "TensorRT 10.13.0, fp16, built 2026-11-21T10:00:00 for NVIDIA H100 (compute capability 9.0)" in result.stdout
+    assert "profile 0 (720p): LR frames up to 320x180" in result.stdout
+    assert "not loaded here: TensorRT is not usable here" in result.stdout
 
 
 def test_run_rejects_a_malformed_clip(tmp_path):
@@ -62,3 +64,30 @@ def test_run_rejects_a_malformed_clip(tmp_path):
     np.save(tmp_path / "clip.npy", np.zeros((4, 180, 320, 3), np.float32))
     result = run_cli("repvsr-trt", "run", write_engine(tmp_path), "--input", tmp_path / "clip.npy")
     assert_one_line_error(result, "repvsr-trt", "clip.npy: frames must be [T, 3, H, W], got [4, 180, 320, 3]")
+
+
+def test_run_times_the_session_with_host_io(monkeypatch, exported, tmp_path):
+    """`run` hands frames and results across the host boundary, as a user's program would."""
+    from click.testing import CliRunner
+
+    from repvsr_deploy.bench import timing
+    from repvsr_deploy.cli.trt import trt_command
+    from repvsr_deploy.runtime import session
+
+    _, graph = exported("repvsr")
+    opened, timed = [], []
+    real_open, real_time = session.open_session, timing.time_session
+
+    def open_on_the_cpu(path, backend, **options):  # the engine's stand-in: its graph on onnxruntime
+        opened.append((path, backend))
+        stand_in = real_open(graph, "onnxruntime")
+        stand_in.backend.execution_mode = "onnxruntime on the CPU"
+        return stand_in
+
+    monkeypatch.setattr(session, "open_session", open_on_the_cpu)
+    monkeypatch.setattr(timing, "time_session", lambda *args, **kw: timed.append(kw) or real_time(*args, **kw))
+    result = CliRunner().invoke(trt_command, ["run", str(write_engine(tmp_path)), "--frames", "3", "--warmup", "1",
+                                              "--size", "64x48"])
+    assert result.exit_code == 0, result.output
+    assert opened == [(tmp_path / "r.plan", "tensorrt")] and timed == [{"include_io": True}]
+    assert "3 frames of 64x48 -> 256x192" in result.output and "host I/O included" in result.output

@@ -48,15 +48,22 @@ def test_graph_inputs_take_scales_from_the_metadata(exported):
 
 
 def key(**changes) -> BuildKey:
-    fields = dict(gpu="NVIDIA H100", compute_capability="9.0", tensorrt="10.13.0", onnx_sha256="ab" * 32,
-                  precision="fp16", profiles=(("720p", 180, 320),), opt_level=3, workspace_gib=4.0,
-                  version_compatible=False)
+    fields = dict(flavor="tensorrt", library="10.13.0", gpu="NVIDIA H100", compute_capabilities=("9.0",),
+                  onnx_sha256="ab" * 32, precision="fp16", profiles=(("720p", 180, 320),), opt_level=3,
+                  workspace_gib=None, version_compatible=False)
     return BuildKey(**{**fields, **changes})
+
+
+def rtx_key(**changes) -> BuildKey:
+    return key(flavor="rtx", library="1.7.1.116", gpu="", **{"compute_capabilities": (), **changes})
 
 
 def test_build_key_says_what_changed():
     assert key().differences(key()) == []
-    assert key().differences(key(precision="fp32", tensorrt="11.0.0")) == ["tensorrt: 10.13.0 -> 11.0.0", "precision: fp16 -> fp32"]
+    assert key().differences(key(precision="fp32", library="11.0.0")) == ["library: 10.13.0 -> 11.0.0", "precision: fp16 -> fp32"]
+    assert key().target() == "NVIDIA H100 (compute capability 9.0)"
+    assert rtx_key().target() == "TensorRT for RTX's default set of compute capabilities"
+    assert rtx_key(compute_capabilities=("8.6", "8.9")).target() == "compute capabilities 8.6, 8.9"
 
 
 def test_sidecar_round_trip(tmp_path):
@@ -75,11 +82,22 @@ def test_sidecar_round_trip(tmp_path):
 def test_an_engine_from_another_gpu_or_tensorrt_is_refused():
     check_runs_here("e.plan", key(), "NVIDIA H100", "9.0", "10.13.0")
     with pytest.raises(ReportedError, match="built for NVIDIA H100 \\(compute capability 9.0\\), this machine has "
-                                            "NVIDIA L4 \\(8.9\\); rebuild it here"):
+                                            "NVIDIA L4 \\(8.9\\); rebuild it with repvsr-trt build --flavor tensorrt here"):
         check_runs_here("e.plan", key(), "NVIDIA L4", "8.9", "10.13.0")
-    with pytest.raises(ReportedError, match="built with TensorRT 10.13.0, this machine has 10.14.1"):
+    with pytest.raises(ReportedError, match="built with TensorRT 10.13.0, this machine has 10.14.1; .*--version-compatible"):
         check_runs_here("e.plan", key(), "NVIDIA H100", "9.0", "10.14.1")
     check_runs_here("e.plan", key(version_compatible=True), "NVIDIA H100", "9.0", "10.14.1")
+
+
+def test_an_rtx_engine_runs_on_any_gpu_of_its_capabilities():
+    check_runs_here("e.plan", rtx_key(), "NVIDIA GeForce RTX 3080", "8.6", "1.7.1.116")
+    check_runs_here("e.plan", rtx_key(compute_capabilities=("8.6", "8.9")), "NVIDIA L4", "8.9", "1.7.1.116")
+    with pytest.raises(ReportedError, match="built for compute capabilities 8.6, 8.9; this GPU, NVIDIA H100, has 9.0: "
+                                            "rebuild it with repvsr-trt build --flavor rtx --compute-capability 9.0"):
+        check_runs_here("e.plan", rtx_key(compute_capabilities=("8.6", "8.9")), "NVIDIA H100", "9.0", "1.7.1.116")
+    with pytest.raises(ReportedError, match="built with TensorRT for RTX 1.7.1.116, this machine has 1.8.0.1; "
+                                            "rebuild it with repvsr-trt build --flavor rtx$"):
+        check_runs_here("e.plan", rtx_key(), "NVIDIA L4", "8.9", "1.8.0.1")
 
 
 def test_version_compatible_engines_need_the_trust_flag():
@@ -97,6 +115,12 @@ def test_a_bidirectional_graph_builds_its_backward_engine_first(tmp_path):
         engine_paths(tmp_path / "k.backward.onnx", ModelInfo("ksnet-bi", 4, 1, 33, (), graph="backward"), tmp_path / "x")
 
 
+def test_a_sidecar_of_another_flavour_round_trips(tmp_path):
+    sidecar = Sidecar(rtx_key(compute_capabilities=("8.6",)), ModelInfo("repvsr", 4, 1, 8, ()).to_metadata())
+    sidecar_path(tmp_path / "r.plan").write_text(sidecar.to_json())
+    assert read_sidecar(tmp_path / "r.plan").key == sidecar.key
+
+
 def test_timing_cache_per_gpu_and_version(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = default_timing_cache("10.13.0", "NVIDIA H100 80GB HBM3", "9.0")
@@ -104,7 +128,7 @@ def test_timing_cache_per_gpu_and_version(monkeypatch, tmp_path):
 
 
 def test_build_phases_as_progress_bars():
-    bars = PhaseBars()
+    bars = PhaseBars(shown=True)
     bars.phase_start("Building engine", None, 3)
     bars.phase_start("Tactics", "Building engine", 10)
     assert bars.step_complete("Tactics", 4) is True
@@ -112,3 +136,36 @@ def test_build_phases_as_progress_bars():
     bars.phase_finish("Tactics")
     bars.phase_finish("Building engine")
     assert not bars._bars
+
+
+def test_one_probe_finds_cuda_python_in_either_layout(monkeypatch):
+    """cuda-python before 12.6 has `cuda.cudart`, later `cuda.bindings.runtime`: the probe that
+    `repvsr-trt check` reports and the one the runtime uses are the same."""
+    import sys
+    import types
+
+    from repvsr_deploy.trt import cuda, probe
+
+    old_layout = types.ModuleType("cuda.cudart")
+    monkeypatch.setitem(sys.modules, "cuda", types.ModuleType("cuda"))
+    monkeypatch.setitem(sys.modules, "cuda.bindings", None)  # import fails
+    monkeypatch.setitem(sys.modules, "cuda.cudart", old_layout)
+    assert cuda.runtime() is old_layout and probe().cuda_python is not None
+    monkeypatch.setitem(sys.modules, "cuda", types.ModuleType("cuda"))  # a package with neither
+    monkeypatch.delitem(sys.modules, "cuda.cudart")
+    assert probe().cuda_python is None
+
+
+def test_gpu_extras_per_cuda_generation():
+    """Each extra's TensorRT and cuda-python are of one CUDA generation (a CUDA 12 driver cannot run
+    CUDA 13 builds), and the floors are what the code needs."""
+    import configparser
+    from pathlib import Path
+
+    setup = configparser.ConfigParser()
+    setup.read(Path(__file__).parents[1] / "setup.cfg")
+    extras = {name: set(value.split()) for name, value in setup["options.extras_require"].items()}
+    assert "gpu" not in extras
+    assert {"tensorrt-cu12>=10.1", "cuda-python>=12.0,<13", "onnxruntime-gpu>=1.25,<1.27"} <= extras["gpu-cu12"]
+    assert {"tensorrt-cu13>=10.13", "cuda-python>=13", "onnxruntime-gpu>=1.27"} <= extras["gpu-cu13"]
+    assert {"tensorrt-rtx>=1.4", "cuda-python>=13"} <= extras["rtx"]

@@ -11,7 +11,6 @@ above 100 %. Another backend's kernels can still beat torch's by a little.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..atomic import atomic_path
+from ..user_cache import cache_dir
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,7 @@ class Peak:
 
 
 def cache_file() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "repvsr-deploy" / "peak-flops.json"
+    return cache_dir() / "peak-flops.json"
 
 
 def peak(device: str, precision: str, device_name: str) -> Peak:

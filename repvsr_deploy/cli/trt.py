@@ -8,7 +8,6 @@ from ..errors import ReportedError, first_sentence
 from .errors import debug_option, run_command
 from .options import FrameSize
 
-INSTALL_HINT = "pip install 'repvsr-deploy[gpu]' on a machine with an NVIDIA GPU"
 trust_option = click.option("--trust-host-code", is_flag=True,
                             help="Run a version-compatible engine, which carries executable host code.")
 
@@ -25,15 +24,22 @@ def trt_command():
 @click.option("--profiles", default="720p,1080p,4k", show_default=True,
               help="Frame sizes: 720p, 1080p, 4k or LR WxH; one nested profile each, tuned at its size.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), help="[default: the graph's]")
-@click.option("--workspace", default=4.0, show_default=True, type=click.FloatRange(min=0.25), help="GiB.")
+@click.option("--workspace", type=click.FloatRange(min=0.25),
+              help="Scratch memory limit in GiB [default: the library's, the GPU's memory].")
 @click.option("--opt-level", default=3, show_default=True, type=click.IntRange(0, 5),
               help="TensorRT's builder optimization level.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path),
               help="[default: one per GPU and TensorRT version under ~/.cache/repvsr-deploy]")
-@click.option("--version-compatible", is_flag=True, help="Engine that newer TensorRT versions can run.")
+@click.option("--version-compatible", is_flag=True, help="Engine that newer TensorRT versions can run (TensorRT only).")
 @click.option("--force", is_flag=True, help="Rebuild even if the engine is up to date.")
+@click.option("--flavor", type=click.Choice(["tensorrt", "rtx"]), default="tensorrt", show_default=True,
+              help="TensorRT 10/11 (builds on the GPU it targets) or TensorRT for RTX (builds anywhere, GPU or "
+                   "not, for a set of compute capabilities; the engine is specialised on the GPU at load).")
+@click.option("--compute-capability", "compute_capabilities", default="",
+              help="--flavor rtx: the GPUs to build for, e.g. 8.6,8.9 [default: TensorRT for RTX's portable set].")
 @debug_option
-def build_command(onnx_path, output, profiles, precision, workspace, opt_level, timing_cache, version_compatible, force):
+def build_command(onnx_path, output, profiles, precision, workspace, opt_level, timing_cache, version_compatible, force,
+                  flavor, compute_capabilities):
     """Build the engine of MODEL.onnx (both engines of a bidirectional model), or reuse it if it is
     up to date; a stale one is rebuilt, saying what changed."""
     from ..trt.builder import BuildSettings, build
@@ -41,7 +47,7 @@ def build_command(onnx_path, output, profiles, precision, workspace, opt_level, 
 
     _, info = read_graph(onnx_path)
     settings = BuildSettings(parse_profiles(profiles, info.size_multiple), precision, workspace, opt_level,
-                             timing_cache, version_compatible, force)
+                             timing_cache, version_compatible, force, flavor, compute_capabilities)
     build(onnx_path, output or onnx_path.with_suffix(".plan"), settings, say=click.echo)
 
 
@@ -50,24 +56,18 @@ def build_command(onnx_path, output, profiles, precision, workspace, opt_level, 
 @trust_option
 @debug_option
 def info_command(engine_path, trust_host_code):
-    """What ENGINE was built from and for; its I/O tensors and profiles where TensorRT can load it."""
-    from ..trt.cache import read_sidecar, sidecar_path
-    from ..trt.engine import describe, load_engine
+    """What ENGINE was built from and for (its sidecar; no GPU needed), and its I/O tensors as
+    TensorRT loads them where this machine can."""
+    from ..trt.engine import describe_engine, describe_sidecar, load_engine, read_engine_sidecar
 
-    if not engine_path.is_file():
-        raise ReportedError(f"{engine_path}: no such engine file")
-    sidecar = read_sidecar(engine_path)
-    if sidecar is None:
-        raise ReportedError(f"{engine_path}: no {sidecar_path(engine_path).name} beside it; build engines with repvsr-trt build")
+    sidecar = read_engine_sidecar(engine_path)
+    click.echo("\n".join(describe_sidecar(engine_path, sidecar)))
     try:
-        engine, sidecar = load_engine(engine_path, trust_host_code)
+        loaded = load_engine(engine_path, trust_host_code)
     except ReportedError as exc:
-        key = sidecar.key
-        click.echo(f"{engine_path}: {sidecar.info.model} ({sidecar.info.graph} graph), {key.precision}, built "
-                   f"{sidecar.built} for {key.gpu} ({key.compute_capability}) with TensorRT {key.tensorrt}, "
-                   f"profiles {', '.join(f'{n} {w}x{h}' for n, h, w in key.profiles)}")
-        raise ReportedError(f"{engine_path}: cannot load it here, so no I/O details: {exc}") from None
-    click.echo("\n".join(describe(engine_path, engine, sidecar)))
+        click.echo(f"  not loaded here: {exc}")
+        return
+    click.echo("\n".join(describe_engine(loaded)))
 
 
 @trt_command.command("run")
@@ -88,7 +88,7 @@ def run_engine_command(engine_path, input_path, size, frames, warmup, window, tr
 
     clip = _read_clip(input_path) if input_path else moving_clip(8, *size)
     session = open_session(engine_path, "tensorrt", window=window, trust_host_code=trust_host_code)
-    timing = time_session(session, clip, frames, warmup, engine_path.name)
+    timing = time_session(session, clip, frames, warmup, include_io=True)
     height, width = clip.shape[-2:]
     click.echo(
         f"{engine_path}: {frames} frames of {width}x{height} -> {width * 4}x{height * 4}: {timing.fps:.1f} FPS, "
@@ -99,10 +99,7 @@ def run_engine_command(engine_path, input_path, size, frames, warmup, window, tr
 
 def _execution_mode(session) -> str:
     backend = getattr(session, "backend", None)  # a ClipSession runs its two engines directly
-    if backend is not None and backend.cuda_graphs:
-        return "CUDA graphs"
-    fallback = getattr(backend, "graph_fallback", None)
-    return f"direct execution, CUDA graph capture failed: {fallback}" if fallback else "direct execution"
+    return backend.execution_mode if backend is not None else "direct execution"
 
 
 def _read_clip(path: Path):
@@ -122,16 +119,24 @@ def _read_clip(path: Path):
 @trt_command.command("check")
 @debug_option
 def check_command():
-    """Report whether TensorRT can run here: the library, cuda-python, NVIDIA GPUs."""
+    """Report what this machine can do with each TensorRT flavour: its library, cuda-python, NVIDIA GPUs."""
     from ..trt import probe
+    from ..trt.flavors import FLAVORS
 
     found = probe()
-    click.echo(f"TensorRT:    {found.tensorrt or f'not usable ({found.tensorrt_problem})'}")
-    click.echo(f"cuda-python: {found.cuda_python or 'not installed'}")
+    for name, flavor in FLAVORS.items():
+        version, problem = found.libraries[name]
+        click.echo(f"{flavor.title + ':':18} {version or f'not usable ({problem})'}")
+    click.echo(f"{'cuda-python:':18} {found.cuda_python or 'not installed'}")
     gpus = ", ".join(f"{g.name} (compute capability {g.compute_capability})" for g in found.gpus)
-    click.echo(f"NVIDIA GPU:  {gpus or f'none ({found.gpu_problem})'}")
+    click.echo(f"{'NVIDIA GPU:':18} {gpus or f'none ({found.gpu_problem})'}")
+    for name, flavor in FLAVORS.items():
+        can = [what for what, ok in (("build", found.can_build(name)), ("run", found.can_run(name))) if ok]
+        click.echo(f"{flavor.title} engines: {' and '.join(can) + ' here' if can else 'neither built nor run here'}")
     if not found.usable:
-        raise ReportedError(f"TensorRT cannot run on this machine ({INSTALL_HINT})")
+        builds = " (TensorRT for RTX still builds them here)" if found.can_build("rtx") else ""
+        raise ReportedError(f"no TensorRT flavour can run engines on this machine{builds}: that needs an NVIDIA GPU, "
+                            "cuda-python and TensorRT or TensorRT for RTX")
 
 
 def main():

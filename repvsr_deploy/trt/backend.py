@@ -1,22 +1,27 @@
-"""TensorRT backend for the session API: execute_async_v3 with tensor addresses, input shapes set
-per frame size, the recurrent state resident on the GPU, and a CUDA graph per frame size.
+"""TensorRT backend for the session API, for engines of either flavour: execute_async_v3 with tensor
+addresses, input shapes set per frame size, the recurrent state resident on the GPU.
 
 The state lives in two sets of device buffers per frame size; each step reads one set and writes
-the other (ping-pong), so it never leaves the GPU and no copy moves it. A streaming graph is
-captured as a CUDA graph once per (frame size, set), after one direct run, and replayed after;
-where capture fails the backend runs the engine directly. Bidirectional graphs run directly: their
-per-frame features live in fresh buffers, which a captured graph could not address.
+the other (ping-pong), so it never leaves the GPU and no copy moves it. CUDA graphs: a streaming
+TensorRT engine is captured once per (frame size, set), after one direct run, and replayed; where
+capture fails it runs directly. A TensorRT for RTX engine uses the library's own CUDA graphs
+(whole-graph capture, which follows its JIT's shape-specialised kernels), and keeps what its JIT
+compiles in the runtime cache. Bidirectional graphs run directly: their per-frame features live in
+fresh buffers, which a captured graph could not address.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
 from ..errors import ReportedError
 from . import cuda
-from .builder import import_tensorrt
 from .engine import load_engine
+from .flavors import TensorRTForRTX
 from .profiles import Profile, select_profile
+from .runtime_cache import RuntimeCache, runtime_cache_path
 
 
 class TensorRTBackend:
@@ -26,17 +31,42 @@ class TensorRTBackend:
     def __init__(self, engine_path, trust_host_code: bool = False, cuda_graphs: bool = True,
                  stream: cuda.Stream | None = None):
         self.path = engine_path
-        self.engine, sidecar = load_engine(engine_path, trust_host_code)
-        self.trt = import_tensorrt()
+        loaded = load_engine(engine_path, trust_host_code)
+        self.engine, self.trt, self.flavor = loaded.engine, loaded.trt, loaded.flavor
+        sidecar = loaded.sidecar
         self.info = sidecar.info
         self.backward_engine = sidecar.backward_engine
         self.profiles = [Profile(name, (height, width)) for name, height, width in sidecar.key.profiles]
-        self.context = self.engine.create_execution_context()
+        self.runtime_cache: RuntimeCache | None = None
+        if isinstance(self.flavor, TensorRTForRTX):
+            self.name = "tensorrt-rtx"
+            self.context = self._rtx_context(loaded.gpu, loaded.compute_capability)
+            cuda_graphs = False  # the library captures its own
+        else:
+            self.context = self.engine.create_execution_context()
         self.stream = stream or cuda.Stream()
         self.output = "feature" if self.info.graph == "backward" else "hr"
         self.cuda_graphs = cuda_graphs and self.info.graph == "step"
         self.graph_fallback: str | None = None  # why CUDA graphs are off, where capture failed
         self._hw: tuple[int, int] | None = None
+
+    def _rtx_context(self, gpu: str, capability: str):
+        config = self.engine.create_runtime_config()
+        self.runtime_cache = RuntimeCache(config, runtime_cache_path(self.trt.__version__, gpu, capability))
+        weakref.finalize(self, self.runtime_cache.save)  # also at exit: what the JIT compiled is kept
+        if self.info.graph == "step":
+            config.cuda_graph_strategy = self.trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
+        return self.engine.create_execution_context(config)
+
+    @property
+    def execution_mode(self) -> str:
+        """How frames run, in words (`repvsr-trt run` prints it)."""
+        if isinstance(self.flavor, TensorRTForRTX):
+            return "TensorRT for RTX's own CUDA graphs" if self.info.graph == "step" else "direct execution"
+        if self.cuda_graphs:
+            return "CUDA graphs"
+        return f"direct execution, CUDA graph capture failed: {self.graph_fallback}" if self.graph_fallback \
+            else "direct execution"
 
     # -- shapes and buffers, once per frame size ---------------------------------------------------
 
@@ -44,7 +74,7 @@ class TensorRTBackend:
         return np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name)))
 
     def _buffer(self, name: str, shape) -> cuda.DeviceBuffer:
-        return cuda.DeviceBuffer(int(np.prod(shape)) * self._dtype(name).itemsize)
+        return cuda.DeviceBuffer(shape, self._dtype(name))
 
     def _prepare(self, height: int, width: int) -> None:
         """Select the profile, set the input shapes, allocate this size's buffers."""
@@ -58,7 +88,7 @@ class TensorRTBackend:
         for spec in states:
             self.context.set_input_shape(spec.input_name, spec.shape(height, width))
         self._state_sets = [[self._buffer(s.input_name, s.shape(height, width)) for s in states] for _ in range(2)]
-        self._lr = cuda.DeviceBuffer(int(np.prod(lr_shape)) * self._dtype("lr").itemsize)
+        self._lr = self._buffer("lr", lr_shape)
         self._lr_host = cuda.PinnedArray(lr_shape, self._dtype("lr"))
         out_shape = tuple(self.context.get_tensor_shape(self.output))
         self._out_shape = out_shape
@@ -80,13 +110,19 @@ class TensorRTBackend:
             buffer.zero(self.stream)
         return self._state_sets[0]  # the set itself: `run` tells the two sets apart by identity
 
-    def upload(self, lr: np.ndarray) -> cuda.DeviceBuffer:
-        host = cuda.PinnedArray(lr.shape, self._dtype("lr"))
-        host.array[...] = lr
-        frame = cuda.DeviceBuffer(host.nbytes)
-        host.upload(frame, self.stream)
-        self.stream.synchronize()
-        return frame
+    def load_state(self, arrays: list[np.ndarray]) -> list:
+        spec = self.info.states[0]
+        height, width = (size // spec.scale for size in arrays[0].shape[-2:])
+        state = self.zero_state(height, width)
+        for buffer, array in zip(state, arrays):
+            buffer.upload(array, self.stream)
+        return state
+
+    def upload(self, array: np.ndarray) -> cuda.DeviceBuffer:
+        return cuda.DeviceBuffer(array.shape, self._dtype("lr")).upload(array, self.stream)
+
+    def to_host(self, value: cuda.DeviceBuffer) -> np.ndarray:
+        return value.download(self.stream).astype(np.float32)
 
     def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
         side = 0 if state is self._state_sets[0] else 1
@@ -109,6 +145,11 @@ class TensorRTBackend:
 
     def synchronize(self) -> None:
         self.stream.synchronize()
+
+    def close(self) -> None:
+        """Keep what TensorRT for RTX's JIT compiled (also done when the backend is collected)."""
+        if self.runtime_cache is not None:
+            self.runtime_cache.save()
 
     def _bind(self, state, next_state, out, feature) -> None:
         set_address = self.context.set_tensor_address

@@ -1,9 +1,10 @@
 """The engine cache: what an engine was built from and for, in a JSON sidecar beside it.
 
-An engine is only good for the GPU and TensorRT version it was built with, and for the graph,
-precision, profiles and builder settings it was built from. `repvsr-trt build` reuses an engine
-whose key matches and rebuilds a stale one, saying what changed; sessions refuse an engine from
-another GPU or TensorRT version (version-compatible engines may run on a newer TensorRT).
+An engine is only good for the flavour and version of TensorRT it was built with, the GPU (TensorRT)
+or compute capabilities (TensorRT for RTX) it was built for, and the graph, precision, profiles and
+builder settings it was built from. `repvsr-trt build` reuses an engine whose key matches and
+rebuilds a stale one, saying what changed; sessions refuse an engine this machine cannot run
+(version-compatible TensorRT engines may run on a newer TensorRT).
 """
 
 from __future__ import annotations
@@ -19,20 +20,29 @@ from ..modelinfo import ModelInfo
 
 @dataclass(frozen=True)
 class BuildKey:
-    gpu: str
-    compute_capability: str
-    tensorrt: str
+    flavor: str  # tensorrt | rtx (see flavors)
+    library: str  # the flavour's version
+    gpu: str  # TensorRT: the GPU it was built on; TensorRT for RTX: "" (any GPU of its capabilities)
+    compute_capabilities: tuple[str, ...]  # TensorRT: that GPU's; for RTX those asked for, () = its default set
     onnx_sha256: str
     precision: str
     profiles: tuple[tuple[str, int, int], ...]  # (name, H, W) of each LR profile
     opt_level: int
-    workspace_gib: float
+    workspace_gib: float | None  # None: the library's default
     version_compatible: bool
 
     def differences(self, other: BuildKey) -> list[str]:
         """'field: old -> new' for every field that differs."""
         mine, theirs = asdict(self), asdict(other)
         return [f"{name}: {_short(mine[name])} -> {_short(theirs[name])}" for name in mine if mine[name] != theirs[name]]
+
+    def target(self) -> str:
+        """What the engine runs on, in words."""
+        if self.gpu:
+            return f"{self.gpu} (compute capability {', '.join(self.compute_capabilities)})"
+        if self.compute_capabilities:
+            return f"compute capabilities {', '.join(self.compute_capabilities)}"
+        return "TensorRT for RTX's default set of compute capabilities"
 
 
 def _short(value) -> str:
@@ -63,6 +73,7 @@ class Sidecar:
             plain = json.loads(text)
             key = plain.pop("key")
             key["profiles"] = tuple(tuple(p) for p in key["profiles"])
+            key["compute_capabilities"] = tuple(key["compute_capabilities"])
             plain["plugins"] = tuple(plain.get("plugins", ()))
             return cls(key=BuildKey(**key), **plain)
         except (AttributeError, KeyError, TypeError, ValueError):
@@ -90,18 +101,20 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_runs_here(engine: Path, key: BuildKey, gpu: str, compute_capability: str, tensorrt: str) -> None:
-    """Refuse an engine built for another GPU or TensorRT version, with what it was built for."""
-    if (key.gpu, key.compute_capability) != (gpu, compute_capability):
-        raise ReportedError(
-            f"{engine}: built for {key.gpu} (compute capability {key.compute_capability}), this machine has "
-            f"{gpu} ({compute_capability}); rebuild it here with repvsr-trt build"
-        )
-    if key.tensorrt != tensorrt and not key.version_compatible:
-        raise ReportedError(
-            f"{engine}: built with TensorRT {key.tensorrt}, this machine has {tensorrt}; rebuild it here "
-            "with repvsr-trt build (or build it --version-compatible)"
-        )
+def check_runs_here(engine: Path, key: BuildKey, gpu: str, compute_capability: str, library: str) -> None:
+    """Refuse an engine this machine cannot run, saying what it was built for: a TensorRT engine of
+    another GPU or version; a TensorRT for RTX engine of another version or other capabilities."""
+    title = "TensorRT for RTX" if key.flavor == "rtx" else "TensorRT"
+    rebuild = f"rebuild it with repvsr-trt build --flavor {key.flavor}"
+    if key.gpu and (key.gpu, key.compute_capabilities) != (gpu, (compute_capability,)):
+        raise ReportedError(f"{engine}: built for {key.target()}, this machine has {gpu} ({compute_capability}); "
+                            f"{rebuild} here")
+    if key.compute_capabilities and compute_capability not in key.compute_capabilities:
+        raise ReportedError(f"{engine}: built for {key.target()}; this GPU, {gpu}, has {compute_capability}: "
+                            f"{rebuild} --compute-capability {compute_capability}")
+    if key.library != library and not key.version_compatible:
+        raise ReportedError(f"{engine}: built with {title} {key.library}, this machine has {library}; {rebuild}"
+                            + (" (or build it --version-compatible)" if key.flavor == "tensorrt" else ""))
 
 
 def check_host_code(engine: Path, key: BuildKey, trust_host_code: bool) -> None:

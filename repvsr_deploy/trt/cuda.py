@@ -6,6 +6,7 @@ Every call is checked: a failure becomes a ReportedError naming the call and CUD
 from __future__ import annotations
 
 import ctypes
+from importlib import metadata
 
 import numpy as np
 
@@ -13,15 +14,36 @@ from ..errors import MissingDependency, ReportedError
 
 
 def runtime():
-    """cuda-python's runtime module (cuda.bindings.runtime; `cuda.cudart` before 12.6)."""
+    """cuda-python's runtime module (cuda.bindings.runtime; `cuda.cudart` before 12.6). The one probe
+    for cuda-python: `repvsr-trt check` asks it too."""
     try:
         from cuda.bindings import runtime as cudart
     except ImportError:
         try:
             from cuda import cudart
         except ImportError:
-            raise MissingDependency("cuda-python", "gpu", "the TensorRT backend") from None
+            raise MissingDependency("cuda-python", "rtx", "running TensorRT engines") from None
     return cudart
+
+
+def cuda_python_version() -> str | None:
+    """The installed cuda-python's version, or None where its runtime module does not import."""
+    try:
+        runtime()
+    except MissingDependency:
+        return None
+    for package in ("cuda-bindings", "cuda-python"):
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return "unknown"
+
+
+def driver_version() -> tuple[int, int]:
+    """The CUDA version the installed driver supports, (major, minor): what PTX it can compile."""
+    version = call("cudaDriverGetVersion")
+    return version // 1000, version % 1000 // 10
 
 
 def call(name: str, *args):
@@ -36,6 +58,7 @@ def call(name: str, *args):
 
 def device() -> tuple[str, str]:
     """(name, compute capability 'major.minor') of the current GPU; a clear error where there is none."""
+    runtime()  # cuda-python missing: say so, not "no GPU"
     try:
         count = call("cudaGetDeviceCount")
     except ReportedError as exc:  # no driver: "CUDA driver version is insufficient", and the like
@@ -59,9 +82,10 @@ class Stream:
 class DeviceBuffer:
     """Device memory for one tensor; cudaMalloc returns 256-byte aligned addresses, as TensorRT wants."""
 
-    def __init__(self, nbytes: int):
-        self.nbytes = nbytes
-        self.ptr = int(call("cudaMalloc", max(nbytes, 1)))
+    def __init__(self, shape: tuple[int, ...], dtype):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.nbytes = int(np.prod(shape)) * self.dtype.itemsize
+        self.ptr = int(call("cudaMalloc", max(self.nbytes, 1)))
 
     def zero(self, stream: Stream) -> DeviceBuffer:
         call("cudaMemsetAsync", self.ptr, 0, self.nbytes, stream.handle)
@@ -70,6 +94,20 @@ class DeviceBuffer:
     def copy_from(self, source: DeviceBuffer, stream: Stream) -> None:
         kind = runtime().cudaMemcpyKind.cudaMemcpyDeviceToDevice
         call("cudaMemcpyAsync", self.ptr, source.ptr, min(self.nbytes, source.nbytes), kind, stream.handle)
+
+    def upload(self, array: np.ndarray, stream: Stream) -> DeviceBuffer:
+        """`array` copied in (through pinned memory); returns when the copy is done."""
+        host = PinnedArray(self.shape, self.dtype)
+        host.array[...] = array
+        host.upload(self, stream)
+        stream.synchronize()
+        return self
+
+    def download(self, stream: Stream) -> np.ndarray:
+        host = PinnedArray(self.shape, self.dtype)
+        host.download(self, stream)
+        stream.synchronize()
+        return host.array.copy()
 
     def __del__(self):
         if getattr(self, "ptr", None):

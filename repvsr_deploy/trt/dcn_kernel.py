@@ -10,8 +10,11 @@ The kernel imports only Triton; `repvsr_deploy.trt.plugin` compiles it for Tenso
 it on the CPU with TRITON_INTERPRET=1.
 """
 
+from dataclasses import dataclass
+
 import triton
 import triton.language as tl
+from triton.backends.compiler import GPUTarget
 
 BLOCKS = {"BLOCK_P": 64, "BLOCK_C": 16, "BLOCK_O": 64}  # pixels, input channels, output channels
 
@@ -102,12 +105,35 @@ def flow_guided_deform_conv(x, residual, mask_logits, flow, weight, bias, offset
     return out
 
 
+@dataclass(frozen=True)
+class PtxTarget:
+    """What the PTX is written for: the GPU's compute capability (90 for 9.0) and the PTX ISA version
+    (84 for 8.4). TensorRT hands an AOT plugin's PTX to the driver, which compiles only the PTX ISA
+    versions of its CUDA version and older: Triton by default writes its own (newer) ISA version."""
+
+    capability: int
+    ptx_version: int
+
+
+def ptx_target() -> PtxTarget:
+    """The GPU at hand, and the newest PTX ISA both its driver and Triton's compiler handle."""
+    from triton.backends.nvidia.compiler import CUDAOptions, get_ptx_version_from_options, ptx_get_version
+
+    from . import cuda
+
+    _, capability = cuda.device()
+    major, minor = cuda.driver_version()
+    arch = int(capability.replace(".", ""))
+    return PtxTarget(arch, min(ptx_get_version(f"{major}.{minor}"), get_ptx_version_from_options(CUDAOptions(), arch)))
+
+
 def compile_for_tensorrt(dtypes: dict[str, str], channels: int, out_channels: int, offset_groups: int,
-                         max_residue: float, target=None) -> tuple[str, str, int, int]:
+                         max_residue: float, target: PtxTarget) -> tuple[str, str, int, int]:
     """PTX of the kernel for TensorRT's AOT plugin: (kernel name, PTX, threads per block, shared bytes).
 
-    `dtypes` maps x, residual, mask, flow, weight, bias, out to "fp32" or "fp16"; `target` is a
-    triton GPUTarget (default: the GPU at hand).
+    `dtypes` maps x, residual, mask, flow, weight, bias, out to "fp32" or "fp16". The PTX targets
+    `target.capability` (Triton's arch-specific variant from 9.0, e.g. sm_90a: TensorRT engines run
+    on the GPU they were built on) in PTX ISA `target.ptx_version`.
     """
     pointers = ["x_ptr", "residual_ptr", "mask_ptr", "flow_ptr", "weight_ptr", "bias_ptr"]
     signature = {name: f"*{dtypes[name.removesuffix('_ptr')]}" for name in pointers}
@@ -116,7 +142,8 @@ def compile_for_tensorrt(dtypes: dict[str, str], channels: int, out_channels: in
                      HALF_DOT=dtypes["x"] == "fp16", **BLOCKS)
     compiled = triton.compile(
         triton.compiler.ASTSource(fn=flow_guided_deform_conv_kernel, signature=signature, constexprs=constants),
-        target=target, options={"enable_fp_fusion": True},
+        target=GPUTarget("cuda", target.capability, 32),
+        options={"enable_fp_fusion": True, "ptx_version": target.ptx_version},
     )
     ptx = _with_exactly_tensorrts_arguments(compiled, len(signature))
     return compiled.metadata.name, ptx, compiled.metadata.num_warps * 32, compiled.metadata.shared

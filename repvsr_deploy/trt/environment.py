@@ -1,16 +1,17 @@
-"""What a machine offers for TensorRT: the library, cuda-python, and NVIDIA GPUs.
+"""What a machine offers for TensorRT: each flavour's library, cuda-python, and NVIDIA GPUs.
 
 Probed without importing torch, and without failing: every missing piece is reported with why.
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 
 from ..errors import first_sentence
+from .cuda import cuda_python_version
+from .flavors import FLAVORS
 
 
 @dataclass(frozen=True)
@@ -21,23 +22,22 @@ class Gpu:
 
 @dataclass(frozen=True)
 class Probe:
-    tensorrt: str | None  # version, or None where it does not import
-    tensorrt_problem: str | None
+    libraries: dict[str, tuple[str | None, str | None]]  # flavour -> (version, or None and why not)
     cuda_python: str | None
     gpus: list[Gpu] = field(default_factory=list)
     gpu_problem: str | None = None
 
+    def can_build(self, flavor: str) -> bool:
+        """TensorRT builds on the GPU it targets; TensorRT for RTX anywhere."""
+        return self.libraries[flavor][0] is not None and (flavor == "rtx" or self.can_run(flavor))
+
+    def can_run(self, flavor: str) -> bool:
+        return self.libraries[flavor][0] is not None and self.cuda_python is not None and bool(self.gpus)
+
     @property
     def usable(self) -> bool:
-        return self.tensorrt is not None and self.cuda_python is not None and bool(self.gpus)
-
-
-def _module_version(name: str) -> tuple[str | None, str | None]:
-    try:
-        module = importlib.import_module(name)
-    except Exception as exc:  # the bindings without the libraries raise ImportError or OSError
-        return None, first_sentence(exc)
-    return getattr(module, "__version__", "unknown"), None
+        """Some flavour builds and runs engines here."""
+        return any(self.can_run(name) for name in FLAVORS)
 
 
 def _gpus() -> tuple[list[Gpu], str | None]:
@@ -52,7 +52,5 @@ def _gpus() -> tuple[list[Gpu], str | None]:
 
 
 def probe() -> Probe:
-    tensorrt, tensorrt_problem = _module_version("tensorrt")
-    cuda_python, _ = _module_version("cuda.bindings")
     gpus, gpu_problem = _gpus()
-    return Probe(tensorrt, tensorrt_problem, cuda_python, gpus, gpu_problem)
+    return Probe({name: flavor.version() for name, flavor in FLAVORS.items()}, cuda_python_version(), gpus, gpu_problem)

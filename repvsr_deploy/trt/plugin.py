@@ -10,19 +10,26 @@ TRITON_INTERPRET=1 against the torch reference, and AOT keeps Python out of the 
 
 from typing import Tuple, Union
 
+import numpy as np
+import numpy.typing as npt
 import tensorrt as trt
 import tensorrt.plugin as trtp
 
-from .dcn_kernel import BLOCKS, compile_for_tensorrt
+from .dcn_kernel import BLOCKS, compile_for_tensorrt, ptx_target
 from .plugin_op import PLUGIN_ID
 
 _DTYPES = {trt.float32: "fp32", trt.float16: "fp16"}
+
+# The attributes are declared as 1-element arrays: TensorRT 10.x turns a scalar-typed attribute into
+# Python with int(field.data) on a 1-element array, which NumPy >= 2.4 refuses; arrays pass as they are.
+OffsetGroups = npt.NDArray[np.int32]
+MaxResidue = npt.NDArray[np.float32]
 
 
 @trtp.register(PLUGIN_ID)
 def flow_guided_deform_conv_desc(
     x: trtp.TensorDesc, residual: trtp.TensorDesc, mask_logits: trtp.TensorDesc, flow: trtp.TensorDesc,
-    weight: trtp.TensorDesc, bias: trtp.TensorDesc, offset_groups: int, max_residue: float,
+    weight: trtp.TensorDesc, bias: trtp.TensorDesc, offset_groups: OffsetGroups, max_residue: MaxResidue,
 ) -> trtp.TensorDesc:
     out = x.like()
     out.shape_expr[1] = weight.shape_expr[0]
@@ -32,14 +39,15 @@ def flow_guided_deform_conv_desc(
 @trtp.aot_impl(PLUGIN_ID)
 def flow_guided_deform_conv_aot(
     x: trtp.TensorDesc, residual: trtp.TensorDesc, mask_logits: trtp.TensorDesc, flow: trtp.TensorDesc,
-    weight: trtp.TensorDesc, bias: trtp.TensorDesc, offset_groups: int, max_residue: float,
+    weight: trtp.TensorDesc, bias: trtp.TensorDesc, offset_groups: OffsetGroups, max_residue: MaxResidue,
     outputs: Tuple[trtp.TensorDesc], tactic: int,
 ) -> Tuple[Union[str, bytes], Union[str, bytes], trtp.KernelLaunchParams, trtp.SymIntExprs]:
     out_channels, channels = weight.shape_expr[0].constant_value(), weight.shape_expr[1].constant_value()
     dtypes = {"x": x, "residual": residual, "mask": mask_logits, "flow": flow, "weight": weight, "bias": bias,
               "out": outputs[0]}
     name, ptx, threads, shared = compile_for_tensorrt(
-        {key: _DTYPES[desc.dtype] for key, desc in dtypes.items()}, channels, out_channels, offset_groups, max_residue
+        {key: _DTYPES[desc.dtype] for key, desc in dtypes.items()}, channels, out_channels, int(offset_groups[0]),
+        float(max_residue[0]), ptx_target(),
     )
     height, width = x.shape_expr[2], x.shape_expr[3]
     launch = trtp.KernelLaunchParams()

@@ -1,0 +1,188 @@
+"""TensorRT for RTX, a real NVIDIA builder that runs on a CPU: every step graph of the registry
+(fp32 and fp16; deformable convs lowered portably) parsed and built ahead of time at the three
+table profiles, and `repvsr-trt` with --flavor rtx. The regression net for the exporter.
+
+Not skipped without a GPU: `make test` installs the rtx extra. Running an engine needs a GPU."""
+
+import json
+
+import pytest
+import tensorrt_rtx  # noqa: F401  (the rtx extra: fail here, loudly, if it is missing)
+from helpers import run_cli
+from test_cli import assert_one_line_error
+
+from repvsr_deploy.errors import ReportedError
+from repvsr_deploy.models import model_names
+from repvsr_deploy.trt.builder import BuildSettings, build
+from repvsr_deploy.trt.cache import read_sidecar
+from repvsr_deploy.trt.profiles import parse_profiles
+
+
+def build_rtx(path, engine, size_multiple: int, profiles: str = "720p,1080p,4k", **options):
+    settings = BuildSettings(parse_profiles(profiles, size_multiple), flavor="rtx", **options)
+    return build(path, engine, settings, say=lambda line: None)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("name", model_names())
+def test_every_registry_graph_builds_at_the_table_profiles(exported, tmp_path, name, precision):
+    model, path = exported(name, precision, "portable")
+    engines = build_rtx(path, tmp_path / f"{name}.plan", model.size_multiple)
+    assert len(engines) == len(model.graphs)  # a bidirectional model: its backward engine too
+    for engine in engines:
+        sidecar = read_sidecar(engine)
+        assert engine.stat().st_size > 100_000
+        assert (sidecar.key.flavor, sidecar.key.gpu, sidecar.key.precision) == ("rtx", "", precision)
+        assert [p[0] for p in sidecar.key.profiles] == ["720p", "1080p", "4k"]
+
+
+def test_graphs_with_deformconv_or_the_plugin_are_refused_with_the_way_out(exported, tmp_path):
+    for dcn in ("standard", "plugin"):
+        _, path = exported("ksnet-uni", "fp32", dcn)
+        with pytest.raises(ReportedError, match="has no deformable-conv plugin; export the model with repvsr-export "
+                                                "--dcn portable"):
+            build_rtx(path, tmp_path / "k.plan", 1)
+    assert not any(tmp_path.iterdir())
+
+
+def test_compute_capabilities_are_recorded_and_checked(exported, tmp_path):
+    model, path = exported("repvsr")
+    (engine,) = build_rtx(path, tmp_path / "r.plan", 1, "720p", compute_capabilities="8.6,8.9")
+    assert read_sidecar(engine).key.compute_capabilities == ("8.6", "8.9")
+    with pytest.raises(ReportedError, match="--compute-capability 9.0: TensorRT for RTX .* builds for .*8.6"):
+        build_rtx(path, tmp_path / "h.plan", 1, "720p", compute_capabilities="9.0")
+
+
+def test_build_info_and_run_through_the_cli(exported, tmp_path):
+    _, path = exported("repvsr", "fp16")
+    engine = tmp_path / "r.plan"
+    built = run_cli("repvsr-trt", "build", path, "-o", engine, "--flavor", "rtx", "--profiles", "720p")
+    assert built.returncode == 0, built.stderr
+    assert "with TensorRT for RTX" in built.stdout and "written" in built.stdout
+    again = run_cli("repvsr-trt", "build", path, "-o", engine, "--flavor", "rtx", "--profiles", "720p")
+    assert "up to date" in again.stdout
+    info = run_cli("repvsr-trt", "info", engine)
+    assert info.returncode == 0, info.stderr
+    assert "TensorRT for RTX" in info.stdout and "fp16" in info.stdout and "profile 0 (720p)" in info.stdout
+    assert json.loads(engine.with_name("r.plan.json").read_text())["key"]["flavor"] == "rtx"
+    assert_one_line_error(run_cli("repvsr-trt", "run", engine), "repvsr-trt", "no usable NVIDIA GPU here")
+
+
+def test_flags_of_the_other_flavour_are_refused(exported, tmp_path):
+    _, path = exported("repvsr")
+    cases = [(["--flavor", "rtx", "--version-compatible"], "--version-compatible: TensorRT 10/11 only"),
+             (["--compute-capability", "8.6"], "--compute-capability: TensorRT builds for the GPU at hand")]
+    for args, message in cases:
+        assert_one_line_error(run_cli("repvsr-trt", "build", path, "-o", tmp_path / "x.plan", *args), "repvsr-trt",
+                              message)
+    assert not any(tmp_path.iterdir())
+
+
+class Recorded:
+    """An object of the library whose calls named in `recorded` are logged in `calls`."""
+
+    def __init__(self, real, calls: list, recorded: tuple[str, ...], builds: bool = True):
+        self._real, self._calls, self._recorded, self._builds = real, calls, recorded, builds
+
+    def __getattr__(self, name):
+        attribute = getattr(self._real, name)
+        if name not in self._recorded:
+            return attribute
+
+        def logged(*args):
+            self._calls.append(name)
+            if name == "build_serialized_network":  # what the config holds when the engine is built
+                self._calls.append(("plugins_to_serialize", list(args[1].plugins_to_serialize)))
+                if not self._builds:
+                    return b"an engine"
+            return attribute(*args)
+
+        return logged
+
+
+class TensorRTStandIn:
+    """TensorRT for RTX standing in for TensorRT 10/11 (their Python APIs mirror each other), so that
+    the TensorRT flavour's builder and loader run here; logs the calls whose order matters."""
+
+    def __init__(self, version: str = "10.13.0", builds: bool = True):
+        self.__version__, self.calls, self.builds = version, [], builds
+
+    def __getattr__(self, name):
+        return getattr(tensorrt_rtx, name)
+
+    def init_libnvinfer_plugins(self, logger, namespace):
+        self.calls.append("init_libnvinfer_plugins")
+        return tensorrt_rtx.init_libnvinfer_plugins(logger, namespace)
+
+    def OnnxParser(self, network, logger):  # noqa: N802  (the library's name)
+        return Recorded(tensorrt_rtx.OnnxParser(network, logger), self.calls,
+                        ("parse_from_file", "get_used_vc_plugin_libraries"))
+
+    def Builder(self, logger):  # noqa: N802
+        return Recorded(tensorrt_rtx.Builder(logger), self.calls, ("build_serialized_network",), self.builds)
+
+    def Runtime(self, logger):  # noqa: N802
+        calls = self.calls
+
+        class Runtime:
+            def deserialize_cuda_engine(self, data):  # no GPU here: the order is what is checked
+                calls.append("deserialize_cuda_engine")
+                return object()
+
+        return Runtime()
+
+
+@pytest.fixture
+def tensorrt_stand_in(monkeypatch, tmp_path):
+    from repvsr_deploy.trt import cuda
+    from repvsr_deploy.trt.flavors import TensorRT
+
+    def use(version: str = "10.13.0", builds: bool = True) -> TensorRTStandIn:
+        stand_in = TensorRTStandIn(version, builds)
+        monkeypatch.setattr(TensorRT, "import_library", lambda self: stand_in)
+        return stand_in
+
+    monkeypatch.setattr(cuda, "device", lambda: ("NVIDIA GeForce RTX 3080", "8.6"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return use
+
+
+def test_tensorrt_initialises_its_plugin_library_before_parsing_and_deserializing(exported, tmp_path, tensorrt_stand_in):
+    from repvsr_deploy.trt.engine import load_engine
+
+    stand_in = tensorrt_stand_in()
+    _, path = exported("repvsr")
+    (engine,) = build(path, tmp_path / "r.plan", BuildSettings(parse_profiles("720p")), say=lambda line: None)
+    assert stand_in.calls[:2] == ["init_libnvinfer_plugins", "parse_from_file"]
+    stand_in.calls.clear()
+    load_engine(engine)
+    assert stand_in.calls == ["init_libnvinfer_plugins", "deserialize_cuda_engine"]
+
+
+def test_version_compatible_engines_carry_the_plugin_libraries_the_parser_used(exported, tmp_path, tensorrt_stand_in):
+    stand_in = tensorrt_stand_in(builds=False)  # TensorRT for RTX has no lean runtime to put in the engine
+    _, path = exported("repvsr")
+    settings = BuildSettings(parse_profiles("720p"), version_compatible=True)
+    build(path, tmp_path / "r.plan", settings, say=lambda line: None)
+    used = stand_in.calls.index("get_used_vc_plugin_libraries")
+    assert stand_in.calls.index("build_serialized_network") > used
+    assert ("plugins_to_serialize", []) in stand_in.calls  # what the parser said it used: nothing, for this graph
+
+
+def test_our_plugin_needs_tensorrt_10_9(exported, tmp_path, tensorrt_stand_in):
+    tensorrt_stand_in("10.8.0")
+    _, path = exported("ksnet-uni", "fp32", "plugin")
+    with pytest.raises(ReportedError, match="needs TensorRT >= 10.9 \\(ahead-of-time Python plugins\\), this is "
+                                            "10.8.0; export with --dcn standard"):
+        build(path, tmp_path / "k.plan", BuildSettings(parse_profiles("720p")), say=lambda line: None)
+    assert not any(p.suffix == ".plan" for p in tmp_path.iterdir())
+
+
+def test_build_progress_reaches_tensorrt_without_cancelling_it():
+    """TensorRT cancels a build when a progress callback fails: ours must be the ones it calls."""
+    from repvsr_deploy.trt.builder import _progress_monitor
+
+    monitor = _progress_monitor(tensorrt_rtx)
+    monitor.phase_start("Building engine", None, 2)
+    assert monitor.step_complete("Building engine", 0) is True
+    monitor.phase_finish("Building engine")
