@@ -1,10 +1,12 @@
-"""The GPU check: export -> build (fp32, fp16) -> TensorRT session vs onnxruntime over 8 frames ->
-FPS at 720p / 1080p / 4K, and a short report (markdown) with the machine and versions.
+"""The GPU check: export -> build (fp32, fp16) with each TensorRT flavour present and each
+deformable-conv lowering it takes -> engines judged step by step against the torch model on the CPU
+(the same state each step, as the export verification does) -> FPS at 720p / 1080p / 4K, and a short
+report (markdown) with the machine and versions.
 
     python benchmarks/trt_gpu_check.py [--models repvsr,ksnet-uni] [--frames 50] [--out report.md]
 
 On a GPU without TensorRT it runs what runs there (the Triton plugin kernel against the torch
-reference on the GPU, torch CUDA vs onnxruntime) and says which steps it skipped and why.
+reference on the GPU, onnxruntime) and says which steps it skipped and why.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 from repvsr_deploy.bench.machine import describe_machine
@@ -23,12 +26,15 @@ from repvsr_deploy.bench.paper_tables import RESOLUTIONS
 from repvsr_deploy.bench.timing import time_session
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.errors import ReportedError
-from repvsr_deploy.export import export_onnx
+from repvsr_deploy.export import export_onnx, lower_deform_convs
+from repvsr_deploy.export.step_graph import graphs_of
+from repvsr_deploy.export.verify import onnxruntime_backends, step_errors
 from repvsr_deploy.models import build_model
 from repvsr_deploy.runtime import open_session
 from repvsr_deploy.trt import probe
 
-VARIANTS = {"repvsr": ["standard"], "ksnet-uni": ["standard", "plugin"]}
+# the lowerings each flavour takes, for models with deformable convs (the plugin: KSNet only)
+LOWERINGS = {"tensorrt": ["standard", "plugin", "portable"], "rtx": ["portable"]}
 
 
 def main() -> int:
@@ -46,9 +52,11 @@ def main() -> int:
              f"versions: {machine['versions']}", ""]
     lines += triton_kernel_check()
     found = probe()
+    flavors = {name: None if found.can_run(name) else (found.libraries[name][1] or "no GPU or cuda-python")
+               for name in LOWERINGS}
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.models.split(","):
-            lines += check_model(name, Path(workdir), args.frames, found.usable, found.tensorrt_problem)
+            lines += check_model(name, Path(workdir), args.frames, flavors)
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
@@ -95,47 +103,75 @@ def timed(fn, repeats: int = 20):
     return result, float(np.median(times))
 
 
-def check_model(name: str, workdir: Path, frames: int, tensorrt: bool, why_not: str | None) -> list[str]:
+def check_model(name: str, workdir: Path, frames: int, flavors: dict[str, str | None]) -> list[str]:
+    """Rows for `name`: onnxruntime on the standard graph, then each flavour x lowering x precision;
+    `flavors` maps a flavour to None where it runs here, else why not."""
     torch.manual_seed(0)
     model = build_model(name).eval()
-    clip = moving_clip(8, *RESOLUTIONS["720p"])
-    torch_hr = np.concatenate(list(open_session(model, "torch", "cuda").run(clip)))
-    lines = [f"## {name}", "", "| graph | engine | max abs diff vs torch (8 frames, 720p) | FPS 720p | FPS 1080p | FPS 4K |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for dcn in VARIANTS.get(name, ["standard"]):
-        for precision in ("fp32", "fp16"):
-            graph = workdir / f"{name}.{dcn}.{precision}.onnx"
-            export_onnx(model, graph, precision, dcn)
-            if dcn == "standard":
-                lines.append(row(f"{dcn} {precision}", "onnxruntime", graph, clip, torch_hr, frames))
-            if not tensorrt:
-                lines.append(f"| {dcn} {precision} | TensorRT | skipped: {why_not} | | | |")
-                continue
-            lines.append(row(f"{dcn} {precision}", "TensorRT", build_engine(graph), clip, torch_hr, frames))
+    has_dcn = name in ("ksnet-uni", "ksnet-bi", "edvr-m")
+    lines = [f"## {name}", "", "| graph | runtime | max abs step error vs torch (8 frames, 96x64) | FPS 720p | FPS 1080p | "
+             "FPS 4K |", "| --- | --- | --- | --- | --- | --- |"]
+    for precision in ("fp32", "fp16"):
+        traced = workdir / "standard" / f"{name}.{precision}.onnx"
+        traced.parent.mkdir(exist_ok=True)
+        export_onnx(model, traced, precision, "standard")
+        lines.append(row(f"standard {precision}", "onnxruntime", traced, onnxruntime_backends(traced, model), model, frames))
+        for flavor, why_not in flavors.items():
+            for dcn in LOWERINGS[flavor] if has_dcn else ["standard"]:
+                if dcn == "plugin" and not name.startswith("ksnet"):
+                    continue
+                if why_not is not None:
+                    lines.append(f"| {dcn} {precision} | {flavor} | skipped: {why_not} | | | |")
+                    continue
+                graph = lowered(model, traced, workdir, dcn, precision)
+                engines = build_engines(graph, flavor)
+                lines.append(row(f"{dcn} {precision}", flavor, engines[-1], engine_backends(engines), model, frames))
     return lines + [""]
 
 
-def build_engine(graph: Path) -> Path:
+def lowered(model, traced: Path, workdir: Path, dcn: str, precision: str) -> Path:
+    """The traced graph(s) with their deformable convs lowered as `dcn`, in a folder of their own."""
+    if dcn == "standard":
+        return traced
+    if dcn == "plugin":  # the plugin node is what the exporter writes, not a rewrite of DeformConv
+        path = workdir / "plugin" / traced.name
+        path.parent.mkdir(exist_ok=True)
+        export_onnx(model, path, precision, "plugin")
+        return path
+    path = workdir / dcn / traced.name
+    path.parent.mkdir(exist_ok=True)
+    for file in graphs_of(model, traced).values():
+        onnx.save(lower_deform_convs(onnx.load(file), dcn), path.with_name(file.name))
+    return path
+
+
+def build_engines(graph: Path, flavor: str) -> list[Path]:
     from repvsr_deploy.trt.builder import BuildSettings, build
     from repvsr_deploy.trt.profiles import parse_profiles
 
-    settings = BuildSettings(parse_profiles("720p,1080p,4k"), None, 8.0, 3, None, False, False)
+    settings = BuildSettings(parse_profiles("96x64,720p,1080p,4k"), flavor=flavor)
     start = time.perf_counter()
-    engine = build(graph, graph.with_suffix(".plan"), settings)[-1]
-    print(f"{engine.name}: built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    return engine
+    engines = build(graph, graph.with_suffix(f".{flavor}.plan"), settings)
+    print(f"{engines[-1].name}: built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return engines
 
 
-def row(label: str, backend: str, source: Path, clip, torch_hr, frames: int) -> str:
+def engine_backends(engines: list[Path]) -> dict:
+    from repvsr_deploy.trt.backend import TensorRTBackend
+
+    graphs = ["backward", "forward"] if len(engines) == 2 else ["step"]
+    return {graph: TensorRTBackend(engine) for graph, engine in zip(graphs, engines)}
+
+
+def row(label: str, runtime: str, source: Path, backends: dict, model, frames: int) -> str:
     try:
-        got = np.concatenate(list(open_session(source, device="cuda").run(clip)))
-        cells = [f"{np.abs(got - torch_hr).max():.2e}"]
+        cells = [f"{max(e.error for e in step_errors(backends, model, 8, (64, 96))):.2e}"]
         for height, width in RESOLUTIONS.values():
-            session = open_session(source, device="cuda")
-            cells.append(f"{time_session(session, moving_clip(4, height, width), frames, 5, source.name).fps:.1f}")
+            session = open_session(source, device="cuda", window=10)  # the window: for bidirectional models
+            cells.append(f"{time_session(session, moving_clip(4, height, width), frames, 5, include_io=False).fps:.1f}")
     except ReportedError as exc:
         cells = [f"failed: {exc}", "", "", ""]
-    return f"| {label} | {backend} | " + " | ".join(cells) + " |"
+    return f"| {label} | {runtime} | " + " | ".join(cells) + " |"
 
 
 if __name__ == "__main__":

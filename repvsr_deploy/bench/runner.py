@@ -20,9 +20,8 @@ from .paper_tables import paper_row, resolution_of
 from .roofline import peak
 from .timing import time_session
 
-BACKENDS = ("tensorrt", "onnxruntime", "torch")
-DEVICES = ("cpu", "cuda")
-PRECISIONS = ("fp32", "fp16")
+BACKENDS = ("tensorrt", "tensorrt-rtx", "onnxruntime", "torch")
+FLAVORS = {"tensorrt": "tensorrt", "tensorrt-rtx": "rtx"}  # backend -> TensorRT flavour
 
 
 @dataclass
@@ -35,6 +34,7 @@ class BenchRow:
     device: str
     form: str  # fused | unfused
     precision: str
+    dcn: str | None  # how deformable convs ran in an exported graph (standard, plugin, portable); else None
     include_io: bool
     params: int
     gflops_paper: float  # 2 x MACs, transposed convs at output resolution (the papers')
@@ -62,6 +62,7 @@ class Target:
     device: str
     precision: str
     include_io: bool
+    dcn: str = "standard"  # the lowering of deformable convs in exported graphs (TensorRT for RTX: portable)
 
 
 def _cuda() -> bool:
@@ -76,19 +77,19 @@ def _onnxruntime_cuda() -> bool:
     return "CUDAExecutionProvider" in onnxruntime.get_available_providers() and _cuda()
 
 
-def _tensorrt() -> bool:
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return False
-    return _cuda()
+def _tensorrt(backend: str) -> bool:
+    """The backend's TensorRT flavour imports, and there is a GPU for it."""
+    from ..trt.flavors import flavor
+
+    return flavor(FLAVORS[backend]).version()[0] is not None and _cuda()
 
 
 def best_backend() -> tuple[str, str]:
-    """(backend, device), fastest first: TensorRT, onnxruntime on CUDA, torch on CUDA, onnxruntime
-    on the CPU, torch on the CPU."""
-    if _tensorrt():
-        return "tensorrt", "cuda"
+    """(backend, device), fastest first: TensorRT, TensorRT for RTX, onnxruntime on CUDA, torch on
+    CUDA, onnxruntime on the CPU, torch on the CPU."""
+    for backend in FLAVORS:
+        if _tensorrt(backend):
+            return backend, "cuda"
     if _onnxruntime_cuda():
         return "onnxruntime", "cuda"
     if _cuda():
@@ -100,13 +101,13 @@ def best_backend() -> tuple[str, str]:
 
 def resolve_device(backend: str, device: str) -> str:
     """The device `auto` means for `backend`, checked to be usable here (before anything is measured)."""
-    if backend == "tensorrt":
+    if backend in FLAVORS:
         if device == "cpu":
-            raise ReportedError("--backend tensorrt runs on an NVIDIA GPU only (--device cuda)")
-        from ..trt.builder import import_tensorrt
+            raise ReportedError(f"--backend {backend} runs on an NVIDIA GPU only (--device cuda)")
         from ..trt.cuda import device as cuda_device
+        from ..trt.flavors import flavor
 
-        import_tensorrt()
+        flavor(FLAVORS[backend]).import_library()
         cuda_device()
         return "cuda"
     if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
@@ -125,18 +126,16 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
         return open_session(model, "torch", target.device, precision=target.precision)
     from ..export import export_onnx
 
-    graph = workdir / f"{model.name}.{target.precision}.onnx"
+    graph = workdir / f"{model.name}.{target.precision}.{target.dcn}.onnx"
     if not graph.exists():
-        export_onnx(model, graph, target.precision)
+        export_onnx(model, graph, target.precision, target.dcn)
     if target.backend == "onnxruntime":
         return open_session(graph, "onnxruntime", target.device)
     from ..trt.builder import BuildSettings, build
     from ..trt.profiles import parse_profiles
 
-    profiles = parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple)
-    settings = BuildSettings(profiles, precision=None, workspace_gib=4.0, opt_level=3, timing_cache=None,
-                             version_compatible=False, force=False)
-    engine = build(graph, workdir / f"{model.name}.{target.precision}.{lr_hw[1]}x{lr_hw[0]}.plan", settings,
+    settings = BuildSettings(parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple), flavor=FLAVORS[target.backend])
+    engine = build(graph, graph.with_name(f"{graph.stem}.{target.backend}.{lr_hw[1]}x{lr_hw[0]}.plan"), settings,
                    say=lambda line: None)[-1]
     return open_session(engine, "tensorrt")
 
@@ -155,7 +154,7 @@ def bench_model(name: str, lr_sizes: list[tuple[int, int]], targets: list[Target
     trained = build_model(name).eval()
     deployed = fuse(trained)
     first = targets[0]
-    unfused_target = Target("torch", "cuda" if first.backend == "tensorrt" else first.device, first.precision,
+    unfused_target = Target("torch", "cuda" if first.backend in FLAVORS else first.device, first.precision,
                             first.include_io)
     variants = ([(unfused_target, trained)] if unfused else []) + [(t, deployed) for t in targets]
     rows = []
@@ -169,12 +168,12 @@ def bench_model(name: str, lr_sizes: list[tuple[int, int]], targets: list[Target
             memory = PeakMemory(variant.backend, variant.device)
             memory.start()
             session = _session(model, variant, lr_hw, workdir)
-            timing = time_session(session, clip, frames, warmup, variant.include_io, progress)
+            timing = time_session(session, clip, frames, warmup, include_io=variant.include_io, progress=progress)
             attained = gflops_exact * timing.fps
             rows.append(BenchRow(
                 model=name, table=None, resolution=resolution, lr_size=f"{width}x{height}",
                 backend=variant.backend, device=session.device, form="fused" if model.fused else "unfused",
-                precision=variant.precision, include_io=variant.include_io, params=count_params(model),
+                precision=variant.precision, dcn=_dcn_of(model, variant), include_io=variant.include_io, params=count_params(model),
                 gflops_paper=gflops_paper, gflops_exact=gflops_exact,
                 fps=timing.fps, latency_median_ms=timing.median_ms, latency_p90_ms=timing.p90_ms,
                 peak_memory_mb=memory.peak_mb(), memory_kind=memory.kind,
@@ -184,6 +183,13 @@ def bench_model(name: str, lr_sizes: list[tuple[int, int]], targets: list[Target
             del session
     _add_speedups(rows)
     return rows
+
+
+def _dcn_of(model: VSRModel, target: Target) -> str | None:
+    from ..models.deform_conv import ModulatedDeformConv2d
+
+    exported = target.backend != "torch"
+    return target.dcn if exported and any(isinstance(m, ModulatedDeformConv2d) for m in model.modules()) else None
 
 
 def in_table(row: BenchRow, table: str | None) -> BenchRow:

@@ -31,7 +31,7 @@ class Timing:
         return float(np.percentile(self.latencies_s, 90)) * 1e3
 
 
-def time_session(session, clip: np.ndarray, frames: int, warmup: int, include_io: bool, progress=None) -> Timing:
+def time_session(session, clip: np.ndarray, frames: int, warmup: int, *, include_io: bool, progress=None) -> Timing:
     """`warmup` untimed frames, then `frames` timed ones from a fresh state, `clip` cycled. A frame's
     latency is the time since the previous HR frame; for a bidirectional session the first frame
     of each window carries the window's backward sweep, and both counts are at least 2 (a clip

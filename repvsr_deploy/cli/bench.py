@@ -54,10 +54,13 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
               help="Target resolution(s): 720p, 1080p, 4k (LR 320x180, 480x270, 960x540) [default: 720p].")
 @click.option("--lr-size", "lr_sizes", multiple=True, type=FrameSize(), help="Any LR size WxH instead of --res.")
 @click.option("--backend", "backends", multiple=True,
-              help="tensorrt, onnxruntime and/or torch, comma-separated [default: the fastest present: "
-                   "tensorrt, onnxruntime-gpu, torch on CUDA, onnxruntime on the CPU].")
+              help="tensorrt, tensorrt-rtx, onnxruntime and/or torch, comma-separated [default: the fastest present: "
+                   "tensorrt, tensorrt-rtx, onnxruntime-gpu, torch on CUDA, onnxruntime on the CPU].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
+@click.option("--dcn", type=click.Choice(["standard", "plugin", "portable"]), default="standard", show_default=True,
+              help="How deformable convs are exported for onnxruntime and TensorRT (see repvsr-export --dcn); "
+                   "tensorrt-rtx always takes portable.")
 @click.option("--unfused", is_flag=True, help="Also time the training-form (unfused) model on torch.")
 @click.option("--frames", default=20, show_default=True, type=click.IntRange(2), help="Timed frames per row.")
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(0),
@@ -70,7 +73,7 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write FPS against GFLOPs (ours and the paper's) to this .png/.svg/.pdf.")
 @debug_option
-def bench_command(table, models, resolutions, lr_sizes, backends, device, precision, unfused, frames, warmup,
+def bench_command(table, models, resolutions, lr_sizes, backends, device, precision, dcn, unfused, frames, warmup,
                   include_io, fmt, outs, plot_path):
     """Measure the models as deployed (fused) on this machine: Params, GFLOPs, FPS, latency
     (median, p90), peak memory and the share of the machine's peak FLOP rate, beside the paper's
@@ -94,7 +97,10 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
     if not backends:
         backend, best_device = best_backend()
         backends, device = [backend], (best_device if device == "auto" else device)
-    targets = [Target(b, resolve_device(b, device), precision, include_io) for b in backends]
+    if dcn == "plugin" and set(backends) - {"tensorrt", "torch"}:
+        raise click.BadParameter("the plugin runs on --backend tensorrt only", param_hint="'--dcn'")
+    targets = [Target(b, resolve_device(b, device), precision, include_io, "portable" if b == "tensorrt-rtx" else dcn)
+               for b in backends]
     for path in (*outs, plot_path):
         if path:
             writable_directory(path.parent)  # before minutes of measuring, not after
