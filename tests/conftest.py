@@ -1,23 +1,65 @@
+import os
+
+import onnx
 import pytest
 import torch
+from filelock import FileLock
 from helpers import make_nontrivial
+
+if "PYTEST_XDIST_WORKER" in os.environ:  # test processes (pytest -n) share the cores: one thread each
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # and for the commands the tests run
+
+
+def build_test_model(name: str) -> torch.nn.Module:
+    """The random-init model every test of `name` sees: the same weights in every test process."""
+    from repvsr_deploy.models import build_model
+
+    torch.manual_seed(0)
+    return make_nontrivial(build_model(name)).eval()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory):
+    """Each test process caches (measured peaks, timing caches) in a folder of its own, not the user's."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.getbasetemp() / "cache")
 
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-    """Random-init models exported once per test session: get(name, precision, dcn) -> (model, path)."""
-    from repvsr_deploy.export import export_onnx
-    from repvsr_deploy.models import build_model
+    """Random-init models exported once per test run: get(name, precision, dcn) -> (model, path).
 
-    cache = {}
+    Each (model, precision) is traced once in its most fused form; its deformable-conv lowerings are
+    rewrites of that graph (as `repvsr-export --dcn` does), each in a folder of its own, so that a
+    forward graph still names its backward twin. The graphs live in a folder that the test processes
+    (pytest -n) share, each one written under a lock by whichever process needs it first."""
+    from repvsr_deploy.export import export_onnx, lower_deform_convs
+    from repvsr_deploy.export.step_graph import graphs_of
+    from repvsr_deploy.models.edvr import EDVR
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "exported"
+    shared.mkdir(exist_ok=True)
+    models: dict[str, torch.nn.Module] = {}
 
     def get(name: str, precision: str = "fp32", dcn: str = "standard"):
-        if (name, precision, dcn) not in cache:
-            torch.manual_seed(0)
-            model = make_nontrivial(build_model(name)).eval()
-            path = tmp_path_factory.mktemp("onnx") / f"{name}.{precision}.onnx"
-            export_onnx(model, path, precision, dcn)  # bidirectional: also NAME.backward.onnx beside it
-            cache[name, precision, dcn] = (model, path)
-        return cache[name, precision, dcn]
+        if name not in models:
+            models[name] = build_test_model(name)
+        model = models[name]
+        form = "standard" if isinstance(model, EDVR) else "plugin"  # the most fused form each model has
+        folder = shared / f"{name}-{precision}-{dcn}"
+        path = folder / f"{name}.{precision}.onnx"
+        with FileLock(f"{folder}.lock"):
+            if not folder.is_dir():
+                staging = shared / f".{folder.name}.staging"
+                staging.mkdir()
+                if dcn == form:  # bidirectional: also NAME.backward.onnx beside it
+                    export_onnx(model, staging / path.name, precision, form)
+                else:
+                    _, source = get(name, precision, form)
+                    for file in graphs_of(model, source).values():
+                        onnx.save(lower_deform_convs(onnx.load(file), dcn), staging / file.name)
+                staging.rename(folder)
+        return model, path
 
     return get
