@@ -18,7 +18,7 @@ TABLE_TITLES = {"repvsr": REPVSR_TABLE2, "ksnet": KSNET_TABLE1, None: "Single mo
 # (heading, field, number format) of the text and Markdown tables
 _COLUMNS = [
     ("Model", "model", ""), ("Res", "resolution", ""), ("Backend", "backend", ""), ("Prec", "precision", ""),
-    ("Form", "form", ""), ("Params (M)", "params", ".3f"), ("GFLOPs", "gflops_paper", ".2f"),
+    ("Form", "form", ""), ("DCN", "dcn", ""), ("Params (M)", "params", ".3f"), ("GFLOPs", "gflops_paper", ".2f"),
     ("FPS", "fps", ".2f"), ("Median ms", "latency_median_ms", ".1f"), ("p90 ms", "latency_p90_ms", ".1f"),
     ("Peak MB", "peak_memory_mb", ".0f"), ("GFLOP/s", "attained_gflops_per_s", ".1f"),
     ("% peak", "peak_fraction", ".1%"), ("vs unfused", "speedup_vs_unfused", ".2f"),
