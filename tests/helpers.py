@@ -30,6 +30,18 @@ def make_nontrivial(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
+@torch.no_grad()
+def randomize_every_parameter(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """`make_nontrivial`, and every parameter still all zero drawn too (zero-initialised heads, as
+    KSNet's offset convs, which otherwise hide f_prev and g1_prev from the output): weights at
+    N(0, 0.25 / fan_in), vectors at N(0, 0.01), small enough that no recurrence grows."""
+    make_nontrivial(model, seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    for parameter in model.parameters():
+        if not parameter.any():
+            scale = 0.5 / parameter[0].numel() ** 0.5 if parameter.dim() >= 2 else 0.1
+            parameter.copy_(torch.randn(parameter.shape, generator=gen) * scale)
+    return model
 
 
 def make_video(path, frames: int = 6, width: int = 48, height: int = 32, audio: bool = True, rate: int = 10):

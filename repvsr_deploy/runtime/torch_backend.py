@@ -1,8 +1,8 @@
 """PyTorch backend: runs one of a VSRModel's step methods directly (any form, CPU or CUDA).
 
 On CUDA it is the fast path for GPUs without TensorRT: channels-last tensors, fp16 if asked, and a
-streaming step captured as a CUDA graph per frame size whose replay also writes the next state over
-the state, so the state stays in the graph's own GPU tensors and one launch runs a frame.
+streaming step captured as CUDA graphs per frame size whose replay also writes the next state into
+the graph's own GPU tensors (two sets, read one, write the other), so one launch runs a frame.
 """
 
 from __future__ import annotations
@@ -95,30 +95,69 @@ class TorchBackend:
         return captured.replay(lr, state), captured.state
 
 
+class PingPongState:
+    """The recurrent state in two sets of tensors: a step reads one set and writes the next state into
+    the other. Copying the next state over the state it came from would overwrite slots still to be
+    read: KSNet passes f on as f_prev, so once slot f holds the new f, f_prev would get it too. The
+    TensorRT backend keeps its state the same way."""
+
+    def __init__(self, state: list):
+        self.sets = ([s.clone() for s in state], [s.clone() for s in state])
+        self.current = 0  # the set holding the state
+
+    @property
+    def state(self) -> list:
+        return self.sets[self.current]
+
+    def load(self, state: list) -> None:
+        """Take `state` as the state, unless it is the one held (a new clip's, or another session's)."""
+        if state is not self.state:
+            for static, value in zip(self.state, state):
+                static.copy_(value)
+
+    def step(self, method, lr, reads: int):
+        """`method` on set `reads`, its next state written into the other set; returns its output."""
+        out, *following = method(lr, *self.sets[reads])
+        for target, value in zip(self.sets[1 - reads], following):
+            target.copy_(value)
+        return out
+
+    def advance(self, method, lr):
+        """One step from the held state; the other set then holds the state."""
+        out = self.step(method, lr, self.current)
+        self.current = 1 - self.current
+        return out
+
+
 class CapturedStep:
-    """One streaming step on one frame size as a CUDA graph over static tensors: replay reads `lr`
-    and `state` and leaves `hr` and the next state in them."""
+    """One streaming step on one frame size as two CUDA graphs over static tensors, one per state set
+    (see PingPongState): a replay reads `lr` and the held state and leaves `hr` and the next state."""
 
     def __init__(self, torch, method, lr, state: list):
         self.lr = lr.clone()
-        self.state = [s.clone() for s in state]
+        self.states = PingPongState(state)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):  # warm-up outside the capture (cuDNN picks its algorithms), as torch asks
             for _ in range(2):
-                method(self.lr, *self.state)
+                method(self.lr, *self.states.state)
         torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.hr, *next_state = method(self.lr, *self.state)
-            for current, following in zip(self.state, next_state):
-                current.copy_(following)
+        self.graphs, self.outputs = [], []
+        for reads in (0, 1):
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self.outputs.append(self.states.step(method, self.lr, reads))
+            self.graphs.append(graph)
+
+    @property
+    def state(self) -> list:
+        return self.states.state
 
     def replay(self, lr, state: list):
         if lr is not self.lr:
             self.lr.copy_(lr)
-        if state is not self.state:  # a new clip's zero state, or the state of another session
-            for static, value in zip(self.state, state):
-                static.copy_(value)
-        self.graph.replay()
-        return self.hr
+        self.states.load(state)
+        reads = self.states.current
+        self.graphs[reads].replay()
+        self.states.current = 1 - reads
+        return self.outputs[reads]
