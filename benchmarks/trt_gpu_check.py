@@ -22,7 +22,6 @@ import onnx
 import torch
 
 from repvsr_deploy.bench.machine import describe_machine
-from repvsr_deploy.bench.paper_tables import RESOLUTIONS
 from repvsr_deploy.bench.timing import time_session
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.errors import ReportedError
@@ -30,6 +29,7 @@ from repvsr_deploy.export import export_onnx, lower_deform_convs
 from repvsr_deploy.export.step_graph import graphs_of
 from repvsr_deploy.export.verify import onnxruntime_backends, step_errors
 from repvsr_deploy.models import build_model
+from repvsr_deploy.resolutions import RESOLUTIONS
 from repvsr_deploy.runtime import open_session
 from repvsr_deploy.trt import probe
 

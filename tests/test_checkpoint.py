@@ -74,3 +74,16 @@ def test_unknown_model_and_option():
         build_model("vsrnet")
     with pytest.raises(ReportedError, match="model 'repvsr' has no option \\['width'\\]"):
         build_model("repvsr", width=3)
+
+
+def test_a_model_built_directly_has_its_registry_name():
+    from repvsr_deploy.models.ksnet import KSNetUni
+
+    assert KSNetUni().name == "ksnet-uni"
+
+
+def test_a_name_is_registered_once():
+    from repvsr_deploy.models.registry import register_model
+
+    with pytest.raises(ValueError, match="'repvsr' is already registered"):
+        register_model("repvsr")(type("Another", (), {}))

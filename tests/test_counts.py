@@ -3,7 +3,8 @@
 import pytest
 
 from repvsr_deploy import count_flops, count_params, fuse
-from repvsr_deploy.bench.paper_tables import RESOLUTIONS, paper_row
+from repvsr_deploy.bench.paper_tables import paper_row
+from repvsr_deploy.resolutions import RESOLUTIONS
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.models import build_model
 

@@ -5,7 +5,8 @@ import torch
 
 from repvsr_deploy import count_flops, count_params, fuse
 from repvsr_deploy.bench.flops import flops_by_operator
-from repvsr_deploy.bench.paper_tables import RESOLUTIONS, paper_row
+from repvsr_deploy.bench.paper_tables import paper_row
+from repvsr_deploy.resolutions import RESOLUTIONS
 from repvsr_deploy.export.verify import compare_with_torch
 from repvsr_deploy.models import build_model, model_names
 from repvsr_deploy.models.base import BidirectionalVSRModel

@@ -1,6 +1,6 @@
 """Parameter and FLOP counts, with `torch.utils.flop_counter` doing the counting.
 
-Conventions (DESIGN.md): FLOPs = 2 x multiply-accumulates of convolution and linear layers;
+Conventions: FLOPs = 2 x multiply-accumulates of convolution and linear layers;
 bias, activations, interpolation and warping are not counted.
 - "paper": transposed convolutions counted at their OUTPUT resolution. Reproduces RepVSR Table 2
   (FRVSR: 190.81 GFLOPs at 720p).

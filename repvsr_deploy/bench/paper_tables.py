@@ -6,8 +6,7 @@ reproduced to the last digit, and KSNet's RRN row (3.4 M, 387.5 G) is 2 x RRN's 
 
 from dataclasses import dataclass
 
-# LR input sizes (H, W) of the tables' target resolutions, x4 to 720p / 1080p / 4K
-RESOLUTIONS = {"720p": (180, 320), "1080p": (270, 480), "4k": (540, 960)}
+from ..resolutions import RESOLUTIONS
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from ..atomic import atomic_path, writable_directory
-from ..bench.paper_tables import RESOLUTIONS, TABLES
+from ..bench.paper_tables import TABLES
+from ..modelinfo import PRECISIONS
+from ..resolutions import RESOLUTIONS
 from ..errors import ReportedError
 from .errors import debug_option, run_command
 from .options import FrameSize
@@ -57,7 +59,7 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
               help="tensorrt, tensorrt-rtx, onnxruntime and/or torch, comma-separated [default: the fastest present: "
                    "tensorrt, tensorrt-rtx, onnxruntime-gpu, torch on CUDA, onnxruntime on the CPU].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--dcn", type=click.Choice(["standard", "plugin", "portable"]), default="standard", show_default=True,
               help="How deformable convs are exported for onnxruntime and TensorRT (see repvsr-export --dcn); "
                    "tensorrt-rtx always takes portable.")

@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from ..errors import ReportedError, first_sentence
+from ..modelinfo import PRECISIONS
 from .errors import debug_option, run_command
 from .options import FrameSize
 
@@ -23,7 +24,7 @@ def trt_command():
               help="Engine file [default: MODEL.plan]; a JSON sidecar goes beside it.")
 @click.option("--profiles", default="720p,1080p,4k", show_default=True,
               help="Frame sizes: 720p, 1080p, 4k or LR WxH; one nested profile each, tuned at its size.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), help="[default: the graph's]")
+@click.option("--precision", type=click.Choice(PRECISIONS), help="[default: the graph's]")
 @click.option("--workspace", type=click.FloatRange(min=0.25),
               help="Scratch memory limit in GiB [default: the library's, the GPU's memory].")
 @click.option("--opt-level", default=3, show_default=True, type=click.IntRange(0, 5),

@@ -28,7 +28,7 @@ from .deform_conv import TRANSLATIONS, lower_deform_convs
 
 OPSET = 19
 MAX_IR_VERSION = 10
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}  # of each precision
 
 
 class _Graph(nn.Module):
@@ -62,7 +62,7 @@ def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "stan
     beside it (see `graphs_of`); `dcn`: how deformable convolutions are lowered, "standard",
     "plugin" or "portable" (see `deform_conv`). Not atomic: callers verify, then commit."""
     deployed = fuse(model) if not model.fused else copy.deepcopy(model)
-    deployed = deployed.eval().to("cpu", PRECISIONS[precision])
+    deployed = deployed.eval().to("cpu", DTYPES[precision])
     files = graphs_of(deployed, path)
     protos = {}
     for graph, file in files.items():
@@ -74,7 +74,7 @@ def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "stan
 
 
 def _export_graph(model: VSRModel, graph: str, info: ModelInfo, path: Path, dcn: str) -> onnx.ModelProto:
-    dtype = PRECISIONS[info.precision]
+    dtype = DTYPES[info.precision]
     height, width = _example_hw(model)
     lr = torch.rand(1, 3, height, width, dtype=dtype)
     state = zero_state(lr, info.states)

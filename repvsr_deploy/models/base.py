@@ -1,4 +1,5 @@
-"""The interface every video super-resolution model of the toolkit shares (DESIGN.md, Public Python API)."""
+"""The interface every video super-resolution model of the toolkit shares: what `build_model`
+returns and what fusion, export and the sessions rely on."""
 
 import torch
 from torch import Tensor, nn
@@ -21,10 +22,12 @@ class VSRModel(nn.Module):
     min_size: int = 8  # smallest H and W the network accepts
     state_specs: tuple[StateSpec, ...] = ()
     graphs: tuple[str, ...] = ("step",)  # what it exports; the last one gives the HR frames
+    registered_name: str = ""  # set by @register_model
 
     def __init__(self):
         super().__init__()
-        self.name = type(self).__name__.lower()  # the registry overwrites both
+        # the registry's name, also for a model built directly (KSNetUni()), so its checkpoint loads
+        self.name = self.registered_name or type(self).__name__.lower()
         self.config: dict = {}
         self.fused = False
 

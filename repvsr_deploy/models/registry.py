@@ -13,7 +13,10 @@ def register_model(name: str):
     """Decorator on a VSRModel class (or factory): `build_model(name, **overrides)` calls it."""
 
     def register(factory):
+        if name in _FACTORIES:  # two models under one name: checkpoints would load the wrong one
+            raise ValueError(f"model name '{name}' is already registered, by {_FACTORIES[name].__qualname__}")
         _FACTORIES[name] = factory
+        factory.registered_name = name
         return factory
 
     return register

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ReportedError, require_torch
-
-PRECISIONS = ("fp32", "fp16")
+from ..modelinfo import PRECISIONS
 
 
 def load_model(source):

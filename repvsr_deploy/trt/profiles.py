@@ -14,9 +14,9 @@ from pathlib import Path
 
 import onnx
 
-from ..bench.paper_tables import RESOLUTIONS
 from ..errors import ReportedError
 from ..modelinfo import ModelInfo
+from ..resolutions import RESOLUTIONS
 
 
 @dataclass(frozen=True)
