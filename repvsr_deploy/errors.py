@@ -1,6 +1,10 @@
 """Errors that are the user's to fix: reported as one line, never as a traceback."""
 
 
+# the GPU extras, one per CUDA generation: what the NVIDIA driver runs decides
+GPU_INSTALL = "pip install 'repvsr-deploy[gpu-cu13]' (NVIDIA driver >= 580) or 'repvsr-deploy[gpu-cu12]' (driver >= 525)"
+
+
 class ReportedError(Exception):
     """Bad input or a missing optional piece; the message names the file or flag and what is wrong."""
 

@@ -30,7 +30,7 @@ def test_build_refuses_bad_input_before_asking_for_tensorrt(tmp_path, exported):
 def test_build_without_tensorrt_says_how_to_get_it(tmp_path, exported):
     result = run_cli("repvsr-trt", "build", exported("repvsr")[1], "-o", tmp_path / "r.plan")
     assert_one_line_error(result, "repvsr-trt", "TensorRT is not usable here")
-    assert "pip install 'repvsr-deploy[gpu-cu13]' (driver >= 580)" in result.stderr and not any(tmp_path.iterdir())
+    assert "pip install 'repvsr-deploy[gpu-cu13]' (NVIDIA driver >= 580)" in result.stderr and not any(tmp_path.iterdir())
 
 
 def write_engine(tmp_path, with_sidecar=True):

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..clips import moving_clip
-from ..errors import MissingDependency, ReportedError
+from ..errors import GPU_INSTALL, MissingDependency, ReportedError
 from ..models import build_model, fuse
 from ..models.base import VSRModel
 from ..runtime.session import open_session
@@ -114,7 +114,7 @@ def resolve_device(backend: str, device: str) -> str:
         raise MissingDependency("onnxruntime", "onnxruntime", "--backend onnxruntime")
     has_cuda = _onnxruntime_cuda() if backend == "onnxruntime" else _cuda()
     if device == "cuda" and not has_cuda:
-        needs = "onnxruntime-gpu (pip install 'repvsr-deploy[gpu]')" if backend == "onnxruntime" else "a CUDA build of torch"
+        needs = f"onnxruntime-gpu: {GPU_INSTALL}" if backend == "onnxruntime" else "a CUDA build of torch"
         raise ReportedError(f"--device cuda: {backend} here cannot use a GPU (needs an NVIDIA GPU and {needs})")
     if device == "auto":
         return "cuda" if has_cuda else "cpu"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingDependency, ReportedError, first_sentence
+from ..errors import GPU_INSTALL, MissingDependency, ReportedError, first_sentence
 from ..modelinfo import ModelInfo
 
 _CUDA = "CUDAExecutionProvider"
@@ -29,8 +29,7 @@ def _providers(ort, device: str) -> list[str]:
     has_cuda = _CUDA in ort.get_available_providers()
     if device == "cuda" and not has_cuda:
         raise ReportedError(
-            "onnxruntime here has no CUDA execution provider "
-            "(needs an NVIDIA GPU and pip install 'repvsr-deploy[gpu]')"
+            f"onnxruntime here has no CUDA execution provider (needs an NVIDIA GPU and {GPU_INSTALL})"
         )
     if device not in ("auto", "cpu", "cuda"):
         raise ReportedError(f"unknown device '{device}' (known: auto, cpu, cuda)")

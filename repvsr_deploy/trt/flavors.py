@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import ReportedError, first_sentence
+from ..errors import GPU_INSTALL, ReportedError, first_sentence
 
 FLAVOR_NAMES = ("tensorrt", "rtx")
 
@@ -46,8 +46,7 @@ class Flavor:
 
 class TensorRT(Flavor):
     name, module, title = "tensorrt", "tensorrt", "TensorRT"
-    install = ("on a machine with an NVIDIA GPU, pip install 'repvsr-deploy[gpu-cu13]' (driver >= 580) or "
-               "'repvsr-deploy[gpu-cu12]' (driver >= 525)")
+    install = f"on a machine with an NVIDIA GPU, {GPU_INSTALL}"
     builds_on_gpu = True
     plugin_floor = (10, 9)  # tensorrt.plugin.aot_impl
 
