@@ -124,11 +124,12 @@ def resolve_device(backend: str, device: str) -> str:
 def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: Path):
     if target.backend == "torch":
         return open_session(model, "torch", target.device, precision=target.precision)
-    from ..export import export_onnx
+    from ..export import export_verified, precision_path
 
-    graph = workdir / f"{model.name}.{target.precision}.{target.dcn}.onnx"
-    if not graph.exists():
-        export_onnx(model, graph, target.precision, target.dcn)
+    output = workdir / f"{model.name}.{target.dcn}.onnx"
+    graph = precision_path(output, target.precision)
+    if not graph.exists():  # a row measures only a graph that reproduces the torch model
+        export_verified(model, output, (target.precision,), target.dcn)
     if target.backend == "onnxruntime":
         return open_session(graph, "onnxruntime", target.device)
     from ..trt.builder import BuildSettings, build
