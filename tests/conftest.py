@@ -27,13 +27,13 @@ def own_cache_folder(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-    """Random-init models exported once per test run: get(name, precision, dcn) -> (model, path).
+    """Random-init models exported (and verified) once per test run: get(name, precision, dcn) -> (model, path).
 
     Each (model, precision) is traced once in its most fused form; its deformable-conv lowerings are
     rewrites of that graph (as `repvsr-export --dcn` does), each in a folder of its own, so that a
     forward graph still names its backward twin. The graphs live in a folder that the test processes
     (pytest -n) share, each one written under a lock by whichever process needs it first."""
-    from repvsr_deploy.export import export_onnx, lower_deform_convs
+    from repvsr_deploy.export import export_verified, lower_deform_convs, precision_path
     from repvsr_deploy.export.step_graph import graphs_of
     from repvsr_deploy.models.edvr import EDVR
 
@@ -48,13 +48,13 @@ def exported(tmp_path_factory):
         model = models[name]
         form = "standard" if isinstance(model, EDVR) else "plugin"  # the most fused form each model has
         folder = shared / f"{name}-{precision}-{dcn}"
-        path = folder / f"{name}.{precision}.onnx"
+        path = precision_path(folder / f"{name}.onnx", precision)
         with FileLock(f"{folder}.lock"):
             if not folder.is_dir():
                 staging = shared / f".{folder.name}.staging"
                 staging.mkdir()
-                if dcn == form:  # bidirectional: also NAME.backward.onnx beside it
-                    export_onnx(model, staging / path.name, precision, form)
+                if dcn == form:  # verified as repvsr-export does; bidirectional: NAME.backward.onnx beside it
+                    export_verified(model, staging / f"{name}.onnx", (precision,), form, frames=3)
                 else:
                     _, source = get(name, precision, form)
                     for file in graphs_of(model, source).values():
