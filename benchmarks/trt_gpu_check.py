@@ -18,20 +18,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
 from repvsr_deploy.bench.machine import describe_machine
 from repvsr_deploy.bench.timing import time_session
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.errors import ReportedError
-from repvsr_deploy.export import export_onnx, lower_deform_convs
-from repvsr_deploy.export.step_graph import graphs_of
+from repvsr_deploy.export import export_onnx, write_lowered
 from repvsr_deploy.export.verify import onnxruntime_backends, step_errors
 from repvsr_deploy.models import build_model
 from repvsr_deploy.resolutions import RESOLUTIONS
 from repvsr_deploy.runtime import open_session
 from repvsr_deploy.trt import probe
+from repvsr_deploy.trt.backend import engine_backends
 
 # the lowerings each flavour takes, for models with deformable convs (the plugin: KSNet only)
 LOWERINGS = {"tensorrt": ["standard", "plugin", "portable"], "rtx": ["portable"]}
@@ -138,11 +137,8 @@ def lowered(model, traced: Path, workdir: Path, dcn: str, precision: str) -> Pat
         path.parent.mkdir(exist_ok=True)
         export_onnx(model, path, precision, "plugin")
         return path
-    path = workdir / dcn / traced.name
-    path.parent.mkdir(exist_ok=True)
-    for file in graphs_of(model, traced).values():
-        onnx.save(lower_deform_convs(onnx.load(file), dcn), path.with_name(file.name))
-    return path
+    (workdir / dcn).mkdir(exist_ok=True)
+    return write_lowered(model, traced, dcn, workdir / dcn)
 
 
 def build_engines(graph: Path, flavor: str) -> list[Path]:
@@ -154,13 +150,6 @@ def build_engines(graph: Path, flavor: str) -> list[Path]:
     engines = build(graph, graph.with_suffix(f".{flavor}.plan"), settings)
     print(f"{engines[-1].name}: built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return engines
-
-
-def engine_backends(engines: list[Path]) -> dict:
-    from repvsr_deploy.trt.backend import TensorRTBackend
-
-    graphs = ["backward", "forward"] if len(engines) == 2 else ["step"]
-    return {graph: TensorRTBackend(engine) for graph, engine in zip(graphs, engines)}
 
 
 def row(label: str, runtime: str, source: Path, backends: dict, model, frames: int) -> str:

@@ -1,6 +1,5 @@
 import os
 
-import onnx
 import pytest
 import torch
 from filelock import FileLock
@@ -33,8 +32,7 @@ def exported(tmp_path_factory):
     rewrites of that graph (as `repvsr-export --dcn` does), each in a folder of its own, so that a
     forward graph still names its backward twin. The graphs live in a folder that the test processes
     (pytest -n) share, each one written under a lock by whichever process needs it first."""
-    from repvsr_deploy.export import export_verified, lower_deform_convs, precision_path
-    from repvsr_deploy.export.step_graph import graphs_of
+    from repvsr_deploy.export import export_verified, precision_path, write_lowered
     from repvsr_deploy.models.edvr import EDVR
 
     base = tmp_path_factory.getbasetemp()
@@ -56,9 +54,7 @@ def exported(tmp_path_factory):
                 if dcn == form:  # verified as repvsr-export does; bidirectional: NAME.backward.onnx beside it
                     export_verified(model, staging / f"{name}.onnx", (precision,), form, frames=3)
                 else:
-                    _, source = get(name, precision, form)
-                    for file in graphs_of(model, source).values():
-                        onnx.save(lower_deform_convs(onnx.load(file), dcn), staging / file.name)
+                    write_lowered(model, get(name, precision, form)[1], dcn, staging)
                 staging.rename(folder)
         return model, path
 

@@ -41,17 +41,10 @@ def build(path, flavor: str, profiles="96x64,320x180"):
     return build_engines(path, path.with_suffix(f".{flavor}.plan"), settings, say=lambda *_: None)
 
 
-def engine_backends(engines: list) -> dict:
-    """graph -> TensorRT backend: `build` returns a bidirectional model's backward engine first."""
-    from repvsr_deploy.trt.backend import TensorRTBackend
-
-    graphs = ["backward", "forward"] if len(engines) == 2 else ["step"]
-    return {graph: TensorRTBackend(engine) for graph, engine in zip(graphs, engines)}
-
-
 @pytest.mark.parametrize("flavor, name, dcn, precision", cases(("fp32", "fp16")))
 def test_engines_match_torch_step_by_step(exported, flavor, name, dcn, precision):
     from repvsr_deploy.export.verify import step_errors
+    from repvsr_deploy.trt.backend import engine_backends
 
     model, path = exported(name, precision, dcn)
     errors = step_errors(engine_backends(build(path, flavor)), model, frames=8, hw=(64, 96))

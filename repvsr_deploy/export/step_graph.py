@@ -51,6 +51,15 @@ def graphs_of(model: VSRModel, path: Path) -> dict[str, Path]:
             for graph in model.graphs}
 
 
+def write_lowered(model: VSRModel, source: Path, dcn: str, folder: Path) -> Path:
+    """The graph(s) of `model` at `source` with their deformable convs lowered as `dcn` (see
+    deform_conv), written into `folder` under the same names, so that a forward graph still names
+    its backward twin; returns where the graph at `source` went."""
+    for file in graphs_of(model, source).values():
+        onnx.save(lower_deform_convs(onnx.load(file), dcn), Path(folder) / file.name)
+    return Path(folder) / Path(source).name
+
+
 def _example_hw(model: VSRModel) -> tuple[int, int]:
     # not multiples of 8 and H != W, so the trace specializes on neither
     m = model.size_multiple

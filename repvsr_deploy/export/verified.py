@@ -7,16 +7,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnx
-
 from ..atomic import staged_files
 from ..bench.flops import count_params
 from ..errors import ReportedError
 from ..models.base import BidirectionalVSRModel, VSRModel
 from ..models.deform_conv import ModulatedDeformConv2d
 from ..models.fuse import fuse
-from .deform_conv import lower_deform_convs
-from .step_graph import OPSET, export_onnx, graphs_of
+from .step_graph import OPSET, export_onnx, graphs_of, write_lowered
 from .verify import StepError, onnxruntime_backends, step_errors
 
 # fp16 keeps ~3 significant digits; both limits are on frames with values around [0, 1]
@@ -89,9 +86,7 @@ def export_verified(model: VSRModel, output, precisions=("fp32",), dcn: str = "s
             protos = export_onnx(model, stage / path.name, precision, dcn)
             checked, verified_as = stage / path.name, "itself"
             if dcn == "plugin":  # onnxruntime cannot run the plugin op: check the same graph, lowered to standard ops
-                checked, verified_as = Path(twins) / path.name, "its standard lowering"
-                for graph, file in graphs_of(model, checked).items():
-                    onnx.save(lower_deform_convs(protos[graph], "standard"), file)
+                checked, verified_as = write_lowered(model, checked, "standard", Path(twins)), "its standard lowering"
             errors = step_errors(onnxruntime_backends(checked, model), model, frames, hw)
             files = [path.with_name(file.name) for file in graphs_of(model, path).values()]
             report = GraphReport(precision, files, next(iter(protos.values())).ir_version,

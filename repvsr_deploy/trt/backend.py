@@ -178,3 +178,10 @@ class TensorRTBackend:
     def _enqueue(self) -> None:
         if not self.context.execute_async_v3(self.stream.ptr):
             raise ReportedError(f"{self.path}: TensorRT failed to run the engine")
+
+
+def engine_backends(engines) -> dict:
+    """graph -> backend for the engine files of one model (what `build` returns): its sidecars say
+    which graph each engine holds. What `step_errors` takes."""
+    backends = [TensorRTBackend(engine) for engine in engines]
+    return {backend.info.graph: backend for backend in backends}
