@@ -1,12 +1,16 @@
-"""What a runtime needs to know about an exported step graph, and its ONNX metadata form.
+"""What a runtime needs to know about a model's step graphs, and its ONNX metadata form.
 
-The exporter writes it, every session reads it; it imports no torch.
+The one description of the recurrent state (`StateSpec`) and of the graphs a model has (`GraphKind`,
+`GraphSet`): the models declare them, the exporter writes them, every backend, the engine builder
+and the sessions read them. It imports no torch.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
 
 from . import __version__
 from .errors import ReportedError
@@ -15,13 +19,77 @@ METADATA_PREFIX = "repvsr."
 PRECISIONS = ("fp32", "fp16")  # of graphs, engines and the torch backend
 
 
+class GraphKind(str, Enum):
+    """One of a model's step graphs: a streaming model has `step`; a bidirectional one `backward`
+    (over a clip, latest frame first) and then `forward` (earliest first)."""
+
+    STEP = "step"
+    BACKWARD = "backward"
+    FORWARD = "forward"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def method(self) -> str:
+        """The model's method it exports."""
+        return "step" if self is GraphKind.STEP else f"{self.value}_step"
+
+    @property
+    def output(self) -> str:
+        """Its first output: the HR frame, or for the backward sweep each frame's feature."""
+        return "feature" if self is GraphKind.BACKWARD else "hr"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Its inputs before the state: the LR frame, and for the forward sweep the backward feature."""
+        return ("lr", "feature") if self is GraphKind.FORWARD else ("lr",)
+
+    @property
+    def graph_set(self) -> GraphSet:
+        """The graphs of a model that has this one."""
+        return STREAMING if self is GraphKind.STEP else BIDIRECTIONAL
+
+
 @dataclass(frozen=True)
-class StateSpec:
-    """One recurrent state tensor: [1, channels, H * scale, W * scale] for an LR frame of H x W."""
+class GraphSet:
+    """The graphs of one model, in the order they run. The last one gives the HR frames; its file is
+    the one a user names (NAME.onnx, NAME.plan), the others are twins beside it (NAME.backward.onnx)."""
+
+    kinds: tuple[GraphKind, ...]
+
+    @property
+    def last(self) -> GraphKind:
+        return self.kinds[-1]
+
+    def files(self, path) -> dict[GraphKind, Path]:
+        """{kind: file}, the last graph at `path`, the one rule for the twins' names."""
+        path = Path(path)
+        return {kind: path if kind is self.last else path.with_name(f"{path.stem}.{kind.value}{path.suffix}")
+                for kind in self.kinds}
+
+
+STREAMING = GraphSet((GraphKind.STEP,))
+BIDIRECTIONAL = GraphSet((GraphKind.BACKWARD, GraphKind.FORWARD))
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A tensor of a step graph: [1, channels, H * scale, W * scale] for an LR frame of H x W."""
 
     name: str
     channels: int
     scale: int
+
+    def shape(self, height: int, width: int) -> tuple[int, int, int, int]:
+        return (1, self.channels, height * self.scale, width * self.scale)
+
+
+@dataclass(frozen=True)
+class StateSpec(TensorSpec):
+    """One recurrent state tensor, in the graph's precision. Named as the step reads it (`lr_prev`);
+    a model's specs are in the order of its step's state arguments and of the next state it returns;
+    in a graph it is the input state_NAME and the output next_state_NAME."""
 
     @property
     def input_name(self) -> str:
@@ -30,9 +98,6 @@ class StateSpec:
     @property
     def output_name(self) -> str:
         return f"next_state_{self.name}"
-
-    def shape(self, height: int, width: int) -> tuple[int, int, int, int]:
-        return (1, self.channels, height * self.scale, width * self.scale)
 
 
 @dataclass(frozen=True)
@@ -47,9 +112,16 @@ class ModelInfo:
     fused: bool = True
     precision: str = "fp32"
     config: dict = field(default_factory=dict)
-    graph: str = "step"  # step (streams) | backward, forward (the two sweeps of a bidirectional model)
-    backward_graph: str = ""  # a forward graph's backward graph, a file beside it
+    graph: GraphKind = GraphKind.STEP
     version: str = __version__
+
+    @property
+    def input_names(self) -> list[str]:
+        return [*self.graph.inputs, *(s.input_name for s in self.states)]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self.graph.output, *(s.output_name for s in self.states)]
 
     def check_frame(self, height: int, width: int) -> None:
         """Refuse a frame smaller than the model accepts."""
@@ -62,6 +134,7 @@ class ModelInfo:
     def to_metadata(self) -> dict[str, str]:
         """ONNX `metadata_props`: flat string pairs under the `repvsr.` prefix."""
         plain = asdict(self)
+        plain["graph"] = self.graph.value
         plain["states"] = [
             {**asdict(s), "input": s.input_name, "output": s.output_name} for s in self.states
         ]
@@ -79,7 +152,9 @@ class ModelInfo:
             states = tuple(
                 StateSpec(s["name"], int(s["channels"]), int(s["scale"])) for s in plain.pop("states")
             )
-            return cls(states=states, **plain)
+            graph = GraphKind(plain.pop("graph"))
+            plain.pop("backward_graph", None)  # written by 0.x before the twin rule (GraphSet.files)
+            return cls(states=states, graph=graph, **plain)
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportedError(
                 f"{source}: not a repvsr-deploy step graph (its metadata lacks or garbles {exc})"

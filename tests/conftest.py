@@ -30,7 +30,7 @@ def exported(tmp_path_factory):
 
     Each (model, precision) is traced once in its most fused form; its deformable-conv lowerings are
     rewrites of that graph (as `repvsr-export --dcn` does), each in a folder of its own, so that a
-    forward graph still names its backward twin. The graphs live in a folder that the test processes
+    forward graph's backward twin keeps its name beside it. The graphs live in a folder that the test processes
     (pytest -n) share, each one written under a lock by whichever process needs it first."""
     from repvsr_deploy.export import export_verified, precision_path, write_lowered
     from repvsr_deploy.models.edvr import EDVR

@@ -18,8 +18,8 @@ def test_graph_interface(exported, name):
     graph = onnx.load(path)
     assert graph.ir_version <= 10
     assert [(o.domain, o.version) for o in graph.opset_import] == [("", 19)]
-    assert [i.name for i in graph.graph.input] == ["lr", "state_lr", "state_hr"]
-    assert [o.name for o in graph.graph.output] == ["hr", "next_state_lr", "next_state_hr"]
+    assert [i.name for i in graph.graph.input] == ["lr", "state_lr_prev", "state_hr_prev"]
+    assert [o.name for o in graph.graph.output] == ["hr", "next_state_lr_prev", "next_state_hr_prev"]
     for value in [*graph.graph.input, *graph.graph.output]:
         dims = value.type.tensor_type.shape.dim
         assert dims[0].dim_value == 1 and dims[1].dim_value == 3
@@ -100,8 +100,8 @@ def test_ksnet_uni_fp16(exported):
 def test_ksnet_bi_writes_two_linked_graphs(exported):
     model, path = exported("ksnet-bi")
     forward, backward = onnx.load(path), onnx.load(path.with_name(f"{path.stem}.backward.onnx"))
-    meta = {p.key: p.value for p in forward.metadata_props}
-    assert (meta["repvsr.graph"], meta["repvsr.backward_graph"]) == ('"forward"', f'"{path.stem}.backward.onnx"')
+    for graph, kind in ((forward, "forward"), (backward, "backward")):
+        assert {p.key: p.value for p in graph.metadata_props}["repvsr.graph"] == f'"{kind}"'
     assert [i.name for i in backward.graph.input][0] == "lr"
     assert [o.name for o in backward.graph.output][0] == "feature"
     assert [i.name for i in forward.graph.input][:2] == ["lr", "feature"]

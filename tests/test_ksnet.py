@@ -8,6 +8,7 @@ from helpers import make_nontrivial
 from repvsr_deploy import count_flops, count_params, fuse
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.errors import ReportedError
+from repvsr_deploy.modelinfo import GraphKind
 from repvsr_deploy.models import build_model
 from repvsr_deploy.models.ksnet import MSU, gather_channels, gradient_magnitude, rank_channels
 from repvsr_deploy.models.spynet import SpyNet
@@ -95,9 +96,9 @@ def test_clip_shorter_than_two_frames(ksnet_bi):
 
 
 def test_window_shorter_than_two_frames(ksnet_bi):
-    backend = TorchBackend(ksnet_bi, "cpu", "backward")
+    backend = TorchBackend(ksnet_bi, "cpu", GraphKind.BACKWARD)
     with pytest.raises(ReportedError, match="window of 1 frames"):
-        ClipSession(backend, TorchBackend(ksnet_bi, "cpu", "forward"), window=1)
+        ClipSession(backend, TorchBackend(ksnet_bi, "cpu", GraphKind.FORWARD), window=1)
 
 
 def test_frame_smaller_than_ksnet_accepts(ksnet_bi):

@@ -13,7 +13,8 @@ from helpers import randomize_every_parameter
 
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.models import build_model, model_names
-from repvsr_deploy.models.base import STEP_METHODS, BidirectionalVSRModel, zero_state
+from repvsr_deploy.modelinfo import GraphKind
+from repvsr_deploy.models.base import BidirectionalVSRModel, zero_state
 from repvsr_deploy.runtime.torch_backend import PingPongState
 
 HW = (36, 44)  # above every model's minimum, a multiple of every size multiple
@@ -26,10 +27,8 @@ def random_model(name: str):
 
 def graphs(model):
     """(graph, step method, state specs, extra inputs) of each of a model's step graphs."""
-    if isinstance(model, BidirectionalVSRModel):
-        return [("backward", model.backward_step, model.backward_state_specs, 0),
-                ("forward", model.forward_step, model.forward_state_specs, 1)]
-    return [("step", model.step, model.state_specs, 0)]
+    return [(kind, model.graph_method(kind), model.states_of(kind), len(kind.inputs) - 1)
+            for kind in model.graphs.kinds]
 
 
 @pytest.mark.parametrize("name", model_names())
@@ -69,7 +68,7 @@ def test_ping_pong_state_update_equals_eager_stepping(name):
     states = PingPongState(state)
     for lr in clip:
         expected, *state = model.step(lr, *state)
-        got = states.advance(getattr(model, STEP_METHODS["step"]), lr)
+        got = states.advance(model.step, lr)
         torch.testing.assert_close(got, expected, rtol=0, atol=0)
         for held, eager in zip(states.state, state):
             torch.testing.assert_close(held, eager, rtol=0, atol=0)

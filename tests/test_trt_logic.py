@@ -5,10 +5,10 @@ import json
 import pytest
 
 from repvsr_deploy.errors import ReportedError
-from repvsr_deploy.modelinfo import ModelInfo, StateSpec
+from repvsr_deploy.modelinfo import GraphKind, ModelInfo, StateSpec, TensorSpec
 from repvsr_deploy.trt.builder import PhaseBars, default_timing_cache, engine_paths
 from repvsr_deploy.trt.cache import BuildKey, Sidecar, check_host_code, check_runs_here, read_sidecar, sidecar_path
-from repvsr_deploy.trt.profiles import GraphInput, Profile, graph_inputs, input_shapes, parse_profiles, select_profile
+from repvsr_deploy.trt.profiles import Profile, graph_inputs, input_shapes, parse_profiles, select_profile
 
 
 def test_profiles_from_names_and_sizes_smallest_first():
@@ -24,7 +24,7 @@ def test_profiles_round_up_to_the_size_multiple_and_refuse_nonsense():
 
 
 def test_nested_profile_shapes_per_input():
-    state_hr = GraphInput("state_hr", 3, 4)
+    state_hr = TensorSpec("state_hr", 3, 4)
     assert input_shapes(state_hr, Profile("720p", (180, 320)), min_size=8) == (
         (1, 3, 32, 32), (1, 3, 720, 1280), (1, 3, 720, 1280))
 
@@ -44,7 +44,7 @@ def test_graph_inputs_take_scales_from_the_metadata(exported):
     _, path = exported("repvsr")
     graph = onnx.load(path)
     info = ModelInfo.from_metadata({p.key: p.value for p in graph.metadata_props}, "g")
-    assert graph_inputs(graph, info) == [GraphInput("lr", 3, 1), GraphInput("state_lr", 3, 1), GraphInput("state_hr", 3, 4)]
+    assert graph_inputs(graph, info) == [TensorSpec("lr", 3, 1), TensorSpec("state_lr_prev", 3, 1), TensorSpec("state_hr_prev", 3, 4)]
 
 
 def key(**changes) -> BuildKey:
@@ -67,8 +67,8 @@ def test_build_key_says_what_changed():
 
 
 def test_sidecar_round_trip(tmp_path):
-    info = ModelInfo("ksnet-bi", 4, 1, 33, (StateSpec("lr", 3, 1),), graph="forward", backward_graph="k.backward.onnx")
-    sidecar = Sidecar(key(), info.to_metadata(), ("repvsr::FlowGuidedDeformConv",), "k.backward.plan", "2026-11-21T10:00:00")
+    info = ModelInfo("ksnet-bi", 4, 1, 33, (StateSpec("x_prev", 3, 1),), graph=GraphKind.FORWARD)
+    sidecar = Sidecar(key(), info.to_metadata(), ("repvsr::FlowGuidedDeformConv",), "2026-11-21T10:00:00")
     engine = tmp_path / "k.plan"
     sidecar_path(engine).write_text(sidecar.to_json())
     assert sidecar_path(engine).name == "k.plan.json"
@@ -108,11 +108,11 @@ def test_version_compatible_engines_need_the_trust_flag():
 
 
 def test_a_bidirectional_graph_builds_its_backward_engine_first(tmp_path):
-    info = ModelInfo("ksnet-bi", 4, 1, 33, (), graph="forward", backward_graph="k.backward.onnx")
+    info = ModelInfo("ksnet-bi", 4, 1, 33, (), graph=GraphKind.FORWARD)
     assert engine_paths(tmp_path / "k.onnx", info, tmp_path / "k.plan") == [
         (tmp_path / "k.backward.onnx", tmp_path / "k.backward.plan"), (tmp_path / "k.onnx", tmp_path / "k.plan")]
     with pytest.raises(ReportedError, match="a backward graph; build its forward graph"):
-        engine_paths(tmp_path / "k.backward.onnx", ModelInfo("ksnet-bi", 4, 1, 33, (), graph="backward"), tmp_path / "x")
+        engine_paths(tmp_path / "k.backward.onnx", ModelInfo("ksnet-bi", 4, 1, 33, (), graph=GraphKind.BACKWARD), tmp_path / "x")
 
 
 def test_a_sidecar_of_another_flavour_round_trips(tmp_path):

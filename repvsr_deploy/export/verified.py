@@ -13,8 +13,9 @@ from ..errors import ReportedError
 from ..models.base import BidirectionalVSRModel, VSRModel
 from ..models.deform_conv import ModulatedDeformConv2d
 from ..models.fuse import fuse
-from .step_graph import OPSET, export_onnx, graphs_of, write_lowered
-from .verify import StepError, onnxruntime_backends, step_errors
+from .step_graph import OPSET, export_onnx, write_lowered
+from ..runtime.backends import open_graphs
+from .verify import StepError, step_errors
 
 # fp16 keeps ~3 significant digits; both limits are on frames with values around [0, 1]
 LIMITS = {"fp32": 1e-4, "fp16": 1e-2}
@@ -87,8 +88,8 @@ def export_verified(model: VSRModel, output, precisions=("fp32",), dcn: str = "s
             checked, verified_as = stage / path.name, "itself"
             if dcn == "plugin":  # onnxruntime cannot run the plugin op: check the same graph, lowered to standard ops
                 checked, verified_as = write_lowered(model, checked, "standard", Path(twins)), "its standard lowering"
-            errors = step_errors(onnxruntime_backends(checked, model), model, frames, hw)
-            files = [path.with_name(file.name) for file in graphs_of(model, path).values()]
+            errors = step_errors(open_graphs(checked, "onnxruntime", "cpu"), model, frames, hw)
+            files = [path.with_name(file.name) for file in model.graphs.files(path).values()]
             report = GraphReport(precision, files, next(iter(protos.values())).ir_version,
                                  dcn if has_deform_conv else None, verified_as, frames, hw, errors, LIMITS[precision])
             if report.max_error > report.limit:

@@ -15,20 +15,21 @@ import numpy as np
 import torch
 
 from ..clips import moving_clip
+from ..modelinfo import GraphKind
 from ..models.base import BidirectionalVSRModel, VSRModel, zero_state
-from .step_graph import graphs_of
+from ..runtime.backends import open_graphs
 
 
 @dataclass(frozen=True)
 class StepError:
-    graph: str  # step, backward or forward
+    graph: GraphKind
     frame: int
     error: float  # max abs difference of the HR frame from the torch model's (see step_errors)
 
 
 def step_errors(backends: dict, reference: VSRModel, frames: int, hw: tuple[int, int]) -> list[StepError]:
     """One StepError per graph and frame of a moving clip of `frames` frames of `hw` = (H, W), each
-    the max abs difference of an HR frame. `backends`: graph -> Backend (see runtime.session)."""
+    the max abs difference of an HR frame. `backends`: GraphKind -> Backend, as `open_graphs` gives them."""
     reference.info().check_frame(*hw)
     clip = torch.from_numpy(moving_clip(frames, *hw))[:, None]
     model = reference.eval()
@@ -38,7 +39,7 @@ def step_errors(backends: dict, reference: VSRModel, frames: int, hw: tuple[int,
         errors, state = [], model.init_state(clip[0])
         for t, lr in enumerate(clip):
             hr, *state_next = model.step(lr, *state)
-            errors.append(StepError("step", t, _difference(backends["step"], hr, lr, state)))
+            errors.append(StepError(GraphKind.STEP, t, _difference(backends[GraphKind.STEP], hr, lr, state)))
             state = state_next
         return errors
 
@@ -53,14 +54,14 @@ def _sweep_errors(model: BidirectionalVSRModel, backends: dict, clip: torch.Tens
     state = zero_state(clip[0], model.backward_state_specs)
     for t in reversed(range(len(clip))):
         features[t], *state_next = model.backward_step(clip[t], *state)
-        backward_features[t] = torch.from_numpy(_run(backends["backward"], clip[t], state))
+        backward_features[t] = torch.from_numpy(_run(backends[GraphKind.BACKWARD], clip[t], state))
         state = state_next
     errors, state = [], zero_state(clip[0], model.forward_state_specs)
     for t in range(len(clip)):
         hr, *state_next = model.forward_step(clip[t], features[t], *state)
         from_graph_feature = model.forward_step(clip[t], backward_features[t].to(hr.dtype), *state)[0]
-        errors.append(StepError("backward", t, float((from_graph_feature - hr).abs().max())))
-        errors.append(StepError("forward", t, _difference(backends["forward"], hr, clip[t], state, features[t])))
+        errors.append(StepError(GraphKind.BACKWARD, t, float((from_graph_feature - hr).abs().max())))
+        errors.append(StepError(GraphKind.FORWARD, t, _difference(backends[GraphKind.FORWARD], hr, clip[t], state, features[t])))
         state = state_next
     return errors
 
@@ -81,11 +82,4 @@ def _run(backend, lr: torch.Tensor, state, feature=None) -> np.ndarray:
 def compare_with_torch(onnx_path, reference: VSRModel, frames: int = 8, hw: tuple[int, int] = (64, 96)) -> float:
     """Max abs difference of an exported graph (and its backward twin) run by onnxruntime on the CPU
     from the torch model, over `frames` frames (see `step_errors`)."""
-    return max(e.error for e in step_errors(onnxruntime_backends(onnx_path, reference), reference, frames, hw))
-
-
-def onnxruntime_backends(onnx_path, reference: VSRModel) -> dict:
-    """graph -> onnxruntime backend on the CPU, for the graph file(s) of `reference` at `onnx_path`."""
-    from ..runtime.onnxruntime_backend import OnnxRuntimeBackend
-
-    return {graph: OnnxRuntimeBackend(path, "cpu") for graph, path in graphs_of(reference, onnx_path).items()}
+    return max(e.error for e in step_errors(open_graphs(onnx_path, "onnxruntime", "cpu"), reference, frames, hw))

@@ -4,24 +4,22 @@ returns and what fusion, export and the sessions rely on."""
 import torch
 from torch import Tensor, nn
 
-from ..modelinfo import ModelInfo, StateSpec
-
-# graph -> the method it exports: streaming models have `step`, bidirectional ones the two sweeps
-STEP_METHODS = {"step": "step", "backward": "backward_step", "forward": "forward_step"}
+from ..modelinfo import BIDIRECTIONAL, STREAMING, GraphKind, GraphSet, ModelInfo, StateSpec
 
 
 class VSRModel(nn.Module):
     """A recurrent VSR network: `step` maps one LR frame and the state to the HR frame and the next state.
 
     `step` is what gets exported; `forward` runs a whole clip for training.
-    Subclasses set `state_specs` and may narrow `size_multiple` / `min_size`.
+    Subclasses set `state_specs` (named and ordered as `step`'s state arguments, and as the next
+    state it returns) and may narrow `size_multiple` / `min_size`.
     """
 
     scale: int = 4
     size_multiple: int = 1  # H and W must divide by this; sessions pad and crop
     min_size: int = 8  # smallest H and W the network accepts
     state_specs: tuple[StateSpec, ...] = ()
-    graphs: tuple[str, ...] = ("step",)  # what it exports; the last one gives the HR frames
+    graphs: GraphSet = STREAMING  # what it exports
     registered_name: str = ""  # set by @register_model
 
     def __init__(self):
@@ -48,9 +46,10 @@ class VSRModel(nn.Module):
             frames.append(hr)
         return torch.stack(frames, dim=1)
 
-    def info(self, precision: str = "fp32", graph: str | None = None) -> ModelInfo:
-        """One graph's interface as a runtime sees it (written into exported graphs)."""
-        graph = graph or self.graphs[-1]
+    def info(self, precision: str = "fp32", graph: GraphKind | None = None) -> ModelInfo:
+        """One graph's interface as a runtime sees it (written into exported graphs); by default the
+        graph that gives the HR frames."""
+        graph = graph or self.graphs.last
         return ModelInfo(
             model=self.name,
             scale=self.scale,
@@ -63,8 +62,12 @@ class VSRModel(nn.Module):
             graph=graph,
         )
 
-    def states_of(self, graph: str) -> tuple[StateSpec, ...]:
+    def states_of(self, graph: GraphKind) -> tuple[StateSpec, ...]:
         return self.state_specs
+
+    def graph_method(self, graph: GraphKind):
+        """The bound method that graph `graph` exports."""
+        return getattr(self, graph.method)
 
 
 def zero_state(lr: Tensor, specs: tuple[StateSpec, ...]) -> tuple[Tensor, ...]:
@@ -76,7 +79,7 @@ class BidirectionalVSRModel(VSRModel):
     """Cannot stream: a backward sweep over the clip computes a feature per frame, then a forward
     sweep turns each frame and its feature into the HR frame. Exported as two graphs."""
 
-    graphs = ("backward", "forward")
+    graphs = BIDIRECTIONAL
     feature_channels: int = 0
     backward_state_specs: tuple[StateSpec, ...] = ()
     forward_state_specs: tuple[StateSpec, ...] = ()
@@ -105,6 +108,6 @@ class BidirectionalVSRModel(VSRModel):
             hr.append(frame)
         return torch.stack(hr, dim=1)
 
-    def states_of(self, graph: str) -> tuple[StateSpec, ...]:
-        return {"backward": self.backward_state_specs, "forward": self.forward_state_specs}[graph]
+    def states_of(self, graph: GraphKind) -> tuple[StateSpec, ...]:
+        return self.forward_state_specs if graph is GraphKind.FORWARD else self.backward_state_specs
 

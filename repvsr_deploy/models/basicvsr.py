@@ -62,11 +62,11 @@ class BasicVSR(BidirectionalVSRModel):
 
     @property
     def backward_state_specs(self) -> tuple[StateSpec, ...]:
-        return StateSpec("lr", 3, 1), StateSpec("feature", self.channels, 1)
+        return StateSpec("lr_next", 3, 1), StateSpec("feature_next", self.channels, 1)
 
     @property
     def forward_state_specs(self) -> tuple[StateSpec, ...]:
-        return StateSpec("lr", 3, 1), StateSpec("feature", self.channels, 1)
+        return StateSpec("lr_prev", 3, 1), StateSpec("feature_prev", self.channels, 1)
 
     def _propagate(self, branch: nn.Module, lr: Tensor, lr_other: Tensor, feature_other: Tensor) -> Tensor:
         aligned = flow_warp(feature_other, self.spynet(lr, lr_other))

@@ -16,7 +16,7 @@ from .warp import flow_warp, upsample_flow
 class FrameRecurrentVSR(VSRModel):
     """State: the previous LR frame and the previous HR estimate."""
 
-    state_specs = (StateSpec("lr", channels=3, scale=1), StateSpec("hr", channels=3, scale=4))
+    state_specs = (StateSpec("lr_prev", channels=3, scale=1), StateSpec("hr_prev", channels=3, scale=4))
 
     def __init__(self, flownet: nn.Module, srnet: nn.Module):
         super().__init__()

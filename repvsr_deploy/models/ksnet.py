@@ -221,8 +221,10 @@ class KSNet(nn.Module):
         return self.reconstruct(g1, g2) + upsample_lr(x, self.scale)
 
 
-def _feature_specs(channels: int, *names: str) -> tuple[StateSpec, ...]:
-    return tuple(StateSpec(name, channels, 1) for name in names)
+def _states(channels: int, *names: str) -> tuple[StateSpec, ...]:
+    """The state as the step reads it: a frame (x_*, 3 channels), a flow (flow_*, 2) or a feature."""
+    return tuple(StateSpec(name, 3 if name.startswith("x_") else 2 if name.startswith("flow_") else channels, 1)
+                 for name in names)
 
 
 @register_model("ksnet-uni")
@@ -231,10 +233,7 @@ class KSNetUni(KSNet, VSRModel):
 
     @property
     def state_specs(self) -> tuple[StateSpec, ...]:
-        return (
-            StateSpec("lr", 3, 1), *_feature_specs(self.channels, "f", "f_prev"), StateSpec("flow", 2, 1),
-            *_feature_specs(self.channels, "g1", "g1_prev", "g2"),
-        )
+        return _states(self.channels, "x_prev", "f_prev", "f_prev2", "flow_prev", "g1_prev", "g1_prev2", "g2_prev")
 
     def step(self, x, x_prev, f_prev, f_prev2, flow_prev, g1_prev, g1_prev2, g2_prev):
         f = self.extract(x)
@@ -256,17 +255,11 @@ class KSNetBi(KSNet, BidirectionalVSRModel):
 
     @property
     def backward_state_specs(self) -> tuple[StateSpec, ...]:
-        return (
-            StateSpec("lr", 3, 1), *_feature_specs(self.channels, "f", "f_prev"), StateSpec("flow", 2, 1),
-            *_feature_specs(self.channels, "g1"),
-        )
+        return _states(self.channels, "x_next", "f_next", "f_next2", "flow_next", "g1_next")
 
     @property
     def forward_state_specs(self) -> tuple[StateSpec, ...]:
-        return (
-            StateSpec("lr", 3, 1), *_feature_specs(self.channels, "g1", "g1_prev"), StateSpec("flow", 2, 1),
-            *_feature_specs(self.channels, "g2"),
-        )
+        return _states(self.channels, "x_prev", "g1_prev", "g1_prev2", "flow_prev", "g2_prev")
 
     def backward_step(self, x, x_next, f_next, f_next2, flow_next, g1_next):
         f = self.extract(x)

@@ -31,7 +31,7 @@ class RRN(VSRModel):
 
     @property
     def state_specs(self) -> tuple[StateSpec, ...]:
-        return StateSpec("lr", 3, 1), StateSpec("hidden", self.channels, 1), StateSpec("hr", 3, self.scale)
+        return StateSpec("lr_prev", 3, 1), StateSpec("hidden", self.channels, 1), StateSpec("hr_prev", 3, self.scale)
 
     def step(self, lr: Tensor, lr_prev: Tensor, hidden: Tensor, hr_prev: Tensor) -> tuple[Tensor, ...]:
         x = torch.cat([lr_prev, lr, hidden, F.pixel_unshuffle(hr_prev, self.scale)], dim=1)

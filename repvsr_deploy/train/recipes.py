@@ -26,7 +26,7 @@ class Recipe:
     name: str
     loss: str  # "sr_l2+flow" | "charbonnier"
     lr: float
-    schedule: str  # "step" | "cosine"
+    schedule: str  # "halving" (every step_every iterations) | "cosine"
     iterations: int
     batch: int
     flow_lr_factor: float = 1.0
@@ -36,7 +36,7 @@ class Recipe:
     def learning_rate(self, iteration: int, flow: bool, total: int | None = None) -> float:
         """The learning rate of the main (or flow) parameters at `iteration` of `total`."""
         total = total or self.iterations
-        if self.schedule == "step":
+        if self.schedule == "halving":
             rate = self.lr * 0.5 ** (iteration // self.step_every)
         else:
             rate = self.lr * 0.5 * (1 + math.cos(math.pi * min(iteration, total) / total))
@@ -45,7 +45,7 @@ class Recipe:
         return rate
 
 
-REPVSR = Recipe("repvsr", "sr_l2+flow", 1e-4, "step", 400_000, 4)
+REPVSR = Recipe("repvsr", "sr_l2+flow", 1e-4, "halving", 400_000, 4)
 KSNET = Recipe("ksnet", "charbonnier", 2e-4, "cosine", 600_000, 4, flow_lr_factor=2.0, flow_frozen_iterations=5_000)
 RECIPES = {"repvsr": REPVSR, "ksnet": KSNET}
 

@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from ..errors import ReportedError
+from ..modelinfo import GraphKind
 from . import cuda
 from .engine import load_engine
 from .flavors import TensorRTForRTX
@@ -35,7 +36,6 @@ class TensorRTBackend:
         self.engine, self.trt, self.flavor = loaded.engine, loaded.trt, loaded.flavor
         sidecar = loaded.sidecar
         self.info = sidecar.info
-        self.backward_engine = sidecar.backward_engine
         self.profiles = [Profile(name, (height, width)) for name, height, width in sidecar.key.profiles]
         self.runtime_cache: RuntimeCache | None = None
         if isinstance(self.flavor, TensorRTForRTX):
@@ -45,8 +45,8 @@ class TensorRTBackend:
         else:
             self.context = self.engine.create_execution_context()
         self.stream = stream or cuda.Stream()
-        self.output = "feature" if self.info.graph == "backward" else "hr"
-        self.cuda_graphs = cuda_graphs and self.info.graph == "step"
+        self.output = self.info.graph.output
+        self.cuda_graphs = cuda_graphs and self.info.graph is GraphKind.STEP
         self.graph_fallback: str | None = None  # why CUDA graphs are off, where capture failed
         self._hw: tuple[int, int] | None = None
 
@@ -54,7 +54,7 @@ class TensorRTBackend:
         config = self.engine.create_runtime_config()
         self.runtime_cache = RuntimeCache(config, runtime_cache_path(self.trt.__version__, gpu, capability))
         weakref.finalize(self, self.runtime_cache.save)  # also at exit: what the JIT compiled is kept
-        if self.info.graph == "step":
+        if self.info.graph is GraphKind.STEP:
             config.cuda_graph_strategy = self.trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
         return self.engine.create_execution_context(config)
 
@@ -62,7 +62,7 @@ class TensorRTBackend:
     def execution_mode(self) -> str:
         """How frames run, in words (`repvsr-trt run` prints it)."""
         if isinstance(self.flavor, TensorRTForRTX):
-            return "TensorRT for RTX's own CUDA graphs" if self.info.graph == "step" else "direct execution"
+            return "TensorRT for RTX's own CUDA graphs" if self.info.graph is GraphKind.STEP else "direct execution"
         if self.cuda_graphs:
             return "CUDA graphs"
         return f"direct execution, CUDA graph capture failed: {self.graph_fallback}" if self.graph_fallback \
@@ -82,7 +82,7 @@ class TensorRTBackend:
         self.context.set_optimization_profile_async(profile, self.stream.ptr)
         lr_shape = (1, 3, height, width)
         self.context.set_input_shape("lr", lr_shape)
-        if self.info.graph == "forward":
+        if self.info.graph is GraphKind.FORWARD:
             self.context.set_input_shape("feature", self._feature_shape(height, width))
         states = self.info.states
         for spec in states:
@@ -179,9 +179,3 @@ class TensorRTBackend:
         if not self.context.execute_async_v3(self.stream.ptr):
             raise ReportedError(f"{self.path}: TensorRT failed to run the engine")
 
-
-def engine_backends(engines) -> dict:
-    """graph -> backend for the engine files of one model (what `build` returns): its sidecars say
-    which graph each engine holds. What `step_errors` takes."""
-    backends = [TensorRTBackend(engine) for engine in engines]
-    return {backend.info.graph: backend for backend in backends}

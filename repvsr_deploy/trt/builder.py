@@ -33,12 +33,11 @@ from .profiles import Profile, graph_inputs, input_shapes, read_graph
 
 def engine_paths(onnx_path: Path, info: ModelInfo, engine: Path) -> list[tuple[Path, Path]]:
     """(graph, engine) pairs: one for a streaming model, the backward one first for a bidirectional one."""
-    if info.graph == "forward":
-        backward_engine = engine.with_name(f"{engine.stem}.backward{engine.suffix}")
-        return [(onnx_path.with_name(info.backward_graph), backward_engine), (onnx_path, engine)]
-    if info.graph == "backward":
-        raise ReportedError(f"{onnx_path}: a backward graph; build its forward graph, which brings it along")
-    return [(onnx_path, engine)]
+    if info.graph is not info.graph.graph_set.last:
+        raise ReportedError(f"{onnx_path}: a {info.graph} graph; build its {info.graph.graph_set.last} graph, "
+                            "which brings it along")
+    graphs, engines = info.graph.graph_set.files(onnx_path), info.graph.graph_set.files(engine)
+    return [(graphs[kind], engines[kind]) for kind in info.graph.graph_set.kinds]
 
 
 @dataclass(frozen=True)
@@ -67,9 +66,8 @@ def build(onnx_path: Path, engine: Path, settings: BuildSettings, say=print) -> 
     onnx_path, engine = Path(onnx_path), Path(engine)
     _, info = read_graph(onnx_path)
     pairs = engine_paths(onnx_path, info, engine)
-    backward_engine = pairs[0][1] if len(pairs) > 1 else None
     for graph_path, engine_path in pairs:
-        _build_one(flavor, trt, graph_path, engine_path, settings, target, backward_engine, say)
+        _build_one(flavor, trt, graph_path, engine_path, settings, target, say)
     return [e for _, e in pairs]
 
 
@@ -81,7 +79,7 @@ def _check_settings(flavor: Flavor, settings: BuildSettings) -> None:
 
 
 def _build_one(flavor: Flavor, trt, graph_path: Path, engine_path: Path, settings: BuildSettings,
-               target: tuple[str, tuple[str, ...]], backward_engine: Path | None, say) -> None:
+               target: tuple[str, tuple[str, ...]], say) -> None:
     graph, info = read_graph(graph_path)
     precision = settings.precision or info.precision
     _check_precision(flavor, trt, graph_path, info.precision, precision)
@@ -145,7 +143,6 @@ def _build_one(flavor: Flavor, trt, graph_path: Path, engine_path: Path, setting
 
     sidecar = Sidecar(
         key=key, model=info.to_metadata(), plugins=plugins,
-        backward_engine=backward_engine.name if backward_engine is not None and info.graph == "forward" else "",
         built=datetime.datetime.now().isoformat(timespec="seconds"),
     )
     with staged_files(engine_path.parent) as stage:  # engine and sidecar appear together, or neither

@@ -57,7 +57,6 @@ class Sidecar:
     key: BuildKey
     model: dict  # the graph's ModelInfo metadata
     plugins: tuple[str, ...] = ()  # plugins the engine holds, e.g. repvsr::FlowGuidedDeformConv
-    backward_engine: str = ""  # a forward engine's backward engine, beside it
     built: str = field(default="")
 
     @property
@@ -75,6 +74,7 @@ class Sidecar:
             key["profiles"] = tuple(tuple(p) for p in key["profiles"])
             key["compute_capabilities"] = tuple(key["compute_capabilities"])
             plain["plugins"] = tuple(plain.get("plugins", ()))
+            plain.pop("backward_engine", None)  # written by 0.x before the twin rule (GraphSet.files)
             return cls(key=BuildKey(**key), **plain)
         except (AttributeError, KeyError, TypeError, ValueError):
             raise ReportedError(

@@ -96,8 +96,6 @@ def describe_sidecar(path, sidecar: Sidecar) -> list[str]:
     the I/O tensors its metadata implies and the profiles."""
     key, info = sidecar.key, sidecar.info
     title = flavor_named(key.flavor).title
-    inputs = ["lr", *(["feature"] if info.graph == "forward" else []), *(s.input_name for s in info.states)]
-    outputs = ["feature" if info.graph == "backward" else "hr", *(s.output_name for s in info.states)]
     lines = [
         f"{path}",
         f"  model: {info.model} ({info.graph} graph), x{info.scale}, frames from {info.min_size}x{info.min_size}",
@@ -106,7 +104,7 @@ def describe_sidecar(path, sidecar: Sidecar) -> list[str]:
         f"{'the library default' if key.workspace_gib is None else f'{key.workspace_gib} GiB'}"
         f"{', version-compatible' if key.version_compatible else ''}",
         f"  plugins: {', '.join(sidecar.plugins) or 'none'}",
-        f"  inputs: {', '.join(inputs)}; outputs: {', '.join(outputs)}",
+        f"  inputs: {', '.join(info.input_names)}; outputs: {', '.join(info.output_names)}",
     ]
     lines += [f"  profile {index} ({name}): LR frames up to {width}x{height}"
               for index, (name, height, width) in enumerate(key.profiles)]

@@ -15,7 +15,7 @@ from pathlib import Path
 import onnx
 
 from ..errors import ReportedError
-from ..modelinfo import ModelInfo
+from ..modelinfo import ModelInfo, TensorSpec
 from ..resolutions import RESOLUTIONS
 
 
@@ -23,15 +23,6 @@ from ..resolutions import RESOLUTIONS
 class Profile:
     name: str  # 720p, or WxH for a custom LR size
     lr_hw: tuple[int, int]  # the largest LR frame it takes, and the one it is tuned for
-
-
-@dataclass(frozen=True)
-class GraphInput:
-    """An input of a step graph: [1, channels, H * scale, W * scale] for an LR frame of H x W."""
-
-    name: str
-    channels: int
-    scale: int
 
 
 def parse_profiles(text: str, size_multiple: int = 1) -> list[Profile]:
@@ -55,23 +46,20 @@ def parse_profiles(text: str, size_multiple: int = 1) -> list[Profile]:
     return sorted(profiles, key=lambda p: p.lr_hw[0] * p.lr_hw[1])
 
 
-def graph_inputs(graph: onnx.ModelProto, info: ModelInfo) -> list[GraphInput]:
+def graph_inputs(graph: onnx.ModelProto, info: ModelInfo) -> list[TensorSpec]:
     """The graph's inputs with their channels (from the graph) and scales (states from the metadata)."""
     scales = {s.input_name: s.scale for s in info.states}
     inputs = []
     for value in graph.graph.input:
         channels = value.type.tensor_type.shape.dim[1].dim_value
-        inputs.append(GraphInput(value.name, channels, scales.get(value.name, 1)))
+        inputs.append(TensorSpec(value.name, channels, scales.get(value.name, 1)))
     return inputs
 
 
-def input_shapes(inp: GraphInput, profile: Profile, min_size: int) -> tuple[tuple[int, ...], ...]:
+def input_shapes(inp: TensorSpec, profile: Profile, min_size: int) -> tuple[tuple[int, ...], ...]:
     """(min, opt, max) shapes of one input under one profile."""
-    height, width = profile.lr_hw
-    s = inp.scale
-    smallest = (1, inp.channels, min_size * s, min_size * s)
-    largest = (1, inp.channels, height * s, width * s)
-    return smallest, largest, largest
+    largest = inp.shape(*profile.lr_hw)
+    return inp.shape(min_size, min_size), largest, largest
 
 
 def select_profile(profiles: list[Profile], frame_hw: tuple[int, int], source: str) -> int:
