@@ -25,12 +25,11 @@ from repvsr_deploy.bench.timing import time_session
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.export import export_onnx, write_lowered
-from repvsr_deploy.export.verify import onnxruntime_backends, step_errors
+from repvsr_deploy.export.verify import step_errors
 from repvsr_deploy.models import build_model
 from repvsr_deploy.resolutions import RESOLUTIONS
-from repvsr_deploy.runtime import open_session
+from repvsr_deploy.runtime import open_graphs, open_session
 from repvsr_deploy.trt import probe
-from repvsr_deploy.trt.backend import engine_backends
 
 # the lowerings each flavour takes, for models with deformable convs (the plugin: KSNet only)
 LOWERINGS = {"tensorrt": ["standard", "plugin", "portable"], "rtx": ["portable"]}
@@ -114,7 +113,7 @@ def check_model(name: str, workdir: Path, frames: int, flavors: dict[str, str | 
         traced = workdir / "standard" / f"{name}.{precision}.onnx"
         traced.parent.mkdir(exist_ok=True)
         export_onnx(model, traced, precision, "standard")
-        lines.append(row(f"standard {precision}", "onnxruntime", traced, onnxruntime_backends(traced, model), model, frames))
+        lines.append(row(f"standard {precision}", "onnxruntime", traced, open_graphs(traced, "onnxruntime", "cpu"), model, frames))
         for flavor, why_not in flavors.items():
             for dcn in LOWERINGS[flavor] if has_dcn else ["standard"]:
                 if dcn == "plugin" and not name.startswith("ksnet"):
@@ -124,7 +123,7 @@ def check_model(name: str, workdir: Path, frames: int, flavors: dict[str, str | 
                     continue
                 graph = lowered(model, traced, workdir, dcn, precision)
                 engines = build_engines(graph, flavor)
-                lines.append(row(f"{dcn} {precision}", flavor, engines[-1], engine_backends(engines), model, frames))
+                lines.append(row(f"{dcn} {precision}", flavor, engines[-1], open_graphs(engines[-1], "tensorrt"), model, frames))
     return lines + [""]
 
 

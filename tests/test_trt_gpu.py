@@ -44,10 +44,10 @@ def build(path, flavor: str, profiles="96x64,320x180"):
 @pytest.mark.parametrize("flavor, name, dcn, precision", cases(("fp32", "fp16")))
 def test_engines_match_torch_step_by_step(exported, flavor, name, dcn, precision):
     from repvsr_deploy.export.verify import step_errors
-    from repvsr_deploy.trt.backend import engine_backends
+    from repvsr_deploy.runtime import open_graphs
 
     model, path = exported(name, precision, dcn)
-    errors = step_errors(engine_backends(build(path, flavor)), model, frames=8, hw=(64, 96))
+    errors = step_errors(open_graphs(build(path, flavor)[-1], "tensorrt"), model, frames=8, hw=(64, 96))
     worst = max(errors, key=lambda e: e.error)
     assert worst.error <= LIMITS[precision], worst
 

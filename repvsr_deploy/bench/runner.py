@@ -122,8 +122,10 @@ def resolve_device(backend: str, device: str) -> str:
 
 
 def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: Path):
+    """A session on what `target` measures: the model itself (torch), its verified graph
+    (onnxruntime) or an engine built from that graph; opened by what it is, as `open_session` does."""
     if target.backend == "torch":
-        return open_session(model, "torch", target.device, precision=target.precision)
+        return open_session(model, device=target.device, precision=target.precision)
     from ..export import export_verified, precision_path
 
     output = workdir / f"{model.name}.{target.dcn}.onnx"
@@ -131,14 +133,14 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
     if not graph.exists():  # a row measures only a graph that reproduces the torch model
         export_verified(model, output, (target.precision,), target.dcn)
     if target.backend == "onnxruntime":
-        return open_session(graph, "onnxruntime", target.device)
+        return open_session(graph, device=target.device)
     from ..trt.builder import BuildSettings, build
     from ..trt.profiles import parse_profiles
 
     settings = BuildSettings(parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple), flavor=FLAVORS[target.backend])
     engine = build(graph, graph.with_name(f"{graph.stem}.{target.backend}.{lr_hw[1]}x{lr_hw[0]}.plan"), settings,
                    say=lambda line: None)[-1]
-    return open_session(engine, "tensorrt")
+    return open_session(engine, device=target.device)
 
 
 def device_name(device: str) -> str:

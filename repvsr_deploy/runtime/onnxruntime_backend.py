@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GPU_INSTALL, MissingDependency, ReportedError, first_sentence
-from ..modelinfo import ModelInfo
+from ..modelinfo import GraphKind, ModelInfo
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
@@ -31,8 +31,6 @@ def _providers(ort, device: str) -> list[str]:
         raise ReportedError(
             f"onnxruntime here has no CUDA execution provider (needs an NVIDIA GPU and {GPU_INSTALL})"
         )
-    if device not in ("auto", "cpu", "cuda"):
-        raise ReportedError(f"unknown device '{device}' (known: auto, cpu, cuda)")
     return [_CUDA, _CPU] if has_cuda and device != "cpu" else [_CPU]
 
 
@@ -80,15 +78,14 @@ class OnnxRuntimeBackend:
             binding.bind_ortvalue_input("feature", feature)
         for spec, value in zip(self.info.states, state):
             binding.bind_ortvalue_input(spec.input_name, value)
-        if self.info.graph == "backward":
-            binding.bind_output("feature", self.device)  # stays with the state, for the forward graph
-        else:
-            binding.bind_output("hr", "cpu" if download else self.device)
+        # a backward graph's feature stays with the state, for the forward graph
+        keeps_output = self.info.graph is GraphKind.BACKWARD or not download
+        binding.bind_output(self.info.graph.output, self.device if keeps_output else "cpu")
         for spec in self.info.states:
             binding.bind_output(spec.output_name, self.device)
         self.session.run_with_iobinding(binding)
         out, *next_state = binding.get_outputs()
-        if self.info.graph == "backward" or not download:
+        if keeps_output:
             return out, next_state
         return out.numpy().astype(np.float32, copy=False), next_state
 

@@ -11,13 +11,13 @@ windows of a clip. Both give `run(frames) -> HR frames` and `reset()`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import ReportedError
-from ..modelinfo import ModelInfo
+from ..modelinfo import GraphKind, ModelInfo
+from .backends import TensorRTOptions, TorchOptions, backend_for, backend_named, open_graphs
 
 DEFAULT_WINDOW = 10
 
@@ -185,50 +185,25 @@ class ClipSession:
             yield self._frames.deliver(hr, self.forward, download)
 
 
-ENGINE_SUFFIXES = (".plan", ".engine")
-
-
 def open_session(source, backend: str = "auto", device: str = "auto", window: int = DEFAULT_WINDOW,
-                 trust_host_code: bool = False, precision: str = "fp32"):
-    """A session on a TensorRT engine (`.plan`), an exported graph (`.onnx`: onnxruntime), or a model
-    or checkpoint (torch).
+                 trust_host_code: bool = False, precision: str = "fp32", options=None):
+    """A session on a TensorRT engine (`.plan`, `.engine`), an exported graph (`.onnx`: onnxruntime),
+    or a model or checkpoint (torch).
 
     backend: "auto" (by what `source` is), "tensorrt", "onnxruntime" or "torch"; device: "auto",
     "cpu" or "cuda". Bidirectional models give a ClipSession over windows of `window` frames.
     `trust_host_code`: run version-compatible engines, which carry executable host code.
     `precision`: the torch backend's (graphs and engines have their own).
+    `options`: the backend's options object instead (TensorRTOptions, TorchOptions; see backends).
     """
-    suffix = Path(source).suffix if isinstance(source, (str, Path)) else ""
-    if backend == "auto":
-        backend = {".onnx": "onnxruntime", **dict.fromkeys(ENGINE_SUFFIXES, "tensorrt")}.get(suffix, "torch")
-    if backend == "tensorrt":
-        from ..trt.backend import TensorRTBackend
+    kind = backend_for(source) if backend == "auto" else backend_named(backend)
+    if options is None:
+        options = {"tensorrt": TensorRTOptions(trust_host_code), "torch": TorchOptions(precision)}.get(kind.name)
+    return session_over(open_graphs(source, kind.name, device, options), window)
 
-        engine = TensorRTBackend(source, trust_host_code)
-        if engine.info.graph == "backward":
-            raise ReportedError(f"{source}: a backward engine; open its forward engine instead")
-        if engine.info.graph == "forward":
-            backward_path = Path(source).with_name(engine.backward_engine)
-            backward = TensorRTBackend(backward_path, trust_host_code, stream=engine.stream)
-            return ClipSession(backward, engine, window)
-        return Session(engine)
-    if backend == "onnxruntime":
-        from .onnxruntime_backend import OnnxRuntimeBackend
 
-        graph = OnnxRuntimeBackend(source, device)
-        if graph.info.graph == "backward":
-            raise ReportedError(f"{source}: a backward graph; open its forward graph instead")
-        if graph.info.graph == "forward":
-            backward = OnnxRuntimeBackend(Path(source).with_name(graph.info.backward_graph), device)
-            return ClipSession(backward, graph, window)
-        return Session(graph)
-    if backend == "torch":
-        from ..models.base import BidirectionalVSRModel
-        from .torch_backend import TorchBackend, load_model
-
-        model = load_model(source)
-        if isinstance(model, BidirectionalVSRModel):
-            return ClipSession(TorchBackend(model, device, "backward", precision),
-                               TorchBackend(model, device, "forward", precision), window)
-        return Session(TorchBackend(model, device, precision=precision))
-    raise ReportedError(f"unknown backend '{backend}' (known: tensorrt, onnxruntime, torch)")
+def session_over(graphs: dict, window: int = DEFAULT_WINDOW):
+    """The session over one model's graphs ({GraphKind: Backend}): streaming or over clip windows."""
+    if GraphKind.STEP in graphs:
+        return Session(graphs[GraphKind.STEP])
+    return ClipSession(graphs[GraphKind.BACKWARD], graphs[GraphKind.FORWARD], window)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ReportedError, require_torch
-from ..modelinfo import PRECISIONS
+from ..modelinfo import PRECISIONS, GraphKind
 
 
 def load_model(source):
@@ -28,21 +28,18 @@ def load_model(source):
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model, device: str = "auto", graph: str | None = None, precision: str = "fp32",
+    def __init__(self, model, device: str = "auto", graph: GraphKind | None = None, precision: str = "fp32",
                  cuda_graphs: bool = True):
         self.torch = require_torch("the torch backend")
-        from ..models.base import STEP_METHODS
-
         if precision not in PRECISIONS:
             raise ReportedError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
         self.device = self._device(device)
         self.dtype = self.torch.float16 if precision == "fp16" else self.torch.float32
         self.memory_format = self.torch.channels_last if self.device == "cuda" else self.torch.contiguous_format
         self.model = model.eval().to(self.device, self.dtype, memory_format=self.memory_format)
-        self.graph = graph or model.graphs[-1]
-        self.method = getattr(self.model, STEP_METHODS[self.graph])
-        self.info = model.info(precision, graph=self.graph)
-        self.cuda_graphs = cuda_graphs and self.device == "cuda" and self.graph == "step"
+        self.info = model.info(precision, graph)
+        self.method = self.model.graph_method(self.info.graph)
+        self.cuda_graphs = cuda_graphs and self.device == "cuda" and self.info.graph is GraphKind.STEP
         self._captured: dict[tuple[int, int], CapturedStep] = {}
 
     def _device(self, device: str) -> str:
@@ -51,8 +48,6 @@ class TorchBackend:
             return "cuda" if cuda else "cpu"
         if device == "cuda" and not cuda:
             raise ReportedError("torch here has no CUDA device (needs an NVIDIA GPU and a CUDA build of torch)")
-        if device not in ("cpu", "cuda"):
-            raise ReportedError(f"unknown device '{device}' (known: auto, cpu, cuda)")
         return device
 
     def _tensor(self, shape) -> "torch.Tensor":  # noqa: F821
@@ -78,7 +73,7 @@ class TorchBackend:
                 out, next_state = self._replay(lr, state)
             else:
                 out, *next_state = self.method(lr, *([feature] if feature is not None else []), *state)
-        if self.graph == "backward" or not download:
+        if self.info.graph is GraphKind.BACKWARD or not download:
             return out, next_state
         return out.float().cpu().numpy(), next_state
 

@@ -1,0 +1,106 @@
+"""The one description of a model's step graphs and its state (modelinfo), and the one way to open
+them (runtime.backends): every model's step follows its declared state, every reader goes through
+them, and every entry point resolves a file to the same backend."""
+
+import ast
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+
+import repvsr_deploy
+from repvsr_deploy.errors import ReportedError
+from repvsr_deploy.modelinfo import BIDIRECTIONAL, STREAMING, GraphKind, ModelInfo, StateSpec
+from repvsr_deploy.models import build_model, model_names
+from repvsr_deploy.runtime.backends import TensorRTOptions, TorchOptions, backend_for, open_graphs
+from repvsr_deploy.runtime.session import ClipSession, Session, open_session
+
+PACKAGE = Path(repvsr_deploy.__file__).parent
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_each_step_takes_its_state_in_the_declared_order_and_names(name):
+    model = build_model(name)
+    for kind in model.graphs.kinds:
+        parameters = list(inspect.signature(model.graph_method(kind)).parameters.values())
+        inputs, state = parameters[: len(kind.inputs)], parameters[len(kind.inputs):]
+        names = [s.name for s in model.states_of(kind)]
+        if [p.kind for p in state] == [inspect.Parameter.VAR_POSITIONAL]:  # step(lr, *previous)
+            assert names, f"{name} {kind}: takes a state it does not declare"
+            continue
+        assert [p.name for p in state] == names, f"{name} {kind}: step's state arguments differ from state_specs"
+        assert len(inputs) == len(kind.inputs)
+
+
+def test_the_twin_rule():
+    assert STREAMING.files("out/m.onnx") == {GraphKind.STEP: Path("out/m.onnx")}
+    assert BIDIRECTIONAL.files("out/m.fp16.plan") == {GraphKind.BACKWARD: Path("out/m.fp16.backward.plan"),
+                                                     GraphKind.FORWARD: Path("out/m.fp16.plan")}
+    assert [k.method for k in GraphKind] == ["step", "backward_step", "forward_step"]
+    assert [k.output for k in GraphKind] == ["hr", "feature", "hr"]
+
+
+def test_model_info_round_trips_through_metadata_and_refuses_an_unknown_graph_kind():
+    info = ModelInfo("ksnet-bi", 4, 1, 33, (StateSpec("x_prev", 3, 1),), graph=GraphKind.FORWARD)
+    assert info.input_names == ["lr", "feature", "state_x_prev"]
+    assert info.output_names == ["hr", "next_state_x_prev"]
+    metadata = info.to_metadata()
+    assert metadata["repvsr.graph"] == '"forward"'
+    back = ModelInfo.from_metadata(metadata, "g.onnx")
+    assert back == info and back.graph is GraphKind.FORWARD
+    with pytest.raises(ReportedError, match="g.onnx: not a repvsr-deploy step graph"):
+        ModelInfo.from_metadata({**metadata, "repvsr.graph": '"sideways"'}, "g.onnx")
+
+
+def _graph_kind_literals(path: Path) -> list[str]:
+    """String constants naming a graph kind, other than a progress bar's unit."""
+    tree = ast.parse(path.read_text())
+    units = {id(k.value) for node in ast.walk(tree) if isinstance(node, ast.Call) for k in node.keywords
+             if k.arg == "unit"}
+    kinds = {k.value for k in GraphKind}
+    return [f"{path.name}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in kinds and id(node) not in units]
+
+
+def test_no_graph_kind_is_spelled_outside_its_description():
+    found = [hit for path in sorted(PACKAGE.rglob("*.py")) if path.name != "modelinfo.py"
+             for hit in _graph_kind_literals(path)]
+    assert found == []
+
+
+def test_the_backend_of_a_source():
+    assert [backend_for(p).name for p in ("m.onnx", "m.PLAN", "m.engine", "m.pth", "m.ckpt")] == [
+        "onnxruntime", "tensorrt", "tensorrt", "torch", "torch"]
+    assert backend_for(build_model("repvsr")).name == "torch"
+
+
+def test_options_belong_to_their_backend():
+    model = build_model("repvsr")
+    with pytest.raises(ReportedError, match="the torch backend takes TorchOptions, not TensorRTOptions"):
+        open_graphs(model, "torch", "cpu", TensorRTOptions())
+    with pytest.raises(ReportedError, match="unknown backend 'tensorflow' \\(known: tensorrt, onnxruntime, torch\\)"):
+        open_session(model, "tensorflow")
+    with pytest.raises(ReportedError, match="unknown device 'gpu' \\(known: auto, cpu, cuda\\)"):
+        open_session(model, device="gpu")
+    with pytest.raises(ReportedError, match="m.plan: a TensorRT engine runs on an NVIDIA GPU only"):
+        open_session("m.plan", device="cpu")
+    graphs = open_graphs(model, "torch", "cpu", TorchOptions("fp16"))
+    assert list(graphs) == [GraphKind.STEP] and graphs[GraphKind.STEP].info.precision == "fp16"
+
+
+def test_a_bidirectional_model_opens_as_its_twins_from_any_entry(exported):
+    model, path = exported("basicvsr")
+    graphs = open_graphs(path, device="cpu")
+    assert {kind: backend.info.graph for kind, backend in graphs.items()} == {k: k for k in BIDIRECTIONAL.kinds}
+    assert isinstance(open_session(path, device="cpu"), ClipSession)
+    assert isinstance(open_session(model, device="cpu"), ClipSession)
+    with pytest.raises(ReportedError, match="basicvsr.backward.onnx: a backward graph; open its forward graph instead"):
+        open_session(path.with_name("basicvsr.backward.onnx"))
+    assert isinstance(open_session(build_model("repvsr"), device="cpu"), Session)
+
+
+def test_metadata_written_before_the_twin_rule_still_reads():
+    """Earlier 0.1 graphs also named their twin in the metadata; the rule gives that name now."""
+    metadata = {**ModelInfo("basicvsr", 4, 1, 64, ()).to_metadata(), "repvsr.backward_graph": json.dumps("x.onnx")}
+    assert ModelInfo.from_metadata(metadata, "old.onnx").graph is GraphKind.STEP
