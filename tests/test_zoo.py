@@ -71,3 +71,24 @@ def test_export_matches_torch(exported, name):
     if isinstance(model, BidirectionalVSRModel):
         assert path.with_name(f"{path.stem}.backward.onnx").exists()
     assert compare_with_torch(path, model, frames=3, hw=SMALL) <= 1e-4
+
+
+def test_basicvsr_warps_features_with_zero_padding_and_spynet_with_border():
+    """As the public BasicSR/MMagic BasicVSR: a feature pulled from outside the frame is zero."""
+    from repvsr_deploy.models.warp import flow_warp
+
+    ones, shift = torch.ones(1, 2, 4, 6), torch.zeros(1, 2, 4, 6)
+    shift[:, 0] = 2.0  # every pixel reads two columns to its right
+    assert flow_warp(ones, shift)[..., -2:].eq(1).all()  # border: the edge repeats
+    assert flow_warp(ones, shift, padding="zeros")[..., -2:].eq(0).all()
+    assert flow_warp(ones, shift, padding="zeros")[..., :-2].eq(1).all()
+
+    class ConstantFlow(torch.nn.Module):
+        def forward(self, lr, lr_other):
+            return shift
+
+    model = build_model("basicvsr")
+    model.spynet = ConstantFlow()  # the propagation's alignment alone
+    lr = torch.rand(1, 3, 4, 6)
+    aligned = model._propagate(torch.nn.Identity(), lr, lr, torch.ones(1, 64, 4, 6))[:, 3:]
+    assert aligned[..., -2:].eq(0).all() and aligned[..., :-2].eq(1).all()

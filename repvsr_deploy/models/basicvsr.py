@@ -69,7 +69,8 @@ class BasicVSR(BidirectionalVSRModel):
         return StateSpec("lr_prev", 3, 1), StateSpec("feature_prev", self.channels, 1)
 
     def _propagate(self, branch: nn.Module, lr: Tensor, lr_other: Tensor, feature_other: Tensor) -> Tensor:
-        aligned = flow_warp(feature_other, self.spynet(lr, lr_other))
+        # zero padding, as the public BasicVSR warps features (SpyNet warps with border padding)
+        aligned = flow_warp(feature_other, self.spynet(lr, lr_other), padding="zeros")
         return branch(torch.cat([lr, aligned], dim=1))
 
     def backward_step(self, lr: Tensor, lr_next: Tensor, feature_next: Tensor) -> tuple[Tensor, ...]:

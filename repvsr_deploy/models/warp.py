@@ -19,8 +19,9 @@ def upsample_flow(flow: Tensor, scale: int) -> Tensor:
     return scale * F.interpolate(flow, scale_factor=scale, mode="bilinear", align_corners=False)
 
 
-def flow_warp(image: Tensor, flow: Tensor) -> Tensor:
-    """Backward warp: out(p) = image(p + flow(p)), bilinear, clamped at the border."""
+def flow_warp(image: Tensor, flow: Tensor, padding: str = "border") -> Tensor:
+    """Backward warp: out(p) = image(p + flow(p)), bilinear; outside the image the border pixel
+    (`padding="border"`) or zero (`"zeros"`, as BasicVSR warps its features)."""
     flow = at_least_float32(flow)
     _, _, height, width = flow.shape
     xs = torch.arange(width, dtype=flow.dtype, device=flow.device).view(1, 1, width)
@@ -29,6 +30,6 @@ def flow_warp(image: Tensor, flow: Tensor) -> Tensor:
     grid_y = (2 * (ys + flow[:, 1]) + 1) / height - 1
     grid = torch.stack((grid_x, grid_y), dim=-1)
     warped = F.grid_sample(
-        image.to(flow.dtype), grid, mode="bilinear", padding_mode="border", align_corners=False
+        image.to(flow.dtype), grid, mode="bilinear", padding_mode=padding, align_corners=False
     )
     return warped.to(image.dtype)
