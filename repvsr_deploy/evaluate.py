@@ -22,6 +22,19 @@ from .video.upscale import to_uint8, upscale_frames
 BICUBIC = "bicubic"
 
 
+@dataclass(frozen=True)
+class Convention:
+    """How a table measures: on RGB or on Y (BT.601), and how many border pixels it leaves out."""
+
+    channel: str = "rgb"
+    crop_border: int = 0
+
+    def describe(self) -> str:
+        where = "RGB" if self.channel == "rgb" else "the Y channel of BT.601 YCbCr"
+        crop = f", {self.crop_border} border pixels cropped" if self.crop_border else ""
+        return f"PSNR and SSIM on {where}{crop}, 8-bit frames"
+
+
 @dataclass
 class Score:
     sequence: str
@@ -29,6 +42,8 @@ class Score:
     frames: int
     psnr: float
     ssim: float
+    channel: str
+    crop_border: int
 
 
 def sequence_pairs(data: Path) -> list[tuple[str, Path, Path | None]]:
@@ -70,9 +85,12 @@ def demo_pairs(degradation: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return [(name, gt, degraded(gt, degradation)) for name, gt in zip(names, clips)]
 
 
-def score(name: str, model: str, output: np.ndarray, gt: np.ndarray) -> Score:
-    return Score(name, model, len(gt), float(np.mean([psnr(o, g) for o, g in zip(output, gt)])),
-                 float(np.mean([ssim(o, g) for o, g in zip(output, gt)])))
+def score(name: str, model: str, output: np.ndarray, gt: np.ndarray, convention: Convention = Convention()) -> Score:
+    """Per-frame PSNR and SSIM averaged over the sequence."""
+    c = convention
+    return Score(name, model, len(gt), float(np.mean([psnr(o, g, c.channel, c.crop_border) for o, g in zip(output, gt)])),
+                 float(np.mean([ssim(o, g, c.channel, c.crop_border) for o, g in zip(output, gt)])),
+                 c.channel, c.crop_border)
 
 
 def upscale_sequence(session, lr: np.ndarray) -> np.ndarray:
@@ -91,5 +109,5 @@ def averages(scores: list[Score]) -> list[Score]:
     for model in dict.fromkeys(s.model for s in scores):
         mine = [s for s in scores if s.model == model]
         rows.append(Score("average", model, sum(s.frames for s in mine), float(np.mean([s.psnr for s in mine])),
-                          float(np.mean([s.ssim for s in mine]))))
+                          float(np.mean([s.ssim for s in mine])), mine[0].channel, mine[0].crop_border))
     return rows

@@ -172,3 +172,48 @@ def test_eval_exported_graph_loses_under_0_01_db(tmp_path):
                              ("pth (torch, unfused)", "pth (torch, fused)", "onnx (onnxruntime)"))
     assert abs(fused - unfused) < 0.01 and abs(graph - unfused) < 0.01
     assert rows["bicubic"]["frames"] == 4
+
+
+def test_y_psnr_by_hand_and_the_cropped_border():
+    target = np.zeros((16, 16, 3), np.uint8)
+    output = target.copy()
+    output[..., 0] = 10  # red alone: Y moves by 65.481 x 10 / 255 (BT.601), RGB's MSE is 100 / 3
+    assert psnr(output, target, "y") == pytest.approx(20 * math.log10(255 / (65.481 * 10 / 255)))  # 39.931 dB
+    assert psnr(output, target) == pytest.approx(10 * math.log10(255**2 / (100 / 3)))  # 32.902 dB
+    framed = output.copy()
+    framed[:2], framed[-2:], framed[:, :2], framed[:, -2:] = 255, 255, 255, 255
+    assert psnr(framed, target, "y", crop_border=2) == pytest.approx(psnr(output, target, "y"))
+    assert ssim(framed, target, "y", crop_border=2) == pytest.approx(ssim(output, target, "y"))
+    assert ssim(target, target, "y") == pytest.approx(1.0)
+
+
+def test_eval_reports_y_psnr_as_computed_by_hand(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from repvsr_deploy.demo import CHECKPOINT
+    from repvsr_deploy.evaluate import bicubic_sequence
+
+    rng = np.random.default_rng(0)
+    gt = (rng.random((2, 64, 96, 3)) * 255).astype(np.uint8)
+    lr = (rng.random((2, 16, 24, 3)) * 255).astype(np.uint8)
+    for name, frames in (("GT", gt), ("LR", lr)):
+        (tmp_path / "vid" / name / "seq").mkdir(parents=True)
+        for t, frame in enumerate(frames):
+            Image.fromarray(frame).save(tmp_path / "vid" / name / "seq" / f"{t:03d}.png")
+    result = run_cli("repvsr-eval", tmp_path / "vid", CHECKPOINT, "--channel", "y", "--crop-border", 0,
+                     "--format", "json")
+    assert result.returncode == 0, result.stderr
+    row = next(r for r in json.loads(result.stdout)["rows"] if r["model"] == "bicubic" and r["sequence"] == "seq")
+
+    def y(frames):
+        return 16 + frames.astype(np.float64) @ np.array([65.481, 128.553, 24.966]) / 255
+
+    up = bicubic_sequence(lr)
+    by_hand = np.mean([10 * math.log10(255**2 / np.mean((y(u) - y(g)) ** 2)) for u, g in zip(up, gt)])
+    assert (row["psnr"], row["channel"], row["crop_border"]) == (pytest.approx(by_hand, abs=1e-9), "y", 0)
+    table = run_cli("repvsr-eval", tmp_path / "vid", CHECKPOINT, "--channel", "y", "--crop-border", 4)
+    assert "PSNR and SSIM on the Y channel of BT.601 YCbCr, 4 border pixels cropped" in table.stdout, table.stderr
+    refused = run_cli("repvsr-eval", tmp_path / "vid", CHECKPOINT, "--crop-border", 30)
+    assert refused.returncode != 0 and "--crop-border" in refused.stderr and "Traceback" not in refused.stderr

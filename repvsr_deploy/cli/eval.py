@@ -1,4 +1,4 @@
-"""repvsr-eval: PSNR / SSIM (RGB) of checkpoints and exported graphs over a Vid4-style folder."""
+"""repvsr-eval: PSNR / SSIM (RGB or Y) of checkpoints and exported graphs over a Vid4-style folder."""
 
 import csv
 import io
@@ -20,17 +20,18 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str):
     """(label, session) per model; checkpoints fused (and also unfused, if asked)."""
     from ..errors import ReportedError
     from ..models import load_checkpoint
+    from ..runtime.backends import backend_for
     from ..runtime.session import open_session
 
     for path in models:
         if not path.is_file():
             raise ReportedError(f"{path}: no such checkpoint, graph or engine")
-        if path.suffix in (".pth", ".pt"):
+        backend = backend_for(path).name
+        if backend == "torch":
             if unfused:
                 yield f"{path.name} (torch, unfused)", open_session(load_checkpoint(path), "torch", device)
             yield f"{path.name} (torch, fused)", open_session(path, "torch", device)
         else:
-            backend = "tensorrt" if path.suffix in (".plan", ".engine") else "onnxruntime"
             yield f"{path.name} ({backend})", open_session(path, backend, device)
 
 
@@ -43,19 +44,24 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str):
 @click.option("--degradation", type=click.Choice(["bd", "bi"]), default="bd", show_default=True,
               help="How LR frames are made where DATA has no LR folder.")
 @click.option("--frames", type=click.IntRange(2), help="At most this many frames per sequence.")
+@click.option("--channel", type=click.Choice(["rgb", "y"]), default="rgb", show_default=True,
+              help="Measure on RGB, or on the Y channel of BT.601 YCbCr (the BasicVSR line's Vid4 convention).")
+@click.option("--crop-border", type=click.IntRange(0), default=0, show_default=True,
+              help="Leave out this many pixels on every side before measuring.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the result here (.json, .csv by suffix; else --format).")
 @debug_option
-def eval_command(data, models, demo_data, unfused, degradation, frames, device, fmt, out):
-    """PSNR and SSIM on RGB of MODELS (.pth checkpoints, .onnx graphs, .plan engines) over the
+def eval_command(data, models, demo_data, unfused, degradation, frames, channel, crop_border, device, fmt, out):
+    """PSNR and SSIM (on RGB, or Y with --channel y) of MODELS (.pth checkpoints, .onnx graphs, .plan engines) over the
     sequences of DATA (DATA/GT/<seq>, with DATA/LR/<seq> where given; or sequences directly under
     DATA), bicubic beside."""
     from tabulate import tabulate
 
-    from ..evaluate import (BICUBIC, averages, bicubic_sequence, demo_pairs, load_pair, score, sequence_pairs,
-                            upscale_sequence)
+    from ..evaluate import (BICUBIC, Convention, averages, bicubic_sequence, demo_pairs, load_pair, score,
+                            sequence_pairs, upscale_sequence)
+    from ..metrics import SSIM_WINDOW
 
     if demo_data:  # DATA is then the first model
         models = (data, *models) if data else models
@@ -67,22 +73,27 @@ def eval_command(data, models, demo_data, unfused, degradation, frames, device, 
         pairs = demo_pairs(degradation)
     else:
         pairs = [(name, *load_pair(gt, lr, degradation, frames)) for name, gt, lr in sequence_pairs(data)]
+    convention = Convention(channel, crop_border)
+    for name, gt, _ in pairs:
+        if min(gt.shape[1:3]) - 2 * crop_border < SSIM_WINDOW:
+            raise click.BadParameter(f"{crop_border} leaves less than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM window of "
+                                     f"{name}'s {gt.shape[2]}x{gt.shape[1]} frames", param_hint="--crop-border")
     sessions = list(_sessions(models, unfused, device))
     scores = []
     for name, gt, lr in pairs:
-        scores.append(score(name, BICUBIC, bicubic_sequence(lr), gt))
+        scores.append(score(name, BICUBIC, bicubic_sequence(lr), gt, convention))
         for label, session in sessions:
-            scores.append(score(name, label, upscale_sequence(session, lr), gt))
+            scores.append(score(name, label, upscale_sequence(session, lr), gt, convention))
     rows = scores + averages(scores)
     command = shlex.join(["repvsr-eval", *sys.argv[1:]])
-    click.echo(_render(rows, fmt, command, tabulate), nl=False)
+    click.echo(_render(rows, fmt, command, convention, tabulate), nl=False)
     if out:
         with atomic_path(out) as tmp:
             tmp.write_text(_render(rows, {".json": "json", ".csv": "csv"}.get(out.suffix.lower(), fmt), command,
-                                   tabulate))
+                                   convention, tabulate))
 
 
-def _render(rows, fmt: str, command: str, tabulate) -> str:
+def _render(rows, fmt: str, command: str, convention, tabulate) -> str:
     if fmt == "json":
         return json.dumps({"command": command, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
     if fmt == "csv":
@@ -93,7 +104,7 @@ def _render(rows, fmt: str, command: str, tabulate) -> str:
         return buffer.getvalue()
     body = tabulate([[r.sequence, r.model, r.frames, f"{r.psnr:.3f}", f"{r.ssim:.4f}"] for r in rows],
                     headers=["Sequence", "Model", "Frames", "PSNR (dB)", "SSIM"], disable_numparse=True)
-    return body + "\n\nPSNR and SSIM on RGB, 8-bit frames; average = mean over sequences.\n"
+    return body + f"\n\n{convention.describe()}; average = mean over sequences.\n"
 
 
 def main():
