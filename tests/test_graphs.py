@@ -79,7 +79,7 @@ def test_options_belong_to_their_backend():
     model = build_model("repvsr")
     with pytest.raises(ReportedError, match="the torch backend takes TorchOptions, not TensorRTOptions"):
         open_graphs(model, "torch", "cpu", TensorRTOptions())
-    with pytest.raises(ReportedError, match="unknown backend 'tensorflow' \\(known: tensorrt, onnxruntime, torch\\)"):
+    with pytest.raises(ReportedError, match="unknown backend 'tensorflow' \\(known: tensorrt, onnxruntime, openvino, torch\\)"):
         open_session(model, "tensorflow")
     with pytest.raises(ReportedError, match="unknown device 'gpu' \\(known: auto, cpu, cuda\\)"):
         open_session(model, device="gpu")

@@ -20,8 +20,10 @@ from .paper_tables import paper_row, resolution_of
 from .roofline import peak
 from .timing import time_session
 
-BACKENDS = ("tensorrt", "tensorrt-rtx", "onnxruntime", "torch")
+BACKENDS = ("tensorrt", "tensorrt-rtx", "onnxruntime", "openvino", "torch")
 FLAVORS = {"tensorrt": "tensorrt", "tensorrt-rtx": "rtx"}  # backend -> TensorRT flavour
+# backends that run deformable convs only through the portable lowering (no DeformConv, no plugin)
+PORTABLE_ONLY = {"tensorrt-rtx": "portable", "openvino": "portable"}
 
 
 @dataclass
@@ -86,7 +88,8 @@ def _tensorrt(backend: str) -> bool:
 
 def best_backend() -> tuple[str, str]:
     """(backend, device), fastest first: TensorRT, TensorRT for RTX, onnxruntime on CUDA, torch on
-    CUDA, onnxruntime on the CPU, torch on the CPU."""
+    CUDA, OpenVINO, onnxruntime on the CPU, torch on the CPU (the CPU order as measured in
+    benchmarks/results/cpu-backends-720p)."""
     for backend in FLAVORS:
         if _tensorrt(backend):
             return backend, "cuda"
@@ -94,6 +97,8 @@ def best_backend() -> tuple[str, str]:
         return "onnxruntime", "cuda"
     if _cuda():
         return "torch", "cuda"
+    if importlib.util.find_spec("openvino") is not None:
+        return "openvino", "cpu"
     if importlib.util.find_spec("onnxruntime") is not None:
         return "onnxruntime", "cpu"
     return "torch", "cpu"
@@ -112,6 +117,12 @@ def resolve_device(backend: str, device: str) -> str:
         return "cuda"
     if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
         raise MissingDependency("onnxruntime", "onnxruntime", "--backend onnxruntime")
+    if backend == "openvino":
+        if importlib.util.find_spec("openvino") is None:
+            raise MissingDependency("openvino", "openvino", "--backend openvino")
+        if device == "cuda":
+            raise ReportedError("--backend openvino runs on the CPU here (--device cpu)")
+        return "cpu"
     has_cuda = _onnxruntime_cuda() if backend == "onnxruntime" else _cuda()
     if device == "cuda" and not has_cuda:
         needs = f"onnxruntime-gpu: {GPU_INSTALL}" if backend == "onnxruntime" else "a CUDA build of torch"
@@ -132,8 +143,8 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
     graph = precision_path(output, target.precision)
     if not graph.exists():  # a row measures only a graph that reproduces the torch model
         export_verified(model, output, (target.precision,), target.dcn)
-    if target.backend == "onnxruntime":
-        return open_session(graph, device=target.device)
+    if target.backend in ("onnxruntime", "openvino"):
+        return open_session(graph, target.backend, target.device)
     from ..trt.builder import BuildSettings, build
     from ..trt.profiles import parse_profiles
 

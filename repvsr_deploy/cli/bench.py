@@ -56,13 +56,13 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
               help="Target resolution(s): 720p, 1080p, 4k (LR 320x180, 480x270, 960x540) [default: 720p].")
 @click.option("--lr-size", "lr_sizes", multiple=True, type=FrameSize(), help="Any LR size WxH instead of --res.")
 @click.option("--backend", "backends", multiple=True,
-              help="tensorrt, tensorrt-rtx, onnxruntime and/or torch, comma-separated [default: the fastest present: "
-                   "tensorrt, tensorrt-rtx, onnxruntime-gpu, torch on CUDA, onnxruntime on the CPU].")
+              help="tensorrt, tensorrt-rtx, onnxruntime, openvino and/or torch, comma-separated [default: the fastest "
+                   "present: tensorrt, tensorrt-rtx, onnxruntime-gpu, torch on CUDA, openvino, onnxruntime on the CPU].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--dcn", type=click.Choice(["standard", "plugin", "portable"]), default="standard", show_default=True,
               help="How deformable convs are exported for onnxruntime and TensorRT (see repvsr-export --dcn); "
-                   "tensorrt-rtx always takes portable.")
+                   "tensorrt-rtx and openvino always take portable.")
 @click.option("--unfused", is_flag=True, help="Also time the training-form (unfused) model on torch.")
 @click.option("--frames", default=20, show_default=True, type=click.IntRange(2), help="Timed frames per row.")
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(0),
@@ -82,7 +82,8 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
     Params / GFLOPs / FPS."""
     from ..bench.machine import describe_machine
     from ..bench.report import Report, render
-    from ..bench.runner import BACKENDS, Target, best_backend, bench_model, device_name, in_table, resolve_device
+    from ..bench.runner import (BACKENDS, PORTABLE_ONLY, Target, best_backend, bench_model, device_name, in_table,
+                                resolve_device)
     from ..bench.roofline import peak
     from ..models import model_names
 
@@ -101,7 +102,7 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
         backends, device = [backend], (best_device if device == "auto" else device)
     if dcn == "plugin" and set(backends) - {"tensorrt", "torch"}:
         raise click.BadParameter("the plugin runs on --backend tensorrt only", param_hint="'--dcn'")
-    targets = [Target(b, resolve_device(b, device), precision, include_io, "portable" if b == "tensorrt-rtx" else dcn)
+    targets = [Target(b, resolve_device(b, device), precision, include_io, PORTABLE_ONLY.get(b, dcn))
                for b in backends]
     for path in (*outs, plot_path):
         if path:

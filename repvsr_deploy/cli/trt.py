@@ -44,7 +44,8 @@ def build_command(onnx_path, output, profiles, precision, workspace, opt_level, 
     """Build the engine of MODEL.onnx (both engines of a bidirectional model), or reuse it if it is
     up to date; a stale one is rebuilt, saying what changed."""
     from ..trt.builder import BuildSettings, build
-    from ..trt.profiles import parse_profiles, read_graph
+    from ..graph_file import read_graph
+    from ..trt.profiles import parse_profiles
 
     _, info = read_graph(onnx_path)
     settings = BuildSettings(parse_profiles(profiles, info.size_multiple), precision, workspace, opt_level,

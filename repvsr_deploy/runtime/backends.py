@@ -1,5 +1,6 @@
 """The backends, and the one rule for which of them opens what: a TensorRT engine (`.plan`,
-`.engine`), an exported graph (`.onnx`: onnxruntime) or a model or checkpoint (torch, anything else).
+`.engine`), an exported graph (`.onnx`: onnxruntime; OpenVINO when asked for) or a model or
+checkpoint (torch, anything else).
 
 Each backend opens all the graphs of one model (a streaming step, or backward + forward, their files
 found by `GraphSet.files`) on a device, with options of its own as a typed object. `open_session`,
@@ -50,6 +51,12 @@ def _open_onnxruntime(source, device: str, options: None) -> dict:
     return _with_twins(Path(source), OnnxRuntimeBackend(source, device), lambda path: OnnxRuntimeBackend(path, device))
 
 
+def _open_openvino(source, device: str, options: None) -> dict:
+    from .openvino_backend import OpenVINOBackend
+
+    return _with_twins(Path(source), OpenVINOBackend(source, device), lambda path: OpenVINOBackend(path, device))
+
+
 def _open_tensorrt(source, device: str, options: TensorRTOptions) -> dict:
     from ..trt.backend import TensorRTBackend
 
@@ -73,6 +80,7 @@ BACKENDS = {
     kind.name: kind for kind in (
         BackendKind("tensorrt", (".plan", ".engine"), TensorRTOptions, _open_tensorrt),
         BackendKind("onnxruntime", (".onnx",), None, _open_onnxruntime),
+        BackendKind("openvino", (), None, _open_openvino),
         BackendKind("torch", (), TorchOptions, _open_torch),
     )
 }

@@ -190,7 +190,7 @@ def open_session(source, backend: str = "auto", device: str = "auto", window: in
     """A session on a TensorRT engine (`.plan`, `.engine`), an exported graph (`.onnx`: onnxruntime),
     or a model or checkpoint (torch).
 
-    backend: "auto" (by what `source` is), "tensorrt", "onnxruntime" or "torch"; device: "auto",
+    backend: "auto" (by what `source` is), "tensorrt", "onnxruntime", "openvino" or "torch"; device: "auto",
     "cpu" or "cuda". Bidirectional models give a ClipSession over windows of `window` frames.
     `trust_host_code`: run version-compatible engines, which carry executable host code.
     `precision`: the torch backend's (graphs and engines have their own).

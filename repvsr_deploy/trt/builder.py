@@ -28,7 +28,8 @@ from .cache import BuildKey, Sidecar, file_sha256, read_sidecar, sidecar_path
 from .flavors import Flavor, TensorRT, flavor as flavor_named, version_tuple
 from .plugin_op import NAME as PLUGIN_OP
 from .plugin_op import PLUGIN_ID
-from .profiles import Profile, graph_inputs, input_shapes, read_graph
+from ..graph_file import read_graph
+from .profiles import Profile, graph_inputs, input_shapes
 
 
 def engine_paths(onnx_path: Path, info: ModelInfo, engine: Path) -> list[tuple[Path, Path]]:

@@ -10,7 +10,6 @@ only; one exact-size profile each would refuse every other size.)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import onnx
 
@@ -72,15 +71,3 @@ def select_profile(profiles: list[Profile], frame_hw: tuple[int, int], source: s
         f"{source}: a {frame_hw[1]}x{frame_hw[0]} frame is larger than its largest profile, {largest.name} "
         f"({largest.lr_hw[1]}x{largest.lr_hw[0]}); rebuild with repvsr-trt build --profiles"
     )
-
-
-def read_graph(path: Path) -> tuple[onnx.ModelProto, ModelInfo]:
-    """The graph's structure (weights left on disk) and its repvsr metadata."""
-    path = Path(path)
-    if not path.is_file():
-        raise ReportedError(f"{path}: no such ONNX file")
-    try:
-        graph = onnx.load(path, load_external_data=False)
-    except Exception as exc:  # protobuf's DecodeError, or an OS error
-        raise ReportedError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
-    return graph, ModelInfo.from_metadata({p.key: p.value for p in graph.metadata_props}, str(path))

@@ -1,0 +1,59 @@
+"""The OpenVINO backend against onnxruntime: the same portable graph of every registry model, the
+same inputs and the same state at every step, so each step's output is compared on its own."""
+
+import numpy as np
+import pytest
+
+from repvsr_deploy.clips import moving_clip
+from repvsr_deploy.errors import ReportedError
+from repvsr_deploy.modelinfo import GraphKind
+from repvsr_deploy.models import model_names
+from repvsr_deploy.runtime import open_graphs, open_session
+
+pytest.importorskip("openvino")
+HW = (36, 44)  # above every model's minimum, a multiple of every size multiple
+
+
+def run(backend, lr, state, feature=None):
+    feature = None if feature is None else backend.upload(feature)
+    out, next_state = backend.run(backend.upload(lr), backend.load_state(state), feature, download=False)
+    return backend.to_host(out), [np.asarray(backend.to_host(s)) for s in next_state]
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_openvino_steps_as_onnxruntime_on_the_same_state(exported, name):
+    _, path = exported(name, "fp32", "portable")
+    openvino, onnxruntime = open_graphs(path, "openvino"), open_graphs(path, "onnxruntime", "cpu")
+    clip = moving_clip(4, *HW)[:, None]
+    feature = np.random.default_rng(0).random((1, 64, *HW), np.float32)  # a forward sweep's backward feature
+    for kind in openvino:
+        reference = onnxruntime[kind]
+        state = [np.zeros(s.shape(*HW), np.float32) for s in reference.info.states]
+        extra = feature[:, : _feature_channels(reference)] if kind is GraphKind.FORWARD else None
+        for lr in clip:
+            expected, next_state = run(reference, lr, state, extra)
+            got, got_state = run(openvino[kind], lr, state, extra)
+            assert np.abs(got - expected).max() <= 1e-4, f"{name} {kind}"
+            for a, b in zip(got_state, next_state):
+                assert np.abs(a - b).max() <= 1e-4, f"{name} {kind}: state"
+            state = next_state
+
+
+def _feature_channels(backend) -> int:
+    return backend.session.get_inputs()[1].shape[1]
+
+
+def test_a_session_runs_a_clip_through_openvino(exported):
+    _, path = exported("repvsr", "fp32", "portable")
+    clip = moving_clip(3, *HW)
+    got = list(open_session(path, "openvino").run(clip))
+    expected = list(open_session(path, "onnxruntime", "cpu").run(clip))
+    assert all(np.abs(a - b).max() <= 1e-4 for a, b in zip(got, expected)) and got[0].shape == (1, 3, 144, 176)
+
+
+def test_openvino_refuses_the_standard_deformable_conv_with_the_way_out(exported):
+    _, path = exported("ksnet-uni", "fp32", "standard")
+    with pytest.raises(ReportedError, match="OpenVINO cannot compile it \\(export with --dcn portable\\)"):
+        open_session(path, "openvino")
+    with pytest.raises(ReportedError, match="the openvino backend runs on the CPU here"):
+        open_session(path, "openvino", "cuda")
