@@ -23,7 +23,7 @@ from .timing import time_session
 BACKENDS = ("tensorrt", "tensorrt-rtx", "onnxruntime", "openvino", "torch")
 FLAVORS = {"tensorrt": "tensorrt", "tensorrt-rtx": "rtx"}  # backend -> TensorRT flavour
 # backends that run deformable convs only through the portable lowering (no DeformConv, no plugin)
-PORTABLE_ONLY = {"tensorrt-rtx": "portable", "openvino": "portable"}
+PORTABLE_ONLY = frozenset({"tensorrt-rtx", "openvino"})
 
 
 @dataclass
@@ -134,7 +134,7 @@ def resolve_device(backend: str, device: str) -> str:
 
 def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: Path):
     """A session on what `target` measures: the model itself (torch), its verified graph
-    (onnxruntime) or an engine built from that graph; opened by what it is, as `open_session` does."""
+    (onnxruntime, OpenVINO) or an engine built from that graph; opened by what it is, as `open_session` does."""
     if target.backend == "torch":
         return open_session(model, device=target.device, precision=target.precision)
     from ..export import export_verified, precision_path

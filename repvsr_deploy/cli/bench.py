@@ -102,7 +102,7 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
         backends, device = [backend], (best_device if device == "auto" else device)
     if dcn == "plugin" and set(backends) - {"tensorrt", "torch"}:
         raise click.BadParameter("the plugin runs on --backend tensorrt only", param_hint="'--dcn'")
-    targets = [Target(b, resolve_device(b, device), precision, include_io, PORTABLE_ONLY.get(b, dcn))
+    targets = [Target(b, resolve_device(b, device), precision, include_io, "portable" if b in PORTABLE_ONLY else dcn)
                for b in backends]
     for path in (*outs, plot_path):
         if path:
