@@ -113,6 +113,7 @@ class ModelInfo:
     precision: str = "fp32"
     config: dict = field(default_factory=dict)
     graph: GraphKind = GraphKind.STEP
+    delay: int = 0  # the step's HR frame is of the LR frame `delay` steps back (`centred_window`)
     version: str = __version__
 
     @property

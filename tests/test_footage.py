@@ -153,6 +153,20 @@ def test_train_writes_a_checkpoint_that_exports_and_resumes(tmp_path):
     assert state["iteration"] == 4 and state["optimizer"]["state"]
     exported = run_cli("repvsr-export", tmp_path / "run.pth", "--onnx", "-o", tmp_path / "run.onnx")
     assert exported.returncode == 0, exported.stderr
+    # --init: another run from these weights, at iteration 0 (a vanishing LR keeps them as they were)
+    init = run_cli(*args[:-1], tmp_path / "init.pth", "--iterations", 1, "--init", tmp_path / "run.pth", "--lr", 1e-12)
+    assert init.returncode == 0, init.stderr
+    started, trained = (torch.load(tmp_path / name, weights_only=True) for name in ("init.pth", "run.pth"))
+    assert started["training"]["iteration"] == 1
+    assert all(torch.allclose(started["state_dict"][k], v, atol=1e-8) for k, v in trained["state_dict"].items())
+
+
+def test_demo_clips_fit_photographs_smaller_than_the_window():
+    """chelsea is 300 px high; the default --patch 64 asks for 320 px HR clips and a margin."""
+    from repvsr_deploy.data.synthetic import camera_clip, photo
+
+    clip = camera_clip(photo("chelsea"), 12, (320, 320), np.random.default_rng(0))
+    assert clip.shape == (12, 320, 320, 3) and clip.std() > 10
 
 
 def test_eval_exported_graph_loses_under_0_01_db(tmp_path):

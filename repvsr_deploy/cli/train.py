@@ -31,6 +31,8 @@ def _validation(root: Path | None, degradation: str, max_frames: int | None) -> 
 @click.option("-o", "--out", "checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Checkpoint to write (and to resume from with --resume).")
 @click.option("--resume", is_flag=True, help="Continue from --out's iteration, optimizer and weights.")
+@click.option("--init", "init", type=click.Path(dir_okay=False, path_type=Path),
+              help="Start from this checkpoint's weights at iteration 0 (e.g. official ones, see repvsr-import).")
 @click.option("--iterations", type=click.IntRange(1), help="[default: the recipe's, e.g. 400k for RepVSR]")
 @click.option("--batch", type=click.IntRange(1), help="Clips per iteration and GPU [default: the recipe's, 4].")
 @click.option("--clip-frames", default=5, show_default=True, type=click.IntRange(2), help="Frames per clip.")
@@ -44,7 +46,7 @@ def _validation(root: Path | None, degradation: str, max_frames: int | None) -> 
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @debug_option
-def train_command(data, model_name, demo_data, checkpoint, resume, iterations, batch, clip_frames, patch,
+def train_command(data, model_name, demo_data, checkpoint, resume, init, iterations, batch, clip_frames, patch,
                   degradation, base_lr, val_root, val_every, save_every, max_frames, device, seed):
     """Train MODEL on the sequences under DATA (folders of frame folders or videos), LR made on the
     fly by --degradation, with the paper's loss, optimizer and schedule (RepVSR's for repvsr, frvsr,
@@ -61,6 +63,8 @@ def train_command(data, model_name, demo_data, checkpoint, resume, iterations, b
 
     if bool(data) == demo_data:
         raise click.UsageError("give DATA folders or --demo-data")
+    if resume and init:
+        raise click.UsageError("--resume continues --out; --init starts from another checkpoint: give one")
     writable_directory(checkpoint.parent)  # before any training, not at the first save
     rank, world = distributed()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
@@ -75,6 +79,10 @@ def train_command(data, model_name, demo_data, checkpoint, resume, iterations, b
         model, state = load_checkpoint(checkpoint, expect_model=model_name).train(), load_training_state(checkpoint)
         if not state:
             raise ReportedError(f"--resume: {checkpoint} holds weights but no training state")
+    elif init:
+        model = load_checkpoint(init, expect_model=model_name).train()
+        if model.fused:
+            raise ReportedError(f"--init: {init} holds a fused (deploy-form) model, which does not train")
     else:
         model = build_model(model_name)
     recipe = recipe_for(model_name)

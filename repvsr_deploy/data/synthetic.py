@@ -3,6 +3,7 @@ can be downloaded here. The photographs are scikit-image's bundled data images (
 
 A clip is a photograph seen through a moving camera: per frame a sub-pixel pan (up to `max_pan`
 HR pixels a frame) and a slow zoom (up to 1 % a frame), rendered by bicubic resampling of the photo.
+A photograph smaller than the window and the path's margins is magnified until they fit.
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ def camera_clip(image: np.ndarray, frames: int, size: tuple[int, int], rng: np.r
     source = torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255
     img_h, img_w = image.shape[:2]
     height, width = size
-    pan = rng.uniform(-max_pan, max_pan, 2)
-    zoom = 1 + rng.uniform(-max_zoom, max_zoom)
     margin = max_pan * frames + max(height, width) * 0.2
-    centre = np.array([rng.uniform(width / 2 + margin, img_w - width / 2 - margin),
-                       rng.uniform(height / 2 + margin, img_h - height / 2 - margin)])
+    fit = min(1.0, img_w / (width + 2 * margin), img_h / (height + 2 * margin))  # photo pixels per output pixel
+    pan = rng.uniform(-max_pan, max_pan, 2) * fit
+    zoom = 1 + rng.uniform(-max_zoom, max_zoom)
+    reach_x, reach_y = fit * (width / 2 + margin), fit * (height / 2 + margin)
+    centre = np.array([rng.uniform(reach_x, img_w - reach_x), rng.uniform(reach_y, img_h - reach_y)])
     out = []
     for t in range(frames):
-        scale = zoom**t
+        scale = fit * zoom**t
         cx, cy = centre + pan * t
         # the output pixel grid mapped into the photo's normalized coordinates (align_corners=False)
         theta = torch.tensor([[scale * width / img_w, 0, 2 * cx / img_w - 1],

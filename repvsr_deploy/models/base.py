@@ -18,6 +18,7 @@ class VSRModel(nn.Module):
     scale: int = 4
     size_multiple: int = 1  # H and W must divide by this; sessions pad and crop
     min_size: int = 8  # smallest H and W the network accepts
+    delay: int = 0  # frames the HR output lags its LR input (a window centred on frame t - delay)
     state_specs: tuple[StateSpec, ...] = ()
     graphs: GraphSet = STREAMING  # what it exports
     registered_name: str = ""  # set by @register_model
@@ -60,6 +61,7 @@ class VSRModel(nn.Module):
             precision=precision,
             config=self.config,
             graph=graph,
+            delay=self.delay,
         )
 
     def states_of(self, graph: GraphKind) -> tuple[StateSpec, ...]:

@@ -38,21 +38,7 @@ def save_checkpoint(model: VSRModel, path, training: dict | None = None) -> None
 def load_checkpoint(path, expect_model: str | None = None) -> VSRModel:
     """The model a checkpoint describes, in eval mode; `expect_model` guards against the wrong file."""
     path = Path(path)
-    if not path.is_file():
-        raise ReportedError(f"{path}: no such checkpoint file")
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols on the way to failing
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ReportedError(
-            f"{path}: not a readable checkpoint (it does not load with weights_only=True: "
-            "corrupt, or it holds code rather than weights)"
-        ) from None
-    except Exception as exc:  # a corrupt file also fails in zipfile or torch, each its own way
-        # some of those errors say only a number (a KeyError of the pickle stream): name the kind then
-        reason = first_sentence(exc) if not isinstance(exc, (KeyError, IndexError)) else "corrupt or not a torch file"
-        raise ReportedError(f"{path}: not a readable checkpoint ({reason})") from None
+    payload = read_weights_only(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ReportedError(f"{path}: not a repvsr-deploy checkpoint (no '{FORMAT}' format tag)")
     if expect_model is not None and payload["model"] != expect_model:
@@ -65,6 +51,26 @@ def load_checkpoint(path, expect_model: str | None = None) -> VSRModel:
         raise ReportedError(f"{path}: weights do not fit model '{payload['model']}' ({mismatch})")
     model.load_state_dict(payload["state_dict"])
     return model.eval()
+
+
+def read_weights_only(path: Path, what: str):
+    """The object in a torch file, loaded with weights_only=True (no code from the file runs);
+    ReportedError naming `path` as a `what` if it is missing or unreadable."""
+    if not path.is_file():
+        raise ReportedError(f"{path}: no such {what} file")
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols on the way to failing
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ReportedError(
+            f"{path}: not a readable {what} (it does not load with weights_only=True: "
+            "corrupt, or it holds code rather than weights)"
+        ) from None
+    except Exception as exc:  # a corrupt file also fails in zipfile or torch, each its own way
+        # some of those errors say only a number (a KeyError of the pickle stream): name the kind then
+        reason = first_sentence(exc) if not isinstance(exc, (KeyError, IndexError)) else "corrupt or not a torch file"
+        raise ReportedError(f"{path}: not a readable {what} ({reason})") from None
 
 
 def _state_dict_mismatch(expected: dict, given: dict) -> str:

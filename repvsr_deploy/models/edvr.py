@@ -4,8 +4,9 @@ Temporal and Spatial Attention (TSA) fusion over a window of 5 frames.
 As the authors' public code (BasicSR, the "M" setting): 64 channels, 8 deformable groups, 5
 residual blocks to extract features, 10 to reconstruct, no pre-deblur. Every frame of the window
 is extracted and aligned anew at every step, as the original does and as KSNet Table 1 counts.
-3,300,131 parameters (KSNet Table 1: 3.3 M). The window ends at the current frame, its reference
-(see `sliding_window`).
+3,300,131 parameters (KSNet Table 1: 3.3 M). By default the window ends at the current frame, its
+reference (see `sliding_window`); `centred=True` makes the centre frame of five the reference, two
+frames of delay, as the official weights are trained.
 """
 
 import torch
@@ -142,9 +143,11 @@ class FeaturePyramid(nn.Module):
 class EDVR(SlidingWindowVSR):
     size_multiple = 4  # two stride-2 pyramid levels, upsampled back
 
-    def __init__(self, channels=64, frames=5, groups=8, extract_blocks=5, reconstruct_blocks=10):
+    def __init__(self, channels=64, frames=5, groups=8, extract_blocks=5, reconstruct_blocks=10, centred=False):
         super().__init__()
         self.neighbours = frames - 1
+        self.delay = frames // 2 if centred else 0
+        self.reference = frames - 1 - self.delay  # its position in the window, oldest first
         self.extract = FeaturePyramid(channels, extract_blocks)
         self.align = PCDAlignment(channels, groups)
         self.fuse_frames = TSAFusion(channels, frames)
@@ -153,9 +156,10 @@ class EDVR(SlidingWindowVSR):
         self.hr, self.last = conv3x3(64, 64), conv3x3(64, 3)
 
     def reconstruct(self, lr: Tensor, previous: list[Tensor]) -> Tensor:
-        pyramids = [self.extract(frame) for frame in [*previous, lr]]
-        aligned = [self.align(pyramid, pyramids[-1]) for pyramid in pyramids]
-        x = self.reconstruction(self.fuse_frames(aligned, reference_index=len(aligned) - 1))
+        window = [*previous, lr]
+        pyramids = [self.extract(frame) for frame in window]
+        aligned = [self.align(pyramid, pyramids[self.reference]) for pyramid in pyramids]
+        x = self.reconstruction(self.fuse_frames(aligned, self.reference))
         x = lrelu(F.pixel_shuffle(self.up1(x), 2))
         x = lrelu(F.pixel_shuffle(self.up2(x), 2))
-        return self.last(lrelu(self.hr(x))) + upsample_lr(lr, self.scale)
+        return self.last(lrelu(self.hr(x))) + upsample_lr(window[self.reference], self.scale)

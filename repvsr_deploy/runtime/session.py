@@ -4,17 +4,20 @@ A session owns what every backend needs alike: frame layout and dtype, padding t
 multiple and cropping the result, the size checks, and carrying the state from one step to the
 next. A backend only runs one graph once; its state values stay wherever it keeps them (a GPU).
 
-`Session` streams (one frame in, one HR frame out); `ClipSession` runs a bidirectional model over
-windows of a clip. Both give `run(frames) -> HR frames` and `reset()`.
+`Session` streams (one frame in, one HR frame out); `CentredSession` runs a sliding-window model
+that reconstructs the centre of its window (its HR frames come `delay` frames late); `ClipSession`
+runs a bidirectional model over windows of a clip. All give `run(frames) -> HR frames` and `reset()`.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
 
+from ..centred import centred_window
 from ..errors import ReportedError
 from ..modelinfo import GraphKind, ModelInfo
 from .backends import TensorRTOptions, TorchOptions, backend_for, backend_named, open_graphs
@@ -134,6 +137,55 @@ class Session:
             yield self.step(frame, download)
 
 
+class CentredSession:
+    """A sliding-window model with `delay` = r: the HR frame of frame c comes once frame c + r is in
+    (the first ones once frame 2r is), the last r at the clip's end; a clip's ends are padded as
+    `centred_window` says. Between the ends the state carries the window; at the ends the session
+    loads each window from the frames it keeps. Takes host frames (it keeps the last 2r + 1)."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.info = backend.info
+        self.device = backend.device
+        self.radius = self.info.delay
+        self.reset()
+
+    def reset(self) -> None:
+        self._frames = FrameFormat(self.info)
+
+    def upload(self, frame: np.ndarray) -> Any:
+        raise ReportedError(f"model '{self.info.model}' reconstructs the centre of its window: "
+                            "give it frames on the host, not uploaded ones")
+
+    def run(self, frames: Iterable, download: bool = True) -> Iterator:
+        """HR frames of a clip (host arrays), in order; `download` as in `Session.step`."""
+        size = 2 * self.radius + 1
+        recent: deque = deque(maxlen=size)  # the last `size` frames, prepared
+        count, state = 0, []
+        for frame in frames:
+            if not isinstance(frame, np.ndarray):
+                self.upload(frame)
+            recent.append(self._frames.prepare(frame))
+            count += 1
+            if count == size:  # frames 0 .. 2r: the first r + 1 windows, the last of them plain
+                for centre in range(self.radius + 1):
+                    hr, state = self._run_window(recent, count, centred_window(centre, size, self.radius), download)
+                    yield hr
+            elif count > size:
+                hr, state = self.backend.run(recent[-1], state, download=download)
+                yield self._frames.deliver(hr, self.backend, download)
+        first = count - self.radius if count >= size else 0
+        for centre in range(first, count):
+            yield self._run_window(recent, count, centred_window(centre, count, self.radius), download)[0]
+
+    def _run_window(self, recent: deque, count: int, indices: list[int], download: bool):
+        """(HR frame, next state) of the window of these frame indices, loaded from `recent`."""
+        offset = count - len(recent)
+        window = [recent[i - offset] for i in indices]
+        hr, state = self.backend.run(window[-1], self.backend.load_state(window[:-1]), download=download)
+        return self._frames.deliver(hr, self.backend, download), state
+
+
 class ClipSession:
     """A bidirectional model over a clip, in windows of at least `window` frames (the last one takes
     the remainder, up to 2 x window - 1): per window a backward sweep computes each frame's feature,
@@ -205,5 +257,6 @@ def open_session(source, backend: str = "auto", device: str = "auto", window: in
 def session_over(graphs: dict, window: int = DEFAULT_WINDOW):
     """The session over one model's graphs ({GraphKind: Backend}): streaming or over clip windows."""
     if GraphKind.STEP in graphs:
-        return Session(graphs[GraphKind.STEP])
+        step = graphs[GraphKind.STEP]
+        return CentredSession(step) if step.info.delay else Session(step)
     return ClipSession(graphs[GraphKind.BACKWARD], graphs[GraphKind.FORWARD], window)
