@@ -16,8 +16,9 @@ from .errors import debug_option, run_command
 FORMATS = ("table", "csv", "json")
 
 
-def _sessions(models: tuple[Path, ...], unfused: bool, device: str):
-    """(label, session) per model; checkpoints fused (and also unfused, if asked)."""
+def _sessions(models: tuple[Path, ...], unfused: bool, device: str, graph_backend: str):
+    """(label, session) per model; checkpoints fused (and also unfused, if asked); .onnx graphs on
+    `graph_backend`."""
     from ..errors import ReportedError
     from ..models import load_checkpoint
     from ..runtime.backends import backend_for
@@ -27,6 +28,7 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str):
         if not path.is_file():
             raise ReportedError(f"{path}: no such checkpoint, graph or engine")
         backend = backend_for(path).name
+        backend = graph_backend if backend == "onnxruntime" else backend
         if backend == "torch":
             if unfused:
                 yield f"{path.name} (torch, unfused)", open_session(load_checkpoint(path), "torch", device)
@@ -48,12 +50,15 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str):
               help="Measure on RGB, or on the Y channel of BT.601 YCbCr (the BasicVSR line's Vid4 convention).")
 @click.option("--crop-border", type=click.IntRange(0), default=0, show_default=True,
               help="Leave out this many pixels on every side before measuring.")
+@click.option("--graph-backend", type=click.Choice(["onnxruntime", "openvino"]), default="onnxruntime",
+              show_default=True, help="What runs the .onnx graphs among MODELS.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the result here (.json, .csv by suffix; else --format).")
 @debug_option
-def eval_command(data, models, demo_data, unfused, degradation, frames, channel, crop_border, device, fmt, out):
+def eval_command(data, models, demo_data, unfused, degradation, frames, channel, crop_border, graph_backend, device,
+                 fmt, out):
     """PSNR and SSIM (on RGB, or Y with --channel y) of MODELS (.pth checkpoints, .onnx graphs, .plan engines) over the
     sequences of DATA (DATA/GT/<seq>, with DATA/LR/<seq> where given; or sequences directly under
     DATA), bicubic beside."""
@@ -78,7 +83,7 @@ def eval_command(data, models, demo_data, unfused, degradation, frames, channel,
         if min(gt.shape[1:3]) - 2 * crop_border < SSIM_WINDOW:
             raise click.BadParameter(f"{crop_border} leaves less than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM window of "
                                      f"{name}'s {gt.shape[2]}x{gt.shape[1]} frames", param_hint="--crop-border")
-    sessions = list(_sessions(models, unfused, device))
+    sessions = list(_sessions(models, unfused, device, graph_backend))
     scores = []
     for name, gt, lr in pairs:
         scores.append(score(name, BICUBIC, bicubic_sequence(lr), gt, convention))

@@ -8,9 +8,9 @@ from ..errors import ReportedError
 from .errors import debug_option, run_command
 
 
-def _model_source(ckpt, onnx, engine) -> tuple[Path, str]:
+def _model_source(ckpt, onnx, engine, graph_backend: str) -> tuple[Path, str]:
     """(model file, backend that runs it): the flag names the backend, whatever the file's suffix."""
-    given = [(path, backend) for path, backend in ((ckpt, "torch"), (onnx, "onnxruntime"), (engine, "tensorrt"))
+    given = [(path, backend) for path, backend in ((ckpt, "torch"), (onnx, graph_backend), (engine, "tensorrt"))
              if path]
     if len(given) > 1:
         raise click.UsageError("give one of --ckpt, --onnx, --engine")
@@ -27,6 +27,8 @@ def _model_source(ckpt, onnx, engine) -> tuple[Path, str]:
 @click.option("--ckpt", type=click.Path(dir_okay=False, path_type=Path), help="A checkpoint (torch backend).")
 @click.option("--onnx", type=click.Path(dir_okay=False, path_type=Path), help="An exported graph (onnxruntime).")
 @click.option("--engine", type=click.Path(dir_okay=False, path_type=Path), help="A TensorRT engine.")
+@click.option("--graph-backend", type=click.Choice(["onnxruntime", "openvino"]), default="onnxruntime",
+              show_default=True, help="What runs the --onnx graph.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg's name).")
 @click.option("--crf", default=18, show_default=True, type=click.IntRange(0, 63), help="Encoder quality.")
@@ -39,7 +41,7 @@ def _model_source(ckpt, onnx, engine) -> tuple[Path, str]:
               help="Clip window of bidirectional models.")
 @click.option("--trust-host-code", is_flag=True, help="Run version-compatible TensorRT engines.")
 @debug_option
-def upscale_command(source, target, ckpt, onnx, engine, device, codec, crf, start, frames, reset_at_cuts,
+def upscale_command(source, target, ckpt, onnx, engine, graph_backend, device, codec, crf, start, frames, reset_at_cuts,
                     cut_threshold, window, trust_host_code):
     """Upscale IN (a video file or a folder of images) x4 into OUT (a .mp4/.mkv/.mov/.webm/.avi file,
     or a folder, which gets PNG images). Audio and subtitles are copied, colour metadata carried over.
@@ -54,7 +56,7 @@ def upscale_command(source, target, ckpt, onnx, engine, device, codec, crf, star
 
     if target.resolve() == source.resolve():
         raise ReportedError(f"{target}: the output would overwrite the input")
-    model, backend = _model_source(ckpt, onnx, engine)
+    model, backend = _model_source(ckpt, onnx, engine, graph_backend)
     clip = open_source(source, start, frames)
     session = open_session(model, backend, device, window, trust_host_code)
     scale = session.info.scale

@@ -2,8 +2,10 @@
 
 OpenVINO has no conversion rule for ONNX `DeformConv`: KSNet and EDVR-M run from graphs exported
 with `--dcn portable`. On the CPU the host is where OpenVINO computes, so the state stays in host
-arrays that a run reads in place (`share_inputs`); each run's outputs are its own arrays. fp32
-graphs run in fp32 (see `_config`).
+arrays that a run reads in place (`share_inputs`); each run's outputs are its own arrays. Keeping it
+in the runtime instead (OpenVINO's MakeStateful: ReadValue/Assign) measured no faster for RepVSR at
+720p (benchmarks/openvino_state.py) and would hide it from `load_state`. fp32 graphs run in fp32
+(see `_config`).
 """
 
 from __future__ import annotations
