@@ -11,13 +11,11 @@ speed falls on both alike; the medians are compared.
 
 from __future__ import annotations
 
-import argparse
 import json
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+from cpu_graph import arguments, exported_graph
 
 from repvsr_deploy.bench.machine import describe_machine
 from repvsr_deploy.graph_file import read_graph
@@ -25,22 +23,10 @@ from repvsr_deploy.resolutions import RESOLUTIONS
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="repvsr")
-    parser.add_argument("--res", default="720p", choices=sorted(RESOLUTIONS))
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-
+    args = arguments(__doc__.split("\n")[0], steps=30)
     import openvino as ov
-    import torch
 
-    from repvsr_deploy.export import export_verified
-    from repvsr_deploy.models import build_model
-
-    torch.manual_seed(0)
-    path = Path(tempfile.mkdtemp()) / f"{args.model}.onnx"
-    export_verified(build_model(args.model).eval(), path, dcn="portable", frames=2)
+    path = exported_graph(args.model)
     _, info = read_graph(path)
     height, width = RESOLUTIONS[args.res]  # the LR size
     frames = np.random.default_rng(0).random((4, 1, 3, height, width), dtype=np.float32)

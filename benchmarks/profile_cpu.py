@@ -12,7 +12,6 @@ whose tensors stream at near the bandwidth while far from the peak is memory-bou
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from cpu_graph import arguments, exported_graph
 
 from repvsr_deploy.bench.machine import describe_machine
 from repvsr_deploy.bench.roofline import peak
@@ -121,22 +121,8 @@ def by_op_type(times: dict[str, float], costs: dict[str, tuple[float, float]]) -
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="repvsr")
-    parser.add_argument("--res", default="720p", choices=sorted(RESOLUTIONS))
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-
-    import torch
-
-    from repvsr_deploy.export import export_verified
-    from repvsr_deploy.models import build_model
-
-    torch.manual_seed(0)
-    folder = Path(tempfile.mkdtemp())
-    path = folder / f"{args.model}.onnx"
-    export_verified(build_model(args.model).eval(), path, dcn="portable", frames=2)
+    args = arguments(__doc__.split("\n")[0], steps=10)
+    path = exported_graph(args.model)
     height, width = RESOLUTIONS[args.res]  # the LR size
     inputs = step_inputs(path, (height, width))
     costs = op_costs(path, inputs)
