@@ -147,7 +147,6 @@ class CentredSession:
         self.backend = backend
         self.info = backend.info
         self.device = backend.device
-        self.radius = self.info.delay
         self.reset()
 
     def reset(self) -> None:
@@ -159,24 +158,25 @@ class CentredSession:
 
     def run(self, frames: Iterable, download: bool = True) -> Iterator:
         """HR frames of a clip (host arrays), in order; `download` as in `Session.step`."""
-        size = 2 * self.radius + 1
+        radius = self.info.delay
+        size = 2 * radius + 1
         recent: deque = deque(maxlen=size)  # the last `size` frames, prepared
         count, state = 0, []
         for frame in frames:
             if not isinstance(frame, np.ndarray):
-                self.upload(frame)
+                self.upload(frame)  # refuses it: the ends need every frame of a window on the host
             recent.append(self._frames.prepare(frame))
             count += 1
             if count == size:  # frames 0 .. 2r: the first r + 1 windows, the last of them plain
-                for centre in range(self.radius + 1):
-                    hr, state = self._run_window(recent, count, centred_window(centre, size, self.radius), download)
+                for centre in range(radius + 1):
+                    hr, state = self._run_window(recent, count, centred_window(centre, size, radius), download)
                     yield hr
             elif count > size:
                 hr, state = self.backend.run(recent[-1], state, download=download)
                 yield self._frames.deliver(hr, self.backend, download)
-        first = count - self.radius if count >= size else 0
+        first = count - radius if count >= size else 0
         for centre in range(first, count):
-            yield self._run_window(recent, count, centred_window(centre, count, self.radius), download)[0]
+            yield self._run_window(recent, count, centred_window(centre, count, radius), download)[0]
 
     def _run_window(self, recent: deque, count: int, indices: list[int], download: bool):
         """(HR frame, next state) of the window of these frame indices, loaded from `recent`."""
