@@ -72,7 +72,7 @@ def test_weights_that_do_not_fit(tmp_path):
 def test_unknown_model_and_option():
     with pytest.raises(ReportedError, match=re.escape(f"unknown model 'vsrnet' (known: {', '.join(model_names())})")):
         build_model("vsrnet")
-    with pytest.raises(ReportedError, match="model 'repvsr' has no option \\['width'\\]"):
+    with pytest.raises(ReportedError, match="model 'repvsr' has no option 'width'"):
         build_model("repvsr", width=3)
 
 
@@ -87,3 +87,70 @@ def test_a_name_is_registered_once():
 
     with pytest.raises(ValueError, match="'repvsr' is already registered"):
         register_model("repvsr")(type("Another", (), {}))
+
+
+def _hostile_checkpoint(path, config: dict, model="repvsr"):
+    """A checkpoint of a few hundred bytes whose config asks for a huge (or broken) model."""
+    torch.save({"format": "repvsr-deploy/checkpoint-v1", "model": model, "config": config, "fused": False,
+                "version": "0", "state_dict": {}}, path)
+    return path
+
+
+@pytest.mark.parametrize("config, named", [
+    ({"sr_blocks": 200000}, "sr_blocks=200000: expected an integer in 0..1024"),
+    ({"sr_width": 24000}, "sr_width=24000: expected an integer in 1..1024"),
+    ({"sr_width": 1024, "sr_blocks": 1024}, "would have 260,090,895,891 parameters"),
+    ({"sr_blocks": "3"}, "sr_blocks='3'"),
+    ({"flow_widths": {"a": [1]}}, "flow_widths={'a': [1]}: expected 4 integers"),
+    ({"flow_widths": [8, 16, True, 64]}, "expected 4 integers"),
+])
+def test_a_checkpoint_config_is_bounded_before_anything_is_allocated(tmp_path, config, named):
+    ckpt = _hostile_checkpoint(tmp_path / "huge.pth", config)
+    assert ckpt.stat().st_size < 2000
+    with pytest.raises(ReportedError, match=re.escape(named)):
+        load_checkpoint(ckpt)
+
+
+def test_options_the_model_cannot_be_built_with_are_refused_in_one_line(tmp_path):
+    for model, config, named in [("edvr-m", {"groups": 7}, "7 offset groups do not divide 64 channels"),
+                                 ("edvr-m", {"frames": 4, "centred": True}, "an odd number"),
+                                 ("ksnet-uni", {"offset_groups": 5}, "5 offset groups"),
+                                 ("edvr-m", {"centred": 1}, "centred=1: expected true or false")]:
+        with pytest.raises(ReportedError, match=re.escape(named)):
+            load_checkpoint(_hostile_checkpoint(tmp_path / "bad.pth", config, model))
+
+
+def test_every_checkpoint_reader_refuses_a_huge_config_within_little_memory(tmp_path):
+    """Each command that reads a checkpoint, run under a 4 GiB address-space limit: the old
+    readers built the model first (past 9.7 GiB); now one line, exit 1, nothing written."""
+    ckpt = _hostile_checkpoint(tmp_path / "huge.pth", {"sr_blocks": 200000})
+    out = tmp_path / "out"
+    commands = [("repvsr-export", ckpt, "--onnx", "-o", out / "x.onnx"),
+                ("repvsr-upscale", tmp_path / "in", out / "frames", "--ckpt", ckpt),
+                ("repvsr-eval", ckpt, "--demo-data"),
+                ("repvsr-train", "-o", ckpt, "--resume", "--demo-data", "--iterations", "1"),
+                ("repvsr-train", "-o", out / "r.pth", "--init", ckpt, "--demo-data", "--iterations", "1")]
+    (tmp_path / "in").mkdir()
+    from PIL import Image
+    Image.new("RGB", (40, 40)).save(tmp_path / "in" / "0.png")
+    for command in commands:
+        result = _limited(*command)
+        assert result.returncode == 1, (command, result.stderr)
+        assert "sr_blocks=200000" in result.stderr and "internal error" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not out.exists() or not any(out.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.pth", "in"] + (["out"] if out.exists() else [])
+
+
+def _limited(*args):
+    """`run_cli` with the address space limited to 4 GiB."""
+    import resource
+    import subprocess
+
+    from helpers import BIN
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+
+    return subprocess.run([str(BIN / args[0]), *map(str, args[1:])], capture_output=True, text=True,
+                          preexec_fn=limit, timeout=300)

@@ -41,9 +41,13 @@ def load_checkpoint(path, expect_model: str | None = None) -> VSRModel:
     payload = read_weights_only(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ReportedError(f"{path}: not a repvsr-deploy checkpoint (no '{FORMAT}' format tag)")
+    _check_fields(payload, path)
     if expect_model is not None and payload["model"] != expect_model:
         raise ReportedError(f"{path}: holds a '{payload['model']}' checkpoint, not '{expect_model}'")
-    model = build_model(payload["model"], **payload["config"])
+    try:
+        model = build_model(payload["model"], **payload["config"])
+    except ReportedError as exc:
+        raise ReportedError(f"{path}: {exc}") from None
     if payload["fused"]:
         model = fuse(model)
     mismatch = _state_dict_mismatch(model.state_dict(), payload["state_dict"])
@@ -51,6 +55,16 @@ def load_checkpoint(path, expect_model: str | None = None) -> VSRModel:
         raise ReportedError(f"{path}: weights do not fit model '{payload['model']}' ({mismatch})")
     model.load_state_dict(payload["state_dict"])
     return model.eval()
+
+
+def _check_fields(payload: dict, path: Path) -> None:
+    """Each field of the kind `save_checkpoint` writes: the file is the user's, not ours."""
+    kinds = {"model": str, "config": dict, "fused": bool, "state_dict": dict}
+    for key, kind in kinds.items():
+        if not isinstance(payload.get(key), kind):
+            raise ReportedError(f"{path}: its '{key}' is {type(payload.get(key)).__name__}, not {kind.__name__}")
+    if not all(isinstance(key, str) for key in payload["config"]):
+        raise ReportedError(f"{path}: its 'config' has keys that are not option names")
 
 
 def read_weights_only(path: Path, what: str):

@@ -124,6 +124,8 @@ class ModulatedDeformConv2d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, offset_groups: int = 1):
         super().__init__()
+        if offset_groups < 1 or in_channels % offset_groups:
+            raise ValueError(f"{offset_groups} offset groups do not divide {in_channels} channels")
         self.offset_groups = offset_groups
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))

@@ -145,6 +145,8 @@ class EDVR(SlidingWindowVSR):
 
     def __init__(self, channels=64, frames=5, groups=8, extract_blocks=5, reconstruct_blocks=10, centred=False):
         super().__init__()
+        if frames < 2 or (centred and frames % 2 == 0):
+            raise ValueError(f"a window of {frames} frames: at least 2, and an odd number to have a centre")
         self.neighbours = frames - 1
         self.delay = frames // 2 if centred else 0
         self.reference = frames - 1 - self.delay  # its position in the window, oldest first
