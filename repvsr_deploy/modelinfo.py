@@ -132,6 +132,13 @@ class ModelInfo:
                 f"({self.min_size}x{self.min_size} at least)"
             )
 
+    def check_io(self, inputs: list[str], outputs: list[str], source: str) -> None:
+        """Refuse a graph whose inputs and outputs are not the ones its metadata describes."""
+        for what, found, declared in (("inputs", inputs, self.input_names), ("outputs", outputs, self.output_names)):
+            if sorted(found) != sorted(declared):
+                raise ReportedError(f"{source}: its metadata declares {what} {', '.join(declared)}; "
+                                    f"the graph has {', '.join(found)}")
+
     def to_metadata(self) -> dict[str, str]:
         """ONNX `metadata_props`: flat string pairs under the `repvsr.` prefix."""
         plain = asdict(self)
@@ -143,7 +150,8 @@ class ModelInfo:
 
     @classmethod
     def from_metadata(cls, props: dict[str, str], source: str) -> ModelInfo:
-        """Read back what `to_metadata` wrote; `source` names the file in the error."""
+        """Read back what `to_metadata` wrote, every value checked (the file is the user's);
+        `source` names the file in the error."""
         try:
             plain = {
                 key[len(METADATA_PREFIX):]: json.loads(value)
@@ -151,12 +159,50 @@ class ModelInfo:
                 if key.startswith(METADATA_PREFIX)
             }
             states = tuple(
-                StateSpec(s["name"], int(s["channels"]), int(s["scale"])) for s in plain.pop("states")
+                StateSpec(s["name"], s["channels"], s["scale"]) for s in plain.pop("states")
             )
             graph = GraphKind(plain.pop("graph"))
             plain.pop("backward_graph", None)  # written by 0.x before the twin rule (GraphSet.files)
-            return cls(states=states, graph=graph, **plain)
+            info = cls(states=states, graph=graph, **plain)
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportedError(
                 f"{source}: not a repvsr-deploy step graph (its metadata lacks or garbles {exc})"
             ) from None
+        problem = info._metadata_problem()
+        if problem:
+            raise ReportedError(f"{source}: its repvsr metadata is out of range ({problem})")
+        return info
+
+    def _metadata_problem(self) -> str:
+        """'' if every value is of its kind and within what any model here has, else the first that is not."""
+        bounds = {"scale": (1, MAX_SCALE), "size_multiple": (1, MAX_SIZE_MULTIPLE), "min_size": (1, MAX_MIN_SIZE),
+                  "delay": (0, MAX_DELAY)}
+        for key, (low, high) in bounds.items():
+            if not _is_int_within(getattr(self, key), low, high):
+                return f"{key} {getattr(self, key)!r}: an integer in {low}..{high}"
+        for spec in self.states:
+            if not (isinstance(spec.name, str) and spec.name.isidentifier()
+                    and _is_int_within(spec.channels, 1, MAX_STATE_CHANNELS)
+                    and _is_int_within(spec.scale, 1, MAX_SCALE)):
+                return f"state {spec.name!r}: a name, 1..{MAX_STATE_CHANNELS} channels, scale 1..{MAX_SCALE}"
+        if self.precision not in PRECISIONS:
+            return f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}"
+        kinds = {"model": str, "fused": bool, "config": dict, "version": str}
+        for key, kind in kinds.items():
+            if not isinstance(getattr(self, key), kind):
+                return f"{key} {getattr(self, key)!r}: not a {kind.__name__}"
+        if self.delay and self.graph is not GraphKind.STEP:
+            return f"delay {self.delay} on a {self.graph} graph: only a streaming step is centred"
+        return ""
+
+
+# bounds of the values a graph's metadata may hold: far above any model here, far below harm
+MAX_SCALE = 16
+MAX_SIZE_MULTIPLE = 1024
+MAX_MIN_SIZE = 4096
+MAX_DELAY = 64
+MAX_STATE_CHANNELS = 4096
+
+
+def _is_int_within(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high

@@ -3,6 +3,7 @@ them (runtime.backends): every model's step follows its declared state, every re
 them, and every entry point resolves a file to the same backend."""
 
 import ast
+import re
 import inspect
 import json
 from pathlib import Path
@@ -104,3 +105,52 @@ def test_metadata_written_before_the_twin_rule_still_reads():
     """Earlier 0.1 graphs also named their twin in the metadata; the rule gives that name now."""
     metadata = {**ModelInfo("basicvsr", 4, 1, 64, ()).to_metadata(), "repvsr.backward_graph": json.dumps("x.onnx")}
     assert ModelInfo.from_metadata(metadata, "old.onnx").graph is GraphKind.STEP
+
+
+def _graph_with_metadata(source: Path, target: Path, **changes) -> Path:
+    """A copy of an exported graph with some repvsr metadata values replaced (raw JSON text)."""
+    import onnx
+
+    graph = onnx.load(source)
+    for prop in graph.metadata_props:
+        key = prop.key.removeprefix("repvsr.")
+        if key in changes:
+            prop.value = changes[key]
+    onnx.save(graph, target)
+    return target
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"scale": "100000"}, "scale 100000: an integer in 1..16"),
+    ({"size_multiple": "0"}, "size_multiple 0"),
+    ({"size_multiple": "-4"}, "size_multiple -4"),
+    ({"scale": '{"x": [1, 2]}'}, "scale {'x': [1, 2]}"),
+    ({"delay": "3.5"}, "delay 3.5"),
+    ({"precision": '"int4"'}, "precision 'int4'"),
+    ({"graph": '"sideways"'}, "'sideways' is not a valid GraphKind"),
+    ({"states": '[{"name": "f", "channels": 1000000000, "scale": 1}]'}, "state 'f'"),
+    ({"states": "[]"}, "its metadata declares inputs lr; the graph has lr, state_"),
+])
+def test_metadata_out_of_range_is_refused_by_every_reader(exported, tmp_path, changes, named):
+    from repvsr_deploy.graph_file import read_graph
+
+    bad = _graph_with_metadata(exported("repvsr")[1], tmp_path / "bad.onnx", **changes)
+    for backend in ("onnxruntime", "openvino"):
+        with pytest.raises(ReportedError, match=re.escape(named)):
+            open_session(bad, backend=backend)
+    with pytest.raises(ReportedError, match=re.escape(named)):
+        read_graph(bad)
+
+
+def test_a_command_on_garbled_metadata_says_one_line(exported, tmp_path):
+    from helpers import run_cli
+    from PIL import Image
+
+    bad = _graph_with_metadata(exported("repvsr")[1], tmp_path / "bad.onnx", size_multiple="0")
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 40)).save(tmp_path / "in" / "0.png")
+    result = run_cli("repvsr-upscale", tmp_path / "in", tmp_path / "out", "--onnx", bad)
+    assert result.returncode == 1 and "internal error" not in result.stderr
+    assert result.stderr.strip() == f"repvsr-upscale: error: {bad}: its repvsr metadata is out of range " \
+                                    "(size_multiple 0: an integer in 1..1024)"
+    assert not (tmp_path / "out").exists()

@@ -49,6 +49,8 @@ class OnnxRuntimeBackend:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ReportedError(f"{path}: onnxruntime cannot load it ({first_sentence(exc)})") from None
         self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
+        self.info.check_io([i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()],
+                           str(path))
         self.device = "cuda" if self.session.get_providers()[0] == _CUDA else "cpu"
         self.dtype = np.float16 if self.info.precision == "fp16" else np.float32
         self._ortvalue = ort.OrtValue
