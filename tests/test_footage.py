@@ -70,7 +70,7 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(tmp_path, onnx_model, ca
 
 
 class CountingSession:
-    """Stands in for a session: HR = the LR frame repeated 4x; counts resets."""
+    """Stands in for a session: HR = the LR frame (uint8 levels scaled, as sessions do) repeated 4x; counts resets."""
 
     def __init__(self):
         self.resets = 0
@@ -80,7 +80,7 @@ class CountingSession:
 
     def run(self, frames):
         for frame in frames:
-            yield frame.repeat(4, axis=1).repeat(4, axis=2)[None]
+            yield (frame / 255).repeat(4, axis=1).repeat(4, axis=2)[None]
 
 
 def test_state_resets_at_scene_cuts():

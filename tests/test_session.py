@@ -1,5 +1,7 @@
 """The Session: padding to the size multiple and cropping, state carried between steps, size checks."""
 
+import re
+
 import numpy as np
 import onnx
 import pytest
@@ -101,3 +103,62 @@ def test_missing_and_corrupt_graphs(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"not a protobuf")
     with pytest.raises(ReportedError, match="bad.onnx: onnxruntime cannot load it"):
         open_session(tmp_path / "bad.onnx")
+
+
+def test_the_frame_contract_integer_levels_are_scaled(exported):
+    """uint8 and uint16 frames are the float frame at level / 255 and / 65535."""
+    _, path = exported("repvsr")
+    levels8 = np.random.default_rng(1).integers(0, 256, (3, 24, 40), dtype=np.uint8)
+    levels16 = levels8.astype(np.uint16) * 257
+    expected = open_session(path).step(levels8.astype(np.float32) / 255)
+    assert np.array_equal(open_session(path).step(levels8), expected)
+    assert np.abs(open_session(path).step(levels16) - expected).max() <= 1e-6
+
+
+@pytest.mark.parametrize("frame, named", [
+    (np.full((3, 24, 40), 200.0, np.float32), "values in [200, 200]: float frames are in [0, 1]"),
+    (np.zeros((3, 24, 40), bool), "a frame of bool values"),
+    (np.zeros((3, 24, 40), np.int32), "a frame of int32 values"),
+    (torch.zeros(3, 24, 40), "a frame must be a numpy array (RGB [3,H,W]), got torch.Tensor"),
+    ([[[0.5] * 40] * 24] * 3, "got builtins.list"),
+])
+def test_the_frame_contract_refuses_what_it_cannot_read_as_levels(exported, frame, named):
+    _, path = exported("repvsr")
+    for session in (open_session(path), open_session(Accumulator(), backend="torch", device="cpu")):
+        with pytest.raises(ReportedError, match=re.escape(named)):
+            session.step(frame)
+
+
+@pytest.mark.parametrize("poison", ["inf_pixel", "nan_frame"])
+def test_a_non_finite_frame_is_refused_and_does_not_poison_the_stream(exported, poison):
+    """Once in the state, one +Inf pixel made every later frame NaN; it is refused at the door."""
+    _, path = exported("repvsr")
+    clip = frames(3, 24, 40)
+    bad = clip[1].copy()
+    if poison == "inf_pixel":
+        bad[0, 5, 7] = np.inf
+    else:
+        bad[:] = np.nan
+    clean, session = open_session(path), open_session(path)
+    clean.step(clip[0])
+    session.step(clip[0])
+    with pytest.raises(ReportedError, match="non-finite values"):
+        session.step(bad)
+    after = session.step(clip[2])
+    assert np.isfinite(after).all() and np.array_equal(after, clean.step(clip[2]))
+
+
+def test_float_frames_may_stray_by_a_rounding_step_only():
+    session = Session(TorchBackend(Accumulator(), "cpu"))
+    session.step(np.full((3, 8, 8), 1 + 0.5 / 255, np.float32))
+    with pytest.raises(ReportedError, match="values in"):
+        session.step(np.full((3, 8, 8), -2 / 255, np.float32))
+
+
+def test_uploaded_frames_are_taken_as_uploaded():
+    session = Session(TorchBackend(Accumulator(), "cpu"))
+    clip = frames(2, 8, 8)
+    uploaded = [session.upload(frame) for frame in clip]
+    reference = Session(TorchBackend(Accumulator(), "cpu"))
+    for got, frame in zip(session.run(uploaded), clip):
+        assert np.array_equal(got, reference.step(frame))

@@ -59,7 +59,8 @@ class FrameFormat:
         self.frame_hw: tuple[int, int] | None = None
 
     def prepare(self, frame: np.ndarray) -> np.ndarray:
-        """RGB in [0, 1], [3,H,W] or [1,3,H,W] -> float32 [1,3,H',W'] padded to the size multiple."""
+        """RGB [3,H,W] or [1,3,H,W] (float in [0, 1], uint8, uint16: `_as_batch`) -> float32
+        [1,3,H',W'] in [0, 1], padded to the size multiple."""
         lr = _as_batch(frame)
         height, width = lr.shape[-2:]
         if self.frame_hw is None:
@@ -86,7 +87,7 @@ class FrameFormat:
 
     def take(self, frame) -> Any:
         """A host frame prepared; a frame `upload`ed before (already prepared) as it is."""
-        return self.prepare(frame) if isinstance(frame, np.ndarray) else frame
+        return frame.value if isinstance(frame, Uploaded) else self.prepare(frame)
 
     def deliver(self, hr, backend: Backend, download: bool):
         """The HR frame cropped on the host; with `download=False`, as the backend left it on the
@@ -97,12 +98,40 @@ class FrameFormat:
         return hr
 
 
-def _as_batch(frame: np.ndarray) -> np.ndarray:
-    frame = np.asarray(frame, dtype=np.float32)
+# how far a float frame may stray outside [0, 1] (a previous stage's rounding) and still be taken
+FLOAT_SLACK = 1 / 255
+INTEGER_LEVELS = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
+
+
+def _as_batch(frame) -> np.ndarray:
+    """The frame contract: a numpy array, RGB [3,H,W] or [1,3,H,W]; uint8 and uint16 scaled by their
+    top level; float (16/32/64 bit) finite and within [0, 1] (give or take FLOAT_SLACK). Anything
+    else is refused, so that no bad frame reaches the recurrent state, where it would spoil every
+    later frame."""
+    if not isinstance(frame, np.ndarray):
+        raise ReportedError(f"a frame must be a numpy array (RGB [3,H,W]), got {type(frame).__module__}."
+                            f"{type(frame).__qualname__}")
     batch = frame[None] if frame.ndim == 3 else frame
     if batch.ndim != 4 or batch.shape[:2] != (1, 3):
         raise ReportedError(f"a frame must be RGB [3,H,W] or [1,3,H,W], got shape {list(frame.shape)}")
-    return np.ascontiguousarray(batch)
+    if frame.dtype in INTEGER_LEVELS:
+        return np.ascontiguousarray(batch, dtype=np.float32) / np.float32(INTEGER_LEVELS[frame.dtype])
+    if frame.dtype.kind != "f":
+        raise ReportedError(f"a frame of {frame.dtype} values: give float in [0, 1], uint8 or uint16")
+    low, high = float(batch.min()), float(batch.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ReportedError(f"a frame with {int((~np.isfinite(batch)).sum())} non-finite values (NaN or Inf)")
+    if low < -FLOAT_SLACK or high > 1 + FLOAT_SLACK:
+        raise ReportedError(f"a float frame with values in [{low:g}, {high:g}]: float frames are in [0, 1] "
+                            "(give uint8 or uint16 arrays for integer levels)")
+    return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+class Uploaded:
+    """A frame `upload`ed to a backend: checked and padded, where the backend computes."""
+
+    def __init__(self, value: Any):
+        self.value = value
 
 
 class Session:
@@ -119,12 +148,12 @@ class Session:
         self._frames = FrameFormat(self.info)
         self._state: list[Any] = []
 
-    def upload(self, frame: np.ndarray) -> Any:
+    def upload(self, frame: np.ndarray) -> Uploaded:
         """The frame checked, padded and put on the backend's device, for `step` to take."""
-        return self.backend.upload(self._frames.prepare(frame))
+        return Uploaded(self.backend.upload(self._frames.prepare(frame)))
 
     def step(self, frame, download: bool = True):
-        """One RGB frame in [0, 1], [3,H,W] or [1,3,H,W] (or `upload`ed) -> the HR frame [1,3,sH,sW]
+        """One RGB frame [3,H,W] or [1,3,H,W] (see `_as_batch`; or `upload`ed) -> the HR frame [1,3,sH,sW]
         float32; with `download=False` the padded HR frame stays on the device, computed."""
         lr = self._frames.take(frame)
         if not self._state:
@@ -163,7 +192,7 @@ class CentredSession:
         recent: deque = deque(maxlen=size)  # the last `size` frames, prepared
         count, state = 0, []
         for frame in frames:
-            if not isinstance(frame, np.ndarray):
+            if isinstance(frame, Uploaded):
                 self.upload(frame)  # refuses it: the ends need every frame of a window on the host
             recent.append(self._frames.prepare(frame))
             count += 1
@@ -205,9 +234,9 @@ class ClipSession:
         self._frames = FrameFormat(self.info)
         self._forward_state: list[Any] = []
 
-    def upload(self, frame: np.ndarray) -> Any:
+    def upload(self, frame: np.ndarray) -> Uploaded:
         """The frame checked, padded and put on the device, for `run` to take."""
-        return self.forward.upload(self._frames.prepare(frame))
+        return Uploaded(self.forward.upload(self._frames.prepare(frame)))
 
     def run(self, frames: Iterable, download: bool = True) -> Iterator:
         """HR frames of a clip (host arrays, or `upload`ed frames); `download` as in `Session.step`."""

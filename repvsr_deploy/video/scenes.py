@@ -13,7 +13,7 @@ class SceneCuts:
 
     def is_cut(self, rgb: np.ndarray) -> bool:
         step = max(1, rgb.shape[1] // 64)
-        grey = rgb[::step, ::step].mean(axis=-1, dtype=np.float32) / 255
+        grey = rgb[::step, ::step].mean(axis=-1, dtype=np.float32) / np.iinfo(rgb.dtype).max  # uint8 or uint16
         cut = self._previous is not None and float(np.abs(grey - self._previous).mean()) > self.threshold
         self._previous = grey
         return cut

@@ -11,7 +11,7 @@ from .scenes import SceneCuts
 
 
 def upscale_frames(session, frames: Iterable[np.ndarray], cuts: SceneCuts | None = None) -> Iterator[np.ndarray]:
-    """HR RGB uint8 frames of RGB uint8 frames [H, W, 3]; with `cuts`, a fresh state at every scene."""
+    """HR RGB uint8 frames of RGB uint8 or uint16 frames [H, W, 3]; with `cuts`, a fresh state at every scene."""
     for _, scene in groupby(_scene_numbers(frames, cuts), key=lambda item: item[0]):
         session.reset()
         for hr in session.run(_to_model(rgb) for _, rgb in scene):
@@ -26,7 +26,8 @@ def _scene_numbers(frames: Iterable[np.ndarray], cuts: SceneCuts | None):
 
 
 def _to_model(rgb: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255
+    """[H, W, 3] -> [3, H, W], integer levels kept: the session scales them to [0, 1]."""
+    return rgb.transpose(2, 0, 1)
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
