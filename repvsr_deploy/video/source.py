@@ -1,6 +1,7 @@
 """Frames from a video file (decoded as they are needed, never all at once) or a folder of images.
 
-Frames come out as RGB uint8 [H, W, 3], converted with the stream's own colour matrix and range.
+Frames come out as RGB [H, W, 3]: uint8, converted with the stream's own colour matrix and range
+(videos), or at the image's bit depth (`read_image`: uint16 for 16-bit grayscale).
 Packets of the other streams (audio, subtitles) of the selected time range are handed to a callback
 as the demuxer meets them, so they can be copied without re-encoding.
 """
@@ -61,13 +62,10 @@ def open_source(path: Path, start: int = 0, count: int | None = None) -> FrameSo
 
 
 class ImageFolder(FrameSource):
-    """The images of a folder in name order, as a clip (25 fps unless told)."""
+    """The images of a folder in name order, as a clip (25 fps unless told); hidden files left out."""
 
     def __init__(self, path: Path, start: int, count: int | None):
-        from PIL import Image
-
-        self._image = Image
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
         if not files:
             raise ReportedError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
         self.files = files[start : None if count is None else start + count]
@@ -78,11 +76,7 @@ class ImageFolder(FrameSource):
         self.frame_count = len(self.files)
 
     def _read(self, file: Path) -> np.ndarray:
-        try:
-            with self._image.open(file) as image:
-                return np.asarray(image.convert("RGB"))
-        except OSError as exc:
-            raise ReportedError(f"{file}: not a readable image ({first_sentence(exc)})") from None
+        return read_image(file)
 
     def frames(self, copy_packet=None) -> Iterator[np.ndarray]:
         for file in self.files:
@@ -91,6 +85,38 @@ class ImageFolder(FrameSource):
                 raise ReportedError(f"{file}: {frame.shape[1]}x{frame.shape[0]}, the folder's first image is "
                                     f"{self.width}x{self.height}")
             yield frame
+
+
+# Pillow's modes of one 16-bit channel (PNG, TIFF grayscale)
+GRAY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def read_image(file: Path) -> np.ndarray:
+    """An image as RGB [H, W, 3] at its bit depth: uint16 for 16-bit grayscale (replicated to three
+    channels), uint8 otherwise (Pillow reads 16-bit colour at 8 bits). An alpha channel that is
+    opaque everywhere is dropped; a transparent one is refused: the models have no alpha to upscale."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as image:
+            image.load()
+    except (OSError, Image.DecompressionBombError, ValueError) as exc:
+        raise ReportedError(f"{file}: not a readable image ({first_sentence(exc)})") from None
+    if image.mode in GRAY16_MODES or image.mode == "I":
+        levels = np.asarray(image)
+        if image.mode == "I" and (levels.min() < 0 or levels.max() > 65535):
+            raise ReportedError(f"{file}: a 32-bit integer image; give 8- or 16-bit images")
+        return np.repeat(levels.astype(np.uint16)[..., None], 3, axis=2)
+    if image.mode == "F":
+        raise ReportedError(f"{file}: a 32-bit float image; give 8- or 16-bit images")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if "A" in image.getbands():
+        alpha = np.asarray(image.getchannel("A"))
+        if alpha.min() < 255:
+            raise ReportedError(f"{file}: has transparent pixels (an alpha channel); the models upscale RGB "
+                                "only: flatten the images onto a background first")
+    return np.asarray(image.convert("RGB"))
 
 
 class VideoFile(FrameSource):
