@@ -2,3 +2,7 @@
 upscales to 720p, 1080p and 4K: what `--res` and `--profiles` name."""
 
 RESOLUTIONS = {"720p": (180, 320), "1080p": (270, 480), "4k": (540, 960)}
+
+# the largest LR side taken (8K, whose x4 is past any video encoder's limit): a frame's memory is
+# known before it is allocated, and a 100000 x 100000 header is refused, not attempted
+MAX_LR_SIDE = 8192

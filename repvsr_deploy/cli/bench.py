@@ -1,5 +1,6 @@
 """repvsr-bench: the papers' efficiency tables measured on this machine, the papers' numbers beside."""
 
+import contextlib
 import shlex
 import sys
 import tempfile
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..atomic import atomic_path, writable_directory
+from ..atomic import atomic_path, exclusive, require_space
 from ..bench.paper_tables import TABLES
 from ..modelinfo import PRECISIONS
 from ..resolutions import RESOLUTIONS
@@ -104,33 +105,34 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
         raise click.BadParameter("the plugin runs on --backend tensorrt only", param_hint="'--dcn'")
     targets = [Target(b, resolve_device(b, device), precision, include_io, "portable" if b in PORTABLE_ONLY else dcn)
                for b in backends]
-    for path in (*outs, plot_path):
-        if path:
-            writable_directory(path.parent)  # before minutes of measuring, not after
     if plot_path and plot_path.suffix.lower() not in PLOT_SUFFIXES:
         raise ReportedError(f"--plot {plot_path}: give a {', '.join(PLOT_SUFFIXES)} file")
+    with contextlib.ExitStack() as stack:
+        for path in (*outs, plot_path):  # before minutes of measuring, not after
+            if path:
+                require_space(path, 8 * 2**20)  # a report is KiBs, a plot under a few MiB
+                stack.enter_context(exclusive(path))
+        wanted, notes = _rows_to_measure(tables, models, known)
+        rows, measured = [], {}
+        unique_models = len({model for _, model in wanted})  # a model in both tables is measured once
+        progress = _Progress(unique_models * len(sizes) * (frames + warmup) * (len(targets) + unfused))
+        with tempfile.TemporaryDirectory(prefix="repvsr-bench-") as workdir, progress:
+            for table_name, model in wanted:
+                progress.label(model)
+                if model not in measured:
+                    measured[model] = bench_model(model, sizes, targets, unfused, frames, warmup,
+                                                  Path(workdir), progress.advance)
+                rows += [in_table(row, table_name) for row in measured[model]]
+        peaks = [vars(peak(d, precision, device_name(d))) for d in dict.fromkeys(r.device for r in rows)]
+        report = Report(rows, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]), peaks, notes)
+        click.echo(render(report, fmt), nl=False)
+        for out in outs:
+            with atomic_path(out) as tmp:
+                tmp.write_text(render(report, OUT_SUFFIXES.get(out.suffix.lower(), fmt)))
+        if plot_path:
+            from ..bench.plot import plot
 
-    wanted, notes = _rows_to_measure(tables, models, known)
-    rows, measured = [], {}
-    unique_models = len({model for _, model in wanted})  # a model in both tables is measured once
-    progress = _Progress(unique_models * len(sizes) * (frames + warmup) * (len(targets) + unfused))
-    with tempfile.TemporaryDirectory(prefix="repvsr-bench-") as workdir, progress:
-        for table_name, model in wanted:
-            progress.label(model)
-            if model not in measured:
-                measured[model] = bench_model(model, sizes, targets, unfused, frames, warmup,
-                                              Path(workdir), progress.advance)
-            rows += [in_table(row, table_name) for row in measured[model]]
-    peaks = [vars(peak(d, precision, device_name(d))) for d in dict.fromkeys(r.device for r in rows)]
-    report = Report(rows, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]), peaks, notes)
-    click.echo(render(report, fmt), nl=False)
-    for out in outs:
-        with atomic_path(out) as tmp:
-            tmp.write_text(render(report, OUT_SUFFIXES.get(out.suffix.lower(), fmt)))
-    if plot_path:
-        from ..bench.plot import plot
-
-        plot(rows, plot_path, report.machine["gpu"] or report.machine["cpu"])
+            plot(rows, plot_path, report.machine["gpu"] or report.machine["cpu"])
 
 
 class _Progress:

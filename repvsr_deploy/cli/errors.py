@@ -1,8 +1,12 @@
 """How every command ends on bad input: one line on stderr, a non-zero exit, no traceback.
 
-`--debug` anywhere on the command line shows the traceback instead.
+`--debug` anywhere on the command line shows the traceback instead. SIGTERM and SIGHUP (what
+`kill`, `timeout` and container runtimes send) end a command as Ctrl-C does: its outputs are left
+as they were, its staging removed, exit 128 + the signal's number.
 """
 
+import errno
+import signal
 import sys
 
 import click
@@ -17,6 +21,8 @@ def run_command(command: click.Command) -> None:
     """Entry point body: run `command`, turning every failure into its one-line form."""
     prog = command.name
     debug = DEBUG_FLAG in sys.argv[1:]
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
     try:
         command.main(prog_name=prog, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: its help, as click would show it
@@ -30,12 +36,52 @@ def run_command(command: click.Command) -> None:
         if debug:
             raise
         _fail(prog, str(exc), 1)
+    except Stopped as exc:
+        _fail(prog, f"stopped by {signal.Signals(exc.signum).name}", 128 + exc.signum)
     except (click.Abort, KeyboardInterrupt):
         _fail(prog, "interrupted", 130)
+    except MemoryError:
+        if debug:
+            raise
+        _fail(prog, OUT_OF_MEMORY, 1)
+    except OSError as exc:  # what the system refused: a full disk, a vanished file, a device error
+        if debug:
+            raise
+        _fail(prog, _os_error_line(exc), 1)
     except Exception as exc:
         if debug:
             raise
+        if _is_torch_out_of_memory(exc):
+            _fail(prog, OUT_OF_MEMORY, 1)
         _fail(prog, f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+
+
+OUT_OF_MEMORY = "out of memory (a smaller frame, clip or batch needs less)"
+
+
+def _is_torch_out_of_memory(exc: Exception) -> bool:
+    """torch's allocators fail with their own errors (CUDA) or a RuntimeError (CPU), not MemoryError."""
+    return type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(exc)
+
+
+class Stopped(BaseException):
+    """A termination signal, raised where the program is, so that its cleanup runs (a
+    BaseException, as KeyboardInterrupt is: no `except Exception` swallows it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where}no space left on the device (nothing half-written was kept)"
+    return f"{where}{exc.strerror or exc}"
 
 
 def _fail(prog: str, message: str, code: int) -> None:

@@ -1,5 +1,6 @@
 """repvsr-eval: PSNR / SSIM (RGB or Y) of checkpoints and exported graphs over a Vid4-style folder."""
 
+import contextlib
 import csv
 import io
 import json
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..atomic import atomic_path, writable_directory
+from ..atomic import atomic_path, exclusive, require_space
 from .errors import debug_option, run_command
 
 FORMATS = ("table", "csv", "json")
@@ -72,30 +73,33 @@ def eval_command(data, models, demo_data, unfused, degradation, frames, channel,
         models = (data, *models) if data else models
     if not models or (data is None and not demo_data):
         raise click.UsageError("give DATA and MODELS, or --demo-data and MODELS")
-    if out:
-        writable_directory(out.parent)
-    if demo_data:
-        pairs = demo_pairs(degradation)
-    else:
-        pairs = [(name, *load_pair(gt, lr, degradation, frames)) for name, gt, lr in sequence_pairs(data)]
-    convention = Convention(channel, crop_border)
-    for name, gt, _ in pairs:
-        if min(gt.shape[1:3]) - 2 * crop_border < SSIM_WINDOW:
-            raise click.BadParameter(f"{crop_border} leaves less than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM window of "
-                                     f"{name}'s {gt.shape[2]}x{gt.shape[1]} frames", param_hint="--crop-border")
-    sessions = list(_sessions(models, unfused, device, graph_backend))
-    scores = []
-    for name, gt, lr in pairs:
-        scores.append(score(name, BICUBIC, bicubic_sequence(lr), gt, convention))
-        for label, session in sessions:
-            scores.append(score(name, label, upscale_sequence(session, lr), gt, convention))
-    rows = scores + averages(scores)
-    command = shlex.join(["repvsr-eval", *sys.argv[1:]])
-    click.echo(_render(rows, fmt, command, convention, tabulate), nl=False)
-    if out:
-        with atomic_path(out) as tmp:
-            tmp.write_text(_render(rows, {".json": "json", ".csv": "csv"}.get(out.suffix.lower(), fmt), command,
-                                   convention, tabulate))
+    with contextlib.ExitStack() as stack:
+        if out:  # before measuring, not after: a table is a few KiB
+            require_space(out, 2**20)
+            stack.enter_context(exclusive(out))
+        if demo_data:
+            pairs = demo_pairs(degradation)
+        else:
+            pairs = [(name, *load_pair(gt, lr, degradation, frames)) for name, gt, lr in sequence_pairs(data)]
+        convention = Convention(channel, crop_border)
+        for name, gt, _ in pairs:
+            if min(gt.shape[1:3]) - 2 * crop_border < SSIM_WINDOW:
+                raise click.BadParameter(f"{crop_border} leaves less than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM "
+                                         f"window of {name}'s {gt.shape[2]}x{gt.shape[1]} frames",
+                                         param_hint="--crop-border")
+        sessions = list(_sessions(models, unfused, device, graph_backend))
+        scores = []
+        for name, gt, lr in pairs:
+            scores.append(score(name, BICUBIC, bicubic_sequence(lr), gt, convention))
+            for label, session in sessions:
+                scores.append(score(name, label, upscale_sequence(session, lr), gt, convention))
+        rows = scores + averages(scores)
+        command = shlex.join(["repvsr-eval", *sys.argv[1:]])
+        click.echo(_render(rows, fmt, command, convention, tabulate), nl=False)
+        if out:
+            with atomic_path(out) as tmp:
+                tmp.write_text(_render(rows, {".json": "json", ".csv": "csv"}.get(out.suffix.lower(), fmt), command,
+                                       convention, tabulate))
 
 
 def _render(rows, fmt: str, command: str, convention, tabulate) -> str:

@@ -2,6 +2,8 @@
 
 import click
 
+from ..resolutions import MAX_LR_SIDE
+
 
 class FrameSize(click.ParamType):
     """`WxH` on the command line (as video sizes are written) -> (H, W), as tensors are shaped."""
@@ -13,8 +15,8 @@ class FrameSize(click.ParamType):
             return value
         try:
             width, height = (int(part) for part in value.lower().split("x"))
-            if width > 0 and height > 0:
+            if 0 < width <= MAX_LR_SIDE and 0 < height <= MAX_LR_SIDE:
                 return height, width
         except ValueError:
             pass
-        self.fail(f"'{value}' is not a frame size like 320x180", param, ctx)
+        self.fail(f"'{value}' is not a frame size like 320x180 (sides 1..{MAX_LR_SIDE})", param, ctx)

@@ -1,10 +1,11 @@
 """repvsr-train: a registry model trained with its paper's recipe on folders of sequences."""
 
+import contextlib
 from pathlib import Path
 
 import click
 
-from ..atomic import writable_directory
+from ..atomic import exclusive, require_space, writable_directory
 from ..errors import ReportedError
 from .errors import debug_option, run_command
 
@@ -85,27 +86,31 @@ def train_command(data, model_name, demo_data, checkpoint, resume, init, iterati
             raise ReportedError(f"--init: {init} holds a fused (deploy-form) model, which does not train")
     else:
         model = build_model(model_name)
-    recipe = recipe_for(model_name)
-    recipe = replace_lr(recipe, base_lr) if base_lr else recipe
-    iterations = iterations or state.get("iterations") or recipe.iterations
-    sequences = photo_clips(TRAIN_PHOTOS, 8, 12, (4 * patch + 64, 4 * patch + 64), seed) if demo_data \
-        else _load(data, max_frames)
-    sampler = ClipSampler(sequences, clip_frames, patch, degradation, model.scale, seed + rank)
-    val = _validation(val_root, degradation, max_frames)
-    if demo_data and not val:  # the demo's held-out photographs
-        from ..evaluate import demo_pairs
+    # one writer of --out, and room for its checkpoints (weights and Adam's two moments), before training
+    with exclusive(checkpoint) if rank == 0 else contextlib.nullcontext():
+        if rank == 0:
+            require_space(checkpoint, 2 * 3 * 4 * sum(p.numel() for p in model.parameters()))
+        recipe = recipe_for(model_name)
+        recipe = replace_lr(recipe, base_lr) if base_lr else recipe
+        iterations = iterations or state.get("iterations") or recipe.iterations
+        sequences = photo_clips(TRAIN_PHOTOS, 8, 12, (4 * patch + 64, 4 * patch + 64), seed) if demo_data \
+            else _load(data, max_frames)
+        sampler = ClipSampler(sequences, clip_frames, patch, degradation, model.scale, seed + rank)
+        val = _validation(val_root, degradation, max_frames)
+        if demo_data and not val:  # the demo's held-out photographs
+            from ..evaluate import demo_pairs
 
-        val = [(gt, lr) for _, gt, lr in demo_pairs(degradation)]
-    start = state.get("iteration", 0)
-    with tqdm(total=iterations, initial=start, unit="it", disable=rank != 0, dynamic_ncols=True) as bar:
-        def report(progress):
-            bar.update()
-            bar.set_postfix(loss=f"{progress.loss:.4g}", lr=f"{progress.lr:.2g}")
-            if progress.val_psnr is not None:
-                bar.write(f"iteration {progress.iteration}: validation PSNR {progress.val_psnr:.3f} dB")
+            val = [(gt, lr) for _, gt, lr in demo_pairs(degradation)]
+        start = state.get("iteration", 0)
+        with tqdm(total=iterations, initial=start, unit="it", disable=rank != 0, dynamic_ncols=True) as bar:
+            def report(progress):
+                bar.update()
+                bar.set_postfix(loss=f"{progress.loss:.4g}", lr=f"{progress.lr:.2g}")
+                if progress.val_psnr is not None:
+                    bar.write(f"iteration {progress.iteration}: validation PSNR {progress.val_psnr:.3f} dB")
 
-        train(model, sampler, recipe, iterations, batch or recipe.batch, device, checkpoint, state.get("optimizer"),
-              start, val, val_every, save_every, report)
+            train(model, sampler, recipe, iterations, batch or recipe.batch, device, checkpoint, state.get("optimizer"),
+                  start, val, val_every, save_every, report)
     if world > 1:
         torch.distributed.destroy_process_group()
     if rank == 0:

@@ -40,11 +40,14 @@ def _model_source(ckpt, onnx, engine, graph_backend: str) -> tuple[Path, str]:
 @click.option("--window", default=10, show_default=True, type=click.IntRange(2),
               help="Clip window of bidirectional models.")
 @click.option("--trust-host-code", is_flag=True, help="Run version-compatible TensorRT engines.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT when it is a folder that is not empty.")
 @debug_option
 def upscale_command(source, target, ckpt, onnx, engine, graph_backend, device, codec, crf, start, frames, reset_at_cuts,
-                    cut_threshold, window, trust_host_code):
+                    cut_threshold, window, trust_host_code, overwrite):
     """Upscale IN (a video file or a folder of images) x4 into OUT (a .mp4/.mkv/.mov/.webm/.avi file,
     or a folder, which gets PNG images). Audio and subtitles are copied, colour metadata carried over.
+    OUT appears whole when done, or not at all; a folder is replaced whole (one that is not empty
+    only with --overwrite).
     Without --ckpt/--onnx/--engine, the demo RepVSR checkpoint shipped with the package is used."""
     from tqdm import tqdm
 
@@ -62,7 +65,7 @@ def upscale_command(source, target, ckpt, onnx, engine, graph_backend, device, c
     scale = session.info.scale
     cuts = SceneCuts(cut_threshold) if reset_at_cuts else None
     with open_sink(target, clip.width * scale, clip.height * scale, clip.rate, clip.colour, codec, crf,
-                   clip.other_streams) as sink, \
+                   clip.other_streams, overwrite) as sink, \
             tqdm(total=clip.frame_count, unit="frame", desc=source.name, dynamic_ncols=True) as bar:
         count = upscale.run(clip, sink, session, cuts, bar.update)
         copied = len(getattr(sink, "copies", ()))

@@ -3,7 +3,6 @@ model with them, step by step, within a limit per precision; files appear togeth
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +80,15 @@ def export_verified(model: VSRModel, output, precisions=("fp32",), dcn: str = "s
     frames = frames or (10 if isinstance(model, BidirectionalVSRModel) else 8)
     has_deform_conv = any(isinstance(m, ModulatedDeformConv2d) for m in model.modules())
     reports = []
-    with staged_files(output.parent) as stage, tempfile.TemporaryDirectory() as twins:
+    with staged_files(output) as stage:
+        twins = stage / "lowered"  # scratch, removed with the stage
+        twins.mkdir()
         for precision in precisions:
             path = precision_path(output, precision)
             protos = export_onnx(model, stage / path.name, precision, dcn)
             checked, verified_as = stage / path.name, "itself"
             if dcn == "plugin":  # onnxruntime cannot run the plugin op: check the same graph, lowered to standard ops
-                checked, verified_as = write_lowered(model, checked, "standard", Path(twins)), "its standard lowering"
+                checked, verified_as = write_lowered(model, checked, "standard", twins), "its standard lowering"
             errors = step_errors(open_graphs(checked, "onnxruntime", "cpu"), model, frames, hw)
             files = [path.with_name(file.name) for file in model.graphs.files(path).values()]
             report = GraphReport(precision, files, next(iter(protos.values())).ir_version,

@@ -4,7 +4,9 @@
 by name, in training or deploy form, with no code from the file itself.
 """
 
+import errno
 import pickle
+import shutil
 import warnings
 from pathlib import Path
 
@@ -32,7 +34,12 @@ def save_checkpoint(model: VSRModel, path, training: dict | None = None) -> None
         **({"training": training} if training else {}),
     }
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError:  # torch's zip writer says "unexpected pos" where the disk is full
+            if shutil.disk_usage(tmp.parent).free < 2**20:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
+            raise
 
 
 def load_checkpoint(path, expect_model: str | None = None) -> VSRModel:

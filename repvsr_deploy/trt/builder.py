@@ -12,6 +12,7 @@ Precision:
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import sys
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..atomic import staged_files
+from ..atomic import exclusive, staged_files
 from ..errors import MissingDependency, ReportedError
 from ..modelinfo import PRECISIONS, ModelInfo
 from ..user_cache import cache_dir, slug
@@ -81,6 +82,13 @@ def _check_settings(flavor: Flavor, settings: BuildSettings) -> None:
 
 def _build_one(flavor: Flavor, trt, graph_path: Path, engine_path: Path, settings: BuildSettings,
                target: tuple[str, tuple[str, ...]], say) -> None:
+    """Under the engine's lock: a second build of the same engine waits, then finds it up to date."""
+    with exclusive(engine_path, on_wait=lambda: say(f"{engine_path}: another process is building it; waiting")):
+        _build_locked(flavor, trt, graph_path, engine_path, settings, target, say)
+
+
+def _build_locked(flavor: Flavor, trt, graph_path: Path, engine_path: Path, settings: BuildSettings,
+                  target: tuple[str, tuple[str, ...]], say) -> None:
     graph, info = read_graph(graph_path)
     precision = settings.precision or info.precision
     _check_precision(flavor, trt, graph_path, info.precision, precision)
@@ -91,7 +99,7 @@ def _build_one(flavor: Flavor, trt, graph_path: Path, engine_path: Path, setting
         profiles=tuple((p.name, *p.lr_hw) for p in settings.profiles), opt_level=settings.opt_level,
         workspace_gib=settings.workspace_gib, version_compatible=settings.version_compatible,
     )
-    old = read_sidecar(engine_path) if engine_path.is_file() else None
+    old = _previous_build(engine_path, say)
     if old is not None and old.key == key and not settings.force:
         say(f"{engine_path}: up to date (built {old.built} from {graph_path.name}), reused")
         return
@@ -142,18 +150,40 @@ def _build_one(flavor: Flavor, trt, graph_path: Path, engine_path: Path, setting
     if serialized is None:
         raise ReportedError(f"{graph_path}: {flavor.title} could not build an engine from it (its messages above say why)")
 
+    engine_bytes = bytes(serialized)
     sidecar = Sidecar(
         key=key, model=info.to_metadata(), plugins=plugins,
         built=datetime.datetime.now().isoformat(timespec="seconds"),
+        engine_sha256=hashlib.sha256(engine_bytes).hexdigest(),
     )
-    with staged_files(engine_path.parent) as stage:  # engine and sidecar appear together, or neither
-        (stage / engine_path.name).write_bytes(bytes(serialized))
+    with staged_files(engine_path) as stage:  # engine and sidecar appear together (sidecar first), or neither
+        (stage / engine_path.name).write_bytes(engine_bytes)
         (stage / sidecar_path(engine_path).name).write_text(sidecar.to_json())
     if timing_cache_path is not None:
-        with staged_files(timing_cache_path.parent) as stage:
-            (stage / timing_cache_path.name).write_bytes(bytes(config.get_timing_cache().serialize()))
+        save_timing_cache(config, timing_cache_path, say)
     cache_note = f"; timing cache {timing_cache_path}" if timing_cache_path else ""
     say(f"{engine_path}: written, {os.path.getsize(engine_path) / 2**20:.1f} MiB{cache_note}")
+
+
+def _previous_build(engine_path: Path, say) -> Sidecar | None:
+    """The sidecar of the engine there, None if none, or if it does not describe that engine."""
+    if not engine_path.is_file():
+        return None
+    try:
+        return read_sidecar(engine_path)
+    except ReportedError:
+        say(f"{engine_path}: its sidecar describes another build of it (or none), rebuilding")
+        return None
+
+
+def save_timing_cache(config, path: Path, say) -> None:
+    """This build's timing cache merged into the one on disk (which other builds may have grown
+    since this one read it), under the cache's lock."""
+    ours = config.get_timing_cache()
+    with staged_files(path, on_wait=lambda: say(f"{path}: another build is saving it; waiting")) as stage:
+        if path.is_file():  # entries of other builds kept; conflicting ones are skipped
+            ours.combine(config.create_timing_cache(path.read_bytes()), True)
+        (stage / path.name).write_bytes(bytes(ours.serialize()))
 
 
 def _check_precision(flavor: Flavor, trt, graph_path: Path, graph_precision: str, precision: str) -> None:

@@ -58,6 +58,7 @@ class Sidecar:
     model: dict  # the graph's ModelInfo metadata
     plugins: tuple[str, ...] = ()  # plugins the engine holds, e.g. repvsr::FlowGuidedDeformConv
     built: str = field(default="")
+    engine_sha256: str = ""  # of the engine it describes ("" in sidecars written before it was: not checked)
 
     @property
     def info(self) -> ModelInfo:
@@ -89,8 +90,16 @@ def sidecar_path(engine: Path) -> Path:
 
 
 def read_sidecar(engine: Path) -> Sidecar | None:
+    """The sidecar beside `engine`, None if there is none; refused if it describes another engine
+    (the pair is replaced together, sidecar first: a reader between the two renames sees this)."""
     path = sidecar_path(engine)
-    return Sidecar.from_json(path.read_text(), str(path)) if path.is_file() else None
+    if not path.is_file():
+        return None
+    sidecar = Sidecar.from_json(path.read_text(), str(path))
+    if sidecar.engine_sha256 and Path(engine).is_file() and file_sha256(engine) != sidecar.engine_sha256:
+        raise ReportedError(f"{engine}: {path.name} describes another build of it (rebuilt as it was read, or "
+                            "copied apart); read it again, or rebuild it with repvsr-trt build")
+    return sidecar
 
 
 def file_sha256(path: Path) -> str:

@@ -9,25 +9,27 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path, staged_files
+from ..atomic import atomic_path, staged_folder
 from ..errors import ReportedError, first_sentence
-from .source import Colour, import_av
+from .source import IMAGE_SUFFIXES, Colour, import_av
 
 # container format by suffix: the temporary file's name does not tell FFmpeg
 CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm", ".avi": "avi"}
 
 
 def is_image_folder(path: Path) -> bool:
-    return path.suffix == "" or path.is_dir()
+    """A folder output: named without a video container's suffix (an existing folder, or no suffix)."""
+    return path.suffix.lower() not in CONTAINERS and (path.suffix == "" or path.is_dir())
 
 
 @contextlib.contextmanager
 def open_sink(path: Path, width: int, height: int, rate: Fraction, colour: Colour | None, codec: str, crf: int,
-              other_streams: list):
-    """A sink for frames of `width` x `height`; committed when the block ends without an error."""
+              other_streams: list, overwrite: bool = False):
+    """A sink for frames of `width` x `height`; committed when the block ends without an error.
+    A folder output replaces the folder whole: a non-empty one only with `overwrite`."""
     path = Path(path)
     if is_image_folder(path):
-        with staged_files(path) as stage:
+        with staged_folder(path, IMAGE_SUFFIXES, overwrite) as stage:
             yield ImageSink(stage)
         return
     if path.suffix.lower() not in CONTAINERS:
@@ -60,11 +62,17 @@ class VideoSink:
                  colour: Colour | None, codec: str, crf: int, other_streams: list):
         av = import_av()
         self.av = av
+        try:
+            kind = av.Codec(codec, "w").type
+        except (av.FFmpegError, ValueError) as exc:
+            raise ReportedError(f"--codec {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})") from None
+        if kind != "video":
+            raise ReportedError(f"--codec {codec}: an encoder of {kind}, not of video")
         self.container = av.open(str(path), "w", format=container_format)
         try:
             self.video = self.container.add_stream(codec, rate=rate)
         except (av.FFmpegError, ValueError) as exc:
-            raise ReportedError(f"--codec {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})") from None
+            raise ReportedError(f"--codec {codec}: {first_sentence(exc)}") from None
         self.time_base = Fraction(1) / rate  # one tick per frame
         self.video.width, self.video.height = width, height
         self.video.codec_context.time_base = self.time_base

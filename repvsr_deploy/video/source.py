@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingDependency, ReportedError, first_sentence
+from ..resolutions import MAX_LR_SIDE
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -55,10 +56,15 @@ class FrameSource:
 def open_source(path: Path, start: int = 0, count: int | None = None) -> FrameSource:
     path = Path(path)
     if path.is_dir():
-        return ImageFolder(path, start, count)
-    if not path.is_file():
+        source = ImageFolder(path, start, count)
+    elif path.is_file():
+        source = VideoFile(path, start, count)
+    else:
         raise ReportedError(f"{path}: no such video file or image folder")
-    return VideoFile(path, start, count)
+    if max(source.width, source.height) > MAX_LR_SIDE:
+        raise ReportedError(f"{path}: frames of {source.width}x{source.height}; at most {MAX_LR_SIDE} pixels a side "
+                            "are upscaled")
+    return source
 
 
 class ImageFolder(FrameSource):
