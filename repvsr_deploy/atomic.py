@@ -193,3 +193,38 @@ def require_space(path, size: int) -> None:
     if free < size:
         raise ReportedError(f"{path}: {free / 2**20:.1f} MiB free on its device, the output needs about "
                             f"{size / 2**20:.1f} MiB")
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str):
+    """A folder of its own under the temporary directory for one run's intermediate files, removed
+    when the run ends. Each is held by a lock beside it (`NAME.lock`) while its run lives; folders
+    of runs that were killed (SIGKILL leaves them) are removed by the next run with that prefix."""
+    from filelock import FileLock
+
+    root = Path(tempfile.gettempdir())
+    _remove_dead_scratch(root, prefix)
+    fd, lock_path = tempfile.mkstemp(prefix=prefix, suffix=".lock", dir=root)
+    os.close(fd)
+    lock = FileLock(lock_path)
+    with lock:
+        folder = Path(lock_path[: -len(".lock")])
+        folder.mkdir()
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock_path)
+
+
+def _remove_dead_scratch(root: Path, prefix: str) -> None:
+    from filelock import FileLock, Timeout
+
+    for lock_path in root.glob(f"{prefix}*.lock"):
+        try:
+            with FileLock(lock_path, timeout=0):
+                shutil.rmtree(lock_path.with_suffix(""), ignore_errors=True)
+                lock_path.unlink(missing_ok=True)
+        except (Timeout, OSError):
+            continue  # a live run's, or not ours to remove

@@ -1,22 +1,28 @@
 """PSNR / SSIM of models over a Vid4-style folder: per sequence and on average, bicubic beside.
 
-Layout: DATA/GT/<sequence>/ (frames or a video), with DATA/LR/<sequence>/ where the LR frames are
-given; without LR (or with only GT sequences directly under DATA), the LR frames are made from the
-GT ones with a degradation (BD by default) and quantized to 8 bits, as stored test sets are.
+Layout: DATA/GT/<sequence> (a folder of frames, a video file, or a folder holding one video), with
+DATA/LR/<sequence> where the LR frames are given; without LR (or with only GT sequences directly
+under DATA), the LR frames are made from the GT ones with a degradation (BD by default) and
+quantized to 8 bits, as stored test sets are. Frames are read, degraded, upscaled and measured one
+at a time: memory does not grow with a sequence's length.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .data.degrade import bicubic_upscale, degrade
-from .data.sequences import crop_to_multiple, list_sequences, read_sequence
+from .data.sequences import crop_to_multiple, frames_8bit, list_sequences, sequence_file
 from .errors import ReportedError
 from .metrics import psnr, ssim
+from .video.source import open_source
 from .video.upscale import to_uint8, upscale_frames
 
 BICUBIC = "bicubic"
@@ -46,61 +52,96 @@ class Score:
     crop_border: int
 
 
-def sequence_pairs(data: Path) -> list[tuple[str, Path, Path | None]]:
-    """(name, GT sequence, LR sequence or None) for every sequence of `data`."""
+@dataclass(frozen=True)
+class Sequence:
+    """A test sequence: its GT frame size (cropped to whole LR pixels) and its (GT, LR) uint8 frame
+    pairs, read anew on every call."""
+
+    name: str
+    width: int
+    height: int
+    pairs: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
+
+
+def file_sequences(data: Path, degradation: str, max_frames: int | None, scale: int = 4) -> list[Sequence]:
+    """The sequences of a Vid4-style folder (see the module docstring)."""
     data = Path(data)
     gt_root = data / "GT" if (data / "GT").is_dir() else data
     lr_root = data / "LR"
-    pairs = []
+    sequences = []
     for gt in list_sequences(gt_root):
         lr = lr_root / gt.name
-        pairs.append((gt.stem, gt, lr if lr.exists() else None))
-    return pairs
+        with open_source(sequence_file(gt), 0, max_frames) as source:
+            height, width = (side - side % scale for side in (source.height, source.width))
+        sequences.append(Sequence(gt.stem, width, height,
+                                  lambda gt=gt, lr=lr if lr.exists() else None:
+                                  frame_pairs(gt, lr, degradation, max_frames, scale)))
+    return sequences
 
 
-def load_pair(gt_path: Path, lr_path: Path | None, degradation: str, max_frames: int | None, scale: int = 4):
-    """(GT uint8 [T,H,W,3], LR uint8 [T,h,w,3]); GT cropped to whole LR pixels."""
-    gt = crop_to_multiple(read_sequence(gt_path, max_frames), scale)
-    if lr_path is not None:
-        lr = read_sequence(lr_path, max_frames)
-        if lr.shape[1] * scale != gt.shape[1] or lr.shape[2] * scale != gt.shape[2] or len(lr) != len(gt):
-            raise ReportedError(f"{lr_path}: {len(lr)} frames of {lr.shape[2]}x{lr.shape[1]} do not match "
-                                f"{gt_path}: {len(gt)} frames of {gt.shape[2]}x{gt.shape[1]} at x{scale}")
-        return gt, lr
-    return gt, degraded(gt, degradation, scale)
+def frame_pairs(gt_path: Path, lr_path: Path | None, degradation: str, max_frames: int | None,
+                scale: int = 4) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(GT, LR) uint8 frames [H, W, 3]: GT cropped to whole LR pixels; LR read, or degraded from GT."""
+    gt_frames = (crop_to_multiple(frame, scale) for frame in frames_8bit(gt_path, max_frames))
+    if lr_path is None:
+        yield from ((gt, degraded(gt, degradation, scale)) for gt in gt_frames)
+        return
+    for count, (gt, lr) in enumerate(zip_longest(gt_frames, frames_8bit(lr_path, max_frames))):
+        if gt is None or lr is None:
+            raise ReportedError(f"{lr_path} and {gt_path} do not hold as many frames as each other "
+                                f"({'GT' if gt is None else 'LR'} ends after {count})")
+        if lr.shape[0] * scale != gt.shape[0] or lr.shape[1] * scale != gt.shape[1]:
+            raise ReportedError(f"{lr_path}: frames of {lr.shape[1]}x{lr.shape[0]} do not match {gt_path}'s "
+                                f"{gt.shape[1]}x{gt.shape[0]} at x{scale}")
+        yield gt, lr
 
 
 def degraded(gt: np.ndarray, degradation: str, scale: int = 4) -> np.ndarray:
-    """uint8 LR frames of uint8 GT frames [T,H,W,3] (H, W multiples of `scale`)."""
-    hr = torch.from_numpy(gt).permute(0, 3, 1, 2).double() / 255
-    return to_uint8(degrade(hr, degradation, scale).permute(0, 2, 3, 1).numpy())
+    """The uint8 LR frame of a uint8 GT frame [H, W, 3] (sides multiples of `scale`), in float32."""
+    hr = torch.from_numpy(gt).permute(2, 0, 1)[None].float() / 255
+    return to_uint8(degrade(hr, degradation, scale)[0].permute(1, 2, 0).numpy())
 
 
-def demo_pairs(degradation: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """The demo's held-out clips (photographs the demo model never saw): (name, GT, LR)."""
+def demo_sequences(degradation: str) -> list[Sequence]:
+    """The demo's held-out clips (photographs the demo model never saw)."""
     from .data.synthetic import HELD_OUT_PHOTOS, photo_clips
 
     clips = photo_clips(HELD_OUT_PHOTOS, 2, 10, (256, 256), seed=1234)
     names = [f"{name}-{i}" for name in HELD_OUT_PHOTOS for i in range(2)]
-    return [(name, gt, degraded(gt, degradation)) for name, gt in zip(names, clips)]
+    return [Sequence(name, 256, 256, lambda gt=gt: ((frame, degraded(frame, degradation)) for frame in gt))
+            for name, gt in zip(names, clips)]
 
 
-def score(name: str, model: str, output: np.ndarray, gt: np.ndarray, convention: Convention = Convention()) -> Score:
-    """Per-frame PSNR and SSIM averaged over the sequence."""
+def measure(sequence: str, model: str, upscale: Callable[[Iterator[np.ndarray]], Iterable[np.ndarray]],
+            pairs: Iterable[tuple[np.ndarray, np.ndarray]], convention: Convention = Convention()) -> Score:
+    """Per-frame PSNR and SSIM of `upscale`'s HR frames (in order, one per LR frame) against the
+    GT frames, averaged over the sequence. Holds only the GT frames whose HR frames are still to come."""
+    waiting: deque = deque()
+
+    def lr_frames():
+        for gt, lr in pairs:
+            waiting.append(gt)
+            yield lr
+
     c = convention
-    return Score(name, model, len(gt), float(np.mean([psnr(o, g, c.channel, c.crop_border) for o, g in zip(output, gt)])),
-                 float(np.mean([ssim(o, g, c.channel, c.crop_border) for o, g in zip(output, gt)])),
-                 c.channel, c.crop_border)
+    psnrs, ssims = [], []
+    for hr in upscale(lr_frames()):
+        gt = waiting.popleft()
+        psnrs.append(psnr(hr, gt, c.channel, c.crop_border))
+        ssims.append(ssim(hr, gt, c.channel, c.crop_border))
+    return Score(sequence, model, len(psnrs), float(np.mean(psnrs)), float(np.mean(ssims)), c.channel, c.crop_border)
 
 
-def upscale_sequence(session, lr: np.ndarray) -> np.ndarray:
-    """uint8 LR frames [T,h,w,3] through a session -> uint8 HR frames [T,H,W,3]."""
-    return np.stack(list(upscale_frames(session, lr)))
+def through(session) -> Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]]:
+    """uint8 LR frames -> uint8 HR frames, through a session."""
+    return lambda frames: upscale_frames(session, frames)
 
 
-def bicubic_sequence(lr: np.ndarray, scale: int = 4) -> np.ndarray:
-    up = bicubic_upscale(torch.from_numpy(lr).permute(0, 3, 1, 2).double() / 255, scale)
-    return to_uint8(up.permute(0, 2, 3, 1).numpy())
+def bicubic(frames: Iterator[np.ndarray], scale: int = 4) -> Iterator[np.ndarray]:
+    """uint8 LR frames -> their bicubic x4, uint8 (computed in float64)."""
+    for lr in frames:
+        up = bicubic_upscale(torch.from_numpy(lr).permute(2, 0, 1)[None].double() / 255, scale)
+        yield to_uint8(up[0].permute(1, 2, 0).numpy())
 
 
 def averages(scores: list[Score]) -> list[Score]:

@@ -168,6 +168,8 @@ class ModelInfo:
             raise ReportedError(
                 f"{source}: not a repvsr-deploy step graph (its metadata lacks or garbles {exc})"
             ) from None
+        except RecursionError:  # JSON nested deeper than Python decodes
+            raise ReportedError(f"{source}: not a repvsr-deploy step graph (its metadata nests too deep)") from None
         problem = info._metadata_problem()
         if problem:
             raise ReportedError(f"{source}: its repvsr metadata is out of range ({problem})")

@@ -13,7 +13,7 @@ from helpers import run_cli
 
 from repvsr_deploy.bench import roofline
 from repvsr_deploy.bench.memory import PeakMemory
-from repvsr_deploy.bench.runner import best_backend
+from repvsr_deploy.runtime.backends import fastest_backend
 from repvsr_deploy.cli.bench import _rows_to_measure
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.models import build_model, fuse, model_names
@@ -82,7 +82,7 @@ def test_bad_input_fails_in_one_line_before_measuring(tmp_path, case):
 
 
 def test_default_backend_here_is_the_fastest_present():
-    backend, device = best_backend()
+    backend, device = fastest_backend()
     if not torch.cuda.is_available():  # the CPU runtimes as measured (benchmarks/results/cpu-backends-720p)
         fastest = "openvino" if importlib.util.find_spec("openvino") else "onnxruntime"
         assert (backend, device) == (fastest, "cpu")

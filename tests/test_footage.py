@@ -1,5 +1,6 @@
 """The loop on real footage: repvsr-upscale, repvsr-train, repvsr-eval, degradations and the demo data."""
 
+import importlib.util
 import math
 
 import av
@@ -8,7 +9,7 @@ import pytest
 import torch
 from helpers import make_video, run_cli
 
-from repvsr_deploy.data.degrade import degrade, gaussian_kernel
+from repvsr_deploy.data.degrade import degrade, gaussian_taps
 from repvsr_deploy.data.synthetic import camera_clip, photo
 from repvsr_deploy.metrics import psnr, ssim
 from repvsr_deploy.models import build_model, save_checkpoint
@@ -101,8 +102,8 @@ def test_psnr_by_hand_and_ssim_of_identical_frames():
 
 
 def test_bd_degradation():
-    kernel = gaussian_kernel()
-    assert kernel.shape == (13, 13) and float(kernel.sum()) == pytest.approx(1.0)
+    taps = gaussian_taps()
+    assert taps.shape == (13,) and float(torch.outer(taps, taps).sum()) == pytest.approx(1.0)
     flat = torch.full((2, 3, 32, 48), 0.5)
     lr = degrade(flat, "bd")
     assert lr.shape == (2, 3, 8, 12) and torch.allclose(lr, torch.full_like(lr, 0.5))
@@ -207,7 +208,7 @@ def test_eval_reports_y_psnr_as_computed_by_hand(tmp_path):
     from PIL import Image
 
     from repvsr_deploy.demo import CHECKPOINT
-    from repvsr_deploy.evaluate import bicubic_sequence
+    from repvsr_deploy.evaluate import bicubic
 
     rng = np.random.default_rng(0)
     gt = (rng.random((2, 64, 96, 3)) * 255).astype(np.uint8)
@@ -224,10 +225,27 @@ def test_eval_reports_y_psnr_as_computed_by_hand(tmp_path):
     def y(frames):
         return 16 + frames.astype(np.float64) @ np.array([65.481, 128.553, 24.966]) / 255
 
-    up = bicubic_sequence(lr)
+    up = np.stack(list(bicubic(iter(lr))))
     by_hand = np.mean([10 * math.log10(255**2 / np.mean((y(u) - y(g)) ** 2)) for u, g in zip(up, gt)])
     assert (row["psnr"], row["channel"], row["crop_border"]) == (pytest.approx(by_hand, abs=1e-9), "y", 0)
     table = run_cli("repvsr-eval", tmp_path / "vid", CHECKPOINT, "--channel", "y", "--crop-border", 4)
     assert "PSNR and SSIM on the Y channel of BT.601 YCbCr, 4 border pixels cropped" in table.stdout, table.stderr
     refused = run_cli("repvsr-eval", tmp_path / "vid", CHECKPOINT, "--crop-border", 30)
     assert refused.returncode != 0 and "--crop-border" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_demo_runs_on_the_fastest_backend_present_and_its_graph_is_its_checkpoint():
+    from repvsr_deploy.clips import moving_clip
+    from repvsr_deploy.demo import CHECKPOINT, GRAPH, demo_model
+    from repvsr_deploy.runtime.backends import fastest_backend
+    from repvsr_deploy.runtime.session import open_session
+
+    backend, device = fastest_backend(engines=False)
+    assert demo_model() == ((CHECKPOINT if backend == "torch" else GRAPH), backend, device)
+    if not torch.cuda.is_available():  # the CPU order as measured: OpenVINO, else onnxruntime
+        assert backend == ("openvino" if importlib.util.find_spec("openvino") else "onnxruntime")
+    clip = moving_clip(4, 36, 44)
+    shipped, checkpoint = (open_session(path, backend=b, device="cpu") for path, b in
+                           ((GRAPH, "onnxruntime"), (CHECKPOINT, "torch")))
+    for frame in clip:  # the shipped graph is the checkpoint's export, step for step
+        assert np.abs(shipped.step(frame) - checkpoint.step(frame)).max() < 1e-4

@@ -13,6 +13,7 @@ from ..clips import moving_clip
 from ..errors import GPU_INSTALL, MissingDependency, ReportedError
 from ..models import build_model, fuse
 from ..models.base import VSRModel
+from ..runtime.backends import FLAVORS, cuda_available, onnxruntime_cuda
 from ..runtime.session import open_session
 from .flops import count_flops, count_params
 from .memory import PeakMemory
@@ -21,7 +22,6 @@ from .roofline import peak
 from .timing import time_session
 
 BACKENDS = ("tensorrt", "tensorrt-rtx", "onnxruntime", "openvino", "torch")
-FLAVORS = {"tensorrt": "tensorrt", "tensorrt-rtx": "rtx"}  # backend -> TensorRT flavour
 # backends that run deformable convs only through the portable lowering (no DeformConv, no plugin)
 PORTABLE_ONLY = frozenset({"tensorrt-rtx", "openvino"})
 
@@ -67,43 +67,6 @@ class Target:
     dcn: str = "standard"  # the lowering of deformable convs in exported graphs (TensorRT for RTX: portable)
 
 
-def _cuda() -> bool:
-    return torch.cuda.is_available()
-
-
-def _onnxruntime_cuda() -> bool:
-    if importlib.util.find_spec("onnxruntime") is None:
-        return False
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers() and _cuda()
-
-
-def _tensorrt(backend: str) -> bool:
-    """The backend's TensorRT flavour imports, and there is a GPU for it."""
-    from ..trt.flavors import flavor
-
-    return flavor(FLAVORS[backend]).version()[0] is not None and _cuda()
-
-
-def best_backend() -> tuple[str, str]:
-    """(backend, device), fastest first: TensorRT, TensorRT for RTX, onnxruntime on CUDA, torch on
-    CUDA, OpenVINO, onnxruntime on the CPU, torch on the CPU (the CPU order as measured in
-    benchmarks/results/cpu-backends-720p)."""
-    for backend in FLAVORS:
-        if _tensorrt(backend):
-            return backend, "cuda"
-    if _onnxruntime_cuda():
-        return "onnxruntime", "cuda"
-    if _cuda():
-        return "torch", "cuda"
-    if importlib.util.find_spec("openvino") is not None:
-        return "openvino", "cpu"
-    if importlib.util.find_spec("onnxruntime") is not None:
-        return "onnxruntime", "cpu"
-    return "torch", "cpu"
-
-
 def resolve_device(backend: str, device: str) -> str:
     """The device `auto` means for `backend`, checked to be usable here (before anything is measured)."""
     if backend in FLAVORS:
@@ -123,7 +86,7 @@ def resolve_device(backend: str, device: str) -> str:
         if device == "cuda":
             raise ReportedError("--backend openvino runs on the CPU here (--device cpu)")
         return "cpu"
-    has_cuda = _onnxruntime_cuda() if backend == "onnxruntime" else _cuda()
+    has_cuda = onnxruntime_cuda() if backend == "onnxruntime" else cuda_available()
     if device == "cuda" and not has_cuda:
         needs = f"onnxruntime-gpu: {GPU_INSTALL}" if backend == "onnxruntime" else "a CUDA build of torch"
         raise ReportedError(f"--device cuda: {backend} here cannot use a GPU (needs an NVIDIA GPU and {needs})")

@@ -3,12 +3,11 @@
 import contextlib
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
-from ..atomic import atomic_path, exclusive, require_space
+from ..atomic import atomic_path, exclusive, require_space, scratch_folder
 from ..bench.paper_tables import TABLES
 from ..modelinfo import PRECISIONS
 from ..resolutions import RESOLUTIONS
@@ -83,8 +82,8 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
     Params / GFLOPs / FPS."""
     from ..bench.machine import describe_machine
     from ..bench.report import Report, render
-    from ..bench.runner import (BACKENDS, PORTABLE_ONLY, Target, best_backend, bench_model, device_name, in_table,
-                                resolve_device)
+    from ..bench.runner import BACKENDS, PORTABLE_ONLY, Target, bench_model, device_name, in_table, resolve_device
+    from ..runtime.backends import fastest_backend
     from ..bench.roofline import peak
     from ..models import model_names
 
@@ -99,7 +98,7 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
                                                                       list(RESOLUTIONS))]
     backends = _check_choices("--backend", _split(backends), BACKENDS)
     if not backends:
-        backend, best_device = best_backend()
+        backend, best_device = fastest_backend()
         backends, device = [backend], (best_device if device == "auto" else device)
     if dcn == "plugin" and set(backends) - {"tensorrt", "torch"}:
         raise click.BadParameter("the plugin runs on --backend tensorrt only", param_hint="'--dcn'")
@@ -116,12 +115,12 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
         rows, measured = [], {}
         unique_models = len({model for _, model in wanted})  # a model in both tables is measured once
         progress = _Progress(unique_models * len(sizes) * (frames + warmup) * (len(targets) + unfused))
-        with tempfile.TemporaryDirectory(prefix="repvsr-bench-") as workdir, progress:
+        with scratch_folder("repvsr-bench-") as workdir, progress:
             for table_name, model in wanted:
                 progress.label(model)
                 if model not in measured:
                     measured[model] = bench_model(model, sizes, targets, unfused, frames, warmup,
-                                                  Path(workdir), progress.advance)
+                                                  workdir, progress.advance)
                 rows += [in_table(row, table_name) for row in measured[model]]
         peaks = [vars(peak(d, precision, device_name(d))) for d in dict.fromkeys(r.device for r in rows)]
         report = Report(rows, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]), peaks, notes)

@@ -65,8 +65,8 @@ def eval_command(data, models, demo_data, unfused, degradation, frames, channel,
     DATA), bicubic beside."""
     from tabulate import tabulate
 
-    from ..evaluate import (BICUBIC, Convention, averages, bicubic_sequence, demo_pairs, load_pair, score,
-                            sequence_pairs, upscale_sequence)
+    from ..evaluate import (BICUBIC, Convention, averages, bicubic, demo_sequences, file_sequences, measure,
+                            through)
     from ..metrics import SSIM_WINDOW
 
     if demo_data:  # DATA is then the first model
@@ -77,22 +77,19 @@ def eval_command(data, models, demo_data, unfused, degradation, frames, channel,
         if out:  # before measuring, not after: a table is a few KiB
             require_space(out, 2**20)
             stack.enter_context(exclusive(out))
-        if demo_data:
-            pairs = demo_pairs(degradation)
-        else:
-            pairs = [(name, *load_pair(gt, lr, degradation, frames)) for name, gt, lr in sequence_pairs(data)]
+        sequences = demo_sequences(degradation) if demo_data else file_sequences(data, degradation, frames)
         convention = Convention(channel, crop_border)
-        for name, gt, _ in pairs:
-            if min(gt.shape[1:3]) - 2 * crop_border < SSIM_WINDOW:
+        for sequence in sequences:
+            if min(sequence.width, sequence.height) - 2 * crop_border < SSIM_WINDOW:
                 raise click.BadParameter(f"{crop_border} leaves less than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM "
-                                         f"window of {name}'s {gt.shape[2]}x{gt.shape[1]} frames",
+                                         f"window of {sequence.name}'s {sequence.width}x{sequence.height} frames",
                                          param_hint="--crop-border")
         sessions = list(_sessions(models, unfused, device, graph_backend))
         scores = []
-        for name, gt, lr in pairs:
-            scores.append(score(name, BICUBIC, bicubic_sequence(lr), gt, convention))
+        for sequence in sequences:  # each read anew per row: frames flow through, nothing is kept
+            scores.append(measure(sequence.name, BICUBIC, bicubic, sequence.pairs(), convention))
             for label, session in sessions:
-                scores.append(score(name, label, upscale_sequence(session, lr), gt, convention))
+                scores.append(measure(sequence.name, label, through(session), sequence.pairs(), convention))
         rows = scores + averages(scores)
         command = shlex.join(["repvsr-eval", *sys.argv[1:]])
         click.echo(_render(rows, fmt, command, convention, tabulate), nl=False)

@@ -1,5 +1,7 @@
 """Option types shared by the commands."""
 
+import math
+
 import click
 
 from ..resolutions import MAX_LR_SIDE
@@ -20,3 +22,14 @@ class FrameSize(click.ParamType):
         except ValueError:
             pass
         self.fail(f"'{value}' is not a frame size like 320x180 (sides 1..{MAX_LR_SIDE})", param, ctx)
+
+
+class FiniteRange(click.FloatRange):
+    """A float range that refuses nan and inf, which a plain range lets through (nan compares
+    false with every bound)."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        return value

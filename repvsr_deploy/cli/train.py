@@ -8,6 +8,7 @@ import click
 from ..atomic import exclusive, require_space, writable_directory
 from ..errors import ReportedError
 from .errors import debug_option, run_command
+from .options import FiniteRange
 
 
 def _load(roots: tuple[Path, ...], max_frames: int | None) -> list:
@@ -17,11 +18,9 @@ def _load(roots: tuple[Path, ...], max_frames: int | None) -> list:
 
 
 def _validation(root: Path | None, degradation: str, max_frames: int | None) -> list:
-    from ..evaluate import load_pair, sequence_pairs
+    from ..evaluate import file_sequences
 
-    if root is None:
-        return []
-    return [load_pair(gt, lr, degradation, max_frames) for _, gt, lr in sequence_pairs(root)]
+    return [] if root is None else file_sequences(root, degradation, max_frames)
 
 
 @click.command("repvsr-train")
@@ -39,7 +38,7 @@ def _validation(root: Path | None, degradation: str, max_frames: int | None) -> 
 @click.option("--clip-frames", default=5, show_default=True, type=click.IntRange(2), help="Frames per clip.")
 @click.option("--patch", default=64, show_default=True, type=click.IntRange(8), help="LR patch side.")
 @click.option("--degradation", type=click.Choice(["bd", "bi"]), default="bd", show_default=True)
-@click.option("--lr", "base_lr", type=click.FloatRange(min=0, min_open=True), help="[default: the recipe's]")
+@click.option("--lr", "base_lr", type=FiniteRange(min=0, min_open=True), help="[default: the recipe's]")
 @click.option("--val", "val_root", type=click.Path(path_type=Path), help="Vid4-style folder for validation PSNR.")
 @click.option("--val-every", default=1000, show_default=True, type=click.IntRange(0))
 @click.option("--save-every", default=1000, show_default=True, type=click.IntRange(1))
@@ -98,9 +97,9 @@ def train_command(data, model_name, demo_data, checkpoint, resume, init, iterati
         sampler = ClipSampler(sequences, clip_frames, patch, degradation, model.scale, seed + rank)
         val = _validation(val_root, degradation, max_frames)
         if demo_data and not val:  # the demo's held-out photographs
-            from ..evaluate import demo_pairs
+            from ..evaluate import demo_sequences
 
-            val = [(gt, lr) for _, gt, lr in demo_pairs(degradation)]
+            val = demo_sequences(degradation)
         start = state.get("iteration", 0)
         with tqdm(total=iterations, initial=start, unit="it", disable=rank != 0, dynamic_ncols=True) as bar:
             def report(progress):

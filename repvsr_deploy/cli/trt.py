@@ -7,7 +7,7 @@ import click
 from ..errors import ReportedError, first_sentence
 from ..modelinfo import PRECISIONS
 from .errors import debug_option, run_command
-from .options import FrameSize
+from .options import FiniteRange, FrameSize
 
 trust_option = click.option("--trust-host-code", is_flag=True,
                             help="Run a version-compatible engine, which carries executable host code.")
@@ -25,7 +25,7 @@ def trt_command():
 @click.option("--profiles", default="720p,1080p,4k", show_default=True,
               help="Frame sizes: 720p, 1080p, 4k or LR WxH; one nested profile each, tuned at its size.")
 @click.option("--precision", type=click.Choice(PRECISIONS), help="[default: the graph's]")
-@click.option("--workspace", type=click.FloatRange(min=0.25),
+@click.option("--workspace", type=FiniteRange(min=0.25),
               help="Scratch memory limit in GiB [default: the library's, the GPU's memory].")
 @click.option("--opt-level", default=3, show_default=True, type=click.IntRange(0, 5),
               help="TensorRT's builder optimization level.")

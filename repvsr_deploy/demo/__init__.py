@@ -1,15 +1,23 @@
-"""The demo checkpoint shipped with the package: RepVSR trained on clips made from scikit-image's
-photographs (see MODEL_CARD.md beside it). `repvsr-upscale` uses it when no model is given."""
+"""The demo model shipped with the package: RepVSR trained on clips made from scikit-image's
+photographs (see MODEL_CARD.md beside it), as a checkpoint and as its exported, verified step graph
+(`repvsr-export repvsr-demo.pth --onnx`). `repvsr-upscale` uses it when no model is given, on the
+fastest backend present: the graph on OpenVINO or onnxruntime, the checkpoint on torch."""
 
 from pathlib import Path
 
 from ..errors import ReportedError
 
 CHECKPOINT = Path(__file__).with_name("repvsr-demo.pth")
+GRAPH = Path(__file__).with_name("repvsr-demo.onnx")
 
 
-def demo_checkpoint() -> Path:
-    if not CHECKPOINT.is_file():
-        raise ReportedError(f"no model given and the demo checkpoint is missing ({CHECKPOINT}); "
+def demo_model() -> tuple[Path, str, str]:
+    """(file, backend, device): the demo on the fastest backend present that needs no engine build."""
+    from ..runtime.backends import fastest_backend
+
+    backend, device = fastest_backend(engines=False)
+    model = CHECKPOINT if backend == "torch" else GRAPH
+    if not model.is_file():
+        raise ReportedError(f"no model given and the demo model is missing ({model}); "
                             "give --ckpt, --onnx or --engine")
-    return CHECKPOINT
+    return model, backend, device

@@ -104,7 +104,39 @@ def _state_dict_mismatch(expected: dict, given: dict) -> str:
     return "; ".join(problems)
 
 
+# what `repvsr-train` stores as its training state, and of which kind
+TRAINING_FIELDS = {"iteration": int, "iterations": int, "recipe": str, "optimizer": dict}
+
+
 def load_training_state(path) -> dict:
-    """What `save_checkpoint(..., training=...)` stored beside the weights, for resuming; {} if none."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    return payload.get("training") or {}
+    """What `save_checkpoint(..., training=...)` stored beside the weights, for resuming; {} if none.
+    Each field of its kind (the file is the user's), the optimizer's options numbers."""
+    path = Path(path)
+    state = read_weights_only(path, "checkpoint").get("training") or {}
+    if not isinstance(state, dict):
+        raise ReportedError(f"{path}: its training state is {type(state).__name__}, not dict")
+    for key, kind in TRAINING_FIELDS.items():
+        value = state.get(key)
+        if key in state and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise ReportedError(f"{path}: its training state's '{key}' is {type(value).__name__}, not {kind.__name__}")
+    if state.get("iteration", 0) < 0 or state.get("iterations", 1) < 1:
+        raise ReportedError(f"{path}: its training state counts {state.get('iteration')} of "
+                            f"{state.get('iterations')} iterations")
+    optimizer = state.get("optimizer", {})
+    for group in optimizer.get("param_groups", []):
+        options = {k: v for k, v in group.items() if k != "params"} if isinstance(group, dict) else {"group": group}
+        if not all(_is_number_like(v) for v in options.values()):
+            raise ReportedError(f"{path}: its optimizer state has options that are not numbers ({options})")
+    moments = optimizer.get("state", {})
+    if not isinstance(moments, dict) or not all(isinstance(m, dict) and all(isinstance(t, torch.Tensor)
+                                                                            for t in m.values())
+                                                 for m in moments.values()):
+        raise ReportedError(f"{path}: its optimizer state holds values that are not tensors")
+    return state
+
+
+def _is_number_like(value) -> bool:
+    """A number, flag, None, or a tuple or list of numbers (Adam's betas)."""
+    if isinstance(value, (tuple, list)):
+        return all(isinstance(v, (int, float)) for v in value)
+    return value is None or isinstance(value, (int, float, bool))

@@ -9,6 +9,7 @@ found by `GraphSet.files`) on a device, with options of its own as a typed objec
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,3 +113,49 @@ def open_graphs(source, backend: str = "auto", device: str = "auto", options=Non
             raise ReportedError(f"the {kind.name} backend takes {kind.options.__name__}, "
                                 f"not {type(options).__name__}")
     return kind.open_graphs(source, device, options)
+
+
+FLAVORS = {"tensorrt": "tensorrt", "tensorrt-rtx": "rtx"}  # the TensorRT backends -> their flavours
+
+
+def cuda_available() -> bool:
+    """An NVIDIA GPU that torch can use (no torch installed: none known)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def onnxruntime_cuda() -> bool:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers() and cuda_available()
+
+
+def _tensorrt(backend: str) -> bool:
+    """The backend's TensorRT flavour imports, and there is a GPU for it."""
+    from ..trt.flavors import flavor
+
+    return flavor(FLAVORS[backend]).version()[0] is not None and cuda_available()
+
+
+def fastest_backend(engines: bool = True) -> tuple[str, str]:
+    """(backend, device) of the fastest present, in this order: TensorRT, TensorRT for RTX (unless
+    not `engines`: for what must run without an engine build), onnxruntime on CUDA, torch on CUDA,
+    OpenVINO, onnxruntime on the CPU, torch on the CPU (the CPU order as measured in
+    benchmarks/results/cpu-backends-720p)."""
+    for backend in FLAVORS if engines else ():
+        if _tensorrt(backend):
+            return backend, "cuda"
+    if onnxruntime_cuda():
+        return "onnxruntime", "cuda"
+    if cuda_available():
+        return "torch", "cuda"
+    if importlib.util.find_spec("openvino") is not None:
+        return "openvino", "cpu"
+    if importlib.util.find_spec("onnxruntime") is not None:
+        return "onnxruntime", "cpu"
+    return "torch", "cpu"

@@ -114,6 +114,8 @@ def _as_batch(frame) -> np.ndarray:
     batch = frame[None] if frame.ndim == 3 else frame
     if batch.ndim != 4 or batch.shape[:2] != (1, 3):
         raise ReportedError(f"a frame must be RGB [3,H,W] or [1,3,H,W], got shape {list(frame.shape)}")
+    if batch.size == 0:
+        raise ReportedError(f"a frame of {batch.shape[3]}x{batch.shape[2]} pixels: it has none")
     if frame.dtype in INTEGER_LEVELS:
         return np.ascontiguousarray(batch, dtype=np.float32) / np.float32(INTEGER_LEVELS[frame.dtype])
     if frame.dtype.kind != "f":

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..evaluate import score, upscale_sequence
+from ..errors import ReportedError
+from ..evaluate import Sequence, measure, through
 from ..models.checkpoint import save_checkpoint
 from ..models.base import VSRModel
 from ..runtime.session import open_session
@@ -45,10 +46,10 @@ def distributed() -> tuple[int, int]:
     return torch.distributed.get_rank(), world
 
 
-def validate(model: VSRModel, sequences: list[tuple[np.ndarray, np.ndarray]], device: str) -> float:
-    """Mean PSNR over (GT, LR) uint8 sequences, through the torch session."""
+def validate(model: VSRModel, sequences: list[Sequence], device: str) -> float:
+    """Mean PSNR over the sequences, through the torch session."""
     session = open_session(model, "torch", device)
-    psnr = float(np.mean([score("val", model.name, upscale_sequence(session, lr), gt).psnr for gt, lr in sequences]))
+    psnr = float(np.mean([measure(s.name, model.name, through(session), s.pairs()).psnr for s in sequences]))
     model.train()
     return psnr
 
@@ -63,7 +64,10 @@ def train(model: VSRModel, sampler: ClipSampler, recipe: Recipe, iterations: int
     main, flow = parameter_groups(model)
     optimizer = torch.optim.Adam([{"params": main}, {"params": flow}], lr=recipe.lr, betas=(0.9, 0.999), eps=1e-8)
     if optimizer_state:
-        optimizer.load_state_dict(optimizer_state)
+        try:
+            optimizer.load_state_dict(optimizer_state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReportedError(f"{checkpoint}: its optimizer state does not fit this model ({exc})") from None
     for iteration in range(start, iterations):
         optimizer.param_groups[0]["lr"] = recipe.learning_rate(iteration, flow=False, total=iterations)
         optimizer.param_groups[1]["lr"] = recipe.learning_rate(iteration, flow=True, total=iterations)

@@ -77,7 +77,7 @@ class Sidecar:
             plain["plugins"] = tuple(plain.get("plugins", ()))
             plain.pop("backward_engine", None)  # written by 0.x before the twin rule (GraphSet.files)
             return cls(key=BuildKey(**key), **plain)
-        except (AttributeError, KeyError, TypeError, ValueError):
+        except (AttributeError, KeyError, TypeError, ValueError, RecursionError):  # nested past Python's limit
             raise ReportedError(
                 f"{source}: not a repvsr-trt engine sidecar (corrupt, or another tool's); rebuild the engine "
                 "with repvsr-trt build"

@@ -1,5 +1,11 @@
-"""HR frames to a video file (encoded as they come; audio and subtitles copied, colour tagged as the
-input's) or to a folder of PNG images. Either appears whole at the end, or not at all."""
+"""HR frames to a video file or to a folder of PNG images. Either appears whole at the end, or not at all.
+
+A video output carries what the input's video stream says (`picture`): colour tags, bit depth (by
+default), orientation, pixel shape, HDR10 metadata (into HEVC), its tags; every frame at the time it
+had in the input. The other streams are copied packet by packet (or audio re-encoded, with
+`--audio-codec`) with their tags and dispositions; a stream the container cannot hold is refused
+before any work, naming it and the ways out.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,13 @@ import numpy as np
 
 from ..atomic import atomic_path, staged_folder
 from ..errors import ReportedError, first_sentence
-from .source import IMAGE_SUFFIXES, Colour, import_av
+from .encoders import CONTAINERS, Encoding, containers_taking, pixel_format, video_encoder, video_options
+from .picture import Colour
+from .source import IMAGE_SUFFIXES, FrameSource, FrameTime, import_av
+from .streams import carry_tags
 
-# container format by suffix: the temporary file's name does not tell FFmpeg
-CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm", ".avi": "avi"}
+# an untagged input (images: sRGB) is written as BT.709 video with the sRGB transfer
+SRGB_AS_VIDEO = Colour(colorspace=1, color_range=1, color_primaries=1, color_trc=13)
 
 
 def is_image_folder(path: Path) -> bool:
@@ -23,10 +32,10 @@ def is_image_folder(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def open_sink(path: Path, width: int, height: int, rate: Fraction, colour: Colour | None, codec: str, crf: int,
-              other_streams: list, overwrite: bool = False):
-    """A sink for frames of `width` x `height`; committed when the block ends without an error.
-    A folder output replaces the folder whole: a non-empty one only with `overwrite`."""
+def open_sink(path: Path, source: FrameSource, scale: int, encoding: Encoding = Encoding(), carried: list = (),
+              overwrite: bool = False):
+    """A sink for `source`'s frames upscaled by `scale`; committed when the block ends without an
+    error. A folder output replaces the folder whole: a non-empty one only with `overwrite`."""
     path = Path(path)
     if is_image_folder(path):
         with staged_folder(path, IMAGE_SUFFIXES, overwrite) as stage:
@@ -35,7 +44,7 @@ def open_sink(path: Path, width: int, height: int, rate: Fraction, colour: Colou
     if path.suffix.lower() not in CONTAINERS:
         raise ReportedError(f"{path}: unknown video container (known: {', '.join(CONTAINERS)}, or a folder)")
     with atomic_path(path) as tmp:
-        sink = VideoSink(tmp, CONTAINERS[path.suffix.lower()], width, height, rate, colour, codec, crf, other_streams)
+        sink = VideoSink(tmp, path.suffix.lower(), source, scale, encoding, list(carried))
         try:
             yield sink
             sink.finish()
@@ -44,66 +53,136 @@ def open_sink(path: Path, width: int, height: int, rate: Fraction, colour: Colou
 
 
 class ImageSink:
+    """Numbered 8-bit PNG images (16-bit frames rounded to 8 bits)."""
+
+    dtype = np.uint8
+    carried: dict = {}
+
     def __init__(self, folder: Path):
         from PIL import Image
 
         self.folder, self._image, self.index = folder, Image, 0
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, time: FrameTime) -> None:
         self._image.fromarray(rgb).save(self.folder / f"{self.index:06d}.png")
         self.index += 1
 
-    def copy(self, packet, begin) -> None:
+    def copy(self, packet) -> None:
         """Image folders hold no audio."""
 
 
 class VideoSink:
-    def __init__(self, path: Path, container_format: str, width: int, height: int, rate: Fraction,
-                 colour: Colour | None, codec: str, crf: int, other_streams: list):
+    def __init__(self, path: Path, suffix: str, source: FrameSource, scale: int, encoding: Encoding,
+                 carried: list):
         av = import_av()
-        self.av = av
-        try:
-            kind = av.Codec(codec, "w").type
-        except (av.FFmpegError, ValueError) as exc:
-            raise ReportedError(f"--codec {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})") from None
-        if kind != "video":
-            raise ReportedError(f"--codec {codec}: an encoder of {kind}, not of video")
+        self.av, self.suffix = av, suffix
+        container_format = CONTAINERS[suffix]
+        picture = source.picture
+        bit_depth = encoding.bit_depth or (10 if picture.bit_depth > 8 else 8)
+        codec = video_encoder(av, container_format, suffix, encoding.codec, bit_depth)
+        self.dtype = np.uint16 if bit_depth > 8 else np.uint8
+        self.pix_fmt = pixel_format(bit_depth)
+        self.colour = picture.colour or SRGB_AS_VIDEO
         self.container = av.open(str(path), "w", format=container_format)
         try:
-            self.video = self.container.add_stream(codec, rate=rate)
+            self.video = self.container.add_stream(codec, rate=source.rate)
         except (av.FFmpegError, ValueError) as exc:
-            raise ReportedError(f"--codec {codec}: {first_sentence(exc)}") from None
-        self.time_base = Fraction(1) / rate  # one tick per frame
-        self.video.width, self.video.height = width, height
-        self.video.codec_context.time_base = self.time_base
-        self.video.pix_fmt = "yuv420p"
-        self.video.options = {"crf": str(crf)}
-        self.colour = colour
-        if colour:
-            context = self.video.codec_context
-            context.colorspace, context.color_range = colour.colorspace, colour.color_range
-            context.color_primaries, context.color_trc = colour.color_primaries, colour.color_trc
-        self.copies = {s: self.container.add_stream_from_template(s) for s in other_streams}
-        self.index = 0
+            raise ReportedError(f"--codec {codec}: {first_sentence(exc)} (give another --codec, or another "
+                                "container)") from None
+        # AVI counts frames (one tick each): a constant rate; the others keep the input's time base
+        self.time_base = 1 / source.rate if container_format == "avi" else source.time_base
+        self.source_time_base = source.time_base
+        context = self.video.codec_context
+        context.width, context.height, context.pix_fmt = source.width * scale, source.height * scale, self.pix_fmt
+        context.time_base = self.time_base
+        context.colorspace, context.color_range = self.colour.colorspace, self.colour.color_range
+        context.color_primaries, context.color_trc = self.colour.color_primaries, self.colour.color_trc
+        if picture.sample_aspect_ratio:
+            context.sample_aspect_ratio = picture.sample_aspect_ratio
+        if picture.display_matrix:
+            self.video.set_display_matrix(picture.display_matrix)
+        if av.Codec(codec, "w").canonical_name == "hevc" and container_format in ("mp4", "mov"):
+            context.codec_tag = "hvc1"  # what Apple's players take
+        self.video.options = video_options(av, codec, encoding, picture)
+        try:  # now, not at the first frame: an encoder that refuses these settings is said before any work
+            context.open()
+        except (av.FFmpegError, ValueError) as exc:
+            raise ReportedError(f"--codec {codec}: the encoder refuses {context.width}x{context.height} "
+                                f"{self.pix_fmt} ({first_sentence(exc)})") from None
+        if source.video is not None:
+            carry_tags(source.video, self.video)
+        self.carried = {s: self._carry(s, encoding.audio_codec) for s in carried}
+        self.durations: dict[int, int] = {}  # pts -> duration of the frames in the encoder
+        self.last_pts: int | None = None
+        self.end: Fraction | None = None  # of the last frame written, in seconds
+        self.selection_ends = source.count is not None  # re-encoded audio then ends with the video
 
-    def write(self, rgb: np.ndarray) -> None:
-        frame = self.av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        if self.colour:
-            frame = frame.reformat(format="yuv420p", dst_colorspace=self.colour.colorspace,
-                                   dst_color_range=self.colour.color_range,
-                                   dst_color_primaries=self.colour.color_primaries,
-                                   dst_color_trc=self.colour.color_trc)
-        frame.pts = self.index
+    def _carry(self, stream, audio_codec: str | None):
+        """The output stream for a carried one: a copy, or with `audio_codec` a re-encoding."""
+        if stream.type == "audio" and audio_codec:
+            from .audio import AudioTranscoder
+
+            return AudioTranscoder(self.container, stream, audio_codec)
+        try:
+            output = self.container.add_stream_from_template(stream)
+        except (self.av.FFmpegError, ValueError):
+            raise ReportedError(self._refusal(stream)) from None
+        carry_tags(stream, output)
+        return output
+
+    def _refusal(self, stream) -> str:
+        codec = stream.codec_context.name
+        taking = [s for s in containers_taking(self.av, stream) if s != self.suffix]
+        ways = [f"write {' or '.join(taking)}"] if taking else []
+        ways.append(f"leave it out (--drop-stream {stream.index})")
+        if stream.type == "audio":
+            ways.append("re-encode the audio (--audio-codec libopus, say)")
+        return (f"input stream {stream.index} ({stream.type}, {codec}) cannot go into {self.suffix}: "
+                f"{', '.join(ways[:-1])}{' or ' if len(ways) > 1 else ''}{ways[-1]}")
+
+    def write(self, rgb: np.ndarray, time: FrameTime) -> None:
+        frame = self.av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+        frame = frame.reformat(format=self.pix_fmt, dst_colorspace=self.colour.colorspace,
+                               dst_color_range=self.colour.color_range)
+        frame.pts, duration = self._ticks(time)
         frame.time_base = self.time_base
-        self.index += 1
-        self.container.mux(self.video.encode(frame))
+        self.durations[frame.pts] = duration
+        self.end = (frame.pts + duration) * self.time_base
+        self._mux_video(self.video.encode(frame))
 
-    def copy(self, packet, begin: Fraction) -> None:
-        """A packet of another stream, shifted so that the selected range starts at 0."""
-        shift = int(begin / packet.time_base)
-        packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
-        packet.stream = self.copies[packet.stream]
+    def _ticks(self, time: FrameTime) -> tuple[int, int]:
+        """(pts, duration) in the output's time base; AVI, whose frames are ticks, takes no gaps."""
+        if self.time_base == self.source_time_base:
+            pts, duration = time.pts, time.duration
+        else:
+            pts = round(time.pts * self.source_time_base / self.time_base)
+            duration = max(1, round(time.duration * self.source_time_base / self.time_base))
+            if self.last_pts is not None and pts != self.last_pts + 1:
+                raise ReportedError(f"{self.suffix} holds a constant frame rate and this input's varies: "
+                                    "write .mkv, .mp4 or .mov")
+        self.last_pts = pts
+        return pts, duration
+
+    def _mux_video(self, packets) -> None:
+        """Each packet lasts as long as its frame: what Matroska writes, and mp4's edit list needs
+        to show a variable-rate clip's last frames (encoders give every packet the nominal rate's)."""
+        for packet in packets:
+            packet.duration = self.durations.pop(packet.pts, packet.duration)
+            self.container.mux(packet)
+
+    def copy(self, packet) -> None:
+        """A packet of a carried stream, already on the output's time line."""
+        target = self.carried[packet.stream]
+        if hasattr(target, "push"):
+            target.push(packet)
+            return
+        packet.stream = target
         self.container.mux(packet)
 
     def finish(self) -> None:
-        self.container.mux(self.video.encode(None))
+        """Flush the encoders; where the selection ends before the input, re-encoded audio ends
+        where the last frame does."""
+        self._mux_video(self.video.encode(None))
+        for target in self.carried.values():
+            if hasattr(target, "finish"):
+                target.finish(self.end if self.selection_ends else None)

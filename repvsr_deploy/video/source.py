@@ -1,13 +1,17 @@
 """Frames from a video file (decoded as they are needed, never all at once) or a folder of images.
 
-Frames come out as RGB [H, W, 3]: uint8, converted with the stream's own colour matrix and range
-(videos), or at the image's bit depth (`read_image`: uint16 for 16-bit grayscale).
-Packets of the other streams (audio, subtitles) of the selected time range are handed to a callback
-as the demuxer meets them, so they can be copied without re-encoding.
+Frames come out as RGB [H, W, 3] with the time they show (`FrameTime`): uint8, or uint16 where the
+video's samples have more than 8 bits (10-bit HDR) or an image is 16-bit grayscale, converted with
+the stream's own matrix and range only (`picture`). Timestamps are the input's (variable frame rates
+and a late start kept), moved so that the selection's origin is 0. Packets of the carried streams
+(audio, subtitles) of the selected time range go to a callback as the demuxer meets them
+(`streams`). A video that holds fewer frames than it declares (truncated or corrupt) is refused
+unless partial input is allowed; interlaced video is refused unless it is deinterlaced.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,8 +21,13 @@ import numpy as np
 
 from ..errors import MissingDependency, ReportedError, first_sentence
 from ..resolutions import MAX_LR_SIDE
+from .picture import Colour, Picture, read_side_data, sample_bits
+from .streams import CARRIED_TYPES, StreamCut, TimeRange, packet_span
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_RATE = Fraction(25)  # a folder of images plays at this rate
+PARTIAL_HINT = "--allow-partial upscales the frames that decode"
+DEINTERLACE_HINT = "give --deinterlace to make it progressive first (FFmpeg's bwdif)"
 
 
 def import_av():
@@ -30,35 +39,52 @@ def import_av():
 
 
 @dataclass(frozen=True)
-class Colour:
-    """The colour description of a stream (FFmpeg's enum values), carried to the output."""
+class FrameTime:
+    """When a frame shows and for how long, in ticks of its source's `time_base`, on the output's
+    time line (the selection's origin at 0)."""
 
-    colorspace: int  # the YUV matrix
-    color_range: int
-    color_primaries: int
-    color_trc: int
+    pts: int
+    duration: int
 
 
 class FrameSource:
-    """What an input gives: its size, frame rate, colour, and its frames from `start`, `count` of them."""
+    """What an input gives: its size, time base and average rate, what its pictures carry, the
+    streams it could carry along, and its frames from `start`, `count` of them."""
 
     width: int
     height: int
-    rate: Fraction
-    colour: Colour | None
-    other_streams: list  # PyAV streams to copy (audio, subtitles)
+    rate: Fraction  # average frames per second (the encoder's nominal rate)
+    time_base: Fraction  # of `FrameTime`
+    picture: Picture
+    other_streams: list  # PyAV streams that may be carried (audio, subtitles)
+    video = None  # the PyAV stream the frames come from, where there is one
+    count: int | None  # frames asked for; None: to the input's end
     frame_count: int | None  # of the selected range, where known
+    shortfall: str | None = None  # after `frames`: what was missing, where partial input was allowed
 
-    def frames(self, copy_packet: Callable | None = None) -> Iterator[np.ndarray]:
+    def frames(self, carried: list = (), on_packet: Callable | None = None) -> Iterator[tuple[np.ndarray, FrameTime]]:
+        """(RGB frame, time) of each selected frame; packets of the `carried` streams in the selected
+        time range, moved onto the output's time line, to `on_packet`. Once: a source reads its input
+        once, and is closed when its frames end."""
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release the input (where `frames` was not read to its end)."""
 
-def open_source(path: Path, start: int = 0, count: int | None = None) -> FrameSource:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_source(path: Path, start: int = 0, count: int | None = None, deinterlace: bool = False,
+                allow_partial: bool = False) -> FrameSource:
     path = Path(path)
     if path.is_dir():
         source = ImageFolder(path, start, count)
     elif path.is_file():
-        source = VideoFile(path, start, count)
+        source = VideoFile(path, start, count, deinterlace, allow_partial)
     else:
         raise ReportedError(f"{path}: no such video file or image folder")
     if max(source.width, source.height) > MAX_LR_SIDE:
@@ -68,29 +94,30 @@ def open_source(path: Path, start: int = 0, count: int | None = None) -> FrameSo
 
 
 class ImageFolder(FrameSource):
-    """The images of a folder in name order, as a clip (25 fps unless told); hidden files left out."""
+    """The images of a folder in name order, as a clip at IMAGE_RATE; hidden files left out."""
 
     def __init__(self, path: Path, start: int, count: int | None):
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
         if not files:
             raise ReportedError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        self.count = count
         self.files = files[start : None if count is None else start + count]
         if not self.files:
             raise ReportedError(f"{path}: --start {start} is past its {len(files)} images")
-        self.width, self.height = self._read(self.files[0]).shape[1::-1]
-        self.rate, self.colour, self.other_streams = Fraction(25), None, []
+        first = read_image(self.files[0])
+        self.width, self.height = first.shape[1::-1]
+        self.rate, self.time_base = IMAGE_RATE, 1 / IMAGE_RATE
+        self.picture = Picture(None, 16 if first.dtype == np.uint16 else 8)
+        self.other_streams = []
         self.frame_count = len(self.files)
 
-    def _read(self, file: Path) -> np.ndarray:
-        return read_image(file)
-
-    def frames(self, copy_packet=None) -> Iterator[np.ndarray]:
-        for file in self.files:
-            frame = self._read(file)
+    def frames(self, carried=(), on_packet=None):
+        for index, file in enumerate(self.files):
+            frame = read_image(file)
             if frame.shape[1::-1] != (self.width, self.height):
                 raise ReportedError(f"{file}: {frame.shape[1]}x{frame.shape[0]}, the folder's first image is "
                                     f"{self.width}x{self.height}")
-            yield frame
+            yield frame, FrameTime(index, 1)
 
 
 # Pillow's modes of one 16-bit channel (PNG, TIFF grayscale)
@@ -126,53 +153,230 @@ def read_image(file: Path) -> np.ndarray:
 
 
 class VideoFile(FrameSource):
-    def __init__(self, path: Path, start: int, count: int | None):
+    def __init__(self, path: Path, start: int, count: int | None, deinterlace: bool = False,
+                 allow_partial: bool = False):
         av = import_av()
         self.path, self.start, self.count = path, start, count
+        self.deinterlace, self.allow_partial = deinterlace, allow_partial
         try:
             self.container = av.open(str(path))
         except av.FFmpegError as exc:
             raise ReportedError(f"{path}: not a readable video ({exc.strerror or first_sentence(exc)})") from None
-        if not self.container.streams.video:
-            raise ReportedError(f"{path}: has no video stream")
-        self.video = self.container.streams.video[0]
+        try:
+            self._describe()
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _describe(self) -> None:
+        """What the file holds and how its frames will come, checked before any work."""
+        self.video = _main_video(self.container, self.path)
         context = self.video.codec_context
         self.width, self.height = context.width, context.height
+        self.time_base = self.video.time_base
         self.rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
-        self.colour = Colour(int(context.colorspace), int(context.color_range), int(context.color_primaries),
-                             int(context.color_trc))
-        self.other_streams = [s for s in self.container.streams if s.type in ("audio", "subtitle")]
-        total = self.video.frames or None
-        self.frame_count = None if total is None else max(0, min(total - start, count or total))
+        self.other_streams = [s for s in self.container.streams if s.type in CARRIED_TYPES]
+        first = self._first_frame()
+        self.picture = Picture(Colour.of(first), sample_bits(first.format), sample_aspect_ratio=_sar(self.video),
+                               **read_side_data(first))
+        if first.interlaced_frame and not self.deinterlace:
+            raise ReportedError(f"{self.path}: interlaced video; {DEINTERLACE_HINT}")
+        self.declared_frames = self.video.frames or None
+        total = self.declared_frames
+        self.frame_count = None if total is None else max(0, min(total - self.start, self.count or total))
+        missing = self._missing_data()
+        if missing and not self.allow_partial:
+            raise ReportedError(f"{self.path}: {missing}; {PARTIAL_HINT}")
+        self.shortfall = None
 
-    def frames(self, copy_packet=None) -> Iterator[np.ndarray]:
+    def close(self) -> None:
+        self.container.close()
+
+    def _first_frame(self):
+        """The first decoded frame, read through a container of its own: what the stream carries
+        (colour, bit depth, orientation, HDR metadata, interlacing) is known before any output is opened."""
         av = import_av()
-        begin = Fraction(self.start) / self.rate
-        end = None if self.count is None else Fraction(self.start + self.count) / self.rate
-        index = 0
         try:
-            for packet in self.container.demux(self.video, *self.other_streams):
-                if packet.stream is not self.video:
-                    if copy_packet and _within(packet, begin, end):
-                        copy_packet(packet, begin)
-                    continue
-                for frame in packet.decode():
-                    if index >= self.start:
-                        yield frame.to_ndarray(format="rgb24", src_colorspace=frame.colorspace,
-                                               src_color_range=frame.color_range)
-                    index += 1
-                    if self.count is not None and index >= self.start + self.count:
-                        return
+            with av.open(str(self.path)) as probe:
+                for frame in probe.decode(probe.streams[self.video.index]):
+                    return frame
         except av.FFmpegError as exc:
-            raise ReportedError(f"{self.path}: cannot decode frame {index} ({first_sentence(exc)})") from None
+            raise ReportedError(f"{self.path}: cannot decode its first frame ({first_sentence(exc)})") from None
+        raise ReportedError(f"{self.path}: its video stream has no frame that decodes")
+
+    def _missing_data(self) -> str | None:
+        """Where the container's index places video data past the end of the file (a download cut
+        short): how many of its frames are there; None when all are (or there is no index)."""
+        entries = self.video.index_entries
+        if not entries:
+            return None
+        size = os.path.getsize(self.path)
+        present = sum(1 for e in entries if e.pos + e.size <= size)
+        if present == len(entries) or not any(e.size for e in entries):
+            return None
+        return f"truncated: {present} of its {len(entries)} frames are in the file ({size} bytes)"
+
+    def frames(self, carried=(), on_packet=None):
+        av = import_av()
+        carried = list(carried)
+        cut = StreamCut(carried, on_packet or (lambda packet: None),
+                        TimeRange(self._start_time(carried)) if self.start == 0 else None)
+        origin = cut.range.origin if cut.range else None
+        index, last_end = 0, None
+        try:
+            for frame, time, duration in self._timed(self._decoded(carried, cut)):
+                last_end = time + duration
+                if index < self.start:
+                    cut.seen_before_range(time)
+                    index += 1
+                    continue
+                if origin is None:
+                    origin = time
+                    cut.start(TimeRange(origin, begin=time))
+                pts = round((time - origin) / self.time_base)
+                yield self._rgb(frame), FrameTime(pts, max(1, round((last_end - origin) / self.time_base) - pts))
+                index += 1
+                if self.count is not None and index == self.start + self.count:
+                    cut.end(last_end)
+                    self._drain(carried, cut)
+                    return
+            self._ran_out(index, last_end, carried)
+        except av.FFmpegError as exc:
+            raise ReportedError(f"{self.path}: cannot read frame {index} ({first_sentence(exc)}); "
+                                f"{PARTIAL_HINT}") from None
         finally:
-            self.container.close()
-        if index <= self.start:
-            raise ReportedError(f"{self.path}: --start {self.start} is past its {index} frames")
+            self.close()
+
+    def _timed(self, frames: Iterator) -> Iterator[tuple]:
+        """(frame, start, duration), seconds: a frame lasts until the next one starts (in mp4 a
+        packet's duration is a step in decoding order, not the time its frame shows), the last one
+        as long as the one before it. A timestamp that does not move on (a broken file) moves on a tick."""
+        previous, gap = None, 1 / self.rate
+        for frame in frames:
+            if frame.pts is None:
+                time = previous[1] + gap if previous else Fraction(0)
+            else:
+                time = frame.pts * frame.time_base
+            if previous:
+                time = max(time, previous[1] + self.time_base)
+                gap = time - previous[1]
+                yield previous[0], previous[1], gap
+            previous = (frame, time)
+        if previous:
+            yield previous[0], previous[1], gap
+
+    def _decoded(self, carried: list, cut: StreamCut) -> Iterator:
+        """The video's frames in display order (deinterlaced if asked); the carried streams'
+        packets to `cut` as they come. Data that does not decode or demux is refused, or where
+        partial input is allowed skipped (what the decoder holds still comes out)."""
+        av = import_av()
+        from .deinterlace import Deinterlacer
+
+        deinterlacer = Deinterlacer(self.video) if self.deinterlace else None
+        decoded, self.data_end = 0, Fraction(0)
+        packets = self.container.demux(self.video, *carried)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as exc:  # the demuxer failed: what the decoder holds, then the end
+                self._damaged(decoded, exc)
+                frames, packets = self.video.decode(None), iter(())
+            else:
+                span = packet_span(packet)
+                if span:
+                    self.data_end = max(self.data_end, span[1])
+                if packet.stream is not self.video:
+                    cut.offer(packet)
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError as exc:
+                    self._damaged(decoded, exc)
+                    continue
+            for frame in frames:
+                if frame.interlaced_frame and deinterlacer is None:
+                    raise ReportedError(f"{self.path}: frame {decoded} is interlaced; {DEINTERLACE_HINT}")
+                decoded += 1
+                yield from deinterlacer.push(frame) if deinterlacer else (frame,)
+        if deinterlacer:
+            yield from deinterlacer.push(None)
+
+    def _damaged(self, decoded: int, exc: Exception) -> None:
+        problem = f"damaged data after frame {decoded} ({first_sentence(exc)}): truncated or corrupt"
+        if not self.allow_partial:
+            raise ReportedError(f"{self.path}: {problem}; {PARTIAL_HINT}") from None
+        self.shortfall = f"{self.path}: {problem}"
+
+    def _drain(self, carried: list, cut: StreamCut) -> None:
+        """After the last selected frame: the carried streams' packets up to the range's end."""
+        if cut.complete:
+            return
+        for packet in self.container.demux(*carried):
+            cut.offer(packet)
+            if cut.complete:
+                return
+
+    def _ran_out(self, decoded: int, last_end: Fraction | None, carried: list) -> None:
+        """The input ended before the selection did: refuse what holds less than it declares (its
+        frame count, its video's end, or where the container holds nothing else, its duration)."""
+        if decoded <= self.start:
+            raise ReportedError(f"{self.path}: --start {self.start} is past its {decoded} frames")
+        slack = Fraction(3, 2) / self.rate
+        declared_end = _declared_end(self.video)
+        container_end = None
+        if self.container.duration and len(self.container.streams) == 1 + len(carried):
+            container_end = Fraction(self.container.duration + (self.container.start_time or 0), 1_000_000)
+        if self.declared_frames and decoded < self.declared_frames:
+            problem = f"{decoded} of its {self.declared_frames} frames decode"
+        elif declared_end is not None and last_end < declared_end - slack:
+            problem = f"its frames end at {float(last_end):.3f} s, it declares {float(declared_end):.3f} s"
+        elif declared_end is None and container_end is not None and self.data_end < container_end - slack:
+            problem = f"its data ends at {float(self.data_end):.3f} s, it declares {float(container_end):.3f} s"
+        else:
+            return
+        if not self.allow_partial:
+            raise ReportedError(f"{self.path}: truncated or corrupt: {problem}; {PARTIAL_HINT}")
+        self.shortfall = f"{self.path}: truncated or corrupt: {problem}"
+
+    def _start_time(self, carried: list) -> Fraction:
+        """The earliest start of the video and the carried streams: the whole input's origin."""
+        starts = [s.start_time * s.time_base for s in (self.video, *carried) if s.start_time is not None]
+        return min(starts, default=Fraction(0))
+
+    def _rgb(self, frame) -> np.ndarray:
+        """RGB by the stream's matrix and range only (primaries and transfer stay as coded)."""
+        colour = self.picture.colour
+        return frame.to_ndarray(format="rgb48le" if self.picture.bit_depth > 8 else "rgb24",
+                                src_colorspace=colour.colorspace, src_color_range=colour.color_range)
 
 
-def _within(packet, begin: Fraction, end: Fraction | None) -> bool:
-    if packet.pts is None or packet.dts is None:
-        return False
-    time = packet.pts * packet.time_base
-    return time >= begin and (end is None or time < end)
+def _main_video(container, path: Path):
+    """The first video stream that is not a cover picture."""
+    import av
+
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise ReportedError(f"{path}: has no video stream")
+
+
+def _sar(stream) -> Fraction | None:
+    sar = stream.sample_aspect_ratio
+    return sar if sar and sar != 1 else None
+
+
+def _declared_end(stream) -> Fraction | None:
+    """Where the stream says it ends, in seconds: its start plus its duration, or the DURATION tag
+    (an end time) that Matroska muxers write."""
+    if stream.duration:
+        return ((stream.start_time or 0) + stream.duration) * stream.time_base
+    tag = stream.metadata.get("DURATION")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return Fraction(int(hours) * 3600 + int(minutes) * 60) + Fraction(seconds)
+        except ValueError:
+            return None
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
 
@@ -10,12 +11,14 @@ import numpy as np
 from .scenes import SceneCuts
 
 
-def upscale_frames(session, frames: Iterable[np.ndarray], cuts: SceneCuts | None = None) -> Iterator[np.ndarray]:
-    """HR RGB uint8 frames of RGB uint8 or uint16 frames [H, W, 3]; with `cuts`, a fresh state at every scene."""
+def upscale_frames(session, frames: Iterable[np.ndarray], cuts: SceneCuts | None = None,
+                   dtype=np.uint8) -> Iterator[np.ndarray]:
+    """HR RGB frames (`dtype`: uint8 or uint16 levels) of RGB uint8 or uint16 frames [H, W, 3];
+    with `cuts`, a fresh state at every scene."""
     for _, scene in groupby(_scene_numbers(frames, cuts), key=lambda item: item[0]):
         session.reset()
         for hr in session.run(_to_model(rgb) for _, rgb in scene):
-            yield to_uint8(hr[0].transpose(1, 2, 0))
+            yield to_levels(hr[0].transpose(1, 2, 0), dtype)
 
 
 def _scene_numbers(frames: Iterable[np.ndarray], cuts: SceneCuts | None):
@@ -30,16 +33,29 @@ def _to_model(rgb: np.ndarray) -> np.ndarray:
     return rgb.transpose(2, 0, 1)
 
 
+def to_levels(frames: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """Float frames in [0, 1] -> integer levels of `dtype` (uint8, uint16), rounded."""
+    top = np.iinfo(dtype).max
+    return np.ascontiguousarray((np.clip(frames, 0, 1) * top + 0.5).astype(dtype))
+
+
 def to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Float frames in [0, 1] -> uint8, rounded."""
-    return np.ascontiguousarray((np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8))
+    return to_levels(frames, np.uint8)
 
 
-def run(source, sink, session, cuts: SceneCuts | None, tick: Callable[[], None]) -> int:
-    """Every selected frame of `source` upscaled into `sink`; other streams copied. Returns the count."""
+def run(source, sink, session, cuts: SceneCuts | None, tick: Callable[[], None], carried: list = ()) -> int:
+    """Every selected frame of `source` upscaled into `sink` at the time it had; the `carried`
+    streams copied. Returns the count."""
+    times: deque = deque()  # of the frames in the session, oldest first (sessions keep the order)
+
+    def frames():
+        for rgb, time in source.frames(carried, sink.copy):
+            times.append(time)
+            yield rgb
+
     count = 0
-    for hr in upscale_frames(session, source.frames(copy_packet=sink.copy), cuts):
-        sink.write(hr)
+    for hr in upscale_frames(session, frames(), cuts, sink.dtype):
+        sink.write(hr, times.popleft())
         count += 1
         tick()
     return count

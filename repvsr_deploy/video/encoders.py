@@ -1,0 +1,116 @@
+"""Which encoders write an output, and with what: the containers offered, each one's default video
+encoder per bit depth (the first of its preferred ones that this FFmpeg has and that codes that
+depth), the pixel format, the options an encoder takes (quality, HDR10 metadata, quiet logs), and
+which containers take a stream that is to be copied."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from ..errors import ReportedError, first_sentence
+from .picture import Picture
+
+CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm", ".avi": "avi"}
+BIT_DEPTHS = (8, 10)
+# by bit depth and container, in order of preference: H.264 for 8 bits, HEVC for 10 (what HDR10
+# and HLG are delivered in), VP9 or AV1 for WebM (the only codecs it takes)
+PREFERRED = {
+    8: {"mp4": ("libx264",), "mov": ("libx264",), "matroska": ("libx264",), "avi": ("libx264",),
+        "webm": ("libvpx-vp9", "libsvtav1", "libaom-av1")},
+    10: {"mp4": ("libx265", "libx264", "libsvtav1"), "mov": ("libx265", "libx264"),
+         "matroska": ("libx265", "libx264", "libsvtav1"), "avi": ("libx264",),
+         "webm": ("libvpx-vp9", "libsvtav1", "libaom-av1")},
+}
+DEFAULT_CRF = 18
+# x265's own default (medium) costs 2-3x what libx264's does per frame (benchmarks/footage_cost.py);
+# at "faster" an HDR output costs about what an SDR one does
+DEFAULT_PRESETS = {"libx265": "faster"}
+CONSTANT_QUALITY = ("libvpx", "libvpx-vp9")  # constant quality only with a bit rate of 0
+# encoders that code the input's limited range only as an "unofficial" extension (JPEG is full range)
+UNOFFICIAL_RANGE = ("mjpeg",)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How the user asked the output to be encoded; None: the input's, or the container's default."""
+
+    codec: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    bit_depth: int | None = None
+    audio_codec: str | None = None
+
+
+def pixel_format(bit_depth: int) -> str:
+    return "yuv420p" if bit_depth == 8 else "yuv420p10le"
+
+
+def video_encoder(av, container_format: str, suffix: str, codec: str | None, bit_depth: int) -> str:
+    """The encoder asked for, checked to code video at `bit_depth`; else the container's default."""
+    wanted = pixel_format(bit_depth)
+    if codec is None:
+        for name in PREFERRED[bit_depth][container_format]:
+            if name in av.codecs_available and _codes(av, name, wanted):
+                return name
+        raise ReportedError(f"no encoder here writes {bit_depth}-bit video into {suffix} (tried "
+                            f"{', '.join(PREFERRED[bit_depth][container_format])}); give --codec or --bit-depth 8")
+    try:
+        kind = av.Codec(codec, "w").type
+    except (av.FFmpegError, ValueError) as exc:
+        raise ReportedError(f"--codec {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})") from None
+    if kind != "video":
+        raise ReportedError(f"--codec {codec}: an encoder of {kind}, not of video")
+    if not _codes(av, codec, wanted):
+        raise ReportedError(f"--codec {codec}: does not code {bit_depth}-bit 4:2:0 video ({wanted}) in this FFmpeg; "
+                            "give another --codec or --bit-depth")
+    return codec
+
+
+def _codes(av, codec: str, pix_fmt: str) -> bool:
+    formats = av.Codec(codec, "w").video_formats
+    return formats is None or any(f.name == pix_fmt for f in formats)
+
+
+def takes_option(av, codec: str, option: str) -> bool:
+    return any(o.name == option for o in av.CodecContext.create(codec, "w").supported_options.private)
+
+
+def video_options(av, codec: str, encoding: Encoding, picture: Picture) -> dict[str, str]:
+    """The encoder's options: quality (crf) and speed (preset) where it has them (asked of one
+    without: refused), x265's HDR10 metadata and quiet logs."""
+    options = {}
+    for option, asked, default in (("crf", encoding.crf, DEFAULT_CRF), ("preset", encoding.preset,
+                                                                          DEFAULT_PRESETS.get(codec))):
+        if takes_option(av, codec, option):
+            value = default if asked is None else asked
+            if value is not None:
+                options[option] = str(value)
+        elif asked is not None:
+            raise ReportedError(f"--{option}: encoder {codec} has no {option} option (leave --{option} out for "
+                                "its default)")
+    if codec in CONSTANT_QUALITY:
+        options["b"] = "0"
+    if codec in UNOFFICIAL_RANGE:
+        options["strict"] = "unofficial"
+    if codec == "libx265":
+        params = ["log-level=error"]
+        if picture.mastering_display:
+            params.append(f"master-display={picture.mastering_display.x265()}")
+        if picture.content_light:
+            params.append(f"max-cll={picture.content_light.max_cll},{picture.content_light.max_fall}")
+        options["x265-params"] = ":".join(params)
+    return options
+
+
+def containers_taking(av, stream) -> list[str]:
+    """The suffixes of the offered containers that can hold a copy of `stream`."""
+    taking = []
+    for suffix, container_format in CONTAINERS.items():
+        try:
+            with av.open(io.BytesIO(), "w", format=container_format) as container:
+                container.add_stream_from_template(stream)
+            taking.append(suffix)
+        except (av.FFmpegError, ValueError):
+            continue
+    return taking

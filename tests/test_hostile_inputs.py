@@ -1,0 +1,110 @@
+"""What a hostile-input run found still ending in a traceback or a silent acceptance: each is one
+line now, or cleaned up."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import torch
+from helpers import make_video, run_main
+
+from repvsr_deploy.errors import ReportedError
+from repvsr_deploy.models import build_model, save_checkpoint
+from repvsr_deploy.runtime.session import open_session
+
+DEEP = "[" * 100_000 + "]" * 100_000  # JSON nested past what Python's decoder recurses through
+
+
+def one_line(result, *words):
+    assert result.returncode not in (0, None) and result.stderr.count("\n") == 1, result.stderr
+    assert "internal error" not in result.stderr and all(w in result.stderr for w in words), result.stderr
+
+
+def test_graph_metadata_nested_too_deep_is_one_line(exported, tmp_path):
+    from test_graphs import _graph_with_metadata
+
+    bad = _graph_with_metadata(exported("repvsr")[1], tmp_path / "deep.onnx", config=DEEP)
+    with pytest.raises(ReportedError, match="nests too deep"):
+        open_session(bad, backend="onnxruntime")
+    make_video(tmp_path / "in.mp4", frames=2, audio=False)
+    one_line(run_main("repvsr-upscale", tmp_path / "in.mp4", tmp_path / "out.mp4", "--onnx", bad), "nests too deep")
+
+
+def test_an_engine_sidecar_nested_too_deep_is_one_line(tmp_path):
+    from test_trt_cli import write_engine
+
+    engine = write_engine(tmp_path, with_sidecar=False)
+    (tmp_path / "r.plan.json").write_text(DEEP)
+    one_line(run_main("repvsr-trt", "info", engine), "not a repvsr-trt engine sidecar")
+
+
+@pytest.mark.parametrize("field, value", [("iteration", "5"), ("iterations", 2.5),
+                                          ("optimizer", {"state": {0: {"step": "x"}}, "param_groups": []}),
+                                          ("optimizer", {"state": {}, "param_groups": [{"lr": "fast", "params": []}]})])
+def test_a_training_state_of_the_wrong_kinds_is_refused_on_resume(tmp_path, field, value):
+    training = {"iteration": 1, "iterations": 2, "recipe": "repvsr", "optimizer": {"state": {}, "param_groups": []}}
+    save_checkpoint(build_model("repvsr"), tmp_path / "run.pth", training={**training, field: value})
+    one_line(run_main("repvsr-train", "--demo-data", "--resume", "-o", tmp_path / "run.pth"), field if field != "optimizer"
+             else "optimizer state")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_a_frame_without_pixels_is_refused_in_one_line(dtype):
+    session = open_session(build_model("repvsr"), "torch")
+    with pytest.raises(ReportedError, match="0x0 pixels"):
+        session.step(np.zeros((3, 0, 0), dtype))
+
+
+@pytest.mark.parametrize("command, flag", [("repvsr-upscale", "--cut-threshold"), ("repvsr-train", "--lr"),
+                                           ("repvsr-trt", "--workspace")])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_numbers_that_are_not_finite_are_refused(tmp_path, command, flag, value):
+    args = {"repvsr-upscale": ["in.mp4", "out.mp4"], "repvsr-train": ["--demo-data", "-o", "x.pth"],
+            "repvsr-trt": ["build", "x.onnx"]}[command]
+    result = run_main(command, *args, flag, value)
+    one_line(result, flag)  # (inf above a range's top is refused by the range itself)
+    assert result.returncode == 2 and ("not a finite number" in result.stderr or value == "inf")
+
+
+SCRATCH_HOLDER = """
+import time
+from repvsr_deploy.atomic import scratch_folder
+with scratch_folder("repvsr-bench-") as folder:
+    print(folder, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_the_graphs_a_killed_benchmark_left_are_removed_by_the_next_run(tmp_path, monkeypatch):
+    from helpers import BIN
+
+    from repvsr_deploy.atomic import scratch_folder
+
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    bench = subprocess.Popen([str(BIN / "repvsr-bench"), "--model", "repvsr", "--backend", "onnxruntime",
+                              "--lr-size", "64x48", "--frames", "100000"], env=environment,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    live = subprocess.Popen([sys.executable, "-c", SCRATCH_HOLDER], stdout=subprocess.PIPE, text=True, env=environment)
+    try:
+        alive = live.stdout.readline().strip()
+        deadline = time.monotonic() + 120
+        while not [f for f in tmp_path.glob("repvsr-bench-*/*.onnx") if not str(f).startswith(alive)]:
+            assert time.monotonic() < deadline and bench.poll() is None, "the benchmark exported no graph"
+            time.sleep(0.2)
+        left = next(f for f in tmp_path.glob("repvsr-bench-*/*.onnx") if not str(f).startswith(alive)).parent
+        bench.send_signal(signal.SIGKILL)  # what no handler sees: its folder stays behind
+        bench.wait()
+        assert left.is_dir()
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        with scratch_folder("repvsr-bench-") as mine:  # what the next benchmark does first
+            assert not left.exists() and os.path.isdir(alive) and mine.is_dir()
+        assert not mine.exists()
+    finally:
+        for process in (bench, live):
+            process.kill()
+            process.wait()
