@@ -107,8 +107,10 @@ class VideoSink:
         try:  # now, not at the first frame: an encoder that refuses these settings is said before any work
             context.open()
         except (av.FFmpegError, ValueError) as exc:
-            raise ReportedError(f"--codec {codec}: the encoder refuses {context.width}x{context.height} "
-                                f"{self.pix_fmt} ({first_sentence(exc)})") from None
+            settings = ", ".join(f"{k} {v}" for k, v in self.video.options.items() if k in ("crf", "preset"))
+            raise ReportedError(f"encoder {codec} refuses {context.width}x{context.height} {self.pix_fmt} with "
+                                f"{settings or 'its defaults'} ({exc.strerror or first_sentence(exc)}); check "
+                                "--codec, --preset, --crf, --bit-depth") from None
         if source.video is not None:
             carry_tags(source.video, self.video)
         self.carried = {s: self._carry(s, encoding.audio_codec) for s in carried}
