@@ -1,23 +1,28 @@
-# make test / make bench: create .venv if missing, install the project into it, run.
+# make test / make docs / make bench: create .venv if missing, install the project into it, run.
 PYTHON ?= python3
 VENV ?= .venv
 # Pin torch to its CPU build unless an NVIDIA GPU is here; override with `make test TORCH_CONSTRAINTS=`.
 TORCH_CONSTRAINTS ?= $(if $(shell command -v nvidia-smi),,constraints-cpu.txt)
-EXTRAS ?= torch,onnxruntime,openvino,rtx,plot,video,test
+EXTRAS ?= torch,onnxruntime,openvino,rtx,plot,video,docs,test
 STAMP := $(VENV)/.installed
 
-.PHONY: test bench clean
+.PHONY: test docs bench clean
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check repvsr_deploy tests benchmarks
 	$(VENV)/bin/pytest
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
 	$(VENV)/bin/repvsr-bench --model repvsr,frvsr --res 720p
 
-$(STAMP): setup.cfg pyproject.toml $(TORCH_CONSTRAINTS)
+$(STAMP): pyproject.toml $(TORCH_CONSTRAINTS)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet $(if $(TORCH_CONSTRAINTS),-c $(TORCH_CONSTRAINTS)) -e ".[$(EXTRAS)]"
 	touch $@
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

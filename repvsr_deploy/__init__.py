@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "build_model": "repvsr_deploy.models",
     "fuse": "repvsr_deploy.models",
-    "count_params": "repvsr_deploy.bench.flops",
+    "count_params": "repvsr_deploy.models",
     "count_flops": "repvsr_deploy.bench.flops",
 }
 

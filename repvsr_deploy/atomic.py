@@ -2,15 +2,15 @@
 
 Every output (a file, a set of files, a folder of frames) is written into a staging entry beside
 it, named `.NAME.staging-*` or `.NAME.*.part`, and moved onto its name only when complete. While
-writing, the process holds an exclusive lock on the output (`.NAME.lock`, an flock that dies with
-the process, and is removed when the writer is done). A run that takes the lock knows that no
-live process is writing NAME, so it removes staging that dead writers (SIGKILL, power loss) left.
+writing, the process holds an exclusive lock on the output (`.NAME.lock`, through filelock: an
+operating-system lock that dies with the process, on POSIX and Windows alike; the file is removed
+when the writer is done). A run that takes the lock knows that no live process is writing NAME, so
+it removes staging that dead writers (SIGKILL, power loss) left.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import tempfile
@@ -39,45 +39,32 @@ def exclusive(target, on_wait: Callable[[], None] | None = None):
     """Hold the lock of output `target`, and clear what dead writers of `target` left beside it.
     While another process holds it: refused in one line, or with `on_wait`, that is called and
     the lock waited for."""
+    from filelock import FileLock, Timeout
+
     target = Path(target).absolute()
     if target in _HELD:
         yield
         return
     lock_path = writable_directory(target.parent) / f".{target.name}.lock"
-    fd = _locked(lock_path, target, on_wait)
+    lock = FileLock(lock_path, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is None:
+            raise ReportedError(f"{target}: another process is writing it now ({lock_path.name} is locked)") from None
+        on_wait()
+        lock.acquire()
+    except OSError as exc:
+        raise ReportedError(f"{target}: cannot lock it for writing ({exc.strerror or exc})") from None
     _HELD.add(target)
     try:
         _remove_stale(target)
         yield
     finally:
         _HELD.discard(target)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock_path)  # before the unlock: a waiter that locked this inode sees it gone and retries
-        os.close(fd)
-
-
-def _locked(lock_path: Path, target: Path, on_wait: Callable[[], None] | None) -> int:
-    """A descriptor holding the flock of `lock_path`, which is still the file under that name."""
-    while True:
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as exc:
-            raise ReportedError(f"{target}: cannot lock it for writing ({exc.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_wait is None:
-                os.close(fd)
-                raise ReportedError(
-                    f"{target}: another process is writing it now ({lock_path.name} is locked)") from None
-            on_wait()
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)  # the holder removed it as we waited: lock the new one
+        with contextlib.suppress(OSError):  # before the release: a waiter that locks this file sees it gone, retries
+            os.unlink(lock_path)
+        lock.release()
 
 
 def _remove_stale(target: Path) -> None:

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 import torch
@@ -50,6 +51,7 @@ def exported(tmp_path_factory):
         with FileLock(f"{folder}.lock"):
             if not folder.is_dir():
                 staging = shared / f".{folder.name}.staging"
+                shutil.rmtree(staging, ignore_errors=True)  # what a failed export left
                 staging.mkdir()
                 if dcn == form:  # verified as repvsr-export does; bidirectional: NAME.backward.onnx beside it
                     export_verified(model, staging / f"{name}.onnx", (precision,), form, frames=3)

@@ -11,9 +11,43 @@ from repvsr_deploy.models.blocks import Conv1x1Edge
 BIN = Path(sys.executable).parent  # the console scripts installed beside this interpreter
 
 
-def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    """Run an installed entry point, as a user types it."""
+def run_process(*args, cwd=None) -> subprocess.CompletedProcess:
+    """Run an installed entry point in a process of its own, as a user types it: for what must be
+    signalled, limited or seen from outside (tracebacks of --debug, signals, memory limits)."""
     return subprocess.run([str(BIN / args[0]), *map(str, args[1:])], cwd=cwd, capture_output=True, text=True)
+
+
+def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    """Run an entry point as a user types it, in this process: the same main(), argument parsing,
+    one-line errors and exit codes as the installed script, without a new interpreter importing
+    torch (2 s a call). `cwd`: the folder it runs in."""
+    import contextlib
+    import io
+    import os
+    import signal
+    from importlib.metadata import entry_points
+
+    (entry,) = entry_points(group="console_scripts", name=args[0])
+    main = entry.load()
+    argv = [args[0], *map(str, args[1:])]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    old_argv, old_cwd, sys.argv = sys.argv, os.getcwd(), argv
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                main()
+            except SystemExit as exit:
+                code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    finally:
+        sys.argv = old_argv
+        os.chdir(old_cwd)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 @torch.no_grad()
@@ -79,30 +113,9 @@ def make_video(path, frames: int = 6, width: int = 48, height: int = 32, audio: 
     return clip
 
 
-def run_main(*args) -> subprocess.CompletedProcess:
-    """Run an entry point's main() in this process, as `run_cli` runs the installed script: the
-    same argument parsing, error lines and exit codes, without a new interpreter importing torch
-    (seconds per call). Commands that must be signalled or measured from outside use `run_cli`."""
-    import contextlib
-    import io
-    import signal
-    from importlib.metadata import entry_points
+def distinct_graph_models() -> list[str]:
+    """The registry's models less those whose graphs another's are, layer for layer (TecoGAN's
+    generator is FRVSR's; `test_zoo` holds them identical): what sweeps over exported graphs cover."""
+    from repvsr_deploy.models import model_names
 
-    (entry,) = entry_points(group="console_scripts", name=args[0])
-    main = entry.load()
-    argv = [args[0], *map(str, args[1:])]
-    stdout, stderr = io.StringIO(), io.StringIO()
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    old_argv, sys.argv = sys.argv, argv
-    code = 0
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            try:
-                main()
-            except SystemExit as exit:
-                code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
-    finally:
-        sys.argv = old_argv
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
+    return [name for name in model_names() if name != "tecogan"]

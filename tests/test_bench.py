@@ -1,8 +1,8 @@
 """repvsr-bench: the papers' tables, output formats, the plot, the roofline peak, memory and the
 device-resident timing path."""
 
-import importlib.util
 import csv
+import importlib.util
 import io
 import json
 
@@ -13,10 +13,10 @@ from helpers import run_cli
 
 from repvsr_deploy.bench import roofline
 from repvsr_deploy.bench.memory import PeakMemory
-from repvsr_deploy.runtime.backends import fastest_backend
 from repvsr_deploy.cli.bench import _rows_to_measure
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.models import build_model, fuse, model_names
+from repvsr_deploy.runtime.backends import fastest_backend
 from repvsr_deploy.runtime.session import Session
 from repvsr_deploy.runtime.torch_backend import TorchBackend
 
@@ -48,10 +48,10 @@ def test_repvsr_table_markdown_and_plot(tmp_path):
 
 def test_csv_and_json_carry_both_conventions_the_roofline_and_the_machine(tmp_path):
     args = ["--model", "rrn,ksnet-bi", "--lr-size", "64x48", "--backend", "torch", "--frames", "2", "--warmup", "0"]
-    rows = list(csv.DictReader(io.StringIO(run_cli("repvsr-bench", *args, "--format", "csv").stdout)))
-    report = json.loads(run_cli("repvsr-bench", *args, "--format", "json").stdout)
+    report = json.loads(run_cli("repvsr-bench", *args, "--format", "json", "--out", tmp_path / "rows.csv").stdout)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "rows.csv").read_text())))  # the same run's rows
     assert [r["model"] for r in rows] == [r["model"] for r in report["rows"]] == ["rrn", "ksnet-bi"]
-    assert rows[0]["command"] == "repvsr-bench " + " ".join(args + ["--format", "csv"])
+    assert rows[0]["command"] == "repvsr-bench " + " ".join(args + ["--format", "json", "--out", str(tmp_path / "rows.csv")])
     assert rows[0]["cpu"] and "torch=" in rows[0]["versions"] and rows[0]["peaks_measured"]
     for row in report["rows"]:
         assert row["resolution"] == "64x48" and row["gflops_exact"] <= row["gflops_paper"]

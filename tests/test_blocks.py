@@ -5,7 +5,15 @@ import torch
 import torch.nn.functional as F
 
 from repvsr_deploy.models.blocks import (
-    FNMB, LAPLACIAN, RCB, SOBEL_X, SOBEL_Y, SRMB, Conv1x1Conv3x3, Conv1x1Conv3x3Conv1x1, Conv1x1Edge,
+    FNMB,
+    LAPLACIAN,
+    RCB,
+    SOBEL_X,
+    SOBEL_Y,
+    SRMB,
+    Conv1x1Conv3x3,
+    Conv1x1Conv3x3Conv1x1,
+    Conv1x1Edge,
     Conv3x3Conv1x1,
 )
 

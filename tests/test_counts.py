@@ -4,9 +4,9 @@ import pytest
 
 from repvsr_deploy import count_flops, count_params, fuse
 from repvsr_deploy.bench.paper_tables import paper_row
-from repvsr_deploy.resolutions import RESOLUTIONS
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.models import build_model
+from repvsr_deploy.resolutions import RESOLUTIONS
 
 
 def test_frvsr_parameters_are_the_papers():

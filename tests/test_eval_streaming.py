@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from footage import camera_like, make_clip
-from helpers import run_main
+from helpers import run_cli
 
 from repvsr_deploy.data.degrade import KERNEL, degrade, gaussian_taps
 from repvsr_deploy.demo import GRAPH
@@ -51,11 +51,11 @@ def test_a_sequence_folder_may_hold_one_video(tmp_path):
     make_clip(tmp_path / "GT" / "walk" / "walk.mp4", 4, 96, 64)
     make_clip(tmp_path / "GT" / "talk.mkv", 4, 96, 64)
     make_clip(tmp_path / "LR" / "walk" / "walk.mp4", 4, 24, 16)
-    result = run_main("repvsr-eval", tmp_path, GRAPH, "--format", "json")
+    result = run_cli("repvsr-eval", tmp_path, GRAPH, "--format", "json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
     assert {(r["sequence"], r["frames"]) for r in rows if r["model"] == "bicubic"} == {
         ("talk", 4), ("walk", 4), ("average", 8)}
     (tmp_path / "LR" / "walk" / "again.mp4").write_bytes((tmp_path / "LR" / "walk" / "walk.mp4").read_bytes())
-    two = run_main("repvsr-eval", tmp_path, GRAPH)
+    two = run_cli("repvsr-eval", tmp_path, GRAPH)
     assert two.returncode == 1 and "holds 2 videos" in two.stderr and two.stderr.count("\n") == 1, two.stderr

@@ -20,11 +20,8 @@ from repvsr_deploy.video.upscale import upscale_frames
 
 
 @pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "repvsr.onnx"
-    result = run_cli("repvsr-export", "--model", "repvsr", "--random-init", "--onnx", "-o", path)
-    assert result.returncode == 0, result.stderr
-    return path
+def onnx_model(exported):
+    return exported("repvsr")[1]
 
 
 def streams(path):

@@ -2,12 +2,11 @@
 
 import pytest
 import torch
+from helpers import make_nontrivial
 
 import repvsr_deploy
 from repvsr_deploy.models import build_model, model_names
 from repvsr_deploy.models.blocks import RepBlock
-
-from helpers import make_nontrivial
 
 
 def clip(dtype, size_multiple=1, frames=4, height=21, width=30, seed=0):

@@ -3,9 +3,9 @@ them (runtime.backends): every model's step follows its declared state, every re
 them, and every entry point resolves a file to the same backend."""
 
 import ast
-import re
 import inspect
 import json
+import re
 from pathlib import Path
 
 import pytest

@@ -10,8 +10,7 @@ import time
 
 import numpy as np
 import pytest
-import torch
-from helpers import make_video, run_main
+from helpers import make_video, run_cli
 
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.models import build_model, save_checkpoint
@@ -32,7 +31,7 @@ def test_graph_metadata_nested_too_deep_is_one_line(exported, tmp_path):
     with pytest.raises(ReportedError, match="nests too deep"):
         open_session(bad, backend="onnxruntime")
     make_video(tmp_path / "in.mp4", frames=2, audio=False)
-    one_line(run_main("repvsr-upscale", tmp_path / "in.mp4", tmp_path / "out.mp4", "--onnx", bad), "nests too deep")
+    one_line(run_cli("repvsr-upscale", tmp_path / "in.mp4", tmp_path / "out.mp4", "--onnx", bad), "nests too deep")
 
 
 def test_an_engine_sidecar_nested_too_deep_is_one_line(tmp_path):
@@ -40,7 +39,7 @@ def test_an_engine_sidecar_nested_too_deep_is_one_line(tmp_path):
 
     engine = write_engine(tmp_path, with_sidecar=False)
     (tmp_path / "r.plan.json").write_text(DEEP)
-    one_line(run_main("repvsr-trt", "info", engine), "not a repvsr-trt engine sidecar")
+    one_line(run_cli("repvsr-trt", "info", engine), "not a repvsr-trt engine sidecar")
 
 
 @pytest.mark.parametrize("field, value", [("iteration", "5"), ("iterations", 2.5),
@@ -49,7 +48,7 @@ def test_an_engine_sidecar_nested_too_deep_is_one_line(tmp_path):
 def test_a_training_state_of_the_wrong_kinds_is_refused_on_resume(tmp_path, field, value):
     training = {"iteration": 1, "iterations": 2, "recipe": "repvsr", "optimizer": {"state": {}, "param_groups": []}}
     save_checkpoint(build_model("repvsr"), tmp_path / "run.pth", training={**training, field: value})
-    one_line(run_main("repvsr-train", "--demo-data", "--resume", "-o", tmp_path / "run.pth"), field if field != "optimizer"
+    one_line(run_cli("repvsr-train", "--demo-data", "--resume", "-o", tmp_path / "run.pth"), field if field != "optimizer"
              else "optimizer state")
 
 
@@ -66,7 +65,7 @@ def test_a_frame_without_pixels_is_refused_in_one_line(dtype):
 def test_numbers_that_are_not_finite_are_refused(tmp_path, command, flag, value):
     args = {"repvsr-upscale": ["in.mp4", "out.mp4"], "repvsr-train": ["--demo-data", "-o", "x.pth"],
             "repvsr-trt": ["build", "x.onnx"]}[command]
-    result = run_main(command, *args, flag, value)
+    result = run_cli(command, *args, flag, value)
     one_line(result, flag)  # (inf above a range's top is refused by the range itself)
     assert result.returncode == 2 and ("not a finite number" in result.stderr or value == "inf")
 

@@ -104,3 +104,13 @@ def test_window_shorter_than_two_frames(ksnet_bi):
 def test_frame_smaller_than_ksnet_accepts(ksnet_bi):
     with pytest.raises(ReportedError, match="frame of 48x32 is smaller than model 'ksnet-bi' accepts \\(33x33 at least\\)"):
         list(open_session(ksnet_bi, "torch", "cpu").run(moving_clip(2, 32, 48)))
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_the_reconstruction_upsamples_by_its_scale(scale):
+    from repvsr_deploy.models.ksnet import Reconstruction
+
+    features = torch.rand(1, 8, 5, 7)
+    assert Reconstruction(8, 1, scale)(features, features).shape == (1, 3, 5 * scale, 7 * scale)
+    with pytest.raises(ValueError, match="powers of two"):
+        Reconstruction(8, 1, 3)

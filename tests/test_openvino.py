@@ -3,12 +3,11 @@ same inputs and the same state at every step, so each step's output is compared 
 
 import numpy as np
 import pytest
-from helpers import make_video, run_cli
+from helpers import distinct_graph_models, make_video, run_cli
 
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.modelinfo import GraphKind
-from repvsr_deploy.models import model_names
 from repvsr_deploy.runtime import open_graphs, open_session
 
 pytest.importorskip("openvino")
@@ -21,7 +20,7 @@ def run(backend, lr, state, feature=None):
     return backend.to_host(out), [np.asarray(backend.to_host(s)) for s in next_state]
 
 
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", distinct_graph_models())
 def test_openvino_steps_as_onnxruntime_on_the_same_state(exported, name):
     _, path = exported(name, "fp32", "portable")
     openvino, onnxruntime = open_graphs(path, "openvino"), open_graphs(path, "onnxruntime", "cpu")

@@ -9,16 +9,28 @@ import av
 import numpy as np
 import pytest
 import torch
-from footage import (BT709, HDR10_X265, HLG, PQ, Audio, decode_audio, decode_video, frame_times, make_clip,
-                     mp4_presented_seconds, psnr, stream_summary)
-from helpers import run_main
+from footage import (
+    BT709,
+    HDR10_X265,
+    HLG,
+    PQ,
+    Audio,
+    decode_audio,
+    decode_video,
+    frame_times,
+    make_clip,
+    mp4_presented_seconds,
+    psnr,
+    stream_summary,
+)
+from helpers import run_cli
 
 from repvsr_deploy.data.degrade import bicubic_upscale
 from repvsr_deploy.video.picture import ContentLight, MasteringDisplay
 
 
 def upscale(*args):
-    result = run_main("repvsr-upscale", *args)
+    result = run_cli("repvsr-upscale", *args)
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
     return result
 

@@ -13,7 +13,6 @@ from helpers import randomize_every_parameter
 
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.models import build_model, model_names
-from repvsr_deploy.modelinfo import GraphKind
 from repvsr_deploy.models.base import BidirectionalVSRModel, zero_state
 from repvsr_deploy.runtime.torch_backend import PingPongState
 

@@ -91,3 +91,28 @@ def test_run_times_the_session_with_host_io(monkeypatch, exported, tmp_path):
     assert result.exit_code == 0, result.output
     assert opened == [(tmp_path / "r.plan", "tensorrt")] and timed == [{"include_io": True}]
     assert "3 frames of 64x48 -> 256x192" in result.output and "host I/O included" in result.output
+
+
+def test_run_names_the_output_size_by_the_models_scale(monkeypatch, exported, tmp_path):
+    """A x2 model's engine: 64x48 frames give 128x96 (not the x4 of the papers' models)."""
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from repvsr_deploy.cli.trt import trt_command
+    from repvsr_deploy.runtime import session
+
+    _, graph = exported("repvsr")
+    real_open = session.open_session
+
+    def a_x2_stand_in(path, backend, **options):
+        stand_in = real_open(graph, "onnxruntime")
+        stand_in.info = replace(stand_in.info, scale=2)
+        stand_in.backend.execution_mode = "onnxruntime on the CPU"
+        return stand_in
+
+    monkeypatch.setattr(session, "open_session", a_x2_stand_in)
+    result = CliRunner().invoke(trt_command, ["run", str(write_engine(tmp_path)), "--frames", "2", "--warmup", "0",
+                                              "--size", "64x48"])
+    assert result.exit_code == 0, result.output
+    assert "2 frames of 64x48 -> 128x96" in result.output

@@ -34,7 +34,8 @@ def cases(precisions=("fp32",)):
 
 
 def build(path, flavor: str, profiles="96x64,320x180"):
-    from repvsr_deploy.trt.builder import BuildSettings, build as build_engines
+    from repvsr_deploy.trt.builder import BuildSettings
+    from repvsr_deploy.trt.builder import build as build_engines
     from repvsr_deploy.trt.profiles import parse_profiles
 
     settings = BuildSettings(parse_profiles(profiles), flavor=flavor)
@@ -73,7 +74,8 @@ def test_sessions_run_a_clip_with_cuda_graphs(exported, flavor, name, dcn, preci
 
 @pytest.mark.parametrize("flavor", [pytest.param(f, marks=runs_here(f)) for f in ("tensorrt", "rtx")])
 def test_reused_when_up_to_date_and_rebuilt_when_stale(exported, flavor):
-    from repvsr_deploy.trt.builder import BuildSettings, build as build_engines
+    from repvsr_deploy.trt.builder import BuildSettings
+    from repvsr_deploy.trt.builder import build as build_engines
     from repvsr_deploy.trt.profiles import parse_profiles
 
     _, path = exported("repvsr")

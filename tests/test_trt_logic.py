@@ -158,14 +158,21 @@ def test_one_probe_finds_cuda_python_in_either_layout(monkeypatch):
 
 def test_gpu_extras_per_cuda_generation():
     """Each extra's TensorRT and cuda-python are of one CUDA generation (a CUDA 12 driver cannot run
-    CUDA 13 builds), and the floors are what the code needs."""
-    import configparser
-    from pathlib import Path
+    CUDA 13 builds), and the floors are what the code needs: as installed, in the package's metadata."""
+    from importlib.metadata import requires
 
-    setup = configparser.ConfigParser()
-    setup.read(Path(__file__).parents[1] / "setup.cfg")
-    extras = {name: set(value.split()) for name, value in setup["options.extras_require"].items()}
+    from packaging.requirements import Requirement
+
+    extras: dict[str, set[tuple[str, str]]] = {}
+    for requirement in map(Requirement, requires("repvsr-deploy")):
+        for extra in ("gpu", "gpu-cu12", "gpu-cu13", "rtx"):
+            if requirement.marker and requirement.marker.evaluate({"extra": extra}):
+                extras.setdefault(extra, set()).add((requirement.name, str(requirement.specifier)))
+
+    def wanted(*lines):
+        return {(r.name, str(r.specifier)) for r in map(Requirement, lines)}
+
     assert "gpu" not in extras
-    assert {"tensorrt-cu12>=10.1", "cuda-python>=12.0,<13", "onnxruntime-gpu>=1.25,<1.27"} <= extras["gpu-cu12"]
-    assert {"tensorrt-cu13>=10.13", "cuda-python>=13", "onnxruntime-gpu>=1.27"} <= extras["gpu-cu13"]
-    assert {"tensorrt-rtx>=1.4", "cuda-python>=13"} <= extras["rtx"]
+    assert wanted("tensorrt-cu12>=10.1", "cuda-python>=12.0,<13", "onnxruntime-gpu>=1.25,<1.27") <= extras["gpu-cu12"]
+    assert wanted("tensorrt-cu13>=10.13", "cuda-python>=13", "onnxruntime-gpu>=1.27") <= extras["gpu-cu13"]
+    assert wanted("tensorrt-rtx>=1.4", "cuda-python>=13") <= extras["rtx"]

@@ -1,4 +1,4 @@
-"""Parameter and FLOP counts, with `torch.utils.flop_counter` doing the counting.
+"""FLOP counts, with `torch.utils.flop_counter` doing the counting (parameters: `models.count_params`).
 
 Conventions: FLOPs = 2 x multiply-accumulates of convolution and linear layers;
 bias, activations, interpolation and warping are not counted.
@@ -16,10 +16,6 @@ from ..errors import ReportedError
 from ..models.base import BidirectionalVSRModel, VSRModel, zero_state
 
 CONVENTIONS = ("paper", "exact")
-
-
-def count_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def _conv_flop_paper(x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed, *args, out_shape=None, **kwargs):

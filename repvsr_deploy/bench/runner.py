@@ -11,11 +11,11 @@ import torch
 
 from ..clips import moving_clip
 from ..errors import GPU_INSTALL, MissingDependency, ReportedError
-from ..models import build_model, fuse
+from ..models import build_model, count_params, fuse
 from ..models.base import VSRModel
 from ..runtime.backends import FLAVORS, cuda_available, onnxruntime_cuda
 from ..runtime.session import open_session
-from .flops import count_flops, count_params
+from .flops import count_flops
 from .memory import PeakMemory
 from .paper_tables import paper_row, resolution_of
 from .roofline import peak
@@ -163,10 +163,9 @@ def bench_model(name: str, lr_sizes: list[tuple[int, int]], targets: list[Target
 
 
 def _dcn_of(model: VSRModel, target: Target) -> str | None:
-    from ..models.deform_conv import ModulatedDeformConv2d
+    from ..models.deform_conv import has_deform_conv
 
-    exported = target.backend != "torch"
-    return target.dcn if exported and any(isinstance(m, ModulatedDeformConv2d) for m in model.modules()) else None
+    return target.dcn if target.backend != "torch" and has_deform_conv(model) else None
 
 
 def in_table(row: BenchRow, table: str | None) -> BenchRow:

@@ -9,9 +9,9 @@ import click
 
 from ..atomic import atomic_path, exclusive, require_space, scratch_folder
 from ..bench.paper_tables import TABLES
+from ..errors import ReportedError
 from ..modelinfo import PRECISIONS
 from ..resolutions import RESOLUTIONS
-from ..errors import ReportedError
 from .errors import debug_option, run_command
 from .options import FrameSize
 
@@ -82,10 +82,10 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
     Params / GFLOPs / FPS."""
     from ..bench.machine import describe_machine
     from ..bench.report import Report, render
-    from ..bench.runner import BACKENDS, PORTABLE_ONLY, Target, bench_model, device_name, in_table, resolve_device
-    from ..runtime.backends import fastest_backend
     from ..bench.roofline import peak
+    from ..bench.runner import BACKENDS, PORTABLE_ONLY, Target, bench_model, device_name, in_table, resolve_device
     from ..models import model_names
+    from ..runtime.backends import fastest_backend
 
     known = model_names()
     models = _check_choices("--model", _split(models), known)

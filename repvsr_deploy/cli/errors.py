@@ -14,6 +14,7 @@ import click
 from ..errors import ReportedError
 
 DEBUG_FLAG = "--debug"
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # what `kill`, `timeout`, container runtimes and a closed terminal send
 debug_option = click.option(DEBUG_FLAG, is_flag=True, expose_value=False, help="Show tracebacks on errors.")
 
 
@@ -21,8 +22,9 @@ def run_command(command: click.Command) -> None:
     """Entry point body: run `command`, turning every failure into its one-line form."""
     prog = command.name
     debug = DEBUG_FLAG in sys.argv[1:]
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop)
+    for name in STOP_SIGNALS:
+        if hasattr(signal, name):  # Windows has no SIGHUP
+            signal.signal(getattr(signal, name), _stop)
     try:
         command.main(prog_name=prog, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: its help, as click would show it

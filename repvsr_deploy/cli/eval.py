@@ -65,8 +65,7 @@ def eval_command(data, models, demo_data, unfused, degradation, frames, channel,
     DATA), bicubic beside."""
     from tabulate import tabulate
 
-    from ..evaluate import (BICUBIC, Convention, averages, bicubic, demo_sequences, file_sequences, measure,
-                            through)
+    from ..evaluate import BICUBIC, Convention, averages, bicubic, demo_sequences, file_sequences, measure, through
     from ..metrics import SSIM_WINDOW
 
     if demo_data:  # DATA is then the first model

@@ -43,8 +43,8 @@ def build_command(onnx_path, output, profiles, precision, workspace, opt_level, 
                   flavor, compute_capabilities):
     """Build the engine of MODEL.onnx (both engines of a bidirectional model), or reuse it if it is
     up to date; a stale one is rebuilt, saying what changed."""
-    from ..trt.builder import BuildSettings, build
     from ..graph_file import read_graph
+    from ..trt.builder import BuildSettings, build
     from ..trt.profiles import parse_profiles
 
     _, info = read_graph(onnx_path)
@@ -75,7 +75,7 @@ def info_command(engine_path, trust_host_code):
 @trt_command.command("run")
 @click.argument("engine_path", metavar="ENGINE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Frames as .npy, float32 [T, 3, H, W] in [0, 1] [default: a synthetic moving clip].")
+              help="Frames as .npy: float32 [T, 3, H, W], values from 0 to 1 [default: a synthetic moving clip].")
 @click.option("--size", default="320x180", show_default=True, type=FrameSize(), help="LR size of the synthetic clip.")
 @click.option("--frames", default=100, show_default=True, type=click.IntRange(1), help="Timed frames.")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(0), help="Untimed frames first.")
@@ -92,8 +92,9 @@ def run_engine_command(engine_path, input_path, size, frames, warmup, window, tr
     session = open_session(engine_path, "tensorrt", window=window, trust_host_code=trust_host_code)
     timing = time_session(session, clip, frames, warmup, include_io=True)
     height, width = clip.shape[-2:]
+    scale = session.info.scale
     click.echo(
-        f"{engine_path}: {frames} frames of {width}x{height} -> {width * 4}x{height * 4}: {timing.fps:.1f} FPS, "
+        f"{engine_path}: {frames} frames of {width}x{height} -> {width * scale}x{height * scale}: {timing.fps:.1f} FPS, "
         f"latency median {timing.median_ms:.2f} ms, p90 {timing.p90_ms:.2f} ms (host I/O included; "
         f"{_execution_mode(session)})"
     )

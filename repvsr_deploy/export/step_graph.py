@@ -23,6 +23,7 @@ from torch import nn
 from ..modelinfo import GraphKind, ModelInfo
 from ..models.base import VSRModel, zero_state
 from ..models.fuse import fuse
+from ..resolutions import round_up
 from .deform_conv import TRANSLATIONS, lower_deform_convs
 
 OPSET = 19
@@ -54,7 +55,7 @@ def write_lowered(model: VSRModel, source: Path, dcn: str, folder: Path) -> Path
 def _example_hw(model: VSRModel) -> tuple[int, int]:
     # not multiples of 8 and H != W, so the trace specializes on neither
     m = model.size_multiple
-    return -(-max(36, model.min_size) // m) * m, -(-max(52, model.min_size) // m) * m
+    return round_up(max(36, model.min_size), m), round_up(max(52, model.min_size), m)
 
 
 def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "standard") -> dict[str, onnx.ModelProto]:

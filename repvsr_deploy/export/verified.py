@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import staged_files
-from ..bench.flops import count_params
 from ..errors import ReportedError
-from ..models.base import BidirectionalVSRModel, VSRModel
-from ..models.deform_conv import ModulatedDeformConv2d
+from ..models.base import BidirectionalVSRModel, VSRModel, count_params
+from ..models.deform_conv import has_deform_conv
 from ..models.fuse import fuse
-from .step_graph import OPSET, export_onnx, write_lowered
 from ..runtime.backends import open_graphs
+from .step_graph import OPSET, export_onnx, write_lowered
 from .verify import StepError, step_errors
 
 # fp16 keeps ~3 significant digits; both limits are on frames with values around [0, 1]
@@ -78,7 +77,7 @@ def export_verified(model: VSRModel, output, precisions=("fp32",), dcn: str = "s
     output = Path(output)
     model = model.eval()
     frames = frames or (10 if isinstance(model, BidirectionalVSRModel) else 8)
-    has_deform_conv = any(isinstance(m, ModulatedDeformConv2d) for m in model.modules())
+    lowered = has_deform_conv(model)
     reports = []
     with staged_files(output) as stage:
         twins = stage / "lowered"  # scratch, removed with the stage
@@ -92,7 +91,7 @@ def export_verified(model: VSRModel, output, precisions=("fp32",), dcn: str = "s
             errors = step_errors(open_graphs(checked, "onnxruntime", "cpu"), model, frames, hw)
             files = [path.with_name(file.name) for file in model.graphs.files(path).values()]
             report = GraphReport(precision, files, next(iter(protos.values())).ir_version,
-                                 dcn if has_deform_conv else None, verified_as, frames, hw, errors, LIMITS[precision])
+                                 dcn if lowered else None, verified_as, frames, hw, errors, LIMITS[precision])
             if report.max_error > report.limit:
                 worst = report.worst
                 raise ReportedError(

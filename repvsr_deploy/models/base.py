@@ -113,3 +113,7 @@ class BidirectionalVSRModel(VSRModel):
     def states_of(self, graph: GraphKind) -> tuple[StateSpec, ...]:
         return self.forward_state_specs if graph is GraphKind.FORWARD else self.backward_state_specs
 
+
+def count_params(model: nn.Module) -> int:
+    """Its parameters (not its buffers), as both papers' tables count them."""
+    return sum(p.numel() for p in model.parameters())

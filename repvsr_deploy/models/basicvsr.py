@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..modelinfo import StateSpec
 from .base import BidirectionalVSRModel
-from .frvsr import ResidualBlock, conv3x3, upsample_lr
+from .layers import ResidualBlock, conv3x3, upsample_lr
 from .registry import register_model
 from .spynet import SpyNet
 from .warp import flow_warp

@@ -144,3 +144,9 @@ class ModulatedDeformConv2d(nn.Module):
         return flow_guided_deform_conv2d(
             x, residual, mask_logits, flow, self.weight, self.bias, self.offset_groups, max_residue
         )
+
+
+def has_deform_conv(model: nn.Module) -> bool:
+    """Whether `model` holds a modulated deformable convolution (KSNet's MFDA, EDVR-M's PCD): the
+    models whose graphs `--dcn` lowers."""
+    return any(isinstance(m, ModulatedDeformConv2d) for m in model.modules())

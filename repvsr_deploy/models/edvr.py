@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .deform_conv import ModulatedDeformConv2d
-from .frvsr import ResidualBlock, conv3x3, upsample_lr
+from .layers import ResidualBlock, conv3x3, upsample_lr
 from .registry import register_model
 from .sliding_window import SlidingWindowVSR
 

@@ -5,20 +5,17 @@ SRNet with 64 channels, 10 residual blocks and two transposed convolutions: 1,74
 2,589,093 parameters (RepVSR Table 2).
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .frame_recurrent import FrameRecurrentVSR
+from .layers import ResidualBlock, conv3x3, upsample_lr
 from .registry import register_model
 
 ConvFactory = Callable[[int, int], nn.Module]
-
-
-def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 3, padding=1)
 
 
 class FNet(nn.Module):
@@ -68,17 +65,6 @@ class TransposedConvUpsampler(nn.Sequential):
         )
 
 
-class ResidualBlock(nn.Module):
-    """conv-ReLU-conv plus identity, no normalization."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.body = nn.Sequential(conv3x3(width, width), nn.ReLU(), conv3x3(width, width))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
-
-
 class SRNet(nn.Module):
     """HR frame from the LR frame and the space-to-depth of the warped previous HR estimate,
     as a residual over the upsampled LR frame (`upsample_lr`)."""
@@ -94,12 +80,6 @@ class SRNet(nn.Module):
     def forward(self, lr: Tensor, warped_s2d: Tensor) -> Tensor:
         features = self.body(self.head(torch.cat([lr, warped_s2d], dim=1)))
         return self.tail(self.upsample(features)) + upsample_lr(lr, self.scale)
-
-
-def upsample_lr(lr: Tensor, scale: int) -> Tensor:
-    """The base the SR network adds its residual to: bilinear x4. (The TecoGAN port uses bicubic;
-    onnxruntime's CPU cubic resize takes half of RepVSR's frame time at 720p, bilinear 1 %.)"""
-    return F.interpolate(lr, scale_factor=scale, mode="bilinear", align_corners=False)
 
 
 @register_model("frvsr")

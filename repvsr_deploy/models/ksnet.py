@@ -6,16 +6,10 @@ s_{n->n-1}; each branch aligns its previous input feature with MFDA and splits t
 in its MSU into the propagation feature g_n; branch 2 refines branch 1's g (Fig. 2); the
 reconstruction (1 residual block, pixel shuffle x4) turns both into the HR frame.
 
-Choices where the paper is open (also in the README):
-- ME = SpyNet on the LR frames (it takes images; Eq. 9 writes f).
-- Eq. 11 warps f_{n-2} with s̄_n (the flow n -> n-2 by Eq. 10), which lands on frame n's grid;
-  the printed s_{n-1->n-2} lands on frame n-1's.
-- The coupled feature is a 3x3 conv of cat(g_{n-1}, h_n, a_n), a_n being the branch's input
-  feature (f_n, or branch 1's g_n for branch 2) where Fig. 2 feeds x_n.
-- f_o (Eq. 2) is the per-pixel RGB distance |x_n - x_{n-1}|; "most correlated" = smallest
-  distance; Eq. 3's selection is a sorted TopK then a Gather, so λ gets no gradient.
-- SCB = 3x3 conv + LeakyReLU; after ESA a 1x1 conv brings cat(f, f_dc) back to 64 channels.
-- Residual offsets are bounded, 10·tanh, as in BasicVSR++; the mask is a sigmoid.
+The choices made where the paper is open (SpyNet on LR frames, the flow Eq. 11 warps with, the
+coupled feature's inputs, f_o and the channel ranking, SCB and the 1x1 after ESA, bounded offsets)
+are written once, with their reasons, in the documentation: docs/models.md, "Choices where the
+paper is open, or where we differ".
 """
 
 import torch
@@ -26,7 +20,7 @@ from ..modelinfo import StateSpec
 from .base import BidirectionalVSRModel, VSRModel
 from .blocks import RCB
 from .deform_conv import ModulatedDeformConv2d
-from .frvsr import ResidualBlock, conv3x3, upsample_lr
+from .layers import ResidualBlock, conv3x3, upsample_lr
 from .registry import register_model
 from .spynet import SpyNet
 from .warp import at_least_float32, flow_warp
@@ -173,20 +167,24 @@ class Branch(nn.Module):
 
 
 class Reconstruction(nn.Module):
-    """HR residual from both branches' features: 1x1 fusion, residual block(s), then pixel shuffle x4
-    in two x2 steps as BasicVSR's, with its 64-channel conv at x2 rather than at full HR size."""
+    """HR residual from both branches' features: 1x1 fusion, residual block(s), then pixel shuffles
+    x2 up to `scale` (a power of two) as BasicVSR's, with its 64-channel conv after the first x2
+    rather than at full HR size (at x4: shuffle, conv, shuffle)."""
 
     def __init__(self, channels: int, blocks: int, scale: int):
         super().__init__()
+        steps = scale.bit_length() - 1
+        if scale < 2 or 2**steps != scale:
+            raise ValueError(f"KSNet's reconstruction upsamples by powers of two, not x{scale}")
         self.body = nn.Sequential(
             nn.Conv2d(2 * channels, channels, 1), lrelu(), *[ResidualBlock(channels) for _ in range(blocks)]
         )
-        self.upsample = nn.Sequential(
-            conv3x3(channels, 4 * channels), nn.PixelShuffle(2), lrelu(),
-            conv3x3(channels, channels), lrelu(),
-            conv3x3(channels, 4 * channels), nn.PixelShuffle(2), lrelu(),
-            conv3x3(channels, 3),
-        )
+        layers: list[nn.Module] = []
+        for step in range(steps):
+            layers += [conv3x3(channels, 4 * channels), nn.PixelShuffle(2), lrelu()]
+            if step == 0:
+                layers += [conv3x3(channels, channels), lrelu()]
+        self.upsample = nn.Sequential(*layers, conv3x3(channels, 3))
 
     def forward(self, g1: Tensor, g2: Tensor) -> Tensor:
         return self.upsample(self.body(torch.cat([g1, g2], dim=1)))

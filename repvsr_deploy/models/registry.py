@@ -6,7 +6,7 @@ allocates any, so that a 1 KB checkpoint cannot ask for 80 GB.
 """
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from .blocks import FNMB, SRMB
 from .frame_recurrent import FrameRecurrentVSR
-from .frvsr import FNet, TransposedConvUpsampler, upsample_lr
+from .frvsr import FNet, TransposedConvUpsampler
+from .layers import upsample_lr
 from .registry import register_model
 
 

@@ -11,7 +11,7 @@ under RepVSR Table 2's 0.879 M (22 hidden layers would be 2.9 % over). RGB in an
 import torch
 from torch import Tensor, nn
 
-from .frvsr import conv3x3
+from .layers import conv3x3
 from .registry import register_model
 from .sliding_window import SlidingWindowVSR
 from .warp import flow_warp

@@ -20,6 +20,7 @@ import numpy as np
 from ..centred import centred_window
 from ..errors import ReportedError
 from ..modelinfo import GraphKind, ModelInfo
+from ..resolutions import round_up
 from .backends import TensorRTOptions, TorchOptions, backend_for, backend_named, open_graphs
 
 DEFAULT_WINDOW = 10
@@ -78,8 +79,7 @@ class FrameFormat:
 
     @property
     def padded_hw(self) -> tuple[int, int]:
-        m = self.info.size_multiple
-        return tuple(-(-size // m) * m for size in self.frame_hw)
+        return tuple(round_up(size, self.info.size_multiple) for size in self.frame_hw)
 
     def crop(self, hr: np.ndarray) -> np.ndarray:
         height, width = self.frame_hw

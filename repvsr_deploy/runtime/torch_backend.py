@@ -50,7 +50,7 @@ class TorchBackend:
             raise ReportedError("torch here has no CUDA device (needs an NVIDIA GPU and a CUDA build of torch)")
         return device
 
-    def _tensor(self, shape) -> "torch.Tensor":  # noqa: F821
+    def _tensor(self, shape) -> torch.Tensor:  # noqa: F821
         return self.torch.zeros(shape, dtype=self.dtype, device=self.device).contiguous(memory_format=self.memory_format)
 
     def zero_state(self, height: int, width: int) -> list:

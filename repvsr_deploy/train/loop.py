@@ -14,8 +14,8 @@ from torch import nn
 
 from ..errors import ReportedError
 from ..evaluate import Sequence, measure, through
-from ..models.checkpoint import save_checkpoint
 from ..models.base import VSRModel
+from ..models.checkpoint import save_checkpoint
 from ..runtime.session import open_session
 from .recipes import FLOW_MODULES, Recipe, compute_loss
 from .sampler import ClipSampler

@@ -22,14 +22,15 @@ from tqdm import tqdm
 
 from ..atomic import exclusive, staged_files
 from ..errors import MissingDependency, ReportedError
+from ..graph_file import read_graph
 from ..modelinfo import PRECISIONS, ModelInfo
 from ..user_cache import cache_dir, slug
 from . import cuda
 from .cache import BuildKey, Sidecar, file_sha256, read_sidecar, sidecar_path
-from .flavors import Flavor, TensorRT, flavor as flavor_named, version_tuple
+from .flavors import Flavor, TensorRT, version_tuple
+from .flavors import flavor as flavor_named
 from .plugin_op import NAME as PLUGIN_OP
 from .plugin_op import PLUGIN_ID
-from ..graph_file import read_graph
 from .profiles import Profile, graph_inputs, input_shapes
 
 

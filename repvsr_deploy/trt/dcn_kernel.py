@@ -35,7 +35,7 @@ def flow_guided_deform_conv_kernel(
     x_ptr, residual_ptr, mask_ptr, flow_ptr, weight_ptr, bias_ptr,
     height, width,
     out_ptr,
-    C: tl.constexpr, O: tl.constexpr, G: tl.constexpr, MAX_RESIDUE: tl.constexpr, HALF_DOT: tl.constexpr,
+    C: tl.constexpr, O: tl.constexpr, G: tl.constexpr, MAX_RESIDUE: tl.constexpr, HALF_DOT: tl.constexpr,  # noqa: E741
     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_O: tl.constexpr,
 ):
     pixel_block, out_block, n = tl.program_id(0), tl.program_id(1), tl.program_id(2)

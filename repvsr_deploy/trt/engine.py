@@ -9,7 +9,8 @@ from pathlib import Path
 from ..errors import ReportedError
 from . import cuda
 from .cache import Sidecar, check_host_code, check_runs_here, read_sidecar, sidecar_path
-from .flavors import Flavor, TensorRTForRTX, flavor as flavor_named
+from .flavors import Flavor, TensorRTForRTX
+from .flavors import flavor as flavor_named
 
 # TensorRT for RTX's EngineInvalidityDiagnostics, in words
 _INVALIDITY = {

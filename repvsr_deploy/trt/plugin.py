@@ -8,7 +8,6 @@ on users' machines), the kernel is one Python function that the tests run on the
 TRITON_INTERPRET=1 against the torch reference, and AOT keeps Python out of the engine.
 """
 
-from typing import Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -40,8 +39,8 @@ def flow_guided_deform_conv_desc(
 def flow_guided_deform_conv_aot(
     x: trtp.TensorDesc, residual: trtp.TensorDesc, mask_logits: trtp.TensorDesc, flow: trtp.TensorDesc,
     weight: trtp.TensorDesc, bias: trtp.TensorDesc, offset_groups: OffsetGroups, max_residue: MaxResidue,
-    outputs: Tuple[trtp.TensorDesc], tactic: int,
-) -> Tuple[Union[str, bytes], Union[str, bytes], trtp.KernelLaunchParams, trtp.SymIntExprs]:
+    outputs: tuple[trtp.TensorDesc], tactic: int,
+) -> tuple[str | bytes, str | bytes, trtp.KernelLaunchParams, trtp.SymIntExprs]:
     out_channels, channels = weight.shape_expr[0].constant_value(), weight.shape_expr[1].constant_value()
     dtypes = {"x": x, "residual": residual, "mask": mask_logits, "flow": flow, "weight": weight, "bias": bias,
               "out": outputs[0]}

@@ -15,7 +15,7 @@ import onnx
 
 from ..errors import ReportedError
 from ..modelinfo import ModelInfo, TensorSpec
-from ..resolutions import RESOLUTIONS
+from ..resolutions import RESOLUTIONS, round_up
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,7 @@ def parse_profiles(text: str, size_multiple: int = 1) -> list[Profile]:
                     f"--profiles: '{item}' is neither {', '.join(RESOLUTIONS)} nor an LR size like 640x360"
                 ) from None
             hw = (height, width)
-        m = size_multiple
-        profiles.append(Profile(item, (-(-hw[0] // m) * m, -(-hw[1] // m) * m)))
+        profiles.append(Profile(item, (round_up(hw[0], size_multiple), round_up(hw[1], size_multiple))))
     if not profiles:
         raise ReportedError("--profiles: no resolution given")
     return sorted(profiles, key=lambda p: p.lr_hw[0] * p.lr_hw[1])

@@ -76,7 +76,7 @@ class StreamCut:
     def start(self, time_range: TimeRange) -> None:
         """The range is known: what was held back goes where it belongs."""
         self.range = time_range
-        for stream, packets in self.held.items():
+        for packets in self.held.values():
             for packet, span in packets:
                 self._place(packet, span)
         self.held = {}
