@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check repvsr_deploy tests benchmarks
+	$(VENV)/bin/ruff format --check repvsr_deploy tests benchmarks
 	$(VENV)/bin/pytest
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 

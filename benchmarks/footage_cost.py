@@ -35,9 +35,16 @@ from repvsr_deploy.video.upscale import upscale_frames
 KINDS = {  # codec, pixel format, (matrix, range, primaries, transfer), encoder options
     "sdr": ("libx264", "yuv420p", (1, 1, 1, 1), {}),
     "hlg": ("libx265", "yuv420p10le", (9, 1, 9, 18), {"x265-params": "log-level=error"}),
-    "pq": ("libx265", "yuv420p10le", (9, 1, 9, 16), {"x265-params": "log-level=error:master-display="
-                                                      "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
-                                                      "L(10000000,1):max-cll=1000,400"}),
+    "pq": (
+        "libx265",
+        "yuv420p10le",
+        (9, 1, 9, 16),
+        {
+            "x265-params": "log-level=error:master-display="
+            "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
+            "L(10000000,1):max-cll=1000,400"
+        },
+    ),
 }
 
 
@@ -49,7 +56,12 @@ def write_clip(path: Path, kind: str, frames: int, height: int, width: int) -> N
         stream = container.add_stream(codec, rate=25)
         context = stream.codec_context
         context.width, context.height, context.pix_fmt = width, height, pix_fmt
-        context.colorspace, context.color_range, context.color_primaries, context.color_trc = matrix, full, primaries, transfer
+        context.colorspace, context.color_range, context.color_primaries, context.color_trc = (
+            matrix,
+            full,
+            primaries,
+            transfer,
+        )
         stream.options = options
         for index, rgb in enumerate(clip):
             levels = (rgb * (65535 if deep else 255) + 0.5).astype(np.uint16 if deep else np.uint8)
@@ -75,8 +87,13 @@ def measure(path: Path, workdir: Path) -> dict:
                 sink.write(frame, frame_time)
         encode_s = time.perf_counter() - start
     count = len(decoded)
-    return {"frames": count, "decode_ms": 1000 * decode_s / count, "encode_ms": 1000 * encode_s / count,
-            "encoder": codec, "bit_depth": 16 if decoded[0][0].dtype == np.uint16 else 8}
+    return {
+        "frames": count,
+        "decode_ms": 1000 * decode_s / count,
+        "encode_ms": 1000 * encode_s / count,
+        "encoder": codec,
+        "bit_depth": 16 if decoded[0][0].dtype == np.uint16 else 8,
+    }
 
 
 def main() -> None:
@@ -93,11 +110,17 @@ def main() -> None:
             write_clip(clip, kind, args.frames, height, width)
             rows[kind] = measure(clip, Path(workdir))
             row = rows[kind]
-            print(f"{kind}: decode + RGB {row['decode_ms']:.1f} ms/frame, YUV + {row['encoder']} "
-                  f"{row['encode_ms']:.1f} ms/frame ({width * 4}x{height * 4} out)")
+            print(
+                f"{kind}: decode + RGB {row['decode_ms']:.1f} ms/frame, YUV + {row['encoder']} "
+                f"{row['encode_ms']:.1f} ms/frame ({width * 4}x{height * 4} out)"
+            )
     if args.out:
-        record = {"command": shlex.join(["python", *sys.argv]), "machine": describe_machine(),
-                  "lr_size": f"{width}x{height}", "rows": rows}
+        record = {
+            "command": shlex.join(["python", *sys.argv]),
+            "machine": describe_machine(),
+            "lr_size": f"{width}x{height}",
+            "rows": rows,
+        }
         args.out.write_text(json.dumps(record, indent=2) + "\n")
 
 

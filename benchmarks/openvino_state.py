@@ -62,9 +62,11 @@ def main():
     medians = {way: float(np.median(ms)) for way, ms in times.items()}
     result = {
         "command": f"python benchmarks/openvino_state.py --model {args.model} --res {args.res} --steps {args.steps}"
-                   + (f" --out {args.out}" if args.out else ""),
+        + (f" --out {args.out}" if args.out else ""),
         "machine": {**describe_machine(), "openvino": ov.get_version()},
-        "lr_size": f"{width}x{height}", "median_ms": medians, "max_abs_difference": worst,
+        "lr_size": f"{width}x{height}",
+        "median_ms": medians,
+        "max_abs_difference": worst,
     }
     print(json.dumps(result["median_ms"]), f"max |difference| {worst:.1e}")
     if args.out:

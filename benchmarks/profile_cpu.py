@@ -53,8 +53,10 @@ def op_costs(path: Path, inputs: dict[str, np.ndarray]) -> dict[str, tuple[float
             dim.ClearField("dim_param")
             dim.dim_value = size
     model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]}
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]
+    }
     weights = {t.name: list(t.dims) for t in model.graph.initializer}
     costs: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for node in model.graph.node:
@@ -115,8 +117,16 @@ def by_op_type(times: dict[str, float], costs: dict[str, tuple[float, float]]) -
     rows = []
     for op, ms in sorted(times.items(), key=lambda item: -item[1]):
         flops, moved = costs.get(op, (0.0, 0.0))
-        rows.append({"op": op, "ms": ms, "gflop": flops / 1e9, "gb": moved / 1e9,
-                     "gflops_per_s": flops / ms / 1e6, "gb_per_s": moved / ms / 1e6})
+        rows.append(
+            {
+                "op": op,
+                "ms": ms,
+                "gflop": flops / 1e9,
+                "gb": moved / 1e9,
+                "gflops_per_s": flops / ms / 1e6,
+                "gb_per_s": moved / ms / 1e6,
+            }
+        )
     return rows
 
 
@@ -135,16 +145,21 @@ def main():
     ov_rows = by_op_type(profile_openvino(path, inputs, args.steps), ov_costs)
     result = {
         "command": f"python benchmarks/profile_cpu.py --model {args.model} --res {args.res} --steps {args.steps}"
-                   + (f" --out {args.out}" if args.out else ""),
-        "machine": machine, "lr_size": f"{width}x{height}",
-        "compute_peak_gflops_per_s": compute_peak, "memory_bandwidth_gb_per_s": bandwidth,
-        "conv_gflop": sum(c[0] for c in costs.values()) / 1e9, "activation_gb": sum(c[1] for c in costs.values()) / 1e9,
+        + (f" --out {args.out}" if args.out else ""),
+        "machine": machine,
+        "lr_size": f"{width}x{height}",
+        "compute_peak_gflops_per_s": compute_peak,
+        "memory_bandwidth_gb_per_s": bandwidth,
+        "conv_gflop": sum(c[0] for c in costs.values()) / 1e9,
+        "activation_gb": sum(c[1] for c in costs.values()) / 1e9,
         "onnxruntime": {"ms": sum(r["ms"] for r in ort_rows), "by_op": ort_rows},
         "openvino": {"ms": sum(r["ms"] for r in ov_rows), "by_op": ov_rows},
     }
-    print(f"{args.model} at {args.res} (LR {result['lr_size']}): {result['conv_gflop']:.2f} GFLOP in convolutions, "
-          f"{result['activation_gb']:.2f} GB of activations read and written; peak {compute_peak:.0f} GFLOP/s, "
-          f"memory {bandwidth:.1f} GB/s")
+    print(
+        f"{args.model} at {args.res} (LR {result['lr_size']}): {result['conv_gflop']:.2f} GFLOP in convolutions, "
+        f"{result['activation_gb']:.2f} GB of activations read and written; peak {compute_peak:.0f} GFLOP/s, "
+        f"memory {bandwidth:.1f} GB/s"
+    )
     for runtime in ("onnxruntime", "openvino"):
         print(f"{runtime}, {result[runtime]['ms']:.1f} ms in kernels per step:")
         for r in result[runtime]["by_op"][:8]:

@@ -46,12 +46,20 @@ def main() -> int:
         return 1
 
     machine = describe_machine()
-    lines = [f"# GPU check: {machine['gpu']}", "", f"command: `{' '.join(sys.argv)}`", "",
-             f"versions: {machine['versions']}", ""]
+    lines = [
+        f"# GPU check: {machine['gpu']}",
+        "",
+        f"command: `{' '.join(sys.argv)}`",
+        "",
+        f"versions: {machine['versions']}",
+        "",
+    ]
     lines += triton_kernel_check()
     found = probe()
-    flavors = {name: None if found.can_run(name) else (found.libraries[name][1] or "no GPU or cuda-python")
-               for name in LOWERINGS}
+    flavors = {
+        name: None if found.can_run(name) else (found.libraries[name][1] or "no GPU or cuda-python")
+        for name in LOWERINGS
+    }
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.models.split(","):
             lines += check_model(name, Path(workdir), args.frames, flavors)
@@ -68,8 +76,12 @@ def triton_kernel_check() -> list[str]:
         from repvsr_deploy.trt.dcn_kernel import flow_guided_deform_conv
     except ImportError as exc:
         return [f"Triton plugin kernel: skipped ({exc})", ""]
-    lines = ["## Triton FlowGuidedDeformConv kernel vs torch reference (GPU)", "",
-             "| LR | dtype | max rel error | kernel ms | reference ms |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "## Triton FlowGuidedDeformConv kernel vs torch reference (GPU)",
+        "",
+        "| LR | dtype | max rel error | kernel ms | reference ms |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for resolution, (height, width) in RESOLUTIONS.items():
         gen = torch.Generator(device="cuda").manual_seed(0)
 
@@ -107,13 +119,21 @@ def check_model(name: str, workdir: Path, frames: int, flavors: dict[str, str | 
     torch.manual_seed(0)
     model = build_model(name).eval()
     has_dcn = name in ("ksnet-uni", "ksnet-bi", "edvr-m")
-    lines = [f"## {name}", "", "| graph | runtime | max abs step error vs torch (8 frames, 96x64) | FPS 720p | FPS 1080p | "
-             "FPS 4K |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"## {name}",
+        "",
+        "| graph | runtime | max abs step error vs torch (8 frames, 96x64) | FPS 720p | FPS 1080p | FPS 4K |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for precision in ("fp32", "fp16"):
         traced = workdir / "standard" / f"{name}.{precision}.onnx"
         traced.parent.mkdir(exist_ok=True)
         export_onnx(model, traced, precision, "standard")
-        lines.append(row(f"standard {precision}", "onnxruntime", traced, open_graphs(traced, "onnxruntime", "cpu"), model, frames))
+        lines.append(
+            row(
+                f"standard {precision}", "onnxruntime", traced, open_graphs(traced, "onnxruntime", "cpu"), model, frames
+            )
+        )
         for flavor, why_not in flavors.items():
             for dcn in LOWERINGS[flavor] if has_dcn else ["standard"]:
                 if dcn == "plugin" and not name.startswith("ksnet"):
@@ -123,7 +143,9 @@ def check_model(name: str, workdir: Path, frames: int, flavors: dict[str, str | 
                     continue
                 graph = lowered(model, traced, workdir, dcn, precision)
                 engines = build_engines(graph, flavor)
-                lines.append(row(f"{dcn} {precision}", flavor, engines[-1], open_graphs(engines[-1], "tensorrt"), model, frames))
+                lines.append(
+                    row(f"{dcn} {precision}", flavor, engines[-1], open_graphs(engines[-1], "tensorrt"), model, frames)
+                )
     return lines + [""]
 
 

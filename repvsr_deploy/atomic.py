@@ -157,12 +157,16 @@ def _check_replaceable(folder: Path, kept: tuple[str, ...], overwrite: bool) -> 
     if not entries:
         return
     if not overwrite:
-        raise ReportedError(f"{folder}: a folder that is not empty ({len(entries)} entries); "
-                            "give --overwrite to replace it, or another folder")
+        raise ReportedError(
+            f"{folder}: a folder that is not empty ({len(entries)} entries); "
+            "give --overwrite to replace it, or another folder"
+        )
     foreign = [e.name for e in entries if not (e.is_file() and e.suffix.lower() in kept)]
     if foreign:
-        raise ReportedError(f"{folder}: holds more than {'/'.join(kept)} files (e.g. {sorted(foreign)[0]}); "
-                            "not replacing it, even with --overwrite")
+        raise ReportedError(
+            f"{folder}: holds more than {'/'.join(kept)} files (e.g. {sorted(foreign)[0]}); "
+            "not replacing it, even with --overwrite"
+        )
 
 
 def refuse_wrong_kind(path: Path, folder: bool) -> None:
@@ -178,8 +182,9 @@ def require_space(path, size: int) -> None:
     directory = writable_directory(Path(path).parent)
     free = shutil.disk_usage(directory).free
     if free < size:
-        raise ReportedError(f"{path}: {free / 2**20:.1f} MiB free on its device, the output needs about "
-                            f"{size / 2**20:.1f} MiB")
+        raise ReportedError(
+            f"{path}: {free / 2**20:.1f} MiB free on its device, the output needs about {size / 2**20:.1f} MiB"
+        )
 
 
 @contextlib.contextmanager

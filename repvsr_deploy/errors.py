@@ -1,8 +1,9 @@
 """Errors that are the user's to fix: reported as one line, never as a traceback."""
 
-
 # the GPU extras, one per CUDA generation: what the NVIDIA driver runs decides
-GPU_INSTALL = "pip install 'repvsr-deploy[gpu-cu13]' (NVIDIA driver >= 580) or 'repvsr-deploy[gpu-cu12]' (driver >= 525)"
+GPU_INSTALL = (
+    "pip install 'repvsr-deploy[gpu-cu13]' (NVIDIA driver >= 580) or 'repvsr-deploy[gpu-cu12]' (driver >= 525)"
+)
 
 
 class ReportedError(Exception):
@@ -13,10 +14,7 @@ class MissingDependency(ReportedError):
     """An optional package is not installed; the message carries the install hint."""
 
     def __init__(self, package: str, extra: str, purpose: str):
-        super().__init__(
-            f"{purpose} needs {package}, which is not installed "
-            f"(pip install 'repvsr-deploy[{extra}]')"
-        )
+        super().__init__(f"{purpose} needs {package}, which is not installed (pip install 'repvsr-deploy[{extra}]')")
 
 
 def require_torch(purpose: str):

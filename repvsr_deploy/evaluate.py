@@ -73,14 +73,20 @@ def file_sequences(data: Path, degradation: str, max_frames: int | None, scale: 
         lr = lr_root / gt.name
         with open_source(sequence_file(gt), 0, max_frames) as source:
             height, width = (side - side % scale for side in (source.height, source.width))
-        sequences.append(Sequence(gt.stem, width, height,
-                                  lambda gt=gt, lr=lr if lr.exists() else None:
-                                  frame_pairs(gt, lr, degradation, max_frames, scale)))
+        sequences.append(
+            Sequence(
+                gt.stem,
+                width,
+                height,
+                lambda gt=gt, lr=lr if lr.exists() else None: frame_pairs(gt, lr, degradation, max_frames, scale),
+            )
+        )
     return sequences
 
 
-def frame_pairs(gt_path: Path, lr_path: Path | None, degradation: str, max_frames: int | None,
-                scale: int = 4) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def frame_pairs(
+    gt_path: Path, lr_path: Path | None, degradation: str, max_frames: int | None, scale: int = 4
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(GT, LR) uint8 frames [H, W, 3]: GT cropped to whole LR pixels; LR read, or degraded from GT."""
     gt_frames = (crop_to_multiple(frame, scale) for frame in frames_8bit(gt_path, max_frames))
     if lr_path is None:
@@ -88,11 +94,15 @@ def frame_pairs(gt_path: Path, lr_path: Path | None, degradation: str, max_frame
         return
     for count, (gt, lr) in enumerate(zip_longest(gt_frames, frames_8bit(lr_path, max_frames))):
         if gt is None or lr is None:
-            raise ReportedError(f"{lr_path} and {gt_path} do not hold as many frames as each other "
-                                f"({'GT' if gt is None else 'LR'} ends after {count})")
+            raise ReportedError(
+                f"{lr_path} and {gt_path} do not hold as many frames as each other "
+                f"({'GT' if gt is None else 'LR'} ends after {count})"
+            )
         if lr.shape[0] * scale != gt.shape[0] or lr.shape[1] * scale != gt.shape[1]:
-            raise ReportedError(f"{lr_path}: frames of {lr.shape[1]}x{lr.shape[0]} do not match {gt_path}'s "
-                                f"{gt.shape[1]}x{gt.shape[0]} at x{scale}")
+            raise ReportedError(
+                f"{lr_path}: frames of {lr.shape[1]}x{lr.shape[0]} do not match {gt_path}'s "
+                f"{gt.shape[1]}x{gt.shape[0]} at x{scale}"
+            )
         yield gt, lr
 
 
@@ -108,12 +118,19 @@ def demo_sequences(degradation: str) -> list[Sequence]:
 
     clips = photo_clips(HELD_OUT_PHOTOS, 2, 10, (256, 256), seed=1234)
     names = [f"{name}-{i}" for name in HELD_OUT_PHOTOS for i in range(2)]
-    return [Sequence(name, 256, 256, lambda gt=gt: ((frame, degraded(frame, degradation)) for frame in gt))
-            for name, gt in zip(names, clips)]
+    return [
+        Sequence(name, 256, 256, lambda gt=gt: ((frame, degraded(frame, degradation)) for frame in gt))
+        for name, gt in zip(names, clips)
+    ]
 
 
-def measure(sequence: str, model: str, upscale: Callable[[Iterator[np.ndarray]], Iterable[np.ndarray]],
-            pairs: Iterable[tuple[np.ndarray, np.ndarray]], convention: Convention = Convention()) -> Score:
+def measure(
+    sequence: str,
+    model: str,
+    upscale: Callable[[Iterator[np.ndarray]], Iterable[np.ndarray]],
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+    convention: Convention = Convention(),
+) -> Score:
     """Per-frame PSNR and SSIM of `upscale`'s HR frames (in order, one per LR frame) against the
     GT frames, averaged over the sequence. Holds only the GT frames whose HR frames are still to come."""
     waiting: deque = deque()
@@ -149,6 +166,15 @@ def averages(scores: list[Score]) -> list[Score]:
     rows = []
     for model in dict.fromkeys(s.model for s in scores):
         mine = [s for s in scores if s.model == model]
-        rows.append(Score("average", model, sum(s.frames for s in mine), float(np.mean([s.psnr for s in mine])),
-                          float(np.mean([s.ssim for s in mine])), mine[0].channel, mine[0].crop_border))
+        rows.append(
+            Score(
+                "average",
+                model,
+                sum(s.frames for s in mine),
+                float(np.mean([s.psnr for s in mine])),
+                float(np.mean([s.ssim for s in mine])),
+                mine[0].channel,
+                mine[0].crop_border,
+            )
+        )
     return rows

@@ -22,6 +22,7 @@ def read_graph(path: Path) -> tuple[onnx.ModelProto, ModelInfo]:
         raise ReportedError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
     info = ModelInfo.from_metadata({p.key: p.value for p in graph.metadata_props}, str(path))
     weights = {init.name for init in graph.graph.initializer}
-    info.check_io([i.name for i in graph.graph.input if i.name not in weights], [o.name for o in graph.graph.output],
-                  str(path))
+    info.check_io(
+        [i.name for i in graph.graph.input if i.name not in weights], [o.name for o in graph.graph.output], str(path)
+    )
     return graph, info

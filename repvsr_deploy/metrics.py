@@ -23,12 +23,23 @@ def _prepared(frame: np.ndarray, channel: str, crop_border: int) -> np.ndarray:
 
 def psnr(output: np.ndarray, target: np.ndarray, channel: str = "rgb", crop_border: int = 0) -> float:
     """dB between uint8 RGB frames [H, W, 3]."""
-    return float(peak_signal_noise_ratio(_prepared(target, channel, crop_border),
-                                         _prepared(output, channel, crop_border), data_range=255))
+    return float(
+        peak_signal_noise_ratio(
+            _prepared(target, channel, crop_border), _prepared(output, channel, crop_border), data_range=255
+        )
+    )
 
 
 def ssim(output: np.ndarray, target: np.ndarray, channel: str = "rgb", crop_border: int = 0) -> float:
     target, output = _prepared(target, channel, crop_border), _prepared(output, channel, crop_border)
-    return float(structural_similarity(target, output, channel_axis=-1 if channel == "rgb" else None,
-                                       data_range=255, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False))
+    return float(
+        structural_similarity(
+            target,
+            output,
+            channel_axis=-1 if channel == "rgb" else None,
+            data_range=255,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+    )

@@ -65,8 +65,10 @@ class GraphSet:
     def files(self, path) -> dict[GraphKind, Path]:
         """{kind: file}, the last graph at `path`, the one rule for the twins' names."""
         path = Path(path)
-        return {kind: path if kind is self.last else path.with_name(f"{path.stem}.{kind.value}{path.suffix}")
-                for kind in self.kinds}
+        return {
+            kind: path if kind is self.last else path.with_name(f"{path.stem}.{kind.value}{path.suffix}")
+            for kind in self.kinds
+        }
 
 
 STREAMING = GraphSet((GraphKind.STEP,))
@@ -136,16 +138,15 @@ class ModelInfo:
         """Refuse a graph whose inputs and outputs are not the ones its metadata describes."""
         for what, found, declared in (("inputs", inputs, self.input_names), ("outputs", outputs, self.output_names)):
             if sorted(found) != sorted(declared):
-                raise ReportedError(f"{source}: its metadata declares {what} {', '.join(declared)}; "
-                                    f"the graph has {', '.join(found)}")
+                raise ReportedError(
+                    f"{source}: its metadata declares {what} {', '.join(declared)}; the graph has {', '.join(found)}"
+                )
 
     def to_metadata(self) -> dict[str, str]:
         """ONNX `metadata_props`: flat string pairs under the `repvsr.` prefix."""
         plain = asdict(self)
         plain["graph"] = self.graph.value
-        plain["states"] = [
-            {**asdict(s), "input": s.input_name, "output": s.output_name} for s in self.states
-        ]
+        plain["states"] = [{**asdict(s), "input": s.input_name, "output": s.output_name} for s in self.states]
         return {METADATA_PREFIX + key: json.dumps(value) for key, value in plain.items()}
 
     @classmethod
@@ -154,13 +155,11 @@ class ModelInfo:
         `source` names the file in the error."""
         try:
             plain = {
-                key[len(METADATA_PREFIX):]: json.loads(value)
+                key[len(METADATA_PREFIX) :]: json.loads(value)
                 for key, value in props.items()
                 if key.startswith(METADATA_PREFIX)
             }
-            states = tuple(
-                StateSpec(s["name"], s["channels"], s["scale"]) for s in plain.pop("states")
-            )
+            states = tuple(StateSpec(s["name"], s["channels"], s["scale"]) for s in plain.pop("states"))
             graph = GraphKind(plain.pop("graph"))
             plain.pop("backward_graph", None)  # written by 0.x before the twin rule (GraphSet.files)
             info = cls(states=states, graph=graph, **plain)
@@ -177,15 +176,22 @@ class ModelInfo:
 
     def _metadata_problem(self) -> str:
         """'' if every value is of its kind and within what any model here has, else the first that is not."""
-        bounds = {"scale": (1, MAX_SCALE), "size_multiple": (1, MAX_SIZE_MULTIPLE), "min_size": (1, MAX_MIN_SIZE),
-                  "delay": (0, MAX_DELAY)}
+        bounds = {
+            "scale": (1, MAX_SCALE),
+            "size_multiple": (1, MAX_SIZE_MULTIPLE),
+            "min_size": (1, MAX_MIN_SIZE),
+            "delay": (0, MAX_DELAY),
+        }
         for key, (low, high) in bounds.items():
             if not _is_int_within(getattr(self, key), low, high):
                 return f"{key} {getattr(self, key)!r}: an integer in {low}..{high}"
         for spec in self.states:
-            if not (isinstance(spec.name, str) and spec.name.isidentifier()
-                    and _is_int_within(spec.channels, 1, MAX_STATE_CHANNELS)
-                    and _is_int_within(spec.scale, 1, MAX_SCALE)):
+            if not (
+                isinstance(spec.name, str)
+                and spec.name.isidentifier()
+                and _is_int_within(spec.channels, 1, MAX_STATE_CHANNELS)
+                and _is_int_within(spec.scale, 1, MAX_SCALE)
+            ):
                 return f"state {spec.name!r}: a name, 1..{MAX_STATE_CHANNELS} channels, scale 1..{MAX_SCALE}"
         if self.precision not in PRECISIONS:
             return f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}"

@@ -29,21 +29,38 @@ class Audio:
     default: bool = True
 
 
-def frame_times(count: int, rate: float = 25, late: float = 0.0, slow_after: int | None = None,
-                slow_rate: float = 10) -> list[Fraction]:
+def frame_times(
+    count: int, rate: float = 25, late: float = 0.0, slow_after: int | None = None, slow_rate: float = 10
+) -> list[Fraction]:
     """Start times in seconds: `rate` fps from `late`, and `slow_rate` from frame `slow_after` on (VFR)."""
     times, t = [], Fraction(late).limit_denominator(1000)
     for index in range(count):
         times.append(t)
-        t += Fraction(1) / Fraction(slow_rate if slow_after is not None and index >= slow_after else rate).limit_denominator(1000)
+        t += Fraction(1) / Fraction(
+            slow_rate if slow_after is not None and index >= slow_after else rate
+        ).limit_denominator(1000)
     return times
 
 
-def make_clip(path: Path, frames: int = 10, width: int = 64, height: int = 48, *, codec: str = "libx264",
-              pix_fmt: str = "yuv420p", colour: dict = BT709, times: list[Fraction] | None = None,
-              rate: int = 25, rotation: int | None = None, sar: Fraction | None = None, audio: tuple = (),
-              subtitles: str | None = None, options: dict | None = None, container_options: dict | None = None,
-              video_tags: dict | None = None) -> np.ndarray:
+def make_clip(
+    path: Path,
+    frames: int = 10,
+    width: int = 64,
+    height: int = 48,
+    *,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    colour: dict = BT709,
+    times: list[Fraction] | None = None,
+    rate: int = 25,
+    rotation: int | None = None,
+    sar: Fraction | None = None,
+    audio: tuple = (),
+    subtitles: str | None = None,
+    options: dict | None = None,
+    container_options: dict | None = None,
+    video_tags: dict | None = None,
+) -> np.ndarray:
     """Write a clip of moving texture; returns the RGB frames that went in ([T, H, W, 3], uint8 or
     uint16 by `pix_fmt`'s depth). `times` (seconds) default to `rate` from 0; audio tracks (a 440 Hz
     tone, as long as the video's end) and an SRT text's subtitles are muxed beside."""
@@ -88,8 +105,9 @@ def make_clip(path: Path, frames: int = 10, width: int = 64, height: int = 48, *
 
         for rgb, time in zip(levels, times):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if deep else "rgb24")
-            frame = frame.reformat(format=pix_fmt, dst_colorspace=colour["colorspace"],
-                                   dst_color_range=colour["color_range"])
+            frame = frame.reformat(
+                format=pix_fmt, dst_colorspace=colour["colorspace"], dst_color_range=colour["color_range"]
+            )
             frame.pts, frame.time_base = round(time / time_base), time_base
             mux(video.encode(frame))
         mux(video.encode(None))
@@ -120,8 +138,9 @@ def _mux_tone(container, stream, rate: int, seconds: Fraction) -> None:
     encoder_format = stream.codec_context.codec.audio_formats[0].name
     resampler = av.AudioResampler(format=encoder_format, layout="mono", rate=rate)
     for start in range(0, samples.shape[1], 960):
-        chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + 960]), format="flt",
-                                           layout="mono")
+        chunk = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples[:, start : start + 960]), format="flt", layout="mono"
+        )
         chunk.sample_rate, chunk.pts = rate, start
         for resampled in resampler.resample(chunk):
             container.mux(stream.encode(resampled))
@@ -150,13 +169,27 @@ def decode_video(path: Path) -> Decoded:
         for frame in container.decode(stream):
             first = first or frame
             deep = max(c.bits for c in frame.format.components) > 8
-            frames.append(frame.to_ndarray(format="rgb48le" if deep else "rgb24", src_colorspace=frame.colorspace,
-                                           src_color_range=frame.color_range))
+            frames.append(
+                frame.to_ndarray(
+                    format="rgb48le" if deep else "rgb24",
+                    src_colorspace=frame.colorspace,
+                    src_color_range=frame.color_range,
+                )
+            )
             times.append(float(frame.pts * frame.time_base))
             ends.append(float((frame.pts + frame.duration) * frame.time_base))
         colour = {k: int(getattr(first, k)) for k in BT709}
-        return Decoded(np.stack(frames), times, ends, first.format.name, colour, read_side_data(first),
-                       first.rotation, stream.sample_aspect_ratio, bool(first.interlaced_frame))
+        return Decoded(
+            np.stack(frames),
+            times,
+            ends,
+            first.format.name,
+            colour,
+            read_side_data(first),
+            first.rotation,
+            stream.sample_aspect_ratio,
+            bool(first.interlaced_frame),
+        )
 
 
 def decode_audio(path: Path, index: int = 0) -> tuple[float, np.ndarray, int]:
@@ -165,7 +198,9 @@ def decode_audio(path: Path, index: int = 0) -> tuple[float, np.ndarray, int]:
     with av.open(str(path)) as container:
         stream = container.streams.audio[index]
         chunks, start = [], None
-        resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout, rate=stream.codec_context.sample_rate)
+        resampler = av.AudioResampler(
+            format="fltp", layout=stream.codec_context.layout, rate=stream.codec_context.sample_rate
+        )
         for frame in container.decode(stream):
             if start is None:
                 start = float(frame.pts * frame.time_base)
@@ -177,8 +212,15 @@ def decode_audio(path: Path, index: int = 0) -> tuple[float, np.ndarray, int]:
 def stream_summary(path: Path) -> list[tuple]:
     """(type, codec, tags less the muxer's own, disposition) of every stream."""
     with av.open(str(path)) as container:
-        return [(s.type, s.codec_context.name, {k: v for k, v in s.metadata.items() if k in ("language", "title", "name")},
-                 int(s.disposition)) for s in container.streams]
+        return [
+            (
+                s.type,
+                s.codec_context.name,
+                {k: v for k, v in s.metadata.items() if k in ("language", "title", "name")},
+                int(s.disposition),
+            )
+            for s in container.streams
+        ]
 
 
 def mp4_presented_seconds(path: Path) -> float:
@@ -192,17 +234,17 @@ def mp4_presented_seconds(path: Path) -> float:
 
     def children(start: int, end: int):
         while start < end:
-            size, kind = struct.unpack(">I4s", data[start:start + 8])
+            size, kind = struct.unpack(">I4s", data[start : start + 8])
             yield kind.decode("latin-1"), start + 8, start + size
             start += size
 
     moov = next((b, e) for k, b, e in children(0, len(data)) if k == "moov")
     boxes = dict((k, (b, e)) for k, b, e in children(*moov))
-    timescale = struct.unpack(">I", data[boxes["mvhd"][0] + 12:boxes["mvhd"][0] + 16])[0]
+    timescale = struct.unpack(">I", data[boxes["mvhd"][0] + 12 : boxes["mvhd"][0] + 16])[0]
     trak = dict((k, (b, e)) for k, b, e in children(*boxes["trak"]))
     elst = dict((k, (b, e)) for k, b, e in children(*trak["edts"]))["elst"][0]
-    count = struct.unpack(">I", data[elst + 4:elst + 8])[0]
-    return sum(struct.unpack(">I", data[elst + 8 + 12 * i:elst + 12 + 12 * i])[0] for i in range(count)) / timescale
+    count = struct.unpack(">I", data[elst + 4 : elst + 8])[0]
+    return sum(struct.unpack(">I", data[elst + 8 + 12 * i : elst + 12 + 12 * i])[0] for i in range(count)) / timescale
 
 
 def psnr(a: np.ndarray, b: np.ndarray, top: float) -> float:

@@ -105,8 +105,9 @@ def make_video(path, frames: int = 6, width: int = 48, height: int = 32, audio: 
             t = np.arange(int(44100 * seconds)) / 44100
             samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
             for start in range(0, samples.shape[1], 1024):
-                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + 1024]),
-                                                   format="fltp", layout="mono")
+                chunk = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(samples[:, start : start + 1024]), format="fltp", layout="mono"
+                )
                 chunk.sample_rate, chunk.pts = 44100, start
                 container.mux(sound.encode(chunk))
             container.mux(sound.encode(None))

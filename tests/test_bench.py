@@ -30,8 +30,23 @@ def test_ksnet_table_rows_and_the_ones_without_a_model():
 
 
 def test_repvsr_table_markdown_and_plot(tmp_path):
-    result = run_cli("repvsr-bench", "--table", "repvsr", "--lr-size", "320x180", "--backend", "torch",
-                     "--frames", "2", "--warmup", "0", "--format", "markdown", "--plot", tmp_path / "fps.png")
+    result = run_cli(
+        "repvsr-bench",
+        "--table",
+        "repvsr",
+        "--lr-size",
+        "320x180",
+        "--backend",
+        "torch",
+        "--frames",
+        "2",
+        "--warmup",
+        "0",
+        "--format",
+        "markdown",
+        "--plot",
+        tmp_path / "fps.png",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "### RepVSR Table 2, RTX 2080 Ti"
@@ -51,7 +66,9 @@ def test_csv_and_json_carry_both_conventions_the_roofline_and_the_machine(tmp_pa
     report = json.loads(run_cli("repvsr-bench", *args, "--format", "json", "--out", tmp_path / "rows.csv").stdout)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "rows.csv").read_text())))  # the same run's rows
     assert [r["model"] for r in rows] == [r["model"] for r in report["rows"]] == ["rrn", "ksnet-bi"]
-    assert rows[0]["command"] == "repvsr-bench " + " ".join(args + ["--format", "json", "--out", str(tmp_path / "rows.csv")])
+    assert rows[0]["command"] == "repvsr-bench " + " ".join(
+        args + ["--format", "json", "--out", str(tmp_path / "rows.csv")]
+    )
     assert rows[0]["cpu"] and "torch=" in rows[0]["versions"] and rows[0]["peaks_measured"]
     for row in report["rows"]:
         assert row["resolution"] == "64x48" and row["gflops_exact"] <= row["gflops_paper"]
@@ -67,7 +84,10 @@ BAD = {
     "res and lr-size": (["--res", "720p", "--lr-size", "64x48"], "give --res or --lr-size, not both"),
     "bad lr-size": (["--lr-size", "64by48"], "'64by48' is not a frame size like 320x180"),
     "bad plot file": (["--plot", "fps.txt"], "--plot fps.txt: give a .png, .svg, .pdf file"),
-    "gpu backend without a gpu": (["--backend", "torch", "--device", "cuda"], "--device cuda: torch here cannot use a GPU"),
+    "gpu backend without a gpu": (
+        ["--backend", "torch", "--device", "cuda"],
+        "--device cuda: torch here cannot use a GPU",
+    ),
 }
 
 

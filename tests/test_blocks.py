@@ -62,9 +62,13 @@ def test_zero_padding_the_1x1_output_would_break_the_border():
 
 
 BLOCKS = {
-    "SRMB 5->7": lambda: SRMB(5, 7), "SRMB 8->8": lambda: SRMB(8, 8), "SRMB 51->3": lambda: SRMB(51, 3),
-    "FNMB 5->7": lambda: FNMB(5, 7), "FNMB 6->8": lambda: FNMB(6, 8),
-    "RCB 7": lambda: RCB(7), "RCB 48": lambda: RCB(48),
+    "SRMB 5->7": lambda: SRMB(5, 7),
+    "SRMB 8->8": lambda: SRMB(8, 8),
+    "SRMB 51->3": lambda: SRMB(51, 3),
+    "FNMB 5->7": lambda: FNMB(5, 7),
+    "FNMB 6->8": lambda: FNMB(6, 8),
+    "RCB 7": lambda: RCB(7),
+    "RCB 48": lambda: RCB(48),
 }
 
 
@@ -88,4 +92,8 @@ def test_srmb_has_all_three_components_and_fnmb_the_first_two():
 def test_rcb_has_the_plain_sequential_and_both_edge_orders():
     branches = RCB(4).branches
     assert [type(b) for b in branches] == [Conv1x1Conv3x3, Conv1x1Edge, Conv1x1Edge, Conv1x1Edge]
-    assert [b.edge_filter[0, 0].tolist() for b in branches[1:]] == [SOBEL_X.tolist(), SOBEL_Y.tolist(), LAPLACIAN.tolist()]
+    assert [b.edge_filter[0, 0].tolist() for b in branches[1:]] == [
+        SOBEL_X.tolist(),
+        SOBEL_Y.tolist(),
+        LAPLACIAN.tolist(),
+    ]

@@ -91,19 +91,31 @@ def test_a_name_is_registered_once():
 
 def _hostile_checkpoint(path, config: dict, model="repvsr"):
     """A checkpoint of a few hundred bytes whose config asks for a huge (or broken) model."""
-    torch.save({"format": "repvsr-deploy/checkpoint-v1", "model": model, "config": config, "fused": False,
-                "version": "0", "state_dict": {}}, path)
+    torch.save(
+        {
+            "format": "repvsr-deploy/checkpoint-v1",
+            "model": model,
+            "config": config,
+            "fused": False,
+            "version": "0",
+            "state_dict": {},
+        },
+        path,
+    )
     return path
 
 
-@pytest.mark.parametrize("config, named", [
-    ({"sr_blocks": 200000}, "sr_blocks=200000: expected an integer in 0..1024"),
-    ({"sr_width": 24000}, "sr_width=24000: expected an integer in 1..1024"),
-    ({"sr_width": 1024, "sr_blocks": 1024}, "would have 260,090,895,891 parameters"),
-    ({"sr_blocks": "3"}, "sr_blocks='3'"),
-    ({"flow_widths": {"a": [1]}}, "flow_widths={'a': [1]}: expected 4 integers"),
-    ({"flow_widths": [8, 16, True, 64]}, "expected 4 integers"),
-])
+@pytest.mark.parametrize(
+    "config, named",
+    [
+        ({"sr_blocks": 200000}, "sr_blocks=200000: expected an integer in 0..1024"),
+        ({"sr_width": 24000}, "sr_width=24000: expected an integer in 1..1024"),
+        ({"sr_width": 1024, "sr_blocks": 1024}, "would have 260,090,895,891 parameters"),
+        ({"sr_blocks": "3"}, "sr_blocks='3'"),
+        ({"flow_widths": {"a": [1]}}, "flow_widths={'a': [1]}: expected 4 integers"),
+        ({"flow_widths": [8, 16, True, 64]}, "expected 4 integers"),
+    ],
+)
 def test_a_checkpoint_config_is_bounded_before_anything_is_allocated(tmp_path, config, named):
     ckpt = _hostile_checkpoint(tmp_path / "huge.pth", config)
     assert ckpt.stat().st_size < 2000
@@ -112,10 +124,12 @@ def test_a_checkpoint_config_is_bounded_before_anything_is_allocated(tmp_path, c
 
 
 def test_options_the_model_cannot_be_built_with_are_refused_in_one_line(tmp_path):
-    for model, config, named in [("edvr-m", {"groups": 7}, "7 offset groups do not divide 64 channels"),
-                                 ("edvr-m", {"frames": 4, "centred": True}, "an odd number"),
-                                 ("ksnet-uni", {"offset_groups": 5}, "5 offset groups"),
-                                 ("edvr-m", {"centred": 1}, "centred=1: expected true or false")]:
+    for model, config, named in [
+        ("edvr-m", {"groups": 7}, "7 offset groups do not divide 64 channels"),
+        ("edvr-m", {"frames": 4, "centred": True}, "an odd number"),
+        ("ksnet-uni", {"offset_groups": 5}, "5 offset groups"),
+        ("edvr-m", {"centred": 1}, "centred=1: expected true or false"),
+    ]:
         with pytest.raises(ReportedError, match=re.escape(named)):
             load_checkpoint(_hostile_checkpoint(tmp_path / "bad.pth", config, model))
 
@@ -125,13 +139,16 @@ def test_every_checkpoint_reader_refuses_a_huge_config_within_little_memory(tmp_
     readers built the model first (past 9.7 GiB); now one line, exit 1, nothing written."""
     ckpt = _hostile_checkpoint(tmp_path / "huge.pth", {"sr_blocks": 200000})
     out = tmp_path / "out"
-    commands = [("repvsr-export", ckpt, "--onnx", "-o", out / "x.onnx"),
-                ("repvsr-upscale", tmp_path / "in", out / "frames", "--ckpt", ckpt),
-                ("repvsr-eval", ckpt, "--demo-data"),
-                ("repvsr-train", "-o", ckpt, "--resume", "--demo-data", "--iterations", "1"),
-                ("repvsr-train", "-o", out / "r.pth", "--init", ckpt, "--demo-data", "--iterations", "1")]
+    commands = [
+        ("repvsr-export", ckpt, "--onnx", "-o", out / "x.onnx"),
+        ("repvsr-upscale", tmp_path / "in", out / "frames", "--ckpt", ckpt),
+        ("repvsr-eval", ckpt, "--demo-data"),
+        ("repvsr-train", "-o", ckpt, "--resume", "--demo-data", "--iterations", "1"),
+        ("repvsr-train", "-o", out / "r.pth", "--init", ckpt, "--demo-data", "--iterations", "1"),
+    ]
     (tmp_path / "in").mkdir()
     from PIL import Image
+
     Image.new("RGB", (40, 40)).save(tmp_path / "in" / "0.png")
     for command in commands:
         result = _limited(*command)
@@ -152,5 +169,6 @@ def _limited(*args):
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
 
-    return subprocess.run([str(BIN / args[0]), *map(str, args[1:])], capture_output=True, text=True,
-                          preexec_fn=limit, timeout=300)
+    return subprocess.run(
+        [str(BIN / args[0]), *map(str, args[1:])], capture_output=True, text=True, preexec_fn=limit, timeout=300
+    )

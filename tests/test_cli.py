@@ -22,7 +22,10 @@ def test_export_random_init(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r.onnx").is_file()
     assert "273,117 parameters" in result.stdout
-    assert "8 frames of 96x64 through onnxruntime vs the unfused torch model, on the same state each step: max abs error" in result.stdout
+    assert (
+        "8 frames of 96x64 through onnxruntime vs the unfused torch model, on the same state each step: max abs error"
+        in result.stdout
+    )
 
 
 def test_export_checkpoint_with_fp16(tmp_path):
@@ -45,8 +48,11 @@ def write_repvsr(path):
 BAD_EXPORTS = {
     "missing file": (None, ["absent.pth", "--onnx"], "absent.pth: no such checkpoint file"),
     "corrupt checkpoint": (write_corrupt, ["ckpt.pth", "--onnx"], "ckpt.pth: not a readable checkpoint"),
-    "another model": (write_repvsr, ["ckpt.pth", "--onnx", "--model", "frvsr"],
-                      "holds a 'repvsr' checkpoint, not 'frvsr'"),
+    "another model": (
+        write_repvsr,
+        ["ckpt.pth", "--onnx", "--model", "frvsr"],
+        "holds a 'repvsr' checkpoint, not 'frvsr'",
+    ),
     "unknown model": (None, ["--random-init", "--model", "vsrnet", "--onnx"], "unknown model 'vsrnet'"),
     "no format": (write_repvsr, ["ckpt.pth"], "nothing to export: add --onnx"),
     "bad size": (write_repvsr, ["ckpt.pth", "--onnx", "--verify-size", "96by64"], "is not a frame size"),
@@ -65,8 +71,23 @@ def test_export_bad_input(tmp_path, case):
 
 
 def test_bench_json(tmp_path):
-    result = run_cli("repvsr-bench", "--model", "repvsr", "--res", "720p", "--backend", "onnxruntime,torch",
-                     "--frames", "2", "--warmup", "0", "--format", "json", "--out", tmp_path / "b.json")
+    result = run_cli(
+        "repvsr-bench",
+        "--model",
+        "repvsr",
+        "--res",
+        "720p",
+        "--backend",
+        "onnxruntime,torch",
+        "--frames",
+        "2",
+        "--warmup",
+        "0",
+        "--format",
+        "json",
+        "--out",
+        tmp_path / "b.json",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "b.json").read_text())
     assert json.loads(result.stdout) == report
@@ -118,8 +139,14 @@ def test_trt_check_reports_what_is_missing():
 
     found = probe()
     result = run_cli("repvsr-trt", "check")
-    for line in ("TensorRT:", "TensorRT for RTX:", "cuda-python:", "NVIDIA GPU:", "TensorRT engines:",
-                 "TensorRT for RTX engines:"):
+    for line in (
+        "TensorRT:",
+        "TensorRT for RTX:",
+        "cuda-python:",
+        "NVIDIA GPU:",
+        "TensorRT engines:",
+        "TensorRT for RTX engines:",
+    ):
         assert line in result.stdout
     if found.usable:
         assert result.returncode == 0, result.stderr
@@ -130,8 +157,19 @@ def test_trt_check_reports_what_is_missing():
 
 
 def test_bench_bidirectional_row_with_ksnet_table1():
-    result = run_cli("repvsr-bench", "--model", "ksnet-bi", "--backend", "torch", "--frames", "2", "--warmup", "0",
-                     "--format", "json")
+    result = run_cli(
+        "repvsr-bench",
+        "--model",
+        "ksnet-bi",
+        "--backend",
+        "torch",
+        "--frames",
+        "2",
+        "--warmup",
+        "0",
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)["rows"]
     assert row["params"] == 3_115_777 and row["fps"] > 0

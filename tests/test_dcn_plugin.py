@@ -67,7 +67,7 @@ def test_kernel_compiles_to_ptx_taking_exactly_tensorrts_arguments(dtype):
 
     dtypes = dict(x=dtype, residual=dtype, mask=dtype, flow="fp32", weight=dtype, bias=dtype, out=dtype)
     name, ptx, threads, shared = compile_for_tensorrt(dtypes, 64, 64, 8, 10.0, PtxTarget(90, 84))
-    entry = ptx[ptx.index(f".entry {name}("):]
+    entry = ptx[ptx.index(f".entry {name}(") :]
     params = entry[: entry.index(")")].count(".param")
     assert params == 9  # 6 inputs, height, width, the output: no hidden scratch pointers
     assert threads % 32 == 0 and shared > 0
@@ -85,9 +85,18 @@ def test_ptx_is_written_for_what_the_driver_compiles(monkeypatch):
     assert ptx_target() == PtxTarget(86, 82)
     monkeypatch.setattr(cuda, "driver_version", lambda: (13, 9))  # newer than this Triton knows: Triton's own
     newest = ptx_target().ptx_version
-    assert 82 < newest and f".version {newest // 10}.{newest % 10}" in compile_for_tensorrt(
-        dict.fromkeys(["x", "residual", "mask", "flow", "weight", "bias", "out"], "fp32"), 8, 8, 1, 10.0,
-        PtxTarget(86, newest))[1]
+    assert (
+        82 < newest
+        and f".version {newest // 10}.{newest % 10}"
+        in compile_for_tensorrt(
+            dict.fromkeys(["x", "residual", "mask", "flow", "weight", "bias", "out"], "fp32"),
+            8,
+            8,
+            1,
+            10.0,
+            PtxTarget(86, newest),
+        )[1]
+    )
 
 
 @pytest.mark.gpu
@@ -100,7 +109,10 @@ def test_triton_kernel_on_the_gpu():
     gen = torch.Generator(device="cuda").manual_seed(0)
     x = torch.randn(1, 64, 180, 320, device="cuda", generator=gen)
     residual = torch.randn(1, 144, 180, 320, device="cuda", generator=gen)
-    mask, flow = torch.randn(1, 72, 180, 320, device="cuda", generator=gen), torch.randn(1, 2, 180, 320, device="cuda") * 5
+    mask, flow = (
+        torch.randn(1, 72, 180, 320, device="cuda", generator=gen),
+        torch.randn(1, 2, 180, 320, device="cuda") * 5,
+    )
     weight, bias = torch.randn(64, 64, 3, 3, device="cuda") * 0.05, torch.randn(64, device="cuda")
     expected = reference(x, residual, mask, flow, weight, bias, 8, 10.0)
     got = flow_guided_deform_conv(x, residual, mask, flow, weight, bias, 8, 10.0)

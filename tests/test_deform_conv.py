@@ -29,16 +29,26 @@ def inputs(channels, out_channels, offset_groups, groups, offset_scale, dtype=to
     return x, weight, offset, mask, bias
 
 
-def onnx_graph(groups, offset_groups, dtype=onnx.TensorProto.DOUBLE, stride=1, dilation=1,
-               weight: np.ndarray | None = None) -> onnx.ModelProto:
+def onnx_graph(
+    groups, offset_groups, dtype=onnx.TensorProto.DOUBLE, stride=1, dilation=1, weight: np.ndarray | None = None
+) -> onnx.ModelProto:
     """One DeformConv; with `weight`, the weight is an initializer (as in exported graphs)."""
     names = ["X", "W", "offset", "B", "mask"]
-    node = onnx.helper.make_node("DeformConv", names, ["Y"], group=groups, offset_group=offset_groups,
-                                 pads=[1, 1, 1, 1], strides=[stride, stride], dilations=[dilation, dilation])
+    node = onnx.helper.make_node(
+        "DeformConv",
+        names,
+        ["Y"],
+        group=groups,
+        offset_group=offset_groups,
+        pads=[1, 1, 1, 1],
+        strides=[stride, stride],
+        dilations=[dilation, dilation],
+    )
     initializers = [] if weight is None else [onnx.numpy_helper.from_array(weight, "W")]
     inputs = [onnx.helper.make_tensor_value_info(n, dtype, None) for n in names if weight is None or n != "W"]
-    graph = onnx.helper.make_graph([node], "dcn", inputs, [onnx.helper.make_tensor_value_info("Y", dtype, None)],
-                                   initializer=initializers)
+    graph = onnx.helper.make_graph(
+        [node], "dcn", inputs, [onnx.helper.make_tensor_value_info("Y", dtype, None)], initializer=initializers
+    )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 19)])
     model.ir_version = 10
     return model
@@ -70,8 +80,9 @@ def test_exports_to_one_deformconv_that_onnxruntime_matches(tmp_path, case):
         def forward(self, x, weight, offset, mask, bias):
             return deform_conv2d(x, weight, offset, mask, bias, 1, 1, 1, groups, offset_groups)
 
-    program = torch.onnx.export(Layer().eval(), args, dynamo=True, opset_version=19,
-                                custom_translation_table=TRANSLATIONS, verbose=False)
+    program = torch.onnx.export(
+        Layer().eval(), args, dynamo=True, opset_version=19, custom_translation_table=TRANSLATIONS, verbose=False
+    )
     graph = program.model_proto
     nodes = [n for n in graph.graph.node if n.op_type not in ("Constant",)]
     assert [n.op_type for n in nodes] == ["DeformConv"] and len(nodes[0].input) == 5  # with mask
@@ -123,12 +134,16 @@ def test_portable_lowering_matches_onnxruntimes_deformconv(case):
     assert "DeformConv" not in {n.op_type for n in portable.graph.node}
     assert {"GridSample", "Conv"} <= {n.op_type for n in portable.graph.node}
     out_h, out_w = ((size + 2 - 2 * dilation - 1) // stride + 1 for size in (height, width))
-    feeds = {"X": rng.standard_normal((2, channels, height, width)).astype(np.float32),
-             "offset": (rng.standard_normal((2, offset_groups * 18, out_h, out_w)) * scale).astype(np.float32),
-             "B": rng.standard_normal(out_channels).astype(np.float32),
-             "mask": rng.random((2, offset_groups * 9, out_h, out_w)).astype(np.float32)}
-    expected, got = (ort.InferenceSession(g.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-                     for g in (standard, portable))
+    feeds = {
+        "X": rng.standard_normal((2, channels, height, width)).astype(np.float32),
+        "offset": (rng.standard_normal((2, offset_groups * 18, out_h, out_w)) * scale).astype(np.float32),
+        "B": rng.standard_normal(out_channels).astype(np.float32),
+        "mask": rng.random((2, offset_groups * 9, out_h, out_w)).astype(np.float32),
+    }
+    expected, got = (
+        ort.InferenceSession(g.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+        for g in (standard, portable)
+    )
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
 
@@ -149,6 +164,16 @@ def test_half_a_pixel_down_on_a_one_pixel_high_image():
     weight[0, 0, 1, 1] = 1.0  # only the centre tap
     offset = torch.zeros(1, 18, 1, 1, dtype=torch.float64)
     offset[0, 8] = 0.5  # the centre tap's dy
-    out = deform_conv2d(x, weight, offset, torch.ones(1, 9, 1, 1, dtype=torch.float64),
-                        torch.zeros(1, dtype=torch.float64), 1, 1, 1, 1, 1)
+    out = deform_conv2d(
+        x,
+        weight,
+        offset,
+        torch.ones(1, 9, 1, 1, dtype=torch.float64),
+        torch.zeros(1, dtype=torch.float64),
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
     assert float(out) == pytest.approx(0.5)  # half of the pixel, half of the zero beyond it

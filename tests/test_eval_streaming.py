@@ -30,8 +30,10 @@ def test_bd_is_the_2d_blur_at_the_kept_pixels_and_float32_is_within_a_level():
 
 def peak_rss_mb(*args) -> float:
     """repvsr-eval run in a process of its own; its peak resident memory."""
-    script = ("import resource, sys\nfrom repvsr_deploy.cli.eval import main\nsys.argv = ['repvsr-eval', *sys.argv[1:]]\n"
-              "try:\n    main()\nfinally:\n    print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+    script = (
+        "import resource, sys\nfrom repvsr_deploy.cli.eval import main\nsys.argv = ['repvsr-eval', *sys.argv[1:]]\n"
+        "try:\n    main()\nfinally:\n    print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+    )
     result = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return int(result.stderr.rsplit("peak", 1)[1]) / 1024
@@ -55,7 +57,10 @@ def test_a_sequence_folder_may_hold_one_video(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
     assert {(r["sequence"], r["frames"]) for r in rows if r["model"] == "bicubic"} == {
-        ("talk", 4), ("walk", 4), ("average", 8)}
+        ("talk", 4),
+        ("walk", 4),
+        ("average", 8),
+    }
     (tmp_path / "LR" / "walk" / "again.mp4").write_bytes((tmp_path / "LR" / "walk" / "walk.mp4").read_bytes())
     two = run_cli("repvsr-eval", tmp_path, GRAPH)
     assert two.returncode == 1 and "holds 2 videos" in two.stderr and two.stderr.count("\n") == 1, two.stderr

@@ -41,8 +41,9 @@ def test_upscale_keeps_frames_audio_and_colour(tmp_path, onnx_model):
 
 def test_odd_sized_input_and_a_frame_range(tmp_path, onnx_model):
     make_video(tmp_path / "odd.mp4", frames=6, width=49, height=33, audio=False)
-    result = run_cli("repvsr-upscale", tmp_path / "odd.mp4", tmp_path / "out.mp4", "--onnx", onnx_model,
-                     "--start", 2, "--frames", 3)
+    result = run_cli(
+        "repvsr-upscale", tmp_path / "odd.mp4", tmp_path / "out.mp4", "--onnx", onnx_model, "--start", 2, "--frames", 3
+    )
     assert result.returncode == 0, result.stderr
     assert streams(tmp_path / "out.mp4")[1:3] == (196, 132) and streams(tmp_path / "out.mp4")[-1] == 3
 
@@ -141,8 +142,20 @@ def test_train_writes_a_checkpoint_that_exports_and_resumes(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     make_video(data / "a.mp4", frames=4, width=64, height=64, audio=False)
-    args = ["repvsr-train", data, "--patch", 8, "--clip-frames", 2, "--batch", 2, "--save-every", 2, "-o",
-            tmp_path / "run.pth"]
+    args = [
+        "repvsr-train",
+        data,
+        "--patch",
+        8,
+        "--clip-frames",
+        2,
+        "--batch",
+        2,
+        "--save-every",
+        2,
+        "-o",
+        tmp_path / "run.pth",
+    ]
     first = run_cli(*args, "--iterations", 2)
     assert first.returncode == 0, first.stderr
     resumed = run_cli(*args, "--iterations", 4, "--resume")
@@ -174,14 +187,16 @@ def test_eval_exported_graph_loses_under_0_01_db(tmp_path):
     torch.manual_seed(0)
     save_checkpoint(build_model("repvsr"), tmp_path / "m.pth")
     assert run_cli("repvsr-export", tmp_path / "m.pth", "--onnx", "-o", tmp_path / "m.onnx").returncode == 0
-    result = run_cli("repvsr-eval", tmp_path / "vid", tmp_path / "m.pth", tmp_path / "m.onnx", "--unfused",
-                     "--format", "json")
+    result = run_cli(
+        "repvsr-eval", tmp_path / "vid", tmp_path / "m.pth", tmp_path / "m.onnx", "--unfused", "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
     import json
 
     rows = {r["model"]: r for r in json.loads(result.stdout)["rows"] if r["sequence"] == "average"}
-    unfused, fused, graph = (rows[f"m.{k}"]["psnr"] for k in
-                             ("pth (torch, unfused)", "pth (torch, fused)", "onnx (onnxruntime)"))
+    unfused, fused, graph = (
+        rows[f"m.{k}"]["psnr"] for k in ("pth (torch, unfused)", "pth (torch, fused)", "onnx (onnxruntime)")
+    )
     assert abs(fused - unfused) < 0.01 and abs(graph - unfused) < 0.01
     assert rows["bicubic"]["frames"] == 4
 
@@ -214,8 +229,9 @@ def test_eval_reports_y_psnr_as_computed_by_hand(tmp_path):
         (tmp_path / "vid" / name / "seq").mkdir(parents=True)
         for t, frame in enumerate(frames):
             Image.fromarray(frame).save(tmp_path / "vid" / name / "seq" / f"{t:03d}.png")
-    result = run_cli("repvsr-eval", tmp_path / "vid", CHECKPOINT, "--channel", "y", "--crop-border", 0,
-                     "--format", "json")
+    result = run_cli(
+        "repvsr-eval", tmp_path / "vid", CHECKPOINT, "--channel", "y", "--crop-border", 0, "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
     row = next(r for r in json.loads(result.stdout)["rows"] if r["model"] == "bicubic" and r["sequence"] == "seq")
 
@@ -242,7 +258,8 @@ def test_the_demo_runs_on_the_fastest_backend_present_and_its_graph_is_its_check
     if not torch.cuda.is_available():  # the CPU order as measured: OpenVINO, else onnxruntime
         assert backend == ("openvino" if importlib.util.find_spec("openvino") else "onnxruntime")
     clip = moving_clip(4, 36, 44)
-    shipped, checkpoint = (open_session(path, backend=b, device="cpu") for path, b in
-                           ((GRAPH, "onnxruntime"), (CHECKPOINT, "torch")))
+    shipped, checkpoint = (
+        open_session(path, backend=b, device="cpu") for path, b in ((GRAPH, "onnxruntime"), (CHECKPOINT, "torch"))
+    )
     for frame in clip:  # the shipped graph is the checkpoint's export, step for step
         assert np.abs(shipped.step(frame) - checkpoint.step(frame)).max() < 1e-4

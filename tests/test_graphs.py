@@ -25,7 +25,7 @@ def test_each_step_takes_its_state_in_the_declared_order_and_names(name):
     model = build_model(name)
     for kind in model.graphs.kinds:
         parameters = list(inspect.signature(model.graph_method(kind)).parameters.values())
-        inputs, state = parameters[: len(kind.inputs)], parameters[len(kind.inputs):]
+        inputs, state = parameters[: len(kind.inputs)], parameters[len(kind.inputs) :]
         names = [s.name for s in model.states_of(kind)]
         if [p.kind for p in state] == [inspect.Parameter.VAR_POSITIONAL]:  # step(lr, *previous)
             assert names, f"{name} {kind}: takes a state it does not declare"
@@ -36,8 +36,10 @@ def test_each_step_takes_its_state_in_the_declared_order_and_names(name):
 
 def test_the_twin_rule():
     assert STREAMING.files("out/m.onnx") == {GraphKind.STEP: Path("out/m.onnx")}
-    assert BIDIRECTIONAL.files("out/m.fp16.plan") == {GraphKind.BACKWARD: Path("out/m.fp16.backward.plan"),
-                                                     GraphKind.FORWARD: Path("out/m.fp16.plan")}
+    assert BIDIRECTIONAL.files("out/m.fp16.plan") == {
+        GraphKind.BACKWARD: Path("out/m.fp16.backward.plan"),
+        GraphKind.FORWARD: Path("out/m.fp16.plan"),
+    }
     assert [k.method for k in GraphKind] == ["step", "backward_step", "forward_step"]
     assert [k.output for k in GraphKind] == ["hr", "feature", "hr"]
 
@@ -57,22 +59,35 @@ def test_model_info_round_trips_through_metadata_and_refuses_an_unknown_graph_ki
 def _graph_kind_literals(path: Path) -> list[str]:
     """String constants naming a graph kind, other than a progress bar's unit."""
     tree = ast.parse(path.read_text())
-    units = {id(k.value) for node in ast.walk(tree) if isinstance(node, ast.Call) for k in node.keywords
-             if k.arg == "unit"}
+    units = {
+        id(k.value) for node in ast.walk(tree) if isinstance(node, ast.Call) for k in node.keywords if k.arg == "unit"
+    }
     kinds = {k.value for k in GraphKind}
-    return [f"{path.name}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and node.value in kinds and id(node) not in units]
+    return [
+        f"{path.name}:{node.lineno} {node.value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value in kinds and id(node) not in units
+    ]
 
 
 def test_no_graph_kind_is_spelled_outside_its_description():
-    found = [hit for path in sorted(PACKAGE.rglob("*.py")) if path.name != "modelinfo.py"
-             for hit in _graph_kind_literals(path)]
+    found = [
+        hit
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "modelinfo.py"
+        for hit in _graph_kind_literals(path)
+    ]
     assert found == []
 
 
 def test_the_backend_of_a_source():
     assert [backend_for(p).name for p in ("m.onnx", "m.PLAN", "m.engine", "m.pth", "m.ckpt")] == [
-        "onnxruntime", "tensorrt", "tensorrt", "torch", "torch"]
+        "onnxruntime",
+        "tensorrt",
+        "tensorrt",
+        "torch",
+        "torch",
+    ]
     assert backend_for(build_model("repvsr")).name == "torch"
 
 
@@ -80,7 +95,9 @@ def test_options_belong_to_their_backend():
     model = build_model("repvsr")
     with pytest.raises(ReportedError, match="the torch backend takes TorchOptions, not TensorRTOptions"):
         open_graphs(model, "torch", "cpu", TensorRTOptions())
-    with pytest.raises(ReportedError, match="unknown backend 'tensorflow' \\(known: tensorrt, onnxruntime, openvino, torch\\)"):
+    with pytest.raises(
+        ReportedError, match="unknown backend 'tensorflow' \\(known: tensorrt, onnxruntime, openvino, torch\\)"
+    ):
         open_session(model, "tensorflow")
     with pytest.raises(ReportedError, match="unknown device 'gpu' \\(known: auto, cpu, cuda\\)"):
         open_session(model, device="gpu")
@@ -120,17 +137,20 @@ def _graph_with_metadata(source: Path, target: Path, **changes) -> Path:
     return target
 
 
-@pytest.mark.parametrize("changes, named", [
-    ({"scale": "100000"}, "scale 100000: an integer in 1..16"),
-    ({"size_multiple": "0"}, "size_multiple 0"),
-    ({"size_multiple": "-4"}, "size_multiple -4"),
-    ({"scale": '{"x": [1, 2]}'}, "scale {'x': [1, 2]}"),
-    ({"delay": "3.5"}, "delay 3.5"),
-    ({"precision": '"int4"'}, "precision 'int4'"),
-    ({"graph": '"sideways"'}, "'sideways' is not a valid GraphKind"),
-    ({"states": '[{"name": "f", "channels": 1000000000, "scale": 1}]'}, "state 'f'"),
-    ({"states": "[]"}, "its metadata declares inputs lr; the graph has lr, state_"),
-])
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        ({"scale": "100000"}, "scale 100000: an integer in 1..16"),
+        ({"size_multiple": "0"}, "size_multiple 0"),
+        ({"size_multiple": "-4"}, "size_multiple -4"),
+        ({"scale": '{"x": [1, 2]}'}, "scale {'x': [1, 2]}"),
+        ({"delay": "3.5"}, "delay 3.5"),
+        ({"precision": '"int4"'}, "precision 'int4'"),
+        ({"graph": '"sideways"'}, "'sideways' is not a valid GraphKind"),
+        ({"states": '[{"name": "f", "channels": 1000000000, "scale": 1}]'}, "state 'f'"),
+        ({"states": "[]"}, "its metadata declares inputs lr; the graph has lr, state_"),
+    ],
+)
 def test_metadata_out_of_range_is_refused_by_every_reader(exported, tmp_path, changes, named):
     from repvsr_deploy.graph_file import read_graph
 
@@ -151,6 +171,8 @@ def test_a_command_on_garbled_metadata_says_one_line(exported, tmp_path):
     Image.new("RGB", (40, 40)).save(tmp_path / "in" / "0.png")
     result = run_cli("repvsr-upscale", tmp_path / "in", tmp_path / "out", "--onnx", bad)
     assert result.returncode == 1 and "internal error" not in result.stderr
-    assert result.stderr.strip() == f"repvsr-upscale: error: {bad}: its repvsr metadata is out of range " \
-                                    "(size_multiple 0: an integer in 1..1024)"
+    assert (
+        result.stderr.strip() == f"repvsr-upscale: error: {bad}: its repvsr metadata is out of range "
+        "(size_multiple 0: an integer in 1..1024)"
+    )
     assert not (tmp_path / "out").exists()

@@ -42,14 +42,22 @@ def test_an_engine_sidecar_nested_too_deep_is_one_line(tmp_path):
     one_line(run_cli("repvsr-trt", "info", engine), "not a repvsr-trt engine sidecar")
 
 
-@pytest.mark.parametrize("field, value", [("iteration", "5"), ("iterations", 2.5),
-                                          ("optimizer", {"state": {0: {"step": "x"}}, "param_groups": []}),
-                                          ("optimizer", {"state": {}, "param_groups": [{"lr": "fast", "params": []}]})])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("iteration", "5"),
+        ("iterations", 2.5),
+        ("optimizer", {"state": {0: {"step": "x"}}, "param_groups": []}),
+        ("optimizer", {"state": {}, "param_groups": [{"lr": "fast", "params": []}]}),
+    ],
+)
 def test_a_training_state_of_the_wrong_kinds_is_refused_on_resume(tmp_path, field, value):
     training = {"iteration": 1, "iterations": 2, "recipe": "repvsr", "optimizer": {"state": {}, "param_groups": []}}
     save_checkpoint(build_model("repvsr"), tmp_path / "run.pth", training={**training, field: value})
-    one_line(run_cli("repvsr-train", "--demo-data", "--resume", "-o", tmp_path / "run.pth"), field if field != "optimizer"
-             else "optimizer state")
+    one_line(
+        run_cli("repvsr-train", "--demo-data", "--resume", "-o", tmp_path / "run.pth"),
+        field if field != "optimizer" else "optimizer state",
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8])
@@ -59,12 +67,16 @@ def test_a_frame_without_pixels_is_refused_in_one_line(dtype):
         session.step(np.zeros((3, 0, 0), dtype))
 
 
-@pytest.mark.parametrize("command, flag", [("repvsr-upscale", "--cut-threshold"), ("repvsr-train", "--lr"),
-                                           ("repvsr-trt", "--workspace")])
+@pytest.mark.parametrize(
+    "command, flag", [("repvsr-upscale", "--cut-threshold"), ("repvsr-train", "--lr"), ("repvsr-trt", "--workspace")]
+)
 @pytest.mark.parametrize("value", ["nan", "inf"])
 def test_numbers_that_are_not_finite_are_refused(tmp_path, command, flag, value):
-    args = {"repvsr-upscale": ["in.mp4", "out.mp4"], "repvsr-train": ["--demo-data", "-o", "x.pth"],
-            "repvsr-trt": ["build", "x.onnx"]}[command]
+    args = {
+        "repvsr-upscale": ["in.mp4", "out.mp4"],
+        "repvsr-train": ["--demo-data", "-o", "x.pth"],
+        "repvsr-trt": ["build", "x.onnx"],
+    }[command]
     result = run_cli(command, *args, flag, value)
     one_line(result, flag)  # (inf above a range's top is refused by the range itself)
     assert result.returncode == 2 and ("not a finite number" in result.stderr or value == "inf")
@@ -85,9 +97,22 @@ def test_the_graphs_a_killed_benchmark_left_are_removed_by_the_next_run(tmp_path
     from repvsr_deploy.atomic import scratch_folder
 
     environment = {**os.environ, "TMPDIR": str(tmp_path)}
-    bench = subprocess.Popen([str(BIN / "repvsr-bench"), "--model", "repvsr", "--backend", "onnxruntime",
-                              "--lr-size", "64x48", "--frames", "100000"], env=environment,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bench = subprocess.Popen(
+        [
+            str(BIN / "repvsr-bench"),
+            "--model",
+            "repvsr",
+            "--backend",
+            "onnxruntime",
+            "--lr-size",
+            "64x48",
+            "--frames",
+            "100000",
+        ],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     live = subprocess.Popen([sys.executable, "-c", SCRATCH_HOLDER], stdout=subprocess.PIPE, text=True, env=environment)
     try:
         alive = live.stdout.readline().strip()

@@ -44,8 +44,12 @@ def test_table2_params_and_flops_within_5_percent():
     """KSNet Table 2: 3.4 M / 320.9 GFLOPs before fusion, 3.0 M / 296.9 after, LR 180x320."""
     model = build_model("ksnet-uni")
     deployed = fuse(model)
-    for measured, paper in [(count_params(model) / 1e6, 3.4), (count_params(deployed) / 1e6, 3.0),
-                            (count_flops(model, LR_720P) / 1e9, 320.9), (count_flops(deployed, LR_720P) / 1e9, 296.9)]:
+    for measured, paper in [
+        (count_params(model) / 1e6, 3.4),
+        (count_params(deployed) / 1e6, 3.0),
+        (count_flops(model, LR_720P) / 1e9, 320.9),
+        (count_flops(deployed, LR_720P) / 1e9, 296.9),
+    ]:
         assert abs(measured / paper - 1) <= 0.05, (measured, paper)
 
 
@@ -91,7 +95,9 @@ def test_clip_session_windows_cover_every_frame_and_carry_the_forward_state(ksne
 
 def test_clip_shorter_than_two_frames(ksnet_bi):
     session = open_session(ksnet_bi, "torch", "cpu")
-    with pytest.raises(ReportedError, match="a clip of 1 frame\\(s\\): bidirectional model 'ksnet-bi' needs at least 2"):
+    with pytest.raises(
+        ReportedError, match="a clip of 1 frame\\(s\\): bidirectional model 'ksnet-bi' needs at least 2"
+    ):
         list(session.run(moving_clip(1, 40, 48)))
 
 
@@ -102,7 +108,9 @@ def test_window_shorter_than_two_frames(ksnet_bi):
 
 
 def test_frame_smaller_than_ksnet_accepts(ksnet_bi):
-    with pytest.raises(ReportedError, match="frame of 48x32 is smaller than model 'ksnet-bi' accepts \\(33x33 at least\\)"):
+    with pytest.raises(
+        ReportedError, match="frame of 48x32 is smaller than model 'ksnet-bi' accepts \\(33x33 at least\\)"
+    ):
         list(open_session(ksnet_bi, "torch", "cpu").run(moving_clip(2, 32, 48)))
 
 

@@ -59,8 +59,12 @@ def edvr_shapes(c=64, frames=5, groups=8, extract=5, reconstruct=10):
         add(shapes, f"feature_extraction.{i}.conv2", conv(c, c))
     for name in ("conv_l2_1", "conv_l2_2", "conv_l3_1", "conv_l3_2"):
         add(shapes, name, conv(c, c))
-    dcn = {"weight": (c, c, 3, 3), "bias": (c,), "conv_offset.weight": (27 * groups, c, 3, 3),
-           "conv_offset.bias": (27 * groups,)}
+    dcn = {
+        "weight": (c, c, 3, 3),
+        "bias": (c,),
+        "conv_offset.weight": (27 * groups, c, 3, 3),
+        "conv_offset.bias": (27 * groups,),
+    }
     for level in (3, 2, 1):
         add(shapes, f"pcd_align.offset_conv1.l{level}", conv(c, 2 * c))
         add(shapes, f"pcd_align.offset_conv2.l{level}", conv(c, c if level == 3 else 2 * c))
@@ -71,13 +75,21 @@ def edvr_shapes(c=64, frames=5, groups=8, extract=5, reconstruct=10):
     add(shapes, "pcd_align.cas_offset_conv1", conv(c, 2 * c))
     add(shapes, "pcd_align.cas_offset_conv2", conv(c, c))
     add(shapes, "pcd_align.cas_dcnpack", dcn)
-    for name, spec in [("temporal_attn1", conv(c, c)), ("temporal_attn2", conv(c, c)),
-                       ("feat_fusion", conv(c, frames * c, 1)), ("spatial_attn1", conv(c, frames * c, 1)),
-                       ("spatial_attn2", conv(c, 2 * c, 1)), ("spatial_attn3", conv(c, c)),
-                       ("spatial_attn4", conv(c, c, 1)), ("spatial_attn5", conv(c, c)),
-                       ("spatial_attn_l1", conv(c, c, 1)), ("spatial_attn_l2", conv(c, 2 * c)),
-                       ("spatial_attn_l3", conv(c, c)), ("spatial_attn_add1", conv(c, c, 1)),
-                       ("spatial_attn_add2", conv(c, c, 1))]:
+    for name, spec in [
+        ("temporal_attn1", conv(c, c)),
+        ("temporal_attn2", conv(c, c)),
+        ("feat_fusion", conv(c, frames * c, 1)),
+        ("spatial_attn1", conv(c, frames * c, 1)),
+        ("spatial_attn2", conv(c, 2 * c, 1)),
+        ("spatial_attn3", conv(c, c)),
+        ("spatial_attn4", conv(c, c, 1)),
+        ("spatial_attn5", conv(c, c)),
+        ("spatial_attn_l1", conv(c, c, 1)),
+        ("spatial_attn_l2", conv(c, 2 * c)),
+        ("spatial_attn_l3", conv(c, c)),
+        ("spatial_attn_add1", conv(c, c, 1)),
+        ("spatial_attn_add2", conv(c, c, 1)),
+    ]:
         add(shapes, f"fusion.{name}", spec)
     for i in range(reconstruct):
         add(shapes, f"reconstruction.{i}.conv1", conv(c, c))
@@ -91,15 +103,34 @@ def edvr_shapes(c=64, frames=5, groups=8, extract=5, reconstruct=10):
 
 # MMagic's names for BasicSR's, from basicvsr_net.py / edvr_net.py: mmcv ConvModule wraps its conv
 # (".conv"), and a few modules are renamed.
-MMAGIC_RENAMED = [("backward_trunk.", "backward_resblocks."), ("forward_trunk.", "forward_resblocks."),
-                  ("pcd_align.", "pcd_alignment."), ("upconv1.", "upsample1.upsample_conv."),
-                  ("upconv2.", "upsample2.upsample_conv."), ("conv_l2_1.", "feat_l2_conv1.conv."),
-                  ("conv_l2_2.", "feat_l2_conv2.conv."), ("conv_l3_1.", "feat_l3_conv1.conv."),
-                  ("conv_l3_2.", "feat_l3_conv2.conv.")]
-MMAGIC_CONV_MODULES = ("offset_conv1.", "offset_conv2.", "offset_conv3.", "feat_conv.", "cas_offset_conv1.",
-                       "cas_offset_conv2.", "feat_fusion.", "spatial_attn1.", "spatial_attn2.", "spatial_attn3.",
-                       "spatial_attn4.", "spatial_attn_l1.", "spatial_attn_l2.", "spatial_attn_l3.",
-                       "spatial_attn_add1.")
+MMAGIC_RENAMED = [
+    ("backward_trunk.", "backward_resblocks."),
+    ("forward_trunk.", "forward_resblocks."),
+    ("pcd_align.", "pcd_alignment."),
+    ("upconv1.", "upsample1.upsample_conv."),
+    ("upconv2.", "upsample2.upsample_conv."),
+    ("conv_l2_1.", "feat_l2_conv1.conv."),
+    ("conv_l2_2.", "feat_l2_conv2.conv."),
+    ("conv_l3_1.", "feat_l3_conv1.conv."),
+    ("conv_l3_2.", "feat_l3_conv2.conv."),
+]
+MMAGIC_CONV_MODULES = (
+    "offset_conv1.",
+    "offset_conv2.",
+    "offset_conv3.",
+    "feat_conv.",
+    "cas_offset_conv1.",
+    "cas_offset_conv2.",
+    "feat_fusion.",
+    "spatial_attn1.",
+    "spatial_attn2.",
+    "spatial_attn3.",
+    "spatial_attn4.",
+    "spatial_attn_l1.",
+    "spatial_attn_l2.",
+    "spatial_attn_l3.",
+    "spatial_attn_add1.",
+)
 
 
 def mmagic_name(name):
@@ -129,7 +160,9 @@ def test_mmagic_names_follow_the_public_code():
     assert mmagic_name("pcd_align.dcn_pack.l1.conv_offset.bias") == "pcd_alignment.dcn_pack.l1.conv_offset.bias"
     assert mmagic_name("fusion.spatial_attn5.weight") == "fusion.spatial_attn5.weight"
     assert mmagic_name("fusion.spatial_attn_add1.bias") == "fusion.spatial_attn_add1.conv.bias"
-    assert mmagic_name("spynet.basic_module.3.basic_module.8.weight") == "spynet.basic_module.3.basic_module.4.conv.weight"
+    assert (
+        mmagic_name("spynet.basic_module.3.basic_module.8.weight") == "spynet.basic_module.3.basic_module.4.conv.weight"
+    )
     assert mmagic_name("conv_l3_2.bias") == "feat_l3_conv2.conv.bias"
 
 
@@ -157,8 +190,11 @@ def test_every_public_key_maps_once_and_exactly(tmp_path, layout, architecture):
     assert sum(t.numel() for t in model.state_dict().values()) == sum(t.numel() for t in weights.values())
     assert placed_by_value(model, weights)
     if architecture == "edvr":
-        assert model.config == {"channels": 64, "frames": 5, "groups": 8, "extract_blocks": 2,
-                                "reconstruct_blocks": 3, "centred": True} and model.delay == 2
+        assert (
+            model.config
+            == {"channels": 64, "frames": 5, "groups": 8, "extract_blocks": 2, "reconstruct_blocks": 3, "centred": True}
+            and model.delay == 2
+        )
     else:
         assert model.config == {"channels": 64, "blocks": 3}
 
@@ -172,6 +208,7 @@ def test_full_size_models_keep_the_public_parameter_counts(tmp_path):
 
 # The public BasicVSR and SpyNet forward passes (BasicSR), restated on the checkpoint's names.
 
+
 def public_flow_warp(x, flow, padding="zeros"):
     _, _, h, w = x.shape
     gy, gx = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
@@ -183,8 +220,12 @@ def public_flow_warp(x, flow, padding="zeros"):
 def public_spynet(p, ref, supp):
     def basic(level, x):
         for i in range(5):
-            x = F.conv2d(x, p[f"basic_module.{level}.basic_module.{2 * i}.weight"],
-                         p[f"basic_module.{level}.basic_module.{2 * i}.bias"], padding=3)
+            x = F.conv2d(
+                x,
+                p[f"basic_module.{level}.basic_module.{2 * i}.weight"],
+                p[f"basic_module.{level}.basic_module.{2 * i}.bias"],
+                padding=3,
+            )
             x = F.relu(x) if i < 4 else x
         return x
 
@@ -206,7 +247,9 @@ def public_spynet(p, ref, supp):
 
 def public_basicvsr(p, x, blocks):
     def trunk(branch, t):
-        t = F.leaky_relu(F.conv2d(t, p[f"{branch}_trunk.main.0.weight"], p[f"{branch}_trunk.main.0.bias"], padding=1), 0.1)
+        t = F.leaky_relu(
+            F.conv2d(t, p[f"{branch}_trunk.main.0.weight"], p[f"{branch}_trunk.main.0.bias"], padding=1), 0.1
+        )
         for i in range(blocks):
             name = f"{branch}_trunk.main.2.{i}"
             r = F.relu(F.conv2d(t, p[f"{name}.conv1.weight"], p[f"{name}.conv1.bias"], padding=1))
@@ -216,7 +259,7 @@ def public_basicvsr(p, x, blocks):
     def c(name, t, pad=1):
         return F.conv2d(t, p[f"{name}.weight"], p[f"{name}.bias"], padding=pad)
 
-    spynet = {k[len("spynet."):]: v for k, v in p.items() if k.startswith("spynet.")}
+    spynet = {k[len("spynet.") :]: v for k, v in p.items() if k.startswith("spynet.")}
     n = x.shape[1]
     lrelu = lambda t: F.leaky_relu(t, 0.1)  # noqa: E731
     backward, feat = [None] * n, x.new_zeros(1, 64, *x.shape[-2:])
@@ -248,8 +291,10 @@ def test_imported_basicvsr_computes_the_public_function(tmp_path):
     x = torch.from_numpy(moving_clip(4, 40, 36, velocity=(2.5, -1.5))).double()[None]
     expected = public_basicvsr(weights, x, blocks=2)
     assert (model(x) - expected).abs().max() <= 1e-10
-    assert (public_spynet({k[7:]: v for k, v in weights.items() if k.startswith("spynet.")}, x[:, 1], x[:, 0])
-            - model.spynet(x[:, 1], x[:, 0])).abs().max() <= 1e-10
+    assert (
+        public_spynet({k[7:]: v for k, v in weights.items() if k.startswith("spynet.")}, x[:, 1], x[:, 0])
+        - model.spynet(x[:, 1], x[:, 0])
+    ).abs().max() <= 1e-10
 
 
 @torch.no_grad()
@@ -308,8 +353,17 @@ def test_import_command_writes_a_checkpoint_that_exports_and_runs(tmp_path):
     assert "edvr-m" in result.stdout and "centred" in result.stdout
     model = load_checkpoint(tmp_path / "edvr.pth")
     assert model.delay == 2 and placed_by_value(model, weights)
-    result = run_cli("repvsr-export", tmp_path / "edvr.pth", "--onnx", "-o", tmp_path / "edvr.onnx",
-                     "--verify-size", "32x32", "--verify-frames", "2")
+    result = run_cli(
+        "repvsr-export",
+        tmp_path / "edvr.pth",
+        "--onnx",
+        "-o",
+        tmp_path / "edvr.onnx",
+        "--verify-size",
+        "32x32",
+        "--verify-frames",
+        "2",
+    )
     assert result.returncode == 0, result.stderr
     lr = np.random.default_rng(0).random((6, 3, 32, 32), dtype=np.float32)
     with torch.no_grad():

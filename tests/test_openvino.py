@@ -67,8 +67,9 @@ def test_upscale_runs_a_graph_on_openvino(exported, tmp_path):
     make_video(tmp_path / "in.mp4", frames=4, width=48, height=32, audio=False)
     frames = {}
     for backend in ("openvino", "onnxruntime"):
-        result = run_cli("repvsr-upscale", tmp_path / "in.mp4", tmp_path / backend, "--onnx", path,
-                         "--graph-backend", backend)
+        result = run_cli(
+            "repvsr-upscale", tmp_path / "in.mp4", tmp_path / backend, "--onnx", path, "--graph-backend", backend
+        )
         assert result.returncode == 0, result.stderr
         frames[backend] = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / backend).iterdir())])
     frames = {backend: array.astype(int) for backend, array in frames.items()}

@@ -28,8 +28,9 @@ def hidden_litter(folder: Path) -> list[str]:
 
 
 def start(*args) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / args[0]), *map(str, args[1:])], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [str(BIN / args[0]), *map(str, args[1:])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for(condition, timeout=120.0):
@@ -63,8 +64,10 @@ def test_a_folder_output_is_replaced_whole_and_only_with_overwrite(tmp_path, cli
 def test_a_target_of_the_wrong_kind_is_refused(tmp_path, clips):
     (tmp_path / "out.mp4").mkdir()
     (tmp_path / "frames").write_text("a file")
-    for target, named in ((tmp_path / "out.mp4", "is a folder; give a file name"),
-                          (tmp_path / "frames", "exists and is not a folder")):
+    for target, named in (
+        (tmp_path / "out.mp4", "is a folder; give a file name"),
+        (tmp_path / "frames", "exists and is not a folder"),
+    ):
         result = run_cli("repvsr-upscale", clips / "short.mp4", target)
         assert result.returncode == 1 and named in result.stderr and result.stderr.count("\n") == 1
     assert list((tmp_path / "out.mp4").iterdir()) == [] and (tmp_path / "frames").read_text() == "a file"
@@ -87,8 +90,11 @@ def test_a_second_writer_of_the_same_output_is_refused(tmp_path, clips):
 def test_sigterm_ends_a_command_like_ctrl_c_and_leaves_nothing(tmp_path, clips, target_name):
     target = tmp_path / target_name
     process = start("repvsr-upscale", clips / "long.mp4", target)
-    partial = (lambda: staging_of(target)) if target_name == "frames" else \
-        (lambda: [p for p in tmp_path.iterdir() if p.name.endswith(".part")])
+    partial = (
+        (lambda: staging_of(target))
+        if target_name == "frames"
+        else (lambda: [p for p in tmp_path.iterdir() if p.name.endswith(".part")])
+    )
     wait_for(lambda: partial() or process.poll() is not None)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
@@ -125,8 +131,12 @@ def test_a_killed_export_leaves_no_graph_under_its_name_and_the_next_one_clears_
 def _on_a_tiny_disk(folder: Path, *command) -> subprocess.CompletedProcess:
     """`command` run with a 256 KiB tmpfs mounted on `folder` (in a mount namespace of its own)."""
     script = f'mount -t tmpfs -o size=256k tmpfs "{folder}" && exec "$@"'
-    return subprocess.run(["unshare", "-Urm", "sh", "-c", script, "sh", str(BIN / command[0]),
-                           *map(str, command[1:])], capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", script, "sh", str(BIN / command[0]), *map(str, command[1:])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture
@@ -134,7 +144,8 @@ def tiny_disk(tmp_path):
     folder = tmp_path / "tiny"
     folder.mkdir()
     probe = shutil.which("unshare") and subprocess.run(
-        ["unshare", "-Urm", "sh", "-c", f'mount -t tmpfs -o size=256k tmpfs "{folder}"'], capture_output=True)
+        ["unshare", "-Urm", "sh", "-c", f'mount -t tmpfs -o size=256k tmpfs "{folder}"'], capture_output=True
+    )
     if not probe or probe.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (no user namespaces); test_a_write_error_is_one_line simulates it")
     return folder
@@ -143,15 +154,19 @@ def tiny_disk(tmp_path):
 def test_a_full_disk_is_one_line_and_leaves_nothing(tiny_disk, clips):
     result = _on_a_tiny_disk(tiny_disk, "repvsr-upscale", clips / "long.mp4", tiny_disk / "out")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == \
-        "repvsr-upscale: error: no space left on the device (nothing half-written was kept)"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "repvsr-upscale: error: no space left on the device (nothing half-written was kept)"
+    )
     assert list(tiny_disk.iterdir()) == []  # the mount is gone with its namespace: the folder under it is empty
 
 
 def test_outputs_that_cannot_fit_are_refused_before_the_work(tiny_disk):
     """Training and the benchmark check the room their outputs need before minutes of work."""
-    cases = [("repvsr-train", "--demo-data", "--iterations", "1", "-o", tiny_disk / "r.pth"),
-             ("repvsr-bench", "--model", "repvsr", "--frames", "2", "--out", tiny_disk / "table.json")]
+    cases = [
+        ("repvsr-train", "--demo-data", "--iterations", "1", "-o", tiny_disk / "r.pth"),
+        ("repvsr-bench", "--model", "repvsr", "--frames", "2", "--out", tiny_disk / "table.json"),
+    ]
     for command in cases:
         began = time.monotonic()
         result = _on_a_tiny_disk(tiny_disk, *command)
@@ -185,8 +200,10 @@ def test_a_write_error_is_one_line(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_code:
         run_command(saves)
     assert exit_code.value.code == 1
-    assert capsys.readouterr().err == f"repvsr-train: error: {target}: no space left on the device " \
-                                      "(nothing half-written was kept)\n"
+    assert (
+        capsys.readouterr().err == f"repvsr-train: error: {target}: no space left on the device "
+        "(nothing half-written was kept)\n"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -196,10 +213,15 @@ def test_sizes_and_codecs_past_what_can_work_are_one_line(tmp_path, clips):
     wide = tmp_path / "wide"
     wide.mkdir()
     Image.new("RGB", (9000, 8)).save(wide / "0.png")
-    cases = [(("repvsr-bench", "--lr-size", "100000x100000"), 2, "sides 1..8192"),
-             (("repvsr-upscale", wide, tmp_path / "o"), 1, "frames of 9000x8; at most 8192 pixels a side"),
-             (("repvsr-upscale", clips / "short.mp4", tmp_path / "o.mp4", "--codec", "aac"), 1,
-              "--codec aac: an encoder of audio, not of video")]
+    cases = [
+        (("repvsr-bench", "--lr-size", "100000x100000"), 2, "sides 1..8192"),
+        (("repvsr-upscale", wide, tmp_path / "o"), 1, "frames of 9000x8; at most 8192 pixels a side"),
+        (
+            ("repvsr-upscale", clips / "short.mp4", tmp_path / "o.mp4", "--codec", "aac"),
+            1,
+            "--codec aac: an encoder of audio, not of video",
+        ),
+    ]
     for command, code, named in cases:
         result = run_cli(*command)
         assert result.returncode == code and named in result.stderr, result.stderr
@@ -275,7 +297,13 @@ def test_stale_staging_of_a_live_writer_is_not_touched(tmp_path):
         live = tmp_path / f".out.mp4.staging-{os.getpid()}-x"
         live.mkdir()
         holder = subprocess.run(
-            [str(BIN / "python"), "-c", "from repvsr_deploy.atomic import exclusive\n"
-             f"with exclusive({str(target)!r}): pass"], capture_output=True, text=True)
+            [
+                str(BIN / "python"),
+                "-c",
+                f"from repvsr_deploy.atomic import exclusive\nwith exclusive({str(target)!r}): pass",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert holder.returncode != 0 and ReportedError.__name__ in holder.stderr
         assert live.is_dir()

@@ -29,8 +29,9 @@ WITHOUT_POSIX = textwrap.dedent("""
 
 
 def test_the_package_imports_and_locks_outputs_without_posix_modules(tmp_path):
-    result = subprocess.run([sys.executable, "-c", WITHOUT_POSIX, str(tmp_path / "out.txt")], capture_output=True,
-                            text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_POSIX, str(tmp_path / "out.txt")], capture_output=True, text=True, cwd=tmp_path
+    )
     failed = [line for line in result.stdout.splitlines() if line]
     assert failed == ["repvsr_deploy.trt.plugin: No module named 'tensorrt'"]  # TensorRT 10/11 is not installed here
     assert (tmp_path / "out.txt").read_text() == "whole" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]

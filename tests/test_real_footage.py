@@ -50,18 +50,33 @@ def one_line_refusal(result, *words):
 @pytest.mark.parametrize("transfer", ["pq", "hlg"])
 def test_hdr_video_comes_out_10_bit_tagged_and_true_to_bicubic(tmp_path, transfer):
     colour, params = (PQ, HDR10_X265) if transfer == "pq" else (HLG, "")
-    make_clip(tmp_path / "in.mp4", 8, 96, 64, codec="libx265", pix_fmt="yuv420p10le", colour=colour,
-              options={"x265-params": f"log-level=error:{params}"}, audio=(Audio(),))
+    make_clip(
+        tmp_path / "in.mp4",
+        8,
+        96,
+        64,
+        codec="libx265",
+        pix_fmt="yuv420p10le",
+        colour=colour,
+        options={"x265-params": f"log-level=error:{params}"},
+        audio=(Audio(),),
+    )
     result = upscale(tmp_path / "in.mp4", tmp_path / "out.mp4", "--bicubic")
     assert result.returncode == 0, result.stderr
     given, out = decode_video(tmp_path / "in.mp4"), decode_video(tmp_path / "out.mp4")
     assert (out.pix_fmt, out.colour) == ("yuv420p10le", colour)
     assert psnr(out.frames, bicubic_levels(given.frames), 65535) >= 40
     if transfer == "pq":
-        assert out.side_data == given.side_data == {
-            "mastering_display": MasteringDisplay((0.68, 0.32), (0.265, 0.69), (0.15, 0.06), (0.3127, 0.329),
-                                                  0.0001, 1000.0),
-            "content_light": ContentLight(1000, 400)}
+        assert (
+            out.side_data
+            == given.side_data
+            == {
+                "mastering_display": MasteringDisplay(
+                    (0.68, 0.32), (0.265, 0.69), (0.15, 0.06), (0.3127, 0.329), 0.0001, 1000.0
+                ),
+                "content_light": ContentLight(1000, 400),
+            }
+        )
     eight = upscale(tmp_path / "in.mp4", tmp_path / "out8.mkv", "--bicubic", "--bit-depth", 8)
     assert eight.returncode == 0 and decode_video(tmp_path / "out8.mkv").pix_fmt == "yuv420p", eight.stderr
 
@@ -99,8 +114,10 @@ def test_a_variable_frame_rate_is_kept(tmp_path, suffix):
             assert container.duration / 1e6 == pytest.approx(float(times[-1]) + 0.1, abs=1e-3)
 
 
-@pytest.mark.parametrize("suffix, size, sar, rotation", [(".mp4", (64, 48), Fraction(4, 3), 90),
-                                                         (".mkv", (176, 144), Fraction(128, 117), None)])
+@pytest.mark.parametrize(
+    "suffix, size, sar, rotation",
+    [(".mp4", (64, 48), Fraction(4, 3), 90), (".mkv", (176, 144), Fraction(128, 117), None)],
+)
 def test_rotation_and_pixel_shape_are_carried(tmp_path, suffix, size, sar, rotation):
     make_clip(tmp_path / f"in{suffix}", 4, *size, sar=sar, rotation=rotation)
     assert upscale(tmp_path / f"in{suffix}", tmp_path / f"out{suffix}", "--bicubic").returncode == 0
@@ -108,13 +125,20 @@ def test_rotation_and_pixel_shape_are_carried(tmp_path, suffix, size, sar, rotat
     assert (out.rotation, out.sar) == (rotation or 0, sar)
 
 
-TRACKS = (Audio("aac", 44100, {"language": "fra", "title": "commentaire"}, default=True),
-          Audio("libopus", 48000, {"language": "eng", "title": "director"}, default=False))
+TRACKS = (
+    Audio("aac", 44100, {"language": "fra", "title": "commentaire"}, default=True),
+    Audio("libopus", 48000, {"language": "eng", "title": "director"}, default=False),
+)
 
 
 def test_the_whole_input_keeps_every_stream_sample_for_sample_with_its_tags(tmp_path):
-    make_clip(tmp_path / "in.mkv", 10, audio=TRACKS, video_tags={"title": "take 3"},
-              subtitles="1\n00:00:00,100 --> 00:00:00,300\nHallo\n")
+    make_clip(
+        tmp_path / "in.mkv",
+        10,
+        audio=TRACKS,
+        video_tags={"title": "take 3"},
+        subtitles="1\n00:00:00,100 --> 00:00:00,300\nHallo\n",
+    )
     assert upscale(tmp_path / "in.mkv", tmp_path / "out.mkv", "--bicubic").returncode == 0
     given, out = stream_summary(tmp_path / "in.mkv"), stream_summary(tmp_path / "out.mkv")
     assert out[1:] == given[1:] and out[0][2:] == given[0][2:]  # tags and dispositions; video re-encoded
@@ -135,7 +159,7 @@ def test_a_frame_range_cuts_every_stream_to_it(tmp_path):
     assert start == pytest.approx(0, abs=1e-3)
     assert 0.4 <= cut.shape[1] / rate < 0.4 + 1024 / rate  # the range, to the packet
     begin = round(0.2 * rate)  # the range starts at frame 5, 0.2 s into the input: the same samples
-    assert np.abs(cut - samples[:, begin:begin + cut.shape[1]]).max() < 1e-5  # (to the decoder's rounding)
+    assert np.abs(cut - samples[:, begin : begin + cut.shape[1]]).max() < 1e-5  # (to the decoder's rounding)
     assert stream_summary(tmp_path / "out.mp4")[1][2] == stream_summary(tmp_path / "in.mp4")[1][2]
 
 
@@ -165,8 +189,9 @@ def test_encoders_get_only_the_options_they_have(tmp_path):
     make_clip(tmp_path / "in.mp4", 3)
     assert upscale(tmp_path / "in.mp4", tmp_path / "out.mkv", "--bicubic", "--codec", "mjpeg").returncode == 0
     assert stream_summary(tmp_path / "out.mkv")[0][1] == "mjpeg"
-    one_line_refusal(upscale(tmp_path / "in.mp4", tmp_path / "o2.mkv", "--bicubic", "--codec", "mjpeg", "--crf", 5),
-                     "--crf", "mjpeg")
+    one_line_refusal(
+        upscale(tmp_path / "in.mp4", tmp_path / "o2.mkv", "--bicubic", "--codec", "mjpeg", "--crf", 5), "--crf", "mjpeg"
+    )
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])

@@ -59,8 +59,9 @@ def test_the_unswept_fp16_graphs_hold_only_operators_of_the_swept_ones(exported)
 def test_graphs_with_deformconv_or_the_plugin_are_refused_with_the_way_out(exported, tmp_path):
     for dcn in ("standard", "plugin"):
         _, path = exported("ksnet-uni", "fp32", dcn)
-        with pytest.raises(ReportedError, match="has no deformable-conv plugin; export the model with repvsr-export "
-                                                "--dcn portable"):
+        with pytest.raises(
+            ReportedError, match="has no deformable-conv plugin; export the model with repvsr-export --dcn portable"
+        ):
             build_rtx(path, tmp_path / "k.plan", 1)
     assert not any(tmp_path.iterdir())
 
@@ -90,11 +91,14 @@ def test_build_info_and_run_through_the_cli(exported, tmp_path):
 
 def test_flags_of_the_other_flavour_are_refused(exported, tmp_path):
     _, path = exported("repvsr")
-    cases = [(["--flavor", "rtx", "--version-compatible"], "--version-compatible: TensorRT 10/11 only"),
-             (["--compute-capability", "8.6"], "--compute-capability: TensorRT builds for the GPU at hand")]
+    cases = [
+        (["--flavor", "rtx", "--version-compatible"], "--version-compatible: TensorRT 10/11 only"),
+        (["--compute-capability", "8.6"], "--compute-capability: TensorRT builds for the GPU at hand"),
+    ]
     for args, message in cases:
-        assert_one_line_error(run_cli("repvsr-trt", "build", path, "-o", tmp_path / "x.plan", *args), "repvsr-trt",
-                              message)
+        assert_one_line_error(
+            run_cli("repvsr-trt", "build", path, "-o", tmp_path / "x.plan", *args), "repvsr-trt", message
+        )
     assert not any(tmp_path.iterdir())
 
 
@@ -135,8 +139,9 @@ class TensorRTStandIn:
         return tensorrt_rtx.init_libnvinfer_plugins(logger, namespace)
 
     def OnnxParser(self, network, logger):  # noqa: N802  (the library's name)
-        return Recorded(tensorrt_rtx.OnnxParser(network, logger), self.calls,
-                        ("parse_from_file", "get_used_vc_plugin_libraries"))
+        return Recorded(
+            tensorrt_rtx.OnnxParser(network, logger), self.calls, ("parse_from_file", "get_used_vc_plugin_libraries")
+        )
 
     def Builder(self, logger):  # noqa: N802
         return Recorded(tensorrt_rtx.Builder(logger), self.calls, ("build_serialized_network",), self.builds)
@@ -167,7 +172,9 @@ def tensorrt_stand_in(monkeypatch, tmp_path):
     return use
 
 
-def test_tensorrt_initialises_its_plugin_library_before_parsing_and_deserializing(exported, tmp_path, tensorrt_stand_in):
+def test_tensorrt_initialises_its_plugin_library_before_parsing_and_deserializing(
+    exported, tmp_path, tensorrt_stand_in
+):
     from repvsr_deploy.trt.engine import load_engine
 
     stand_in = tensorrt_stand_in()
@@ -192,8 +199,10 @@ def test_version_compatible_engines_carry_the_plugin_libraries_the_parser_used(e
 def test_our_plugin_needs_tensorrt_10_9(exported, tmp_path, tensorrt_stand_in):
     tensorrt_stand_in("10.8.0")
     _, path = exported("ksnet-uni", "fp32", "plugin")
-    with pytest.raises(ReportedError, match="needs TensorRT >= 10.9 \\(ahead-of-time Python plugins\\), this is "
-                                            "10.8.0; export with --dcn standard"):
+    with pytest.raises(
+        ReportedError,
+        match="needs TensorRT >= 10.9 \\(ahead-of-time Python plugins\\), this is 10.8.0; export with --dcn standard",
+    ):
         build(path, tmp_path / "k.plan", BuildSettings(parse_profiles("720p")), say=lambda line: None)
     assert not any(p.suffix == ".plan" for p in tmp_path.iterdir())
 

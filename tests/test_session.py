@@ -89,8 +89,12 @@ def test_graph_that_is_not_a_step_graph(tmp_path):
     import onnx.helper as h
 
     x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
-    graph = h.make_model(h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g", [x], [
-        h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])]), opset_imports=[h.make_opsetid("", 19)])
+    graph = h.make_model(
+        h.make_graph(
+            [h.make_node("Relu", ["x"], ["y"])], "g", [x], [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])]
+        ),
+        opset_imports=[h.make_opsetid("", 19)],
+    )
     graph.ir_version = 10
     onnx.save(graph, tmp_path / "relu.onnx")
     with pytest.raises(ReportedError, match="relu.onnx: not a repvsr-deploy step graph"):
@@ -115,13 +119,16 @@ def test_the_frame_contract_integer_levels_are_scaled(exported):
     assert np.abs(open_session(path).step(levels16) - expected).max() <= 1e-6
 
 
-@pytest.mark.parametrize("frame, named", [
-    (np.full((3, 24, 40), 200.0, np.float32), "values in [200, 200]: float frames are in [0, 1]"),
-    (np.zeros((3, 24, 40), bool), "a frame of bool values"),
-    (np.zeros((3, 24, 40), np.int32), "a frame of int32 values"),
-    (torch.zeros(3, 24, 40), "a frame must be a numpy array (RGB [3,H,W]), got torch.Tensor"),
-    ([[[0.5] * 40] * 24] * 3, "got builtins.list"),
-])
+@pytest.mark.parametrize(
+    "frame, named",
+    [
+        (np.full((3, 24, 40), 200.0, np.float32), "values in [200, 200]: float frames are in [0, 1]"),
+        (np.zeros((3, 24, 40), bool), "a frame of bool values"),
+        (np.zeros((3, 24, 40), np.int32), "a frame of int32 values"),
+        (torch.zeros(3, 24, 40), "a frame must be a numpy array (RGB [3,H,W]), got torch.Tensor"),
+        ([[[0.5] * 40] * 24] * 3, "got builtins.list"),
+    ],
+)
 def test_the_frame_contract_refuses_what_it_cannot_read_as_levels(exported, frame, named):
     _, path = exported("repvsr")
     for session in (open_session(path), open_session(Accumulator(), backend="torch", device="cpu")):

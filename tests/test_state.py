@@ -26,8 +26,9 @@ def random_model(name: str):
 
 def graphs(model):
     """(graph, step method, state specs, extra inputs) of each of a model's step graphs."""
-    return [(kind, model.graph_method(kind), model.states_of(kind), len(kind.inputs) - 1)
-            for kind in model.graphs.kinds]
+    return [
+        (kind, model.graph_method(kind), model.states_of(kind), len(kind.inputs) - 1) for kind in model.graphs.kinds
+    ]
 
 
 @pytest.mark.parametrize("name", model_names())

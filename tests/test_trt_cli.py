@@ -30,7 +30,9 @@ def test_build_refuses_bad_input_before_asking_for_tensorrt(tmp_path, exported):
 def test_build_without_tensorrt_says_how_to_get_it(tmp_path, exported):
     result = run_cli("repvsr-trt", "build", exported("repvsr")[1], "-o", tmp_path / "r.plan")
     assert_one_line_error(result, "repvsr-trt", "TensorRT is not usable here")
-    assert "pip install 'repvsr-deploy[gpu-cu13]' (NVIDIA driver >= 580)" in result.stderr and not any(tmp_path.iterdir())
+    assert "pip install 'repvsr-deploy[gpu-cu13]' (NVIDIA driver >= 580)" in result.stderr and not any(
+        tmp_path.iterdir()
+    )
 
 
 def write_engine(tmp_path, with_sidecar=True):
@@ -43,7 +45,9 @@ def write_engine(tmp_path, with_sidecar=True):
 
 
 def test_info_and_run_need_an_engine_with_its_sidecar(tmp_path):
-    assert_one_line_error(run_cli("repvsr-trt", "info", "absent.plan", cwd=tmp_path), "repvsr-trt", "absent.plan: no such engine file")
+    assert_one_line_error(
+        run_cli("repvsr-trt", "info", "absent.plan", cwd=tmp_path), "repvsr-trt", "absent.plan: no such engine file"
+    )
     engine = write_engine(tmp_path, with_sidecar=False)
     assert_one_line_error(run_cli("repvsr-trt", "info", engine), "repvsr-trt", "no r.plan.json beside it")
     assert_one_line_error(run_cli("repvsr-trt", "run", engine), "repvsr-trt", "no r.plan.json beside it")
@@ -86,8 +90,9 @@ def test_run_times_the_session_with_host_io(monkeypatch, exported, tmp_path):
 
     monkeypatch.setattr(session, "open_session", open_on_the_cpu)
     monkeypatch.setattr(timing, "time_session", lambda *args, **kw: timed.append(kw) or real_time(*args, **kw))
-    result = CliRunner().invoke(trt_command, ["run", str(write_engine(tmp_path)), "--frames", "3", "--warmup", "1",
-                                              "--size", "64x48"])
+    result = CliRunner().invoke(
+        trt_command, ["run", str(write_engine(tmp_path)), "--frames", "3", "--warmup", "1", "--size", "64x48"]
+    )
     assert result.exit_code == 0, result.output
     assert opened == [(tmp_path / "r.plan", "tensorrt")] and timed == [{"include_io": True}]
     assert "3 frames of 64x48 -> 256x192" in result.output and "host I/O included" in result.output
@@ -112,7 +117,8 @@ def test_run_names_the_output_size_by_the_models_scale(monkeypatch, exported, tm
         return stand_in
 
     monkeypatch.setattr(session, "open_session", a_x2_stand_in)
-    result = CliRunner().invoke(trt_command, ["run", str(write_engine(tmp_path)), "--frames", "2", "--warmup", "0",
-                                              "--size", "64x48"])
+    result = CliRunner().invoke(
+        trt_command, ["run", str(write_engine(tmp_path)), "--frames", "2", "--warmup", "0", "--size", "64x48"]
+    )
     assert result.exit_code == 0, result.output
     assert "2 frames of 64x48 -> 128x96" in result.output

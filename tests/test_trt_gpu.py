@@ -16,21 +16,33 @@ FOUND = probe()
 pytestmark = pytest.mark.tensorrt
 
 # what each flavour builds: TensorRT all three lowerings, TensorRT for RTX the portable one
-CASES = [("tensorrt", "repvsr", "standard"), ("tensorrt", "ksnet-uni", "standard"), ("tensorrt", "ksnet-uni", "plugin"),
-         ("tensorrt", "ksnet-bi", "standard"), ("tensorrt", "edvr-m", "standard"),
-         ("rtx", "repvsr", "portable"), ("rtx", "ksnet-uni", "portable"), ("rtx", "ksnet-bi", "portable"),
-         ("rtx", "edvr-m", "portable")]
+CASES = [
+    ("tensorrt", "repvsr", "standard"),
+    ("tensorrt", "ksnet-uni", "standard"),
+    ("tensorrt", "ksnet-uni", "plugin"),
+    ("tensorrt", "ksnet-bi", "standard"),
+    ("tensorrt", "edvr-m", "standard"),
+    ("rtx", "repvsr", "portable"),
+    ("rtx", "ksnet-uni", "portable"),
+    ("rtx", "ksnet-bi", "portable"),
+    ("rtx", "edvr-m", "portable"),
+]
 
 
 def runs_here(flavor: str):
     version, problem = FOUND.libraries[flavor]
     why = problem or ("cuda-python missing" if FOUND.cuda_python is None else FOUND.gpu_problem or "")
-    return pytest.mark.skipif(not FOUND.can_run(flavor), reason=f"needs {flavor}, cuda-python and an NVIDIA GPU ({why})")
+    return pytest.mark.skipif(
+        not FOUND.can_run(flavor), reason=f"needs {flavor}, cuda-python and an NVIDIA GPU ({why})"
+    )
 
 
 def cases(precisions=("fp32",)):
-    return [pytest.param(flavor, name, dcn, precision, marks=runs_here(flavor), id=f"{flavor}-{name}-{dcn}-{precision}")
-            for flavor, name, dcn in CASES for precision in precisions]
+    return [
+        pytest.param(flavor, name, dcn, precision, marks=runs_here(flavor), id=f"{flavor}-{name}-{dcn}-{precision}")
+        for flavor, name, dcn in CASES
+        for precision in precisions
+    ]
 
 
 def build(path, flavor: str, profiles="96x64,320x180"):

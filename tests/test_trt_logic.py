@@ -14,7 +14,11 @@ from repvsr_deploy.trt.profiles import Profile, graph_inputs, input_shapes, pars
 def test_profiles_from_names_and_sizes_smallest_first():
     profiles = parse_profiles("4k, 720p,1080p, 500x200")
     assert [(p.name, p.lr_hw) for p in profiles] == [
-        ("720p", (180, 320)), ("500x200", (200, 500)), ("1080p", (270, 480)), ("4k", (540, 960))]
+        ("720p", (180, 320)),
+        ("500x200", (200, 500)),
+        ("1080p", (270, 480)),
+        ("4k", (540, 960)),
+    ]
 
 
 def test_profiles_round_up_to_the_size_multiple_and_refuse_nonsense():
@@ -26,7 +30,10 @@ def test_profiles_round_up_to_the_size_multiple_and_refuse_nonsense():
 def test_nested_profile_shapes_per_input():
     state_hr = TensorSpec("state_hr", 3, 4)
     assert input_shapes(state_hr, Profile("720p", (180, 320)), min_size=8) == (
-        (1, 3, 32, 32), (1, 3, 720, 1280), (1, 3, 720, 1280))
+        (1, 3, 32, 32),
+        (1, 3, 720, 1280),
+        (1, 3, 720, 1280),
+    )
 
 
 def test_a_frame_goes_to_the_smallest_profile_that_holds_it():
@@ -44,13 +51,26 @@ def test_graph_inputs_take_scales_from_the_metadata(exported):
     _, path = exported("repvsr")
     graph = onnx.load(path)
     info = ModelInfo.from_metadata({p.key: p.value for p in graph.metadata_props}, "g")
-    assert graph_inputs(graph, info) == [TensorSpec("lr", 3, 1), TensorSpec("state_lr_prev", 3, 1), TensorSpec("state_hr_prev", 3, 4)]
+    assert graph_inputs(graph, info) == [
+        TensorSpec("lr", 3, 1),
+        TensorSpec("state_lr_prev", 3, 1),
+        TensorSpec("state_hr_prev", 3, 4),
+    ]
 
 
 def key(**changes) -> BuildKey:
-    fields = dict(flavor="tensorrt", library="10.13.0", gpu="NVIDIA H100", compute_capabilities=("9.0",),
-                  onnx_sha256="ab" * 32, precision="fp16", profiles=(("720p", 180, 320),), opt_level=3,
-                  workspace_gib=None, version_compatible=False)
+    fields = dict(
+        flavor="tensorrt",
+        library="10.13.0",
+        gpu="NVIDIA H100",
+        compute_capabilities=("9.0",),
+        onnx_sha256="ab" * 32,
+        precision="fp16",
+        profiles=(("720p", 180, 320),),
+        opt_level=3,
+        workspace_gib=None,
+        version_compatible=False,
+    )
     return BuildKey(**{**fields, **changes})
 
 
@@ -60,7 +80,10 @@ def rtx_key(**changes) -> BuildKey:
 
 def test_build_key_says_what_changed():
     assert key().differences(key()) == []
-    assert key().differences(key(precision="fp32", library="11.0.0")) == ["library: 10.13.0 -> 11.0.0", "precision: fp16 -> fp32"]
+    assert key().differences(key(precision="fp32", library="11.0.0")) == [
+        "library: 10.13.0 -> 11.0.0",
+        "precision: fp16 -> fp32",
+    ]
     assert key().target() == "NVIDIA H100 (compute capability 9.0)"
     assert rtx_key().target() == "TensorRT for RTX's default set of compute capabilities"
     assert rtx_key(compute_capabilities=("8.6", "8.9")).target() == "compute capabilities 8.6, 8.9"
@@ -81,10 +104,15 @@ def test_sidecar_round_trip(tmp_path):
 
 def test_an_engine_from_another_gpu_or_tensorrt_is_refused():
     check_runs_here("e.plan", key(), "NVIDIA H100", "9.0", "10.13.0")
-    with pytest.raises(ReportedError, match="built for NVIDIA H100 \\(compute capability 9.0\\), this machine has "
-                                            "NVIDIA L4 \\(8.9\\); rebuild it with repvsr-trt build --flavor tensorrt here"):
+    with pytest.raises(
+        ReportedError,
+        match="built for NVIDIA H100 \\(compute capability 9.0\\), this machine has "
+        "NVIDIA L4 \\(8.9\\); rebuild it with repvsr-trt build --flavor tensorrt here",
+    ):
         check_runs_here("e.plan", key(), "NVIDIA L4", "8.9", "10.13.0")
-    with pytest.raises(ReportedError, match="built with TensorRT 10.13.0, this machine has 10.14.1; .*--version-compatible"):
+    with pytest.raises(
+        ReportedError, match="built with TensorRT 10.13.0, this machine has 10.14.1; .*--version-compatible"
+    ):
         check_runs_here("e.plan", key(), "NVIDIA H100", "9.0", "10.14.1")
     check_runs_here("e.plan", key(version_compatible=True), "NVIDIA H100", "9.0", "10.14.1")
 
@@ -92,11 +120,17 @@ def test_an_engine_from_another_gpu_or_tensorrt_is_refused():
 def test_an_rtx_engine_runs_on_any_gpu_of_its_capabilities():
     check_runs_here("e.plan", rtx_key(), "NVIDIA GeForce RTX 3080", "8.6", "1.7.1.116")
     check_runs_here("e.plan", rtx_key(compute_capabilities=("8.6", "8.9")), "NVIDIA L4", "8.9", "1.7.1.116")
-    with pytest.raises(ReportedError, match="built for compute capabilities 8.6, 8.9; this GPU, NVIDIA H100, has 9.0: "
-                                            "rebuild it with repvsr-trt build --flavor rtx --compute-capability 9.0"):
+    with pytest.raises(
+        ReportedError,
+        match="built for compute capabilities 8.6, 8.9; this GPU, NVIDIA H100, has 9.0: "
+        "rebuild it with repvsr-trt build --flavor rtx --compute-capability 9.0",
+    ):
         check_runs_here("e.plan", rtx_key(compute_capabilities=("8.6", "8.9")), "NVIDIA H100", "9.0", "1.7.1.116")
-    with pytest.raises(ReportedError, match="built with TensorRT for RTX 1.7.1.116, this machine has 1.8.0.1; "
-                                            "rebuild it with repvsr-trt build --flavor rtx$"):
+    with pytest.raises(
+        ReportedError,
+        match="built with TensorRT for RTX 1.7.1.116, this machine has 1.8.0.1; "
+        "rebuild it with repvsr-trt build --flavor rtx$",
+    ):
         check_runs_here("e.plan", rtx_key(), "NVIDIA L4", "8.9", "1.8.0.1")
 
 
@@ -110,9 +144,13 @@ def test_version_compatible_engines_need_the_trust_flag():
 def test_a_bidirectional_graph_builds_its_backward_engine_first(tmp_path):
     info = ModelInfo("ksnet-bi", 4, 1, 33, (), graph=GraphKind.FORWARD)
     assert engine_paths(tmp_path / "k.onnx", info, tmp_path / "k.plan") == [
-        (tmp_path / "k.backward.onnx", tmp_path / "k.backward.plan"), (tmp_path / "k.onnx", tmp_path / "k.plan")]
+        (tmp_path / "k.backward.onnx", tmp_path / "k.backward.plan"),
+        (tmp_path / "k.onnx", tmp_path / "k.plan"),
+    ]
     with pytest.raises(ReportedError, match="a backward graph; build its forward graph"):
-        engine_paths(tmp_path / "k.backward.onnx", ModelInfo("ksnet-bi", 4, 1, 33, (), graph=GraphKind.BACKWARD), tmp_path / "x")
+        engine_paths(
+            tmp_path / "k.backward.onnx", ModelInfo("ksnet-bi", 4, 1, 33, (), graph=GraphKind.BACKWARD), tmp_path / "x"
+        )
 
 
 def test_a_sidecar_of_another_flavour_round_trips(tmp_path):

@@ -103,6 +103,12 @@ def test_tecogans_generator_is_frvsrs_layer_for_layer():
     frvsr, tecogan = (build_model(name) for name in ("frvsr", "tecogan"))
     assert {k: v.shape for k, v in frvsr.state_dict().items()} == {k: v.shape for k, v in tecogan.state_dict().items()}
     assert [TecoGAN if type(m) is FRVSR else type(m) for m in frvsr.modules()] == [type(m) for m in tecogan.modules()]
-    overridden = set(vars(TecoGAN)) - {"__module__", "__doc__", "__qualname__", "registered_name", "__firstlineno__",
-                                       "__static_attributes__"}
+    overridden = set(vars(TecoGAN)) - {
+        "__module__",
+        "__doc__",
+        "__qualname__",
+        "registered_name",
+        "__firstlineno__",
+        "__static_attributes__",
+    }
     assert not overridden, overridden

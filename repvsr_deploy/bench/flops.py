@@ -18,7 +18,9 @@ from ..models.base import BidirectionalVSRModel, VSRModel, zero_state
 CONVENTIONS = ("paper", "exact")
 
 
-def _conv_flop_paper(x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed, *args, out_shape=None, **kwargs):
+def _conv_flop_paper(
+    x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed, *args, out_shape=None, **kwargs
+):
     # every convolution, transposed ones included, at its output resolution
     return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
 

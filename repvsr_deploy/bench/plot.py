@@ -32,8 +32,14 @@ def plot(rows: list[BenchRow], path: Path, title: str) -> None:
         axes.annotate(label, (row.gflops_paper, row.fps), textcoords="offset points", xytext=(4, 4), fontsize=8)
         if row.paper_gflops and row.paper_fps_gpu and row.form == "fused":
             axes.scatter(row.paper_gflops, row.paper_fps_gpu, color="tab:orange", marker="s")
-            axes.annotate(label, (row.paper_gflops, row.paper_fps_gpu), textcoords="offset points",
-                          xytext=(4, -10), fontsize=8, color="tab:orange")
+            axes.annotate(
+                label,
+                (row.paper_gflops, row.paper_fps_gpu),
+                textcoords="offset points",
+                xytext=(4, -10),
+                fontsize=8,
+                color="tab:orange",
+            )
             axes.plot([row.gflops_paper, row.paper_gflops], [row.fps, row.paper_fps_gpu], color="0.85", lw=0.8)
     axes.scatter([], [], color="tab:blue", marker="o", label=f"ours: {rows[0].backend} on {title}")
     axes.scatter([], [], color="tab:orange", marker="s", label="paper (its GPU)")

@@ -17,12 +17,23 @@ TABLE_TITLES = {"repvsr": REPVSR_TABLE2, "ksnet": KSNET_TABLE1, None: "Single mo
 
 # (heading, field, number format) of the text and Markdown tables
 _COLUMNS = [
-    ("Model", "model", ""), ("Res", "resolution", ""), ("Backend", "backend", ""), ("Prec", "precision", ""),
-    ("Form", "form", ""), ("DCN", "dcn", ""), ("Params (M)", "params", ".3f"), ("GFLOPs", "gflops_paper", ".2f"),
-    ("FPS", "fps", ".2f"), ("Median ms", "latency_median_ms", ".1f"), ("p90 ms", "latency_p90_ms", ".1f"),
-    ("Peak MB", "peak_memory_mb", ".0f"), ("GFLOP/s", "attained_gflops_per_s", ".1f"),
-    ("% peak", "peak_fraction", ".1%"), ("vs unfused", "speedup_vs_unfused", ".2f"),
-    ("Paper Params (M)", "paper_params_m", ".3f"), ("Paper GFLOPs", "paper_gflops", ".2f"),
+    ("Model", "model", ""),
+    ("Res", "resolution", ""),
+    ("Backend", "backend", ""),
+    ("Prec", "precision", ""),
+    ("Form", "form", ""),
+    ("DCN", "dcn", ""),
+    ("Params (M)", "params", ".3f"),
+    ("GFLOPs", "gflops_paper", ".2f"),
+    ("FPS", "fps", ".2f"),
+    ("Median ms", "latency_median_ms", ".1f"),
+    ("p90 ms", "latency_p90_ms", ".1f"),
+    ("Peak MB", "peak_memory_mb", ".0f"),
+    ("GFLOP/s", "attained_gflops_per_s", ".1f"),
+    ("% peak", "peak_fraction", ".1%"),
+    ("vs unfused", "speedup_vs_unfused", ".2f"),
+    ("Paper Params (M)", "paper_params_m", ".3f"),
+    ("Paper GFLOPs", "paper_gflops", ".2f"),
     ("Paper FPS (GPU)", "paper_fps_gpu", ".2f"),
 ]
 
@@ -54,11 +65,16 @@ def _tables(report: Report, tablefmt: str) -> str:
     parts = []
     for table in dict.fromkeys(r.table for r in rows):
         group = [r for r in rows if r.table == table]
-        columns = [c for c in _COLUMNS + ([("Paper source", "paper_source", "")] if table is None else [])
-                   if any(getattr(r, c[1]) is not None for r in group)]
+        columns = [
+            c
+            for c in _COLUMNS + ([("Paper source", "paper_source", "")] if table is None else [])
+            if any(getattr(r, c[1]) is not None for r in group)
+        ]
         body = tabulate(
             [[_cell(r, field, fmt) for _, field, fmt in columns] for r in group],
-            headers=[heading for heading, _, _ in columns], tablefmt=tablefmt, disable_numparse=True,
+            headers=[heading for heading, _, _ in columns],
+            tablefmt=tablefmt,
+            disable_numparse=True,
         )
         title = TABLE_TITLES[table]
         parts.append(f"### {title}\n\n{body}" if tablefmt == "github" else f"{title}\n{body}")
@@ -72,8 +88,10 @@ def _footer(report: Report) -> str:
     lines = [
         "GFLOPs: paper convention (2 x MACs, transposed convs at output resolution); csv/json also give "
         "the exact one. GFLOP/s: exact FLOPs x FPS.",
-        *(f"% peak: of {peak['gflops_per_s']:.1f} GFLOP/s measured on {peak['device']} ({peak['how']})."
-          for peak in report.peaks),
+        *(
+            f"% peak: of {peak['gflops_per_s']:.1f} GFLOP/s measured on {peak['device']} ({peak['how']})."
+            for peak in report.peaks
+        ),
         f"Timing: {io_mode}; latency = time between HR frames. Peak MB: {', '.join(memory) or 'not measured'}.",
         f"Ours measured on {machine['gpu'] or machine['cpu']} ({machine['cpu_count']} CPUs); "
         f"paper FPS on the GPU its table names.",
@@ -83,16 +101,31 @@ def _footer(report: Report) -> str:
 
 
 def _json(report: Report) -> str:
-    return json.dumps({"command": report.command, "machine": report.machine, "peaks": report.peaks,
-                       "notes": report.notes, "rows": [asdict(r) for r in report.rows]}, indent=2) + "\n"
+    return (
+        json.dumps(
+            {
+                "command": report.command,
+                "machine": report.machine,
+                "peaks": report.peaks,
+                "notes": report.notes,
+                "rows": [asdict(r) for r in report.rows],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def _csv(report: Report) -> str:
     buffer = io.StringIO()
     machine = report.machine
-    extra = {"command": report.command, "cpu": machine["cpu"], "gpu": machine["gpu"] or "",
-             "versions": " ".join(f"{k}={v}" for k, v in machine["versions"].items()),
-             "peaks_measured": "; ".join(f"{p['device']}: {p['how']}" for p in report.peaks)}
+    extra = {
+        "command": report.command,
+        "cpu": machine["cpu"],
+        "gpu": machine["gpu"] or "",
+        "versions": " ".join(f"{k}={v}" for k, v in machine["versions"].items()),
+        "peaks_measured": "; ".join(f"{p['device']}: {p['how']}" for p in report.peaks),
+    }
     writer = csv.DictWriter(buffer, fieldnames=[*asdict(report.rows[0]), *extra], lineterminator="\n")
     writer.writeheader()
     for row in report.rows:

@@ -111,9 +111,15 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
     from ..trt.builder import BuildSettings, build
     from ..trt.profiles import parse_profiles
 
-    settings = BuildSettings(parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple), flavor=FLAVORS[target.backend])
-    engine = build(graph, graph.with_name(f"{graph.stem}.{target.backend}.{lr_hw[1]}x{lr_hw[0]}.plan"), settings,
-                   say=lambda line: None)[-1]
+    settings = BuildSettings(
+        parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple), flavor=FLAVORS[target.backend]
+    )
+    engine = build(
+        graph,
+        graph.with_name(f"{graph.stem}.{target.backend}.{lr_hw[1]}x{lr_hw[0]}.plan"),
+        settings,
+        say=lambda line: None,
+    )[-1]
     return open_session(engine, device=target.device)
 
 
@@ -124,15 +130,24 @@ def device_name(device: str) -> str:
     return machine["gpu"] if device == "cuda" else machine["cpu"]
 
 
-def bench_model(name: str, lr_sizes: list[tuple[int, int]], targets: list[Target], unfused: bool,
-                frames: int, warmup: int, workdir: Path, progress=None) -> list[BenchRow]:
+def bench_model(
+    name: str,
+    lr_sizes: list[tuple[int, int]],
+    targets: list[Target],
+    unfused: bool,
+    frames: int,
+    warmup: int,
+    workdir: Path,
+    progress=None,
+) -> list[BenchRow]:
     """Rows for one model: the training form on torch first if `unfused`, then the fused form per target."""
     torch.manual_seed(0)  # speed does not depend on the weights; random ones need no checkpoint
     trained = build_model(name).eval()
     deployed = fuse(trained)
     first = targets[0]
-    unfused_target = Target("torch", "cuda" if first.backend in FLAVORS else first.device, first.precision,
-                            first.include_io)
+    unfused_target = Target(
+        "torch", "cuda" if first.backend in FLAVORS else first.device, first.precision, first.include_io
+    )
     variants = ([(unfused_target, trained)] if unfused else []) + [(t, deployed) for t in targets]
     rows = []
     for lr_hw in lr_sizes:
@@ -147,16 +162,31 @@ def bench_model(name: str, lr_sizes: list[tuple[int, int]], targets: list[Target
             session = _session(model, variant, lr_hw, workdir)
             timing = time_session(session, clip, frames, warmup, include_io=variant.include_io, progress=progress)
             attained = gflops_exact * timing.fps
-            rows.append(BenchRow(
-                model=name, table=None, resolution=resolution, lr_size=f"{width}x{height}",
-                backend=variant.backend, device=session.device, form="fused" if model.fused else "unfused",
-                precision=variant.precision, dcn=_dcn_of(model, variant), include_io=variant.include_io, params=count_params(model),
-                gflops_paper=gflops_paper, gflops_exact=gflops_exact,
-                fps=timing.fps, latency_median_ms=timing.median_ms, latency_p90_ms=timing.p90_ms,
-                peak_memory_mb=memory.peak_mb(), memory_kind=memory.kind,
-                attained_gflops_per_s=attained, peak_gflops_per_s=machine_peak.gflops_per_s,
-                peak_fraction=machine_peak.fraction(attained),
-            ))
+            rows.append(
+                BenchRow(
+                    model=name,
+                    table=None,
+                    resolution=resolution,
+                    lr_size=f"{width}x{height}",
+                    backend=variant.backend,
+                    device=session.device,
+                    form="fused" if model.fused else "unfused",
+                    precision=variant.precision,
+                    dcn=_dcn_of(model, variant),
+                    include_io=variant.include_io,
+                    params=count_params(model),
+                    gflops_paper=gflops_paper,
+                    gflops_exact=gflops_exact,
+                    fps=timing.fps,
+                    latency_median_ms=timing.median_ms,
+                    latency_p90_ms=timing.p90_ms,
+                    peak_memory_mb=memory.peak_mb(),
+                    memory_kind=memory.kind,
+                    attained_gflops_per_s=attained,
+                    peak_gflops_per_s=machine_peak.gflops_per_s,
+                    peak_fraction=machine_peak.fraction(attained),
+                )
+            )
             del session
     _add_speedups(rows)
     return rows
@@ -171,8 +201,14 @@ def _dcn_of(model: VSRModel, target: Target) -> str | None:
 def in_table(row: BenchRow, table: str | None) -> BenchRow:
     """The row as `table` lists it, with that table's numbers (None: the first table listing the model)."""
     paper = paper_row(row.model, row.resolution, table)
-    return replace(row, table=table, paper_params_m=paper and paper.params_m, paper_gflops=paper and paper.gflops,
-                   paper_fps_gpu=paper and paper.fps, paper_source=paper and paper.source)
+    return replace(
+        row,
+        table=table,
+        paper_params_m=paper and paper.params_m,
+        paper_gflops=paper and paper.gflops,
+        paper_fps_gpu=paper and paper.fps,
+        paper_source=paper and paper.source,
+    )
 
 
 def _add_speedups(rows: list[BenchRow]) -> None:

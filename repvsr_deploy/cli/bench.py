@@ -43,40 +43,87 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
                 wanted.append((table, model))
             else:
                 row = rows["720p"]
-                notes.append(f"Not measured ({row.source} row, no such model in the registry): {model}: "
-                             f"{row.params_m or '-'} M params, {row.gflops or '-'} GFLOPs, {row.fps} FPS.")
+                notes.append(
+                    f"Not measured ({row.source} row, no such model in the registry): {model}: "
+                    f"{row.params_m or '-'} M params, {row.gflops or '-'} GFLOPs, {row.fps} FPS."
+                )
     return wanted, notes
 
 
 @click.command("repvsr-bench")
-@click.option("--table", "table", type=click.Choice(["repvsr", "ksnet", "all"]),
-              help="Rows of RepVSR Table 2, KSNet Table 1, or both [default: all, unless --model].")
+@click.option(
+    "--table",
+    "table",
+    type=click.Choice(["repvsr", "ksnet", "all"]),
+    help="Rows of RepVSR Table 2, KSNet Table 1, or both [default: all, unless --model].",
+)
 @click.option("--model", "models", multiple=True, help="Registry model(s) instead of a table, comma-separated.")
-@click.option("--res", "resolutions", multiple=True,
-              help="Target resolution(s): 720p, 1080p, 4k (LR 320x180, 480x270, 960x540) [default: 720p].")
+@click.option(
+    "--res",
+    "resolutions",
+    multiple=True,
+    help="Target resolution(s): 720p, 1080p, 4k (LR 320x180, 480x270, 960x540) [default: 720p].",
+)
 @click.option("--lr-size", "lr_sizes", multiple=True, type=FrameSize(), help="Any LR size WxH instead of --res.")
-@click.option("--backend", "backends", multiple=True,
-              help="tensorrt, tensorrt-rtx, onnxruntime, openvino and/or torch, comma-separated [default: the fastest "
-                   "present: tensorrt, tensorrt-rtx, onnxruntime-gpu, torch on CUDA, openvino, onnxruntime on the CPU].")
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    help="tensorrt, tensorrt-rtx, onnxruntime, openvino and/or torch, comma-separated [default: the fastest "
+    "present: tensorrt, tensorrt-rtx, onnxruntime-gpu, torch on CUDA, openvino, onnxruntime on the CPU].",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
-@click.option("--dcn", type=click.Choice(["standard", "plugin", "portable"]), default="standard", show_default=True,
-              help="How deformable convs are exported for onnxruntime and TensorRT (see repvsr-export --dcn); "
-                   "tensorrt-rtx and openvino always take portable.")
+@click.option(
+    "--dcn",
+    type=click.Choice(["standard", "plugin", "portable"]),
+    default="standard",
+    show_default=True,
+    help="How deformable convs are exported for onnxruntime and TensorRT (see repvsr-export --dcn); "
+    "tensorrt-rtx and openvino always take portable.",
+)
 @click.option("--unfused", is_flag=True, help="Also time the training-form (unfused) model on torch.")
 @click.option("--frames", default=20, show_default=True, type=click.IntRange(2), help="Timed frames per row.")
-@click.option("--warmup", default=3, show_default=True, type=click.IntRange(0),
-              help="Untimed frames first (bidirectional models: at least 2, or none).")
+@click.option(
+    "--warmup",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Untimed frames first (bidirectional models: at least 2, or none).",
+)
 @click.option("--include-io", is_flag=True, help="Time host-to-device frame copies too (default: compute only).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--out", "outs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the result to this file, as its suffix says (.json, .csv, .md; else --format); "
-                   "repeatable.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write FPS against GFLOPs (ours and the paper's) to this .png/.svg/.pdf.")
+@click.option(
+    "--out",
+    "outs",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the result to this file, as its suffix says (.json, .csv, .md; else --format); repeatable.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write FPS against GFLOPs (ours and the paper's) to this .png/.svg/.pdf.",
+)
 @debug_option
-def bench_command(table, models, resolutions, lr_sizes, backends, device, precision, dcn, unfused, frames, warmup,
-                  include_io, fmt, outs, plot_path):
+def bench_command(
+    table,
+    models,
+    resolutions,
+    lr_sizes,
+    backends,
+    device,
+    precision,
+    dcn,
+    unfused,
+    frames,
+    warmup,
+    include_io,
+    fmt,
+    outs,
+    plot_path,
+):
     """Measure the models as deployed (fused) on this machine: Params, GFLOPs, FPS, latency
     (median, p90), peak memory and the share of the machine's peak FLOP rate, beside the paper's
     Params / GFLOPs / FPS."""
@@ -94,16 +141,19 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
     tables = ["repvsr", "ksnet"] if table in (None, "all") else [table]
     if lr_sizes and resolutions:
         raise click.UsageError("give --res or --lr-size, not both")
-    sizes = list(lr_sizes) or [RESOLUTIONS[r] for r in _check_choices("--res", _split(resolutions) or ["720p"],
-                                                                      list(RESOLUTIONS))]
+    sizes = list(lr_sizes) or [
+        RESOLUTIONS[r] for r in _check_choices("--res", _split(resolutions) or ["720p"], list(RESOLUTIONS))
+    ]
     backends = _check_choices("--backend", _split(backends), BACKENDS)
     if not backends:
         backend, best_device = fastest_backend()
         backends, device = [backend], (best_device if device == "auto" else device)
     if dcn == "plugin" and set(backends) - {"tensorrt", "torch"}:
         raise click.BadParameter("the plugin runs on --backend tensorrt only", param_hint="'--dcn'")
-    targets = [Target(b, resolve_device(b, device), precision, include_io, "portable" if b in PORTABLE_ONLY else dcn)
-               for b in backends]
+    targets = [
+        Target(b, resolve_device(b, device), precision, include_io, "portable" if b in PORTABLE_ONLY else dcn)
+        for b in backends
+    ]
     if plot_path and plot_path.suffix.lower() not in PLOT_SUFFIXES:
         raise ReportedError(f"--plot {plot_path}: give a {', '.join(PLOT_SUFFIXES)} file")
     with contextlib.ExitStack() as stack:
@@ -119,8 +169,9 @@ def bench_command(table, models, resolutions, lr_sizes, backends, device, precis
             for table_name, model in wanted:
                 progress.label(model)
                 if model not in measured:
-                    measured[model] = bench_model(model, sizes, targets, unfused, frames, warmup,
-                                                  workdir, progress.advance)
+                    measured[model] = bench_model(
+                        model, sizes, targets, unfused, frames, warmup, workdir, progress.advance
+                    )
                 rows += [in_table(row, table_name) for row in measured[model]]
         peaks = [vars(peak(d, precision, device_name(d))) for d in dict.fromkeys(r.device for r in rows)]
         report = Report(rows, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]), peaks, notes)

@@ -41,25 +41,52 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str, graph_backen
 @click.command("repvsr-eval")
 @click.argument("data", type=click.Path(path_type=Path), required=False)
 @click.argument("models", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--demo-data", is_flag=True,
-              help="Evaluate on the demo's held-out clips (scikit-image photographs) instead of DATA.")
+@click.option(
+    "--demo-data",
+    is_flag=True,
+    help="Evaluate on the demo's held-out clips (scikit-image photographs) instead of DATA.",
+)
 @click.option("--unfused", is_flag=True, help="Also evaluate checkpoints in their training form.")
-@click.option("--degradation", type=click.Choice(["bd", "bi"]), default="bd", show_default=True,
-              help="How LR frames are made where DATA has no LR folder.")
+@click.option(
+    "--degradation",
+    type=click.Choice(["bd", "bi"]),
+    default="bd",
+    show_default=True,
+    help="How LR frames are made where DATA has no LR folder.",
+)
 @click.option("--frames", type=click.IntRange(2), help="At most this many frames per sequence.")
-@click.option("--channel", type=click.Choice(["rgb", "y"]), default="rgb", show_default=True,
-              help="Measure on RGB, or on the Y channel of BT.601 YCbCr (the BasicVSR line's Vid4 convention).")
-@click.option("--crop-border", type=click.IntRange(0), default=0, show_default=True,
-              help="Leave out this many pixels on every side before measuring.")
-@click.option("--graph-backend", type=click.Choice(["onnxruntime", "openvino"]), default="onnxruntime",
-              show_default=True, help="What runs the .onnx graphs among MODELS.")
+@click.option(
+    "--channel",
+    type=click.Choice(["rgb", "y"]),
+    default="rgb",
+    show_default=True,
+    help="Measure on RGB, or on the Y channel of BT.601 YCbCr (the BasicVSR line's Vid4 convention).",
+)
+@click.option(
+    "--crop-border",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Leave out this many pixels on every side before measuring.",
+)
+@click.option(
+    "--graph-backend",
+    type=click.Choice(["onnxruntime", "openvino"]),
+    default="onnxruntime",
+    show_default=True,
+    help="What runs the .onnx graphs among MODELS.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the result here (.json, .csv by suffix; else --format).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the result here (.json, .csv by suffix; else --format).",
+)
 @debug_option
-def eval_command(data, models, demo_data, unfused, degradation, frames, channel, crop_border, graph_backend, device,
-                 fmt, out):
+def eval_command(
+    data, models, demo_data, unfused, degradation, frames, channel, crop_border, graph_backend, device, fmt, out
+):
     """PSNR and SSIM (on RGB, or Y with --channel y) of MODELS (.pth checkpoints, .onnx graphs, .plan engines) over the
     sequences of DATA (DATA/GT/<seq>, with DATA/LR/<seq> where given; or sequences directly under
     DATA), bicubic beside."""
@@ -80,9 +107,11 @@ def eval_command(data, models, demo_data, unfused, degradation, frames, channel,
         convention = Convention(channel, crop_border)
         for sequence in sequences:
             if min(sequence.width, sequence.height) - 2 * crop_border < SSIM_WINDOW:
-                raise click.BadParameter(f"{crop_border} leaves less than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM "
-                                         f"window of {sequence.name}'s {sequence.width}x{sequence.height} frames",
-                                         param_hint="--crop-border")
+                raise click.BadParameter(
+                    f"{crop_border} leaves less than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM "
+                    f"window of {sequence.name}'s {sequence.width}x{sequence.height} frames",
+                    param_hint="--crop-border",
+                )
         sessions = list(_sessions(models, unfused, device, graph_backend))
         scores = []
         for sequence in sequences:  # each read anew per row: frames flow through, nothing is kept
@@ -94,8 +123,15 @@ def eval_command(data, models, demo_data, unfused, degradation, frames, channel,
         click.echo(_render(rows, fmt, command, convention, tabulate), nl=False)
         if out:
             with atomic_path(out) as tmp:
-                tmp.write_text(_render(rows, {".json": "json", ".csv": "csv"}.get(out.suffix.lower(), fmt), command,
-                                       convention, tabulate))
+                tmp.write_text(
+                    _render(
+                        rows,
+                        {".json": "json", ".csv": "csv"}.get(out.suffix.lower(), fmt),
+                        command,
+                        convention,
+                        tabulate,
+                    )
+                )
 
 
 def _render(rows, fmt: str, command: str, convention, tabulate) -> str:
@@ -107,8 +143,11 @@ def _render(rows, fmt: str, command: str, convention, tabulate) -> str:
         writer.writeheader()
         writer.writerows({**asdict(r), "command": command} for r in rows)
         return buffer.getvalue()
-    body = tabulate([[r.sequence, r.model, r.frames, f"{r.psnr:.3f}", f"{r.ssim:.4f}"] for r in rows],
-                    headers=["Sequence", "Model", "Frames", "PSNR (dB)", "SSIM"], disable_numparse=True)
+    body = tabulate(
+        [[r.sequence, r.model, r.frames, f"{r.psnr:.3f}", f"{r.ssim:.4f}"] for r in rows],
+        headers=["Sequence", "Model", "Frames", "PSNR (dB)", "SSIM"],
+        disable_numparse=True,
+    )
     return body + f"\n\n{convention.describe()}; average = mean over sequences.\n"
 
 

@@ -11,18 +11,40 @@ from .options import FrameSize
 @click.command("repvsr-export")
 @click.argument("checkpoint", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--onnx", "to_onnx", is_flag=True, help="Write the fused single-step ONNX graph.")
-@click.option("--model", "model_name", help="Model name: the model CHECKPOINT must hold, or the one --random-init builds.")
-@click.option("--random-init", is_flag=True, help="No checkpoint: export a randomly initialized model (for benchmarks).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file [default: CHECKPOINT with .onnx, or MODEL.onnx].")
-@click.option("--fp16", is_flag=True, help="Also write a float16 graph beside it, NAME.fp16.onnx (what TensorRT 11 builds FP16 from).")
-@click.option("--verify-frames", type=click.IntRange(2),
-              help="Frames of the verification clip [default: 8, or 10 for bidirectional models].")
-@click.option("--verify-size", default="96x64", show_default=True, type=FrameSize(), help="LR size of the verification clip.")
-@click.option("--dcn", type=click.Choice(["standard", "plugin", "portable"]), default="standard", show_default=True,
-              help="Deformable convolutions as ONNX DeformConv (standard); as our fused TensorRT plugin op "
-                   "(plugin; verified through its standard lowering, which onnxruntime runs); or as GridSample "
-                   "and a 1x1 Conv, which every runtime has (portable: TensorRT for RTX, OpenVINO).")
+@click.option(
+    "--model", "model_name", help="Model name: the model CHECKPOINT must hold, or the one --random-init builds."
+)
+@click.option(
+    "--random-init", is_flag=True, help="No checkpoint: export a randomly initialized model (for benchmarks)."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file [default: CHECKPOINT with .onnx, or MODEL.onnx].",
+)
+@click.option(
+    "--fp16",
+    is_flag=True,
+    help="Also write a float16 graph beside it, NAME.fp16.onnx (what TensorRT 11 builds FP16 from).",
+)
+@click.option(
+    "--verify-frames",
+    type=click.IntRange(2),
+    help="Frames of the verification clip [default: 8, or 10 for bidirectional models].",
+)
+@click.option(
+    "--verify-size", default="96x64", show_default=True, type=FrameSize(), help="LR size of the verification clip."
+)
+@click.option(
+    "--dcn",
+    type=click.Choice(["standard", "plugin", "portable"]),
+    default="standard",
+    show_default=True,
+    help="Deformable convolutions as ONNX DeformConv (standard); as our fused TensorRT plugin op "
+    "(plugin; verified through its standard lowering, which onnxruntime runs); or as GridSample "
+    "and a 1x1 Conv, which every runtime has (portable: TensorRT for RTX, OpenVINO).",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of --random-init.")
 @debug_option
 def export_command(checkpoint, to_onnx, model_name, random_init, output, fp16, verify_frames, verify_size, dcn, seed):

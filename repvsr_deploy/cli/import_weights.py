@@ -9,12 +9,20 @@ from .errors import debug_option, run_command
 
 @click.command("repvsr-import")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The checkpoint to write.")
-@click.option("--into", "into", help="For a SpyNet checkpoint: the model whose SpyNet gets it (basicvsr, ksnet-uni, "
-                                     "ksnet-bi); its other weights freshly initialised.")
-@click.option("--key", type=click.Choice(["params", "params_ema"]),
-              help="BasicSR entry to read [default: params_ema where there is one, else params].")
+@click.option(
+    "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The checkpoint to write."
+)
+@click.option(
+    "--into",
+    "into",
+    help="For a SpyNet checkpoint: the model whose SpyNet gets it (basicvsr, ksnet-uni, "
+    "ksnet-bi); its other weights freshly initialised.",
+)
+@click.option(
+    "--key",
+    type=click.Choice(["params", "params_ema"]),
+    help="BasicSR entry to read [default: params_ema where there is one, else params].",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the weights --into initialises.")
 @debug_option
 def import_command(source, out, into, key, seed):
@@ -35,8 +43,10 @@ def import_command(source, out, into, key, seed):
     options = ", ".join(f"{k} {v}" if v is not True else k for k, v in imported.model.config.items())
     entry = f"'{imported.source_key}'" if imported.source_key else "a bare state dict"
     part = " into its SpyNet" if imported.architecture == "spynet" else ""
-    click.echo(f"{out}: {imported.model.name} ({options or 'defaults'}){part} from {source} "
-               f"({imported.layout} layout, {entry}, {imported.tensors} tensors)")
+    click.echo(
+        f"{out}: {imported.model.name} ({options or 'defaults'}){part} from {source} "
+        f"({imported.layout} layout, {entry}, {imported.tensors} tensors)"
+    )
 
 
 def main():

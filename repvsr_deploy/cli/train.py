@@ -26,13 +26,26 @@ def _validation(root: Path | None, degradation: str, max_frames: int | None) -> 
 @click.command("repvsr-train")
 @click.argument("data", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default="repvsr", show_default=True, help="Registry model.")
-@click.option("--demo-data", is_flag=True,
-              help="Train on clips made from scikit-image's photographs (no DATA); validate on held-out ones.")
-@click.option("-o", "--out", "checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Checkpoint to write (and to resume from with --resume).")
+@click.option(
+    "--demo-data",
+    is_flag=True,
+    help="Train on clips made from scikit-image's photographs (no DATA); validate on held-out ones.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Checkpoint to write (and to resume from with --resume).",
+)
 @click.option("--resume", is_flag=True, help="Continue from --out's iteration, optimizer and weights.")
-@click.option("--init", "init", type=click.Path(dir_okay=False, path_type=Path),
-              help="Start from this checkpoint's weights at iteration 0 (e.g. official ones, see repvsr-import).")
+@click.option(
+    "--init",
+    "init",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Start from this checkpoint's weights at iteration 0 (e.g. official ones, see repvsr-import).",
+)
 @click.option("--iterations", type=click.IntRange(1), help="[default: the recipe's, e.g. 400k for RepVSR]")
 @click.option("--batch", type=click.IntRange(1), help="Clips per iteration and GPU [default: the recipe's, 4].")
 @click.option("--clip-frames", default=5, show_default=True, type=click.IntRange(2), help="Frames per clip.")
@@ -46,8 +59,26 @@ def _validation(root: Path | None, degradation: str, max_frames: int | None) -> 
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @debug_option
-def train_command(data, model_name, demo_data, checkpoint, resume, init, iterations, batch, clip_frames, patch,
-                  degradation, base_lr, val_root, val_every, save_every, max_frames, device, seed):
+def train_command(
+    data,
+    model_name,
+    demo_data,
+    checkpoint,
+    resume,
+    init,
+    iterations,
+    batch,
+    clip_frames,
+    patch,
+    degradation,
+    base_lr,
+    val_root,
+    val_every,
+    save_every,
+    max_frames,
+    device,
+    seed,
+):
     """Train MODEL on the sequences under DATA (folders of frame folders or videos), LR made on the
     fly by --degradation, with the paper's loss, optimizer and schedule (RepVSR's for repvsr, frvsr,
     tecogan; KSNet's otherwise). Several GPUs: torchrun --nproc_per_node N $(which repvsr-train) ..."""
@@ -92,8 +123,11 @@ def train_command(data, model_name, demo_data, checkpoint, resume, init, iterati
         recipe = recipe_for(model_name)
         recipe = replace_lr(recipe, base_lr) if base_lr else recipe
         iterations = iterations or state.get("iterations") or recipe.iterations
-        sequences = photo_clips(TRAIN_PHOTOS, 8, 12, (4 * patch + 64, 4 * patch + 64), seed) if demo_data \
+        sequences = (
+            photo_clips(TRAIN_PHOTOS, 8, 12, (4 * patch + 64, 4 * patch + 64), seed)
+            if demo_data
             else _load(data, max_frames)
+        )
         sampler = ClipSampler(sequences, clip_frames, patch, degradation, model.scale, seed + rank)
         val = _validation(val_root, degradation, max_frames)
         if demo_data and not val:  # the demo's held-out photographs
@@ -102,14 +136,28 @@ def train_command(data, model_name, demo_data, checkpoint, resume, init, iterati
             val = demo_sequences(degradation)
         start = state.get("iteration", 0)
         with tqdm(total=iterations, initial=start, unit="it", disable=rank != 0, dynamic_ncols=True) as bar:
+
             def report(progress):
                 bar.update()
                 bar.set_postfix(loss=f"{progress.loss:.4g}", lr=f"{progress.lr:.2g}")
                 if progress.val_psnr is not None:
                     bar.write(f"iteration {progress.iteration}: validation PSNR {progress.val_psnr:.3f} dB")
 
-            train(model, sampler, recipe, iterations, batch or recipe.batch, device, checkpoint, state.get("optimizer"),
-                  start, val, val_every, save_every, report)
+            train(
+                model,
+                sampler,
+                recipe,
+                iterations,
+                batch or recipe.batch,
+                device,
+                checkpoint,
+                state.get("optimizer"),
+                start,
+                val,
+                val_every,
+                save_every,
+                report,
+            )
     if world > 1:
         torch.distributed.destroy_process_group()
     if rank == 0:

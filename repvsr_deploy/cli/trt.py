@@ -9,8 +9,9 @@ from ..modelinfo import PRECISIONS
 from .errors import debug_option, run_command
 from .options import FiniteRange, FrameSize
 
-trust_option = click.option("--trust-host-code", is_flag=True,
-                            help="Run a version-compatible engine, which carries executable host code.")
+trust_option = click.option(
+    "--trust-host-code", is_flag=True, help="Run a version-compatible engine, which carries executable host code."
+)
 
 
 @click.group("repvsr-trt")
@@ -20,27 +21,66 @@ def trt_command():
 
 @trt_command.command("build")
 @click.argument("onnx_path", metavar="MODEL.onnx", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Engine file [default: MODEL.plan]; a JSON sidecar goes beside it.")
-@click.option("--profiles", default="720p,1080p,4k", show_default=True,
-              help="Frame sizes: 720p, 1080p, 4k or LR WxH; one nested profile each, tuned at its size.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Engine file [default: MODEL.plan]; a JSON sidecar goes beside it.",
+)
+@click.option(
+    "--profiles",
+    default="720p,1080p,4k",
+    show_default=True,
+    help="Frame sizes: 720p, 1080p, 4k or LR WxH; one nested profile each, tuned at its size.",
+)
 @click.option("--precision", type=click.Choice(PRECISIONS), help="[default: the graph's]")
-@click.option("--workspace", type=FiniteRange(min=0.25),
-              help="Scratch memory limit in GiB [default: the library's, the GPU's memory].")
-@click.option("--opt-level", default=3, show_default=True, type=click.IntRange(0, 5),
-              help="TensorRT's builder optimization level.")
-@click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path),
-              help="[default: one per GPU and TensorRT version under ~/.cache/repvsr-deploy]")
+@click.option(
+    "--workspace",
+    type=FiniteRange(min=0.25),
+    help="Scratch memory limit in GiB [default: the library's, the GPU's memory].",
+)
+@click.option(
+    "--opt-level",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 5),
+    help="TensorRT's builder optimization level.",
+)
+@click.option(
+    "--timing-cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="[default: one per GPU and TensorRT version under ~/.cache/repvsr-deploy]",
+)
 @click.option("--version-compatible", is_flag=True, help="Engine that newer TensorRT versions can run (TensorRT only).")
 @click.option("--force", is_flag=True, help="Rebuild even if the engine is up to date.")
-@click.option("--flavor", type=click.Choice(["tensorrt", "rtx"]), default="tensorrt", show_default=True,
-              help="TensorRT 10/11 (builds on the GPU it targets) or TensorRT for RTX (builds anywhere, GPU or "
-                   "not, for a set of compute capabilities; the engine is specialised on the GPU at load).")
-@click.option("--compute-capability", "compute_capabilities", default="",
-              help="--flavor rtx: the GPUs to build for, e.g. 8.6,8.9 [default: TensorRT for RTX's portable set].")
+@click.option(
+    "--flavor",
+    type=click.Choice(["tensorrt", "rtx"]),
+    default="tensorrt",
+    show_default=True,
+    help="TensorRT 10/11 (builds on the GPU it targets) or TensorRT for RTX (builds anywhere, GPU or "
+    "not, for a set of compute capabilities; the engine is specialised on the GPU at load).",
+)
+@click.option(
+    "--compute-capability",
+    "compute_capabilities",
+    default="",
+    help="--flavor rtx: the GPUs to build for, e.g. 8.6,8.9 [default: TensorRT for RTX's portable set].",
+)
 @debug_option
-def build_command(onnx_path, output, profiles, precision, workspace, opt_level, timing_cache, version_compatible, force,
-                  flavor, compute_capabilities):
+def build_command(
+    onnx_path,
+    output,
+    profiles,
+    precision,
+    workspace,
+    opt_level,
+    timing_cache,
+    version_compatible,
+    force,
+    flavor,
+    compute_capabilities,
+):
     """Build the engine of MODEL.onnx (both engines of a bidirectional model), or reuse it if it is
     up to date; a stale one is rebuilt, saying what changed."""
     from ..graph_file import read_graph
@@ -48,8 +88,17 @@ def build_command(onnx_path, output, profiles, precision, workspace, opt_level, 
     from ..trt.profiles import parse_profiles
 
     _, info = read_graph(onnx_path)
-    settings = BuildSettings(parse_profiles(profiles, info.size_multiple), precision, workspace, opt_level,
-                             timing_cache, version_compatible, force, flavor, compute_capabilities)
+    settings = BuildSettings(
+        parse_profiles(profiles, info.size_multiple),
+        precision,
+        workspace,
+        opt_level,
+        timing_cache,
+        version_compatible,
+        force,
+        flavor,
+        compute_capabilities,
+    )
     build(onnx_path, output or onnx_path.with_suffix(".plan"), settings, say=click.echo)
 
 
@@ -74,8 +123,12 @@ def info_command(engine_path, trust_host_code):
 
 @trt_command.command("run")
 @click.argument("engine_path", metavar="ENGINE", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Frames as .npy: float32 [T, 3, H, W], values from 0 to 1 [default: a synthetic moving clip].")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Frames as .npy: float32 [T, 3, H, W], values from 0 to 1 [default: a synthetic moving clip].",
+)
 @click.option("--size", default="320x180", show_default=True, type=FrameSize(), help="LR size of the synthetic clip.")
 @click.option("--frames", default=100, show_default=True, type=click.IntRange(1), help="Timed frames.")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(0), help="Untimed frames first.")
@@ -138,8 +191,10 @@ def check_command():
         click.echo(f"{flavor.title} engines: {' and '.join(can) + ' here' if can else 'neither built nor run here'}")
     if not found.usable:
         builds = " (TensorRT for RTX still builds them here)" if found.can_build("rtx") else ""
-        raise ReportedError(f"no TensorRT flavour can run engines on this machine{builds}: that needs an NVIDIA GPU, "
-                            "cuda-python and TensorRT or TensorRT for RTX")
+        raise ReportedError(
+            f"no TensorRT flavour can run engines on this machine{builds}: that needs an NVIDIA GPU, "
+            "cuda-python and TensorRT or TensorRT for RTX"
+        )
 
 
 def main():

@@ -9,14 +9,14 @@ from .errors import debug_option, run_command
 from .options import FiniteRange
 
 
-def _open_model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, window: int,
-                trust_host_code: bool):
+def _open_model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, window: int, trust_host_code: bool):
     """The session: the flag names the backend, whatever the file's suffix; no model: the demo on
     the fastest backend present."""
     from ..runtime.session import Session, open_session
 
-    given = [(path, backend) for path, backend in ((ckpt, "torch"), (onnx, graph_backend), (engine, "tensorrt"))
-             if path]
+    given = [
+        (path, backend) for path, backend in ((ckpt, "torch"), (onnx, graph_backend), (engine, "tensorrt")) if path
+    ]
     if len(given) + bicubic > 1:
         raise click.UsageError("give one of --ckpt, --onnx, --engine, --bicubic")
     if bicubic:
@@ -36,9 +36,12 @@ def _carried(streams: list, dropped: tuple[str, ...]) -> list:
     known = {str(s.index) for s in streams} | {s.type for s in streams}
     for name in dropped:
         if name not in known:
-            raise click.BadParameter(f"'{name}' is none of the input's audio or subtitle streams "
-                                     f"(indexes {', '.join(sorted(known - {'audio', 'subtitle'})) or 'none'}, "
-                                     "or audio, subtitle)", param_hint="--drop-stream")
+            raise click.BadParameter(
+                f"'{name}' is none of the input's audio or subtitle streams "
+                f"(indexes {', '.join(sorted(known - {'audio', 'subtitle'})) or 'none'}, "
+                "or audio, subtitle)",
+                param_hint="--drop-stream",
+            )
     return [s for s in streams if str(s.index) not in dropped and s.type not in dropped]
 
 
@@ -49,32 +52,72 @@ def _carried(streams: list, dropped: tuple[str, ...]) -> list:
 @click.option("--onnx", type=click.Path(dir_okay=False, path_type=Path), help="An exported graph (onnxruntime).")
 @click.option("--engine", type=click.Path(dir_okay=False, path_type=Path), help="A TensorRT engine.")
 @click.option("--bicubic", is_flag=True, help="Bicubic x4 instead of a model (the baseline).")
-@click.option("--graph-backend", type=click.Choice(["onnxruntime", "openvino"]), default="onnxruntime",
-              show_default=True, help="What runs the --onnx graph.")
+@click.option(
+    "--graph-backend",
+    type=click.Choice(["onnxruntime", "openvino"]),
+    default="onnxruntime",
+    show_default=True,
+    help="What runs the --onnx graph.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--codec", help="Video encoder (FFmpeg's name) [default: the container's for the bit depth].")
 @click.option("--crf", type=click.IntRange(0, 63), help="Encoder quality, for encoders with a crf [default: 18].")
 @click.option("--preset", help="Encoder speed, for encoders with presets [default: theirs; libx265: faster].")
 @click.option("--bit-depth", type=click.Choice(["8", "10"]), help="Of the output video [default: the input's].")
 @click.option("--audio-codec", help="Re-encode the audio with this encoder (for a container that cannot hold it).")
-@click.option("--drop-stream", multiple=True, metavar="INDEX|audio|subtitle",
-              help="Leave an input stream out (its index, or every audio or subtitle stream); repeatable.")
+@click.option(
+    "--drop-stream",
+    multiple=True,
+    metavar="INDEX|audio|subtitle",
+    help="Leave an input stream out (its index, or every audio or subtitle stream); repeatable.",
+)
 @click.option("--start", default=0, show_default=True, type=click.IntRange(0), help="First frame.")
 @click.option("--frames", type=click.IntRange(1), help="How many frames, at most [default: to the end].")
 @click.option("--deinterlace", is_flag=True, help="Make interlaced video progressive first (bwdif).")
-@click.option("--allow-partial", is_flag=True,
-              help="Upscale what decodes of a truncated or corrupt input (said on stderr) instead of refusing it.")
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Upscale what decodes of a truncated or corrupt input (said on stderr) instead of refusing it.",
+)
 @click.option("--reset-at-cuts", is_flag=True, help="Start from a fresh state at each scene cut.")
-@click.option("--cut-threshold", default=0.25, show_default=True, type=FiniteRange(0, 1),
-              help="Mean absolute grey difference that makes a cut.")
-@click.option("--window", default=10, show_default=True, type=click.IntRange(2),
-              help="Clip window of bidirectional models.")
+@click.option(
+    "--cut-threshold",
+    default=0.25,
+    show_default=True,
+    type=FiniteRange(0, 1),
+    help="Mean absolute grey difference that makes a cut.",
+)
+@click.option(
+    "--window", default=10, show_default=True, type=click.IntRange(2), help="Clip window of bidirectional models."
+)
 @click.option("--trust-host-code", is_flag=True, help="Run version-compatible TensorRT engines.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT when it is a folder that is not empty.")
 @debug_option
-def upscale_command(source, target, ckpt, onnx, engine, bicubic, graph_backend, device, codec, crf, preset, bit_depth,
-                    audio_codec, drop_stream, start, frames, deinterlace, allow_partial, reset_at_cuts, cut_threshold,
-                    window, trust_host_code, overwrite):
+def upscale_command(
+    source,
+    target,
+    ckpt,
+    onnx,
+    engine,
+    bicubic,
+    graph_backend,
+    device,
+    codec,
+    crf,
+    preset,
+    bit_depth,
+    audio_codec,
+    drop_stream,
+    start,
+    frames,
+    deinterlace,
+    allow_partial,
+    reset_at_cuts,
+    cut_threshold,
+    window,
+    trust_host_code,
+    overwrite,
+):
     """Upscale IN (a video file or a folder of images) x4 into OUT (a .mp4/.mkv/.mov/.webm/.avi file,
     or a folder, which gets PNG images). Each frame keeps its time; colour, bit depth, rotation and
     pixel shape are carried; audio and subtitles are copied with their tags, cut to the frames
@@ -97,8 +140,10 @@ def upscale_command(source, target, ckpt, onnx, engine, bicubic, graph_backend, 
     encoding = Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)
     scale = session.info.scale
     cuts = SceneCuts(cut_threshold) if reset_at_cuts else None
-    with open_sink(target, clip, scale, encoding, carried, overwrite) as sink, \
-            tqdm(total=clip.frame_count, unit="frame", desc=source.name, dynamic_ncols=True) as bar:
+    with (
+        open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
+        tqdm(total=clip.frame_count, unit="frame", desc=source.name, dynamic_ncols=True) as bar,
+    ):
         try:
             count = upscale.run(clip, sink, session, cuts, bar.update, carried)
         except BaseException:
@@ -107,8 +152,10 @@ def upscale_command(source, target, ckpt, onnx, engine, bicubic, graph_backend, 
     if clip.shortfall:
         click.echo(f"repvsr-upscale: warning: {clip.shortfall}; OUT holds the {count} frames that decoded", err=True)
     copied = len(sink.carried)
-    click.echo(f"{target}: {count} frames, {clip.width * scale}x{clip.height * scale}"
-               f"{f', {copied} stream(s) carried' if copied else ''}")
+    click.echo(
+        f"{target}: {count} frames, {clip.width * scale}x{clip.height * scale}"
+        f"{f', {copied} stream(s) carried' if copied else ''}"
+    )
 
 
 def main():

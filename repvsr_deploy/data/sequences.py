@@ -41,8 +41,12 @@ def list_sequences(root: Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise ReportedError(f"{root}: no such folder")
-    found = sorted(p for p in root.iterdir() if not p.name.startswith(".")
-                   and ((p.is_dir() and (_has_images(p) or _videos(p))) or p.suffix.lower() in VIDEO_SUFFIXES))
+    found = sorted(
+        p
+        for p in root.iterdir()
+        if not p.name.startswith(".")
+        and ((p.is_dir() and (_has_images(p) or _videos(p))) or p.suffix.lower() in VIDEO_SUFFIXES)
+    )
     if not found:
         raise ReportedError(f"{root}: no sequences (folders of images or of one video, or video files) in it")
     return found
@@ -54,8 +58,10 @@ def sequence_file(path: Path) -> Path:
     if path.is_dir() and not _has_images(path):
         videos = _videos(path)
         if len(videos) > 1:
-            raise ReportedError(f"{path}: holds {len(videos)} videos ({', '.join(v.name for v in videos[:3])}); "
-                                "a sequence's folder holds frames or one video")
+            raise ReportedError(
+                f"{path}: holds {len(videos)} videos ({', '.join(v.name for v in videos[:3])}); "
+                "a sequence's folder holds frames or one video"
+            )
         if videos:
             return videos[0]
     return path

@@ -26,8 +26,14 @@ def photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3])
 
 
-def camera_clip(image: np.ndarray, frames: int, size: tuple[int, int], rng: np.random.Generator,
-                max_pan: float = 2.0, max_zoom: float = 0.01) -> np.ndarray:
+def camera_clip(
+    image: np.ndarray,
+    frames: int,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    max_pan: float = 2.0,
+    max_zoom: float = 0.01,
+) -> np.ndarray:
     """uint8 [frames, H, W, 3]: a window of `size` moving over `image` along a random smooth path."""
     source = torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255
     img_h, img_w = image.shape[:2]
@@ -43,8 +49,10 @@ def camera_clip(image: np.ndarray, frames: int, size: tuple[int, int], rng: np.r
         scale = fit * zoom**t
         cx, cy = centre + pan * t
         # the output pixel grid mapped into the photo's normalized coordinates (align_corners=False)
-        theta = torch.tensor([[scale * width / img_w, 0, 2 * cx / img_w - 1],
-                              [0, scale * height / img_h, 2 * cy / img_h - 1]], dtype=torch.float64)[None]
+        theta = torch.tensor(
+            [[scale * width / img_w, 0, 2 * cx / img_w - 1], [0, scale * height / img_h, 2 * cy / img_h - 1]],
+            dtype=torch.float64,
+        )[None]
         grid = F.affine_grid(theta, [1, 3, height, width], align_corners=False)
         frame = F.grid_sample(source, grid, mode="bicubic", padding_mode="reflection", align_corners=False)
         out.append(frame[0].clamp(0, 1).permute(1, 2, 0).numpy())

@@ -42,9 +42,11 @@ def _plugin_schema() -> onnx.defs.OpSchema:
     P, A = onnx.defs.OpSchema.FormalParameter, onnx.defs.OpSchema.Attribute
     kinds = onnx.defs.OpSchema.AttrType
     return onnx.defs.OpSchema(
-        PLUGIN_OP, PLUGIN_DOMAIN, 1,
+        PLUGIN_OP,
+        PLUGIN_DOMAIN,
+        1,
         doc="3x3 DCNv2 of X with offsets max_residue * tanh(residual) + flow (x, y) on every tap and mask "
-            "sigmoid(mask_logits); padding 1, stride 1. KSNet Eq. 12. Runs as a TensorRT plugin.",
+        "sigmoid(mask_logits); padding 1, stride 1. KSNet Eq. 12. Runs as a TensorRT plugin.",
         inputs=[P("X", "T"), P("residual", "T"), P("mask_logits", "T"), P("flow", "F"), P("W", "T"), P("B", "T")],
         outputs=[P("Y", "T")],
         type_constraints=[("T", ["tensor(float)", "tensor(float16)"], ""), ("F", ["tensor(float)"], "")],
@@ -64,21 +66,38 @@ _flow_guided_node = Op(Opset(PLUGIN_DOMAIN, 1), PLUGIN_OP)
 
 # -- what torch.onnx writes ------------------------------------------------------------------------
 
-def deform_conv2d_onnx(x, weight, offset, mask, bias, stride: int, padding: int, dilation: int,
-                       groups: int, offset_groups: int):
+
+def deform_conv2d_onnx(
+    x, weight, offset, mask, bias, stride: int, padding: int, dilation: int, groups: int, offset_groups: int
+):
     return op.DeformConv(
-        x, weight, offset, bias, mask,
-        dilations=[dilation, dilation], group=groups, offset_group=offset_groups,
-        pads=[padding, padding, padding, padding], strides=[stride, stride],
+        x,
+        weight,
+        offset,
+        bias,
+        mask,
+        dilations=[dilation, dilation],
+        group=groups,
+        offset_group=offset_groups,
+        pads=[padding, padding, padding, padding],
+        strides=[stride, stride],
     )
 
 
-def flow_guided_deform_conv2d_onnx(x, residual, mask_logits, flow, weight, bias, offset_groups: int,
-                                   max_residue: float):
+def flow_guided_deform_conv2d_onnx(
+    x, residual, mask_logits, flow, weight, bias, offset_groups: int, max_residue: float
+):
     flow = op.Cast(flow, to=TensorProto.FLOAT)  # offsets address 4K frames: the flow stays float32
     return _flow_guided_node(
-        x, residual, mask_logits, flow, weight, bias,
-        offset_groups=offset_groups, max_residue=max_residue, plugin_namespace=PLUGIN_DOMAIN,
+        x,
+        residual,
+        mask_logits,
+        flow,
+        weight,
+        bias,
+        offset_groups=offset_groups,
+        max_residue=max_residue,
+        plugin_namespace=PLUGIN_DOMAIN,
         plugin_version=PLUGIN_VERSION,
     )
 
@@ -91,6 +110,7 @@ TRANSLATIONS = {
 
 # -- the lowerings ---------------------------------------------------------------------------------
 
+
 def lower_deform_convs(proto: onnx.ModelProto, dcn: str) -> onnx.ModelProto:
     """A copy of `proto` with its deformable convolutions in the form `dcn` (see the module's doc)."""
     if dcn not in LOWERINGS:
@@ -99,8 +119,10 @@ def lower_deform_convs(proto: onnx.ModelProto, dcn: str) -> onnx.ModelProto:
     lowered.CopyFrom(proto)
     if dcn == "plugin":
         if any(node.op_type == "DeformConv" for node in proto.graph.node):
-            raise ReportedError("--dcn plugin: this model has deformable convolutions outside KSNet's MFDA (as "
-                                "EDVR-M's PCD), which the plugin does not run; use --dcn standard or portable")
+            raise ReportedError(
+                "--dcn plugin: this model has deformable convolutions outside KSNet's MFDA (as "
+                "EDVR-M's PCD), which the plugin does not run; use --dcn standard or portable"
+            )
         return lowered
     rewrite = {PLUGIN_OP: _standard_flow_guided}
     if dcn == "portable":
@@ -129,8 +151,9 @@ def _expand(node: onnx.NodeProto, rewrite: dict, static: dict) -> list[onnx.Node
 def _static_shapes(proto: onnx.ModelProto) -> dict[str, list]:
     """Tensor name -> dims (ints where static) of every value shape inference knows."""
     values = [*proto.graph.input, *proto.graph.value_info, *proto.graph.output]
-    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-              for v in values}
+    shapes = {
+        v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim] for v in values
+    }
     shapes |= {init.name: list(init.dims) for init in proto.graph.initializer}
     return shapes
 
@@ -175,8 +198,20 @@ def _standard_flow_guided(node: onnx.NodeProto, static: dict) -> list[onnx.NodeP
     flow_taps = emit("Tile", flow_yx, emit.ints(1, 9 * groups, 1, 1))
     bound = emit("CastLike", emit.scalar(attrs["max_residue"]), residual)
     offset = emit("Add", emit("Mul", emit("Tanh", residual), bound), emit("CastLike", flow_taps, residual))
-    emit("DeformConv", x, weight, offset, bias, emit("Sigmoid", mask_logits), output=node.output[0],
-         dilations=[1, 1], group=1, offset_group=groups, pads=[1, 1, 1, 1], strides=[1, 1])
+    emit(
+        "DeformConv",
+        x,
+        weight,
+        offset,
+        bias,
+        emit("Sigmoid", mask_logits),
+        output=node.output[0],
+        dilations=[1, 1],
+        group=1,
+        offset_group=groups,
+        pads=[1, 1, 1, 1],
+        strides=[1, 1],
+    )
     return emit.nodes
 
 
@@ -209,16 +244,22 @@ def _portable_deform_conv(node: onnx.NodeProto, static: dict) -> list[onnx.NodeP
         return emit("Sub", emit("Mul", pixels, emit.floats(float(stride))), emit.floats(float(pad)))
 
     def normalized(coordinate: str, size: str) -> str:  # pixel -> [-1, 1], align_corners=0
-        scaled = emit("Div", emit("Add", emit("Mul", coordinate, emit.floats(2.0)), emit.floats(1.0)),
-                      emit("Cast", size, to=TensorProto.FLOAT))
+        scaled = emit(
+            "Div",
+            emit("Add", emit("Mul", coordinate, emit.floats(2.0)), emit.floats(1.0)),
+            emit("Cast", size, to=TensorProto.FLOAT),
+        )
         return emit("Sub", scaled, emit.floats(1.0))
 
     x_shape, offset_shape = emit("Shape", x), emit("Shape", offset)
     height, width = dim(x_shape, 2), dim(x_shape, 3)
     out_h, out_w = dim(offset_shape, 2), dim(offset_shape, 3)
     # offsets [N, G*K*2, OH, OW] -> dy, dx [N, G*K, OH, OW] in float32
-    per_tap = emit("Reshape", offset, emit("Concat", dim(offset_shape, 0), emit.ints(offset_groups * taps, 2),
-                                           out_h, out_w, axis=0))
+    per_tap = emit(
+        "Reshape",
+        offset,
+        emit("Concat", dim(offset_shape, 0), emit.ints(offset_groups * taps, 2), out_h, out_w, axis=0),
+    )
     dy = emit("Cast", emit("Gather", per_tap, emit.index(0), axis=2), to=TensorProto.FLOAT)
     dx = emit("Cast", emit("Gather", per_tap, emit.index(1), axis=2), to=TensorProto.FLOAT)
     tap_y = [float((k // kw) * dilation_y) for k in range(taps)] * offset_groups
@@ -227,12 +268,20 @@ def _portable_deform_conv(node: onnx.NodeProto, static: dict) -> list[onnx.NodeP
     cols = emit("Reshape", positions(out_w, stride_x, pad_x), emit.ints(1, 1, 1, -1))
     y = emit("Add", emit("Add", dy, emit("Reshape", emit.floats(*tap_y), emit.ints(1, -1, 1, 1))), rows)
     x_pos = emit("Add", emit("Add", dx, emit("Reshape", emit.floats(*tap_x), emit.ints(1, -1, 1, 1))), cols)
-    grid = emit("Concat", emit("Unsqueeze", normalized(x_pos, width), emit.ints(-1)),
-                emit("Unsqueeze", normalized(y, height), emit.ints(-1)), axis=-1)  # [N, G*K, OH, OW, (x, y)]
-    grid = emit("Reshape", grid, emit("Concat", emit.ints(-1), emit("Mul", emit.ints(taps), out_h), out_w,
-                                      emit.ints(2), axis=0))  # [N*G, K*OH, OW, 2]
-    images = emit("Reshape", emit("Cast", x, to=TensorProto.FLOAT),
-                  emit("Concat", emit.ints(-1, channels // offset_groups), height, width, axis=0))
+    grid = emit(
+        "Concat",
+        emit("Unsqueeze", normalized(x_pos, width), emit.ints(-1)),
+        emit("Unsqueeze", normalized(y, height), emit.ints(-1)),
+        axis=-1,
+    )  # [N, G*K, OH, OW, (x, y)]
+    grid = emit(
+        "Reshape", grid, emit("Concat", emit.ints(-1), emit("Mul", emit.ints(taps), out_h), out_w, emit.ints(2), axis=0)
+    )  # [N*G, K*OH, OW, 2]
+    images = emit(
+        "Reshape",
+        emit("Cast", x, to=TensorProto.FLOAT),
+        emit("Concat", emit.ints(-1, channels // offset_groups), height, width, axis=0),
+    )
     sampled = emit("GridSample", images, grid, mode="bilinear", padding_mode="zeros", align_corners=0)
     by_tap = emit("Concat", emit.ints(-1, offset_groups, channels // offset_groups, taps), out_h, out_w, axis=0)
     sampled = emit("Reshape", sampled, by_tap)  # [N, G, C/G, K, OH, OW]
@@ -241,6 +290,13 @@ def _portable_deform_conv(node: onnx.NodeProto, static: dict) -> list[onnx.NodeP
         sampled = emit("Mul", sampled, emit("Reshape", emit("Cast", mask, to=TensorProto.FLOAT), mask_shape))
     columns = emit("Reshape", sampled, emit("Concat", emit.ints(-1, channels * taps), out_h, out_w, axis=0))
     kernels = emit("Reshape", weight, emit.ints(out_channels, channels_per_group * taps, 1, 1))
-    emit("Conv", emit("CastLike", columns, x), kernels, *([bias] if bias else []), output=node.output[0],
-         group=groups, kernel_shape=[1, 1])
+    emit(
+        "Conv",
+        emit("CastLike", columns, x),
+        kernels,
+        *([bias] if bias else []),
+        output=node.output[0],
+        group=groups,
+        kernel_shape=[1, 1],
+    )
     return emit.nodes

@@ -64,8 +64,10 @@ def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "stan
     "plugin" or "portable" (see `deform_conv`). Not atomic: callers verify, then commit."""
     deployed = fuse(model) if not model.fused else copy.deepcopy(model)
     deployed = deployed.eval().to("cpu", DTYPES[precision])
-    return {graph: _export_graph(deployed, deployed.info(precision, graph), file, dcn)
-            for graph, file in deployed.graphs.files(path).items()}
+    return {
+        graph: _export_graph(deployed, deployed.info(precision, graph), file, dcn)
+        for graph, file in deployed.graphs.files(path).items()
+    }
 
 
 def _export_graph(model: VSRModel, info: ModelInfo, path: Path, dcn: str) -> onnx.ModelProto:

@@ -50,10 +50,12 @@ class GraphReport:
     def describe(self, reference: str) -> str:
         height, width = self.hw
         twin = "" if self.verified_as == "itself" else f"verified as {self.verified_as}: "
-        return (f"{' + '.join(map(str, self.files))}: {self.precision}, opset {OPSET}, IR {self.ir_version}, "
-                f"{f'deformable convs {self.dcn}, ' if self.dcn else ''}checker and shape inference ok; {twin}{self.frames} frames of "
-                f"{width}x{height} through onnxruntime vs the {reference}, on the same state each step: max abs "
-                f"error {self.max_error:.2e} (limit {self.limit:.0e})")
+        return (
+            f"{' + '.join(map(str, self.files))}: {self.precision}, opset {OPSET}, IR {self.ir_version}, "
+            f"{f'deformable convs {self.dcn}, ' if self.dcn else ''}checker and shape inference ok; {twin}{self.frames} frames of "
+            f"{width}x{height} through onnxruntime vs the {reference}, on the same state each step: max abs "
+            f"error {self.max_error:.2e} (limit {self.limit:.0e})"
+        )
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,20 @@ class ExportReport:
 
     def lines(self) -> list[str]:
         form = "fused" if self.params_training is None else f"fused from {self.params_training:,} in training form"
-        return [f"{self.model}: {self.params:,} parameters ({form})", *(g.describe(self.reference) for g in self.graphs)]
+        return [
+            f"{self.model}: {self.params:,} parameters ({form})",
+            *(g.describe(self.reference) for g in self.graphs),
+        ]
 
 
-def export_verified(model: VSRModel, output, precisions=("fp32",), dcn: str = "standard", frames: int | None = None,
-                    hw: tuple[int, int] = (64, 96)) -> ExportReport:
+def export_verified(
+    model: VSRModel,
+    output,
+    precisions=("fp32",),
+    dcn: str = "standard",
+    frames: int | None = None,
+    hw: tuple[int, int] = (64, 96),
+) -> ExportReport:
     """Export `model`'s fused step graph(s) to `output` (fp16: `precision_path`), verify each against
     `model` as it is (the training form, if it is unfused) over `frames` frames of `hw`, and keep
     them only if every step is within LIMITS; else ReportedError, and nothing is written."""
@@ -90,8 +101,17 @@ def export_verified(model: VSRModel, output, precisions=("fp32",), dcn: str = "s
                 checked, verified_as = write_lowered(model, checked, "standard", twins), "its standard lowering"
             errors = step_errors(open_graphs(checked, "onnxruntime", "cpu"), model, frames, hw)
             files = [path.with_name(file.name) for file in model.graphs.files(path).values()]
-            report = GraphReport(precision, files, next(iter(protos.values())).ir_version,
-                                 dcn if lowered else None, verified_as, frames, hw, errors, LIMITS[precision])
+            report = GraphReport(
+                precision,
+                files,
+                next(iter(protos.values())).ir_version,
+                dcn if lowered else None,
+                verified_as,
+                frames,
+                hw,
+                errors,
+                LIMITS[precision],
+            )
             if report.max_error > report.limit:
                 worst = report.worst
                 raise ReportedError(
@@ -99,6 +119,10 @@ def export_verified(model: VSRModel, output, precisions=("fp32",), dcn: str = "s
                     f"(limit {report.limit:.0e}; worst: {worst.graph} graph, frame {worst.frame}); nothing written"
                 )
             reports.append(report)
-    return ExportReport(model.name, count_params(fuse(model)), None if model.fused else count_params(model),
-                        "torch model" if model.fused else "unfused torch model", reports)
-
+    return ExportReport(
+        model.name,
+        count_params(fuse(model)),
+        None if model.fused else count_params(model),
+        "torch model" if model.fused else "unfused torch model",
+        reports,
+    )

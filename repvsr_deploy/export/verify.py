@@ -61,7 +61,9 @@ def _sweep_errors(model: BidirectionalVSRModel, backends: dict, clip: torch.Tens
         hr, *state_next = model.forward_step(clip[t], features[t], *state)
         from_graph_feature = model.forward_step(clip[t], backward_features[t].to(hr.dtype), *state)[0]
         errors.append(StepError(GraphKind.BACKWARD, t, float((from_graph_feature - hr).abs().max())))
-        errors.append(StepError(GraphKind.FORWARD, t, _difference(backends[GraphKind.FORWARD], hr, clip[t], state, features[t])))
+        errors.append(
+            StepError(GraphKind.FORWARD, t, _difference(backends[GraphKind.FORWARD], hr, clip[t], state, features[t]))
+        )
         state = state_next
     return errors
 

@@ -99,8 +99,11 @@ def _state_dict_mismatch(expected: dict, given: dict) -> str:
     missing = sorted(expected.keys() - given.keys())
     unexpected = sorted(given.keys() - expected.keys())
     reshaped = sorted(k for k in expected.keys() & given.keys() if expected[k].shape != given[k].shape)
-    problems = [f"{len(keys)} {what}, e.g. {keys[0]}" for keys, what in
-                ((missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape")) if keys]
+    problems = [
+        f"{len(keys)} {what}, e.g. {keys[0]}"
+        for keys, what in ((missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape"))
+        if keys
+    ]
     return "; ".join(problems)
 
 
@@ -120,17 +123,18 @@ def load_training_state(path) -> dict:
         if key in state and (not isinstance(value, kind) or isinstance(value, bool)):
             raise ReportedError(f"{path}: its training state's '{key}' is {type(value).__name__}, not {kind.__name__}")
     if state.get("iteration", 0) < 0 or state.get("iterations", 1) < 1:
-        raise ReportedError(f"{path}: its training state counts {state.get('iteration')} of "
-                            f"{state.get('iterations')} iterations")
+        raise ReportedError(
+            f"{path}: its training state counts {state.get('iteration')} of {state.get('iterations')} iterations"
+        )
     optimizer = state.get("optimizer", {})
     for group in optimizer.get("param_groups", []):
         options = {k: v for k, v in group.items() if k != "params"} if isinstance(group, dict) else {"group": group}
         if not all(_is_number_like(v) for v in options.values()):
             raise ReportedError(f"{path}: its optimizer state has options that are not numbers ({options})")
     moments = optimizer.get("state", {})
-    if not isinstance(moments, dict) or not all(isinstance(m, dict) and all(isinstance(t, torch.Tensor)
-                                                                            for t in m.values())
-                                                 for m in moments.values()):
+    if not isinstance(moments, dict) or not all(
+        isinstance(m, dict) and all(isinstance(t, torch.Tensor) for t in m.values()) for m in moments.values()
+    ):
         raise ReportedError(f"{path}: its optimizer state holds values that are not tensors")
     return state
 

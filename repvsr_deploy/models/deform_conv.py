@@ -18,8 +18,16 @@ from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
 
 def deform_conv2d_reference(
-    x: Tensor, weight: Tensor, offset: Tensor, mask: Tensor, bias: Tensor,
-    stride: int, padding: int, dilation: int, groups: int, offset_groups: int,
+    x: Tensor,
+    weight: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    bias: Tensor,
+    stride: int,
+    padding: int,
+    dilation: int,
+    groups: int,
+    offset_groups: int,
 ) -> Tensor:
     """DCNv2 in differentiable torch ops: sample every kernel tap with grid_sample, then one matmul."""
     n, channels, height, width = x.shape
@@ -37,7 +45,9 @@ def deform_conv2d_reference(
     sampled = F.grid_sample(
         x.reshape(n * offset_groups, channels // offset_groups, height, width),
         grid.reshape(n * offset_groups, taps * out_h, out_w, 2),
-        mode="bilinear", padding_mode="zeros", align_corners=False,
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
     )
     sampled = sampled.reshape(n, offset_groups, channels // offset_groups, taps, out_h, out_w)
     sampled = sampled * mask.reshape(n, offset_groups, 1, taps, out_h, out_w)
@@ -53,8 +63,16 @@ def _arange(size: int, like: Tensor) -> Tensor:
 
 @torch.library.custom_op("repvsr::deform_conv2d", mutates_args=())
 def deform_conv2d(
-    x: Tensor, weight: Tensor, offset: Tensor, mask: Tensor, bias: Tensor,
-    stride: int, padding: int, dilation: int, groups: int, offset_groups: int,
+    x: Tensor,
+    weight: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    bias: Tensor,
+    stride: int,
+    padding: int,
+    dilation: int,
+    groups: int,
+    offset_groups: int,
 ) -> Tensor:
     return deform_conv2d_reference(x, weight, offset, mask, bias, stride, padding, dilation, groups, offset_groups)
 
@@ -87,8 +105,14 @@ def _deform_conv2d_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> i
 
 
 def flow_guided_deform_conv2d_reference(
-    x: Tensor, residual: Tensor, mask_logits: Tensor, flow: Tensor, weight: Tensor, bias: Tensor,
-    offset_groups: int, max_residue: float,
+    x: Tensor,
+    residual: Tensor,
+    mask_logits: Tensor,
+    flow: Tensor,
+    weight: Tensor,
+    bias: Tensor,
+    offset_groups: int,
+    max_residue: float,
 ) -> Tensor:
     """3x3 DCNv2 over `x` whose offsets are a bounded residual plus `flow` (x, y) on every tap."""
     taps = mask_logits.shape[1]
@@ -100,8 +124,14 @@ def flow_guided_deform_conv2d_reference(
 
 @torch.library.custom_op("repvsr::flow_guided_deform_conv2d", mutates_args=())
 def flow_guided_deform_conv2d(
-    x: Tensor, residual: Tensor, mask_logits: Tensor, flow: Tensor, weight: Tensor, bias: Tensor,
-    offset_groups: int, max_residue: float,
+    x: Tensor,
+    residual: Tensor,
+    mask_logits: Tensor,
+    flow: Tensor,
+    weight: Tensor,
+    bias: Tensor,
+    offset_groups: int,
+    max_residue: float,
 ) -> Tensor:
     return flow_guided_deform_conv2d_reference(x, residual, mask_logits, flow, weight, bias, offset_groups, max_residue)
 
@@ -115,7 +145,9 @@ _differentiate_by_reference(flow_guided_deform_conv2d, flow_guided_deform_conv2d
 
 
 @register_flop_formula(torch.ops.repvsr.flow_guided_deform_conv2d)
-def _flow_guided_flops(x_shape, residual_shape, mask_shape, flow_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+def _flow_guided_flops(
+    x_shape, residual_shape, mask_shape, flow_shape, w_shape, *args, out_shape=None, **kwargs
+) -> int:
     return conv_flop_count(x_shape, w_shape, out_shape)
 
 

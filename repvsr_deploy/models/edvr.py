@@ -38,8 +38,9 @@ class DCNPack(nn.Module):
         self.offset_mask = conv3x3(channels, 3 * groups * self.dcn.taps)
 
     def forward(self, x: Tensor, offset_features: Tensor) -> Tensor:
-        offset_y_x, mask = self.offset_mask(offset_features).split([2 * self.dcn.taps * self.dcn.offset_groups,
-                                                                    self.dcn.taps * self.dcn.offset_groups], dim=1)
+        offset_y_x, mask = self.offset_mask(offset_features).split(
+            [2 * self.dcn.taps * self.dcn.offset_groups, self.dcn.taps * self.dcn.offset_groups], dim=1
+        )
         return self.dcn(x, offset_y_x, torch.sigmoid(mask))
 
 
@@ -126,11 +127,17 @@ class FeaturePyramid(nn.Module):
         super().__init__()
         self.head = conv3x3(3, channels)
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
-        self.down = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(channels, channels, 3, 2, 1), nn.LeakyReLU(0.1), conv3x3(channels, channels),
-                          nn.LeakyReLU(0.1))
-            for _ in range(LEVELS - 1)
-        ])
+        self.down = nn.ModuleList(
+            [
+                nn.Sequential(
+                    nn.Conv2d(channels, channels, 3, 2, 1),
+                    nn.LeakyReLU(0.1),
+                    conv3x3(channels, channels),
+                    nn.LeakyReLU(0.1),
+                )
+                for _ in range(LEVELS - 1)
+            ]
+        )
 
     def forward(self, frame: Tensor) -> list[Tensor]:
         pyramid = [self.blocks(lrelu(self.head(frame)))]

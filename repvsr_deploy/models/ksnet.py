@@ -221,8 +221,10 @@ class KSNet(nn.Module):
 
 def _states(channels: int, *names: str) -> tuple[StateSpec, ...]:
     """The state as the step reads it: a frame (x_*, 3 channels), a flow (flow_*, 2) or a feature."""
-    return tuple(StateSpec(name, 3 if name.startswith("x_") else 2 if name.startswith("flow_") else channels, 1)
-                 for name in names)
+    return tuple(
+        StateSpec(name, 3 if name.startswith("x_") else 2 if name.startswith("flow_") else channels, 1)
+        for name in names
+    )
 
 
 @register_model("ksnet-uni")

@@ -35,30 +35,44 @@ def _same(name: str) -> tuple[str, str]:
 
 
 SPYNET_RULES: list[Rule] = [
-    (r"levels\.(\d+)\.layers\.(\d+)\.(weight|bias)",  # layers 0, 2, 4, 6, 8: the convs between ReLUs
-     lambda g: (f"basic_module.{g[0]}.basic_module.{g[1]}.{g[2]}",
-                f"basic_module.{g[0]}.basic_module.{int(g[1]) // 2}.conv.{g[2]}")),
+    (
+        r"levels\.(\d+)\.layers\.(\d+)\.(weight|bias)",  # layers 0, 2, 4, 6, 8: the convs between ReLUs
+        lambda g: (
+            f"basic_module.{g[0]}.basic_module.{g[1]}.{g[2]}",
+            f"basic_module.{g[0]}.basic_module.{int(g[1]) // 2}.conv.{g[2]}",
+        ),
+    ),
 ]
 
 
 def _prefixed(prefix: str, rules: list[Rule]) -> list[Rule]:
-    return [(re.escape(prefix) + pattern, lambda g, name=name: tuple(prefix + n for n in name(g)))
-            for pattern, name in rules]
+    return [
+        (re.escape(prefix) + pattern, lambda g, name=name: tuple(prefix + n for n in name(g)))
+        for pattern, name in rules
+    ]
 
 
 def _residual(ours: str, theirs: str) -> Rule:
     """Residual blocks `ours.N.body.{0,2}` = `theirs.N.conv{1,2}` (ResidualBlockNoBN) in both."""
-    return (re.escape(ours) + r"\.(\d+)\.body\.([02])\.(.*)",
-            lambda g: _same(f"{theirs}.{g[0]}.conv{int(g[1]) // 2 + 1}.{g[2]}"))
+    return (
+        re.escape(ours) + r"\.(\d+)\.body\.([02])\.(.*)",
+        lambda g: _same(f"{theirs}.{g[0]}.conv{int(g[1]) // 2 + 1}.{g[2]}"),
+    )
 
 
 BASICVSR_RULES: list[Rule] = [
     *_prefixed("spynet.", SPYNET_RULES),
-    (r"(backward|forward)_propagation\.0\.(.*)",
-     lambda g: (f"{g[0]}_trunk.main.0.{g[1]}", f"{g[0]}_resblocks.main.0.{g[1]}")),
-    (r"(backward|forward)_propagation\.(\d+)\.body\.([02])\.(.*)",  # ours: conv, LReLU, blocks 2..; theirs: main.2.N
-     lambda g: (f"{g[0]}_trunk.main.2.{int(g[1]) - 2}.conv{int(g[2]) // 2 + 1}.{g[3]}",
-                f"{g[0]}_resblocks.main.2.{int(g[1]) - 2}.conv{int(g[2]) // 2 + 1}.{g[3]}")),
+    (
+        r"(backward|forward)_propagation\.0\.(.*)",
+        lambda g: (f"{g[0]}_trunk.main.0.{g[1]}", f"{g[0]}_resblocks.main.0.{g[1]}"),
+    ),
+    (
+        r"(backward|forward)_propagation\.(\d+)\.body\.([02])\.(.*)",  # ours: conv, LReLU, blocks 2..; theirs: main.2.N
+        lambda g: (
+            f"{g[0]}_trunk.main.2.{int(g[1]) - 2}.conv{int(g[2]) // 2 + 1}.{g[3]}",
+            f"{g[0]}_resblocks.main.2.{int(g[1]) - 2}.conv{int(g[2]) // 2 + 1}.{g[3]}",
+        ),
+    ),
     (r"upsample\.fusion\.(.*)", lambda g: _same(f"fusion.{g[0]}")),
     (r"upsample\.up(\d)\.(.*)", lambda g: (f"upconv{g[0]}.{g[1]}", f"upsample{g[0]}.upsample_conv.{g[1]}")),
     (r"upsample\.hr\.(.*)", lambda g: _same(f"conv_hr.{g[0]}")),
@@ -68,32 +82,66 @@ BASICVSR_RULES: list[Rule] = [
 EDVR_RULES: list[Rule] = [
     (r"extract\.head\.(.*)", lambda g: _same(f"conv_first.{g[0]}")),
     _residual("extract.blocks", "feature_extraction"),
-    (r"extract\.down\.([01])\.([02])\.(.*)",  # pyramid levels 2 and 3, each a stride-2 conv then a conv
-     lambda g: (f"conv_l{int(g[0]) + 2}_{int(g[1]) // 2 + 1}.{g[2]}",
-                f"feat_l{int(g[0]) + 2}_conv{int(g[1]) // 2 + 1}.conv.{g[2]}")),
-    (r"align\.levels\.(\d)\.offset(\d)\.(.*)",
-     lambda g: (f"pcd_align.offset_conv{g[1]}.l{int(g[0]) + 1}.{g[2]}",
-                f"pcd_alignment.offset_conv{g[1]}.l{int(g[0]) + 1}.conv.{g[2]}")),
-    (r"align\.levels\.(\d)\.merge\.(.*)",
-     lambda g: (f"pcd_align.feat_conv.l{int(g[0]) + 1}.{g[1]}", f"pcd_alignment.feat_conv.l{int(g[0]) + 1}.conv.{g[1]}")),
-    (r"align\.levels\.(\d)\.dcn\.dcn\.(.*)",
-     lambda g: (f"pcd_align.dcn_pack.l{int(g[0]) + 1}.{g[1]}", f"pcd_alignment.dcn_pack.l{int(g[0]) + 1}.{g[1]}")),
-    (r"align\.levels\.(\d)\.dcn\.offset_mask\.(.*)",
-     lambda g: (f"pcd_align.dcn_pack.l{int(g[0]) + 1}.conv_offset.{g[1]}",
-                f"pcd_alignment.dcn_pack.l{int(g[0]) + 1}.conv_offset.{g[1]}")),
-    (r"align\.cascade_offset(\d)\.(.*)",
-     lambda g: (f"pcd_align.cas_offset_conv{g[0]}.{g[1]}", f"pcd_alignment.cas_offset_conv{g[0]}.conv.{g[1]}")),
-    (r"align\.cascade_dcn\.dcn\.(.*)", lambda g: (f"pcd_align.cas_dcnpack.{g[0]}", f"pcd_alignment.cas_dcnpack.{g[0]}")),
-    (r"align\.cascade_dcn\.offset_mask\.(.*)",
-     lambda g: (f"pcd_align.cas_dcnpack.conv_offset.{g[0]}", f"pcd_alignment.cas_dcnpack.conv_offset.{g[0]}")),
+    (
+        r"extract\.down\.([01])\.([02])\.(.*)",  # pyramid levels 2 and 3, each a stride-2 conv then a conv
+        lambda g: (
+            f"conv_l{int(g[0]) + 2}_{int(g[1]) // 2 + 1}.{g[2]}",
+            f"feat_l{int(g[0]) + 2}_conv{int(g[1]) // 2 + 1}.conv.{g[2]}",
+        ),
+    ),
+    (
+        r"align\.levels\.(\d)\.offset(\d)\.(.*)",
+        lambda g: (
+            f"pcd_align.offset_conv{g[1]}.l{int(g[0]) + 1}.{g[2]}",
+            f"pcd_alignment.offset_conv{g[1]}.l{int(g[0]) + 1}.conv.{g[2]}",
+        ),
+    ),
+    (
+        r"align\.levels\.(\d)\.merge\.(.*)",
+        lambda g: (
+            f"pcd_align.feat_conv.l{int(g[0]) + 1}.{g[1]}",
+            f"pcd_alignment.feat_conv.l{int(g[0]) + 1}.conv.{g[1]}",
+        ),
+    ),
+    (
+        r"align\.levels\.(\d)\.dcn\.dcn\.(.*)",
+        lambda g: (f"pcd_align.dcn_pack.l{int(g[0]) + 1}.{g[1]}", f"pcd_alignment.dcn_pack.l{int(g[0]) + 1}.{g[1]}"),
+    ),
+    (
+        r"align\.levels\.(\d)\.dcn\.offset_mask\.(.*)",
+        lambda g: (
+            f"pcd_align.dcn_pack.l{int(g[0]) + 1}.conv_offset.{g[1]}",
+            f"pcd_alignment.dcn_pack.l{int(g[0]) + 1}.conv_offset.{g[1]}",
+        ),
+    ),
+    (
+        r"align\.cascade_offset(\d)\.(.*)",
+        lambda g: (f"pcd_align.cas_offset_conv{g[0]}.{g[1]}", f"pcd_alignment.cas_offset_conv{g[0]}.conv.{g[1]}"),
+    ),
+    (
+        r"align\.cascade_dcn\.dcn\.(.*)",
+        lambda g: (f"pcd_align.cas_dcnpack.{g[0]}", f"pcd_alignment.cas_dcnpack.{g[0]}"),
+    ),
+    (
+        r"align\.cascade_dcn\.offset_mask\.(.*)",
+        lambda g: (f"pcd_align.cas_dcnpack.conv_offset.{g[0]}", f"pcd_alignment.cas_dcnpack.conv_offset.{g[0]}"),
+    ),
     (r"fuse_frames\.embed_reference\.(.*)", lambda g: _same(f"fusion.temporal_attn1.{g[0]}")),
     (r"fuse_frames\.embed\.(.*)", lambda g: _same(f"fusion.temporal_attn2.{g[0]}")),
     (r"fuse_frames\.fusion\.(.*)", lambda g: (f"fusion.feat_fusion.{g[0]}", f"fusion.feat_fusion.conv.{g[0]}")),
     (r"fuse_frames\.attn5\.(.*)", lambda g: _same(f"fusion.spatial_attn5.{g[0]}")),  # no activation: a plain conv
-    (r"fuse_frames\.attn(\d)\.(.*)", lambda g: (f"fusion.spatial_attn{g[0]}.{g[1]}", f"fusion.spatial_attn{g[0]}.conv.{g[1]}")),
-    (r"fuse_frames\.level(\d)\.(.*)",
-     lambda g: (f"fusion.spatial_attn_l{g[0]}.{g[1]}", f"fusion.spatial_attn_l{g[0]}.conv.{g[1]}")),
-    (r"fuse_frames\.add1\.(.*)", lambda g: (f"fusion.spatial_attn_add1.{g[0]}", f"fusion.spatial_attn_add1.conv.{g[0]}")),
+    (
+        r"fuse_frames\.attn(\d)\.(.*)",
+        lambda g: (f"fusion.spatial_attn{g[0]}.{g[1]}", f"fusion.spatial_attn{g[0]}.conv.{g[1]}"),
+    ),
+    (
+        r"fuse_frames\.level(\d)\.(.*)",
+        lambda g: (f"fusion.spatial_attn_l{g[0]}.{g[1]}", f"fusion.spatial_attn_l{g[0]}.conv.{g[1]}"),
+    ),
+    (
+        r"fuse_frames\.add1\.(.*)",
+        lambda g: (f"fusion.spatial_attn_add1.{g[0]}", f"fusion.spatial_attn_add1.conv.{g[0]}"),
+    ),
     (r"fuse_frames\.add2\.(.*)", lambda g: _same(f"fusion.spatial_attn_add2.{g[0]}")),
     _residual("reconstruction", "reconstruction"),
     (r"up(\d)\.(.*)", lambda g: (f"upconv{g[0]}.{g[1]}", f"upsample{g[0]}.upsample_conv.{g[1]}")),
@@ -153,7 +201,7 @@ def _weights_of(payload, path: Path, key: str | None) -> tuple[dict, str]:
     if not isinstance(weights, dict) or not weights or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise ReportedError(f"{path}: no state dict of tensors under '{found or 'the top level'}'")
     if found == "state_dict" and any(k.startswith("generator.") for k in weights):  # MMagic: the editor's generator
-        weights = {k[len("generator."):]: v for k, v in weights.items() if k.startswith("generator.")}
+        weights = {k[len("generator.") :]: v for k, v in weights.items() if k.startswith("generator.")}
     return weights, found
 
 
@@ -170,6 +218,7 @@ def _architecture(weights: dict, path: Path) -> str:
 
 def _model_and_config(architecture: str, weights: dict, path: Path) -> tuple[str, dict]:
     """Our registry model and its options, read off the checkpoint's shapes."""
+
     def shape(*names):
         for name in names:
             if name in weights:
@@ -182,13 +231,18 @@ def _model_and_config(architecture: str, weights: dict, path: Path) -> tuple[str
     if architecture == "basicvsr":
         channels = shape("backward_trunk.main.0.weight", "backward_resblocks.main.0.weight")[0]
         return "basicvsr", {"channels": channels, "blocks": count(r"backward_\w+\.main\.2\.(\d+)\.conv1\.weight")}
-    channels, frames_x_channels = shape("conv_first.weight")[0], shape("fusion.feat_fusion.weight",
-                                                                       "fusion.feat_fusion.conv.weight")[1]
+    channels, frames_x_channels = (
+        shape("conv_first.weight")[0],
+        shape("fusion.feat_fusion.weight", "fusion.feat_fusion.conv.weight")[1],
+    )
     taps_x_groups = shape("pcd_align.cas_dcnpack.conv_offset.weight", "pcd_alignment.cas_dcnpack.conv_offset.weight")[0]
     return "edvr-m", {
-        "channels": channels, "frames": frames_x_channels // channels, "groups": taps_x_groups // 27,
+        "channels": channels,
+        "frames": frames_x_channels // channels,
+        "groups": taps_x_groups // 27,
         "extract_blocks": count(r"feature_extraction\.(\d+)\.conv1\.weight"),
-        "reconstruct_blocks": count(r"reconstruction\.(\d+)\.conv1\.weight"), "centred": True,
+        "reconstruct_blocks": count(r"reconstruction\.(\d+)\.conv1\.weight"),
+        "centred": True,
     }
 
 
@@ -204,15 +258,19 @@ def _load_mapped(model: VSRModel, scope: str, weights: dict, rules: list[Rule], 
     theirs = {_names(key, rules)[LAYOUTS.index(layout)]: key for key in ours}
     unmapped = [k for k in weights if k not in theirs]
     if unmapped:
-        raise ReportedError(f"{path}: key '{unmapped[0]}' has no place in model '{model.name}' "
-                            f"({len(unmapped)} unmapped in all); nothing written")
+        raise ReportedError(
+            f"{path}: key '{unmapped[0]}' has no place in model '{model.name}' "
+            f"({len(unmapped)} unmapped in all); nothing written"
+        )
     missing = [name for name in theirs if name not in weights]
     if missing:
         raise ReportedError(f"{path}: lacks '{missing[0]}' ({len(missing)} weights of model '{model.name}' missing)")
     for name, key in theirs.items():
         if weights[name].shape != ours[key].shape:
-            raise ReportedError(f"{path}: '{name}' is {list(weights[name].shape)}, model '{model.name}' "
-                                f"needs {list(ours[key].shape)} for it")
+            raise ReportedError(
+                f"{path}: '{name}' is {list(weights[name].shape)}, model '{model.name}' "
+                f"needs {list(ours[key].shape)} for it"
+            )
     model.load_state_dict({key: weights[name] for name, key in theirs.items()}, strict=False)
     return layout
 
@@ -231,7 +289,11 @@ def _checked_spynet_constants(weights: dict, path: Path) -> dict:
         constant = SPYNET_CONSTANTS.get(name)
         if constant is None:
             kept[name] = value
-        elif value.numel() != 3 or not torch.allclose(value.flatten().double(), torch.tensor(constant).double(), atol=1e-6):
-            raise ReportedError(f"{path}: '{name}' is {value.flatten().tolist()}, not the ImageNet {list(constant)} "
-                                "SpyNet normalises with")
+        elif value.numel() != 3 or not torch.allclose(
+            value.flatten().double(), torch.tensor(constant).double(), atol=1e-6
+        ):
+            raise ReportedError(
+                f"{path}: '{name}' is {value.flatten().tolist()}, not the ImageNet {list(constant)} "
+                "SpyNet normalises with"
+            )
     return kept

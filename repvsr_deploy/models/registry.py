@@ -67,8 +67,11 @@ def _fits(value, default, low: int) -> bool:
     if isinstance(default, int):
         return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_OPTION
     if isinstance(default, tuple):
-        return (isinstance(value, (list, tuple)) and len(value) == len(default)
-                and all(_fits(v, d, low) for v, d in zip(value, default)))
+        return (
+            isinstance(value, (list, tuple))
+            and len(value) == len(default)
+            and all(_fits(v, d, low) for v, d in zip(value, default))
+        )
     return False  # an option without a plain default is not set from a file
 
 

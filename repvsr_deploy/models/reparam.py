@@ -35,4 +35,3 @@ def depthwise_to_dense(w: Tensor) -> Tensor:
     channels = w.shape[0]
     eye = torch.eye(channels, dtype=w.dtype, device=w.device)
     return eye[:, :, None, None] * w[:, 0][:, None]
-

@@ -18,8 +18,9 @@ from .registry import register_model
 from .sliding_window import SlidingWindowVSR
 from .warp import flow_warp
 
-_RGB_TO_YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
-                             dtype=torch.float64)
+_RGB_TO_YCBCR = torch.tensor(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=torch.float64
+)
 _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 
 

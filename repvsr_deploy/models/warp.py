@@ -29,7 +29,5 @@ def flow_warp(image: Tensor, flow: Tensor, padding: str = "border") -> Tensor:
     grid_x = (2 * (xs + flow[:, 0]) + 1) / width - 1  # pixel centres -> [-1, 1], align_corners=False
     grid_y = (2 * (ys + flow[:, 1]) + 1) / height - 1
     grid = torch.stack((grid_x, grid_y), dim=-1)
-    warped = F.grid_sample(
-        image.to(flow.dtype), grid, mode="bilinear", padding_mode=padding, align_corners=False
-    )
+    warped = F.grid_sample(image.to(flow.dtype), grid, mode="bilinear", padding_mode=padding, align_corners=False)
     return warped.to(image.dtype)

@@ -64,8 +64,9 @@ def _open_tensorrt(source, device: str, options: TensorRTOptions) -> dict:
     if device == "cpu":
         raise ReportedError(f"{source}: a TensorRT engine runs on an NVIDIA GPU only, not --device cpu")
     opened = TensorRTBackend(source, options.trust_host_code)
-    return _with_twins(Path(source), opened,
-                       lambda path: TensorRTBackend(path, options.trust_host_code, stream=opened.stream))
+    return _with_twins(
+        Path(source), opened, lambda path: TensorRTBackend(path, options.trust_host_code, stream=opened.stream)
+    )
 
 
 def _with_twins(path: Path, opened, open_file) -> dict:
@@ -78,7 +79,8 @@ def _with_twins(path: Path, opened, open_file) -> dict:
 
 
 BACKENDS = {
-    kind.name: kind for kind in (
+    kind.name: kind
+    for kind in (
         BackendKind("tensorrt", (".plan", ".engine"), TensorRTOptions, _open_tensorrt),
         BackendKind("onnxruntime", (".onnx",), None, _open_onnxruntime),
         BackendKind("openvino", (), None, _open_openvino),
@@ -110,8 +112,7 @@ def open_graphs(source, backend: str = "auto", device: str = "auto", options=Non
     if kind.options is not None:
         options = options if options is not None else kind.options()
         if not isinstance(options, kind.options):
-            raise ReportedError(f"the {kind.name} backend takes {kind.options.__name__}, "
-                                f"not {type(options).__name__}")
+            raise ReportedError(f"the {kind.name} backend takes {kind.options.__name__}, not {type(options).__name__}")
     return kind.open_graphs(source, device, options)
 
 

@@ -28,9 +28,7 @@ def import_onnxruntime():
 def _providers(ort, device: str) -> list[str]:
     has_cuda = _CUDA in ort.get_available_providers()
     if device == "cuda" and not has_cuda:
-        raise ReportedError(
-            f"onnxruntime here has no CUDA execution provider (needs an NVIDIA GPU and {GPU_INSTALL})"
-        )
+        raise ReportedError(f"onnxruntime here has no CUDA execution provider (needs an NVIDIA GPU and {GPU_INSTALL})")
     return [_CUDA, _CPU] if has_cuda and device != "cpu" else [_CPU]
 
 
@@ -49,8 +47,9 @@ class OnnxRuntimeBackend:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ReportedError(f"{path}: onnxruntime cannot load it ({first_sentence(exc)})") from None
         self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
-        self.info.check_io([i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()],
-                           str(path))
+        self.info.check_io(
+            [i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()], str(path)
+        )
         self.device = "cuda" if self.session.get_providers()[0] == _CUDA else "cpu"
         self.dtype = np.float16 if self.info.precision == "fp16" else np.float32
         self._ortvalue = ort.OrtValue

@@ -41,7 +41,9 @@ class OpenVINOBackend:
             raise ReportedError(f"{path}: the openvino backend runs on the CPU here, not --device cuda")
         _, self.info = read_graph(path)
         try:
-            self.request = ov.Core().compile_model(str(path), "CPU", _config(ov, self.info.precision)).create_infer_request()
+            self.request = (
+                ov.Core().compile_model(str(path), "CPU", _config(ov, self.info.precision)).create_infer_request()
+            )
         except Exception as exc:  # OpenVINO raises RuntimeError/OpConversionFailure for graphs it cannot take
             hint = " (export with --dcn portable)" if "DeformConv" in str(exc) else ""
             raise ReportedError(f"{path}: OpenVINO cannot compile it{hint}: {first_sentence(exc)}") from None
@@ -60,7 +62,9 @@ class OpenVINOBackend:
         return value.astype(np.float32, copy=False)
 
     def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
-        inputs = dict(zip(self.info.input_names, [self.upload(lr), *([feature] if feature is not None else []), *state]))
+        inputs = dict(
+            zip(self.info.input_names, [self.upload(lr), *([feature] if feature is not None else []), *state])
+        )
         results = self.request.infer(inputs, share_inputs=True, share_outputs=False)
         out, *next_state = (results[name] for name in self.info.output_names)
         if self.info.graph is GraphKind.BACKWARD or not download:

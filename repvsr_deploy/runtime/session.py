@@ -109,8 +109,9 @@ def _as_batch(frame) -> np.ndarray:
     else is refused, so that no bad frame reaches the recurrent state, where it would spoil every
     later frame."""
     if not isinstance(frame, np.ndarray):
-        raise ReportedError(f"a frame must be a numpy array (RGB [3,H,W]), got {type(frame).__module__}."
-                            f"{type(frame).__qualname__}")
+        raise ReportedError(
+            f"a frame must be a numpy array (RGB [3,H,W]), got {type(frame).__module__}.{type(frame).__qualname__}"
+        )
     batch = frame[None] if frame.ndim == 3 else frame
     if batch.ndim != 4 or batch.shape[:2] != (1, 3):
         raise ReportedError(f"a frame must be RGB [3,H,W] or [1,3,H,W], got shape {list(frame.shape)}")
@@ -124,8 +125,10 @@ def _as_batch(frame) -> np.ndarray:
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ReportedError(f"a frame with {int((~np.isfinite(batch)).sum())} non-finite values (NaN or Inf)")
     if low < -FLOAT_SLACK or high > 1 + FLOAT_SLACK:
-        raise ReportedError(f"a float frame with values in [{low:g}, {high:g}]: float frames are in [0, 1] "
-                            "(give uint8 or uint16 arrays for integer levels)")
+        raise ReportedError(
+            f"a float frame with values in [{low:g}, {high:g}]: float frames are in [0, 1] "
+            "(give uint8 or uint16 arrays for integer levels)"
+        )
     return np.ascontiguousarray(batch, dtype=np.float32)
 
 
@@ -184,8 +187,10 @@ class CentredSession:
         self._frames = FrameFormat(self.info)
 
     def upload(self, frame: np.ndarray) -> Any:
-        raise ReportedError(f"model '{self.info.model}' reconstructs the centre of its window: "
-                            "give it frames on the host, not uploaded ones")
+        raise ReportedError(
+            f"model '{self.info.model}' reconstructs the centre of its window: "
+            "give it frames on the host, not uploaded ones"
+        )
 
     def run(self, frames: Iterable, download: bool = True) -> Iterator:
         """HR frames of a clip (host arrays), in order; `download` as in `Session.step`."""
@@ -268,8 +273,15 @@ class ClipSession:
             yield self._frames.deliver(hr, self.forward, download)
 
 
-def open_session(source, backend: str = "auto", device: str = "auto", window: int = DEFAULT_WINDOW,
-                 trust_host_code: bool = False, precision: str = "fp32", options=None):
+def open_session(
+    source,
+    backend: str = "auto",
+    device: str = "auto",
+    window: int = DEFAULT_WINDOW,
+    trust_host_code: bool = False,
+    precision: str = "fp32",
+    options=None,
+):
     """A session on a TensorRT engine (`.plan`, `.engine`), an exported graph (`.onnx`: onnxruntime),
     or a model or checkpoint (torch).
 

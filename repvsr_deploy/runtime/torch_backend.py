@@ -28,8 +28,14 @@ def load_model(source):
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model, device: str = "auto", graph: GraphKind | None = None, precision: str = "fp32",
-                 cuda_graphs: bool = True):
+    def __init__(
+        self,
+        model,
+        device: str = "auto",
+        graph: GraphKind | None = None,
+        precision: str = "fp32",
+        cuda_graphs: bool = True,
+    ):
         self.torch = require_torch("the torch backend")
         if precision not in PRECISIONS:
             raise ReportedError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
@@ -51,7 +57,9 @@ class TorchBackend:
         return device
 
     def _tensor(self, shape) -> torch.Tensor:  # noqa: F821
-        return self.torch.zeros(shape, dtype=self.dtype, device=self.device).contiguous(memory_format=self.memory_format)
+        return self.torch.zeros(shape, dtype=self.dtype, device=self.device).contiguous(
+            memory_format=self.memory_format
+        )
 
     def zero_state(self, height: int, width: int) -> list:
         return [self._tensor(spec.shape(height, width)) for spec in self.info.states]

@@ -54,10 +54,21 @@ def validate(model: VSRModel, sequences: list[Sequence], device: str) -> float:
     return psnr
 
 
-def train(model: VSRModel, sampler: ClipSampler, recipe: Recipe, iterations: int, batch: int, device: str,
-          checkpoint: Path, optimizer_state: dict | None = None, start: int = 0,
-          val: list | None = None, val_every: int = 0, save_every: int = 1000,
-          report: Callable[[Progress], None] = lambda p: None) -> None:
+def train(
+    model: VSRModel,
+    sampler: ClipSampler,
+    recipe: Recipe,
+    iterations: int,
+    batch: int,
+    device: str,
+    checkpoint: Path,
+    optimizer_state: dict | None = None,
+    start: int = 0,
+    val: list | None = None,
+    val_every: int = 0,
+    save_every: int = 1000,
+    report: Callable[[Progress], None] = lambda p: None,
+) -> None:
     rank, world = distributed()
     model.to(device).train()
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -81,6 +92,14 @@ def train(model: VSRModel, sampler: ClipSampler, recipe: Recipe, iterations: int
         if rank == 0 and val and val_every and done % val_every == 0:
             progress.val_psnr = validate(model, val, device)
         if rank == 0 and (done % save_every == 0 or done == iterations):
-            save_checkpoint(model, checkpoint, training={"iteration": done, "optimizer": optimizer.state_dict(),
-                                                          "recipe": recipe.name, "iterations": iterations})
+            save_checkpoint(
+                model,
+                checkpoint,
+                training={
+                    "iteration": done,
+                    "optimizer": optimizer.state_dict(),
+                    "recipe": recipe.name,
+                    "iterations": iterations,
+                },
+            )
         report(progress)

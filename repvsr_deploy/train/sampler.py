@@ -11,14 +11,17 @@ from ..errors import ReportedError
 
 
 class ClipSampler:
-    def __init__(self, sequences: list[np.ndarray], clip_frames: int, patch: int, degradation: str,
-                 scale: int = 4, seed: int = 0):
+    def __init__(
+        self, sequences: list[np.ndarray], clip_frames: int, patch: int, degradation: str, scale: int = 4, seed: int = 0
+    ):
         """`sequences`: uint8 HR clips [T, H, W, 3]; `patch`: the LR patch side (HR: scale x patch)."""
         hr_patch = patch * scale
         usable = [s for s in sequences if len(s) >= clip_frames and min(s.shape[1:3]) >= hr_patch]
         if not usable:
-            raise ReportedError(f"no training sequence has {clip_frames} frames of at least {hr_patch}x{hr_patch} "
-                                f"pixels (--clip-frames, --patch)")
+            raise ReportedError(
+                f"no training sequence has {clip_frames} frames of at least {hr_patch}x{hr_patch} "
+                f"pixels (--clip-frames, --patch)"
+            )
         self.sequences, self.clip_frames, self.hr_patch = usable, clip_frames, hr_patch
         self.degradation, self.scale = degradation, scale
         self.rng = np.random.default_rng(seed)

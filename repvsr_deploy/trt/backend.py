@@ -29,8 +29,9 @@ class TensorRTBackend:
     name = "tensorrt"
     device = "cuda"
 
-    def __init__(self, engine_path, trust_host_code: bool = False, cuda_graphs: bool = True,
-                 stream: cuda.Stream | None = None):
+    def __init__(
+        self, engine_path, trust_host_code: bool = False, cuda_graphs: bool = True, stream: cuda.Stream | None = None
+    ):
         self.path = engine_path
         loaded = load_engine(engine_path, trust_host_code)
         self.engine, self.trt, self.flavor = loaded.engine, loaded.trt, loaded.flavor
@@ -65,8 +66,11 @@ class TensorRTBackend:
             return "TensorRT for RTX's own CUDA graphs" if self.info.graph is GraphKind.STEP else "direct execution"
         if self.cuda_graphs:
             return "CUDA graphs"
-        return f"direct execution, CUDA graph capture failed: {self.graph_fallback}" if self.graph_fallback \
+        return (
+            f"direct execution, CUDA graph capture failed: {self.graph_fallback}"
+            if self.graph_fallback
             else "direct execution"
+        )
 
     # -- shapes and buffers, once per frame size ---------------------------------------------------
 
@@ -178,4 +182,3 @@ class TensorRTBackend:
     def _enqueue(self) -> None:
         if not self.context.execute_async_v3(self.stream.ptr):
             raise ReportedError(f"{self.path}: TensorRT failed to run the engine")
-

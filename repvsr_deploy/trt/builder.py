@@ -37,8 +37,9 @@ from .profiles import Profile, graph_inputs, input_shapes
 def engine_paths(onnx_path: Path, info: ModelInfo, engine: Path) -> list[tuple[Path, Path]]:
     """(graph, engine) pairs: one for a streaming model, the backward one first for a bidirectional one."""
     if info.graph is not info.graph.graph_set.last:
-        raise ReportedError(f"{onnx_path}: a {info.graph} graph; build its {info.graph.graph_set.last} graph, "
-                            "which brings it along")
+        raise ReportedError(
+            f"{onnx_path}: a {info.graph} graph; build its {info.graph.graph_set.last} graph, which brings it along"
+        )
     graphs, engines = info.graph.graph_set.files(onnx_path), info.graph.graph_set.files(engine)
     return [(graphs[kind], engines[kind]) for kind in info.graph.graph_set.kinds]
 
@@ -81,24 +82,44 @@ def _check_settings(flavor: Flavor, settings: BuildSettings) -> None:
         raise ReportedError(f"--version-compatible: TensorRT 10/11 only, not {flavor.title}")
 
 
-def _build_one(flavor: Flavor, trt, graph_path: Path, engine_path: Path, settings: BuildSettings,
-               target: tuple[str, tuple[str, ...]], say) -> None:
+def _build_one(
+    flavor: Flavor,
+    trt,
+    graph_path: Path,
+    engine_path: Path,
+    settings: BuildSettings,
+    target: tuple[str, tuple[str, ...]],
+    say,
+) -> None:
     """Under the engine's lock: a second build of the same engine waits, then finds it up to date."""
     with exclusive(engine_path, on_wait=lambda: say(f"{engine_path}: another process is building it; waiting")):
         _build_locked(flavor, trt, graph_path, engine_path, settings, target, say)
 
 
-def _build_locked(flavor: Flavor, trt, graph_path: Path, engine_path: Path, settings: BuildSettings,
-                  target: tuple[str, tuple[str, ...]], say) -> None:
+def _build_locked(
+    flavor: Flavor,
+    trt,
+    graph_path: Path,
+    engine_path: Path,
+    settings: BuildSettings,
+    target: tuple[str, tuple[str, ...]],
+    say,
+) -> None:
     graph, info = read_graph(graph_path)
     precision = settings.precision or info.precision
     _check_precision(flavor, trt, graph_path, info.precision, precision)
     gpu, capabilities = target
     key = BuildKey(
-        flavor=flavor.name, library=trt.__version__, gpu=gpu, compute_capabilities=capabilities,
-        onnx_sha256=file_sha256(graph_path), precision=precision,
-        profiles=tuple((p.name, *p.lr_hw) for p in settings.profiles), opt_level=settings.opt_level,
-        workspace_gib=settings.workspace_gib, version_compatible=settings.version_compatible,
+        flavor=flavor.name,
+        library=trt.__version__,
+        gpu=gpu,
+        compute_capabilities=capabilities,
+        onnx_sha256=file_sha256(graph_path),
+        precision=precision,
+        profiles=tuple((p.name, *p.lr_hw) for p in settings.profiles),
+        opt_level=settings.opt_level,
+        workspace_gib=settings.workspace_gib,
+        version_compatible=settings.version_compatible,
     )
     old = _previous_build(engine_path, say)
     if old is not None and old.key == key and not settings.force:
@@ -145,15 +166,21 @@ def _build_locked(flavor: Flavor, trt, graph_path: Path, engine_path: Path, sett
         config.set_timing_cache(config.create_timing_cache(timing), ignore_mismatch=False)
     config.progress_monitor = _progress_monitor(trt)
 
-    say(f"{engine_path}: building from {graph_path.name} with {flavor.title} {trt.__version__} for {key.target()}, "
-        f"{precision}, profiles {', '.join(p.name for p in settings.profiles)}")
+    say(
+        f"{engine_path}: building from {graph_path.name} with {flavor.title} {trt.__version__} for {key.target()}, "
+        f"{precision}, profiles {', '.join(p.name for p in settings.profiles)}"
+    )
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise ReportedError(f"{graph_path}: {flavor.title} could not build an engine from it (its messages above say why)")
+        raise ReportedError(
+            f"{graph_path}: {flavor.title} could not build an engine from it (its messages above say why)"
+        )
 
     engine_bytes = bytes(serialized)
     sidecar = Sidecar(
-        key=key, model=info.to_metadata(), plugins=plugins,
+        key=key,
+        model=info.to_metadata(),
+        plugins=plugins,
         built=datetime.datetime.now().isoformat(timespec="seconds"),
         engine_sha256=hashlib.sha256(engine_bytes).hexdigest(),
     )
@@ -204,14 +231,18 @@ def _register_plugins(flavor: Flavor, trt, graph, graph_path: Path) -> tuple[str
     Returns the plugin names the engine holds."""
     ops = {node.op_type for node in graph.graph.node}
     if not flavor.builds_on_gpu and ops & {"DeformConv", PLUGIN_OP}:
-        raise ReportedError(f"{graph_path}: {flavor.title} has no deformable-conv plugin; export the model with "
-                            "repvsr-export --dcn portable")
+        raise ReportedError(
+            f"{graph_path}: {flavor.title} has no deformable-conv plugin; export the model with "
+            "repvsr-export --dcn portable"
+        )
     if PLUGIN_OP not in ops:
         return ()
     if version_tuple(trt.__version__) < TensorRT.plugin_floor:
-        raise ReportedError(f"{graph_path}: the {PLUGIN_ID} plugin needs TensorRT >= "
-                            f"{'.'.join(map(str, TensorRT.plugin_floor))} (ahead-of-time Python plugins), this is "
-                            f"{trt.__version__}; export with --dcn standard")
+        raise ReportedError(
+            f"{graph_path}: the {PLUGIN_ID} plugin needs TensorRT >= "
+            f"{'.'.join(map(str, TensorRT.plugin_floor))} (ahead-of-time Python plugins), this is "
+            f"{trt.__version__}; export with --dcn standard"
+        )
     try:
         import triton  # noqa: F401
     except ImportError:
@@ -234,8 +265,15 @@ class PhaseBars:
         self._disable = None if shown is None else not shown
 
     def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
-        self._bars[phase_name] = tqdm(total=num_steps, desc=phase_name, position=len(self._bars), leave=False,
-                                      file=sys.stderr, unit="step", disable=self._disable)
+        self._bars[phase_name] = tqdm(
+            total=num_steps,
+            desc=phase_name,
+            position=len(self._bars),
+            leave=False,
+            file=sys.stderr,
+            unit="step",
+            disable=self._disable,
+        )
 
     def step_complete(self, phase_name: str, step: int) -> bool:
         bar = self._bars.get(phase_name)

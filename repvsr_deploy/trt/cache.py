@@ -34,7 +34,9 @@ class BuildKey:
     def differences(self, other: BuildKey) -> list[str]:
         """'field: old -> new' for every field that differs."""
         mine, theirs = asdict(self), asdict(other)
-        return [f"{name}: {_short(mine[name])} -> {_short(theirs[name])}" for name in mine if mine[name] != theirs[name]]
+        return [
+            f"{name}: {_short(mine[name])} -> {_short(theirs[name])}" for name in mine if mine[name] != theirs[name]
+        ]
 
     def target(self) -> str:
         """What the engine runs on, in words."""
@@ -97,8 +99,10 @@ def read_sidecar(engine: Path) -> Sidecar | None:
         return None
     sidecar = Sidecar.from_json(path.read_text(), str(path))
     if sidecar.engine_sha256 and Path(engine).is_file() and file_sha256(engine) != sidecar.engine_sha256:
-        raise ReportedError(f"{engine}: {path.name} describes another build of it (rebuilt as it was read, or "
-                            "copied apart); read it again, or rebuild it with repvsr-trt build")
+        raise ReportedError(
+            f"{engine}: {path.name} describes another build of it (rebuilt as it was read, or "
+            "copied apart); read it again, or rebuild it with repvsr-trt build"
+        )
     return sidecar
 
 
@@ -116,14 +120,19 @@ def check_runs_here(engine: Path, key: BuildKey, gpu: str, compute_capability: s
     title = "TensorRT for RTX" if key.flavor == "rtx" else "TensorRT"
     rebuild = f"rebuild it with repvsr-trt build --flavor {key.flavor}"
     if key.gpu and (key.gpu, key.compute_capabilities) != (gpu, (compute_capability,)):
-        raise ReportedError(f"{engine}: built for {key.target()}, this machine has {gpu} ({compute_capability}); "
-                            f"{rebuild} here")
+        raise ReportedError(
+            f"{engine}: built for {key.target()}, this machine has {gpu} ({compute_capability}); {rebuild} here"
+        )
     if key.compute_capabilities and compute_capability not in key.compute_capabilities:
-        raise ReportedError(f"{engine}: built for {key.target()}; this GPU, {gpu}, has {compute_capability}: "
-                            f"{rebuild} --compute-capability {compute_capability}")
+        raise ReportedError(
+            f"{engine}: built for {key.target()}; this GPU, {gpu}, has {compute_capability}: "
+            f"{rebuild} --compute-capability {compute_capability}"
+        )
     if key.library != library and not key.version_compatible:
-        raise ReportedError(f"{engine}: built with {title} {key.library}, this machine has {library}; {rebuild}"
-                            + (" (or build it --version-compatible)" if key.flavor == "tensorrt" else ""))
+        raise ReportedError(
+            f"{engine}: built with {title} {key.library}, this machine has {library}; {rebuild}"
+            + (" (or build it --version-compatible)" if key.flavor == "tensorrt" else "")
+        )
 
 
 def check_host_code(engine: Path, key: BuildKey, trust_host_code: bool) -> None:

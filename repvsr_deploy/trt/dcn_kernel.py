@@ -32,11 +32,23 @@ def _corner(channel_ptrs, y, x, height, width, inside):
 
 @triton.jit
 def flow_guided_deform_conv_kernel(
-    x_ptr, residual_ptr, mask_ptr, flow_ptr, weight_ptr, bias_ptr,
-    height, width,
+    x_ptr,
+    residual_ptr,
+    mask_ptr,
+    flow_ptr,
+    weight_ptr,
+    bias_ptr,
+    height,
+    width,
     out_ptr,
-    C: tl.constexpr, O: tl.constexpr, G: tl.constexpr, MAX_RESIDUE: tl.constexpr, HALF_DOT: tl.constexpr,  # noqa: E741
-    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_O: tl.constexpr,
+    C: tl.constexpr,
+    O: tl.constexpr,  # noqa: E741  (output channels, as the kernel names its sizes)
+    G: tl.constexpr,
+    MAX_RESIDUE: tl.constexpr,
+    HALF_DOT: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_O: tl.constexpr,
 ):
     pixel_block, out_block, n = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     plane = height * width
@@ -60,8 +72,12 @@ def flow_guided_deform_conv_kernel(
             channel_ok = channels < C
             inside = pixel_ok[:, None] & channel_ok[None, :]
             group_tap = (channels // (C // G)) * 9 + tap  # offsets and mask of each channel's group
-            dy_raw = tl.load(residual_image + (2 * group_tap)[None, :] * plane + pixels[:, None], mask=inside, other=0.0)
-            dx_raw = tl.load(residual_image + (2 * group_tap + 1)[None, :] * plane + pixels[:, None], mask=inside, other=0.0)
+            dy_raw = tl.load(
+                residual_image + (2 * group_tap)[None, :] * plane + pixels[:, None], mask=inside, other=0.0
+            )
+            dx_raw = tl.load(
+                residual_image + (2 * group_tap + 1)[None, :] * plane + pixels[:, None], mask=inside, other=0.0
+            )
             mask_raw = tl.load(mask_image + group_tap[None, :] * plane + pixels[:, None], mask=inside, other=0.0)
             y = row[:, None] + (tap // 3 - 1) + MAX_RESIDUE * _tanh(dy_raw.to(tl.float32)) + flow_y[:, None]
             x = col[:, None] + (tap % 3 - 1) + MAX_RESIDUE * _tanh(dx_raw.to(tl.float32)) + flow_x[:, None]
@@ -77,7 +93,8 @@ def flow_guided_deform_conv_kernel(
             ) * tl.sigmoid(mask_raw.to(tl.float32))
             weights = tl.load(
                 weight_ptr + outs[None, :] * (C * 9) + channels[:, None] * 9 + tap,
-                mask=channel_ok[:, None] & out_ok[None, :], other=0.0,
+                mask=channel_ok[:, None] & out_ok[None, :],
+                other=0.0,
             ).to(tl.float32)
             if HALF_DOT:
                 acc += tl.dot(sampled.to(tl.float16), weights.to(tl.float16))
@@ -97,10 +114,22 @@ def flow_guided_deform_conv(x, residual, mask_logits, flow, weight, bias, offset
     n, channels, height, width = x.shape
     out = x.new_empty(n, weight.shape[0], height, width)
     flow_guided_deform_conv_kernel[launch_grid(n, weight.shape[0], height, width)](
-        x.contiguous(), residual.contiguous(), mask_logits.contiguous(), flow.contiguous(),
-        weight.contiguous(), bias.contiguous(), height, width, out,
-        C=channels, O=weight.shape[0], G=offset_groups, MAX_RESIDUE=max_residue,
-        HALF_DOT=str(x.dtype) == "torch.float16", enable_fp_fusion=True, **BLOCKS,
+        x.contiguous(),
+        residual.contiguous(),
+        mask_logits.contiguous(),
+        flow.contiguous(),
+        weight.contiguous(),
+        bias.contiguous(),
+        height,
+        width,
+        out,
+        C=channels,
+        O=weight.shape[0],
+        G=offset_groups,
+        MAX_RESIDUE=max_residue,
+        HALF_DOT=str(x.dtype) == "torch.float16",
+        enable_fp_fusion=True,
+        **BLOCKS,
     )
     return out
 
@@ -127,8 +156,9 @@ def ptx_target() -> PtxTarget:
     return PtxTarget(arch, min(ptx_get_version(f"{major}.{minor}"), get_ptx_version_from_options(CUDAOptions(), arch)))
 
 
-def compile_for_tensorrt(dtypes: dict[str, str], channels: int, out_channels: int, offset_groups: int,
-                         max_residue: float, target: PtxTarget) -> tuple[str, str, int, int]:
+def compile_for_tensorrt(
+    dtypes: dict[str, str], channels: int, out_channels: int, offset_groups: int, max_residue: float, target: PtxTarget
+) -> tuple[str, str, int, int]:
     """PTX of the kernel for TensorRT's AOT plugin: (kernel name, PTX, threads per block, shared bytes).
 
     `dtypes` maps x, residual, mask, flow, weight, bias, out to "fp32" or "fp16". The PTX targets
@@ -138,8 +168,9 @@ def compile_for_tensorrt(dtypes: dict[str, str], channels: int, out_channels: in
     pointers = ["x_ptr", "residual_ptr", "mask_ptr", "flow_ptr", "weight_ptr", "bias_ptr"]
     signature = {name: f"*{dtypes[name.removesuffix('_ptr')]}" for name in pointers}
     signature |= {"height": "i32", "width": "i32", "out_ptr": f"*{dtypes['out']}"}
-    constants = dict(C=channels, O=out_channels, G=offset_groups, MAX_RESIDUE=max_residue,
-                     HALF_DOT=dtypes["x"] == "fp16", **BLOCKS)
+    constants = dict(
+        C=channels, O=out_channels, G=offset_groups, MAX_RESIDUE=max_residue, HALF_DOT=dtypes["x"] == "fp16", **BLOCKS
+    )
     compiled = triton.compile(
         triton.compiler.ASTSource(fn=flow_guided_deform_conv_kernel, signature=signature, constexprs=constants),
         target=GPUTarget("cuda", target.capability, 32),

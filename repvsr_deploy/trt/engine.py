@@ -79,9 +79,13 @@ def _check_validity(trt, runtime, data: bytes, path: Path, gpu: str, capability:
     validity, diagnostics = runtime.get_engine_validity(data)
     if validity != trt.EngineValidity.INVALID:
         return
-    reasons = [text for name, text in _INVALIDITY.items() if diagnostics & int(getattr(trt.EngineInvalidityDiagnostics, name))]
-    raise ReportedError(f"{path}: TensorRT for RTX cannot run it on this GPU, {gpu} ({capability}): "
-                        f"{'; '.join(reasons) or 'no reason given'}")
+    reasons = [
+        text for name, text in _INVALIDITY.items() if diagnostics & int(getattr(trt.EngineInvalidityDiagnostics, name))
+    ]
+    raise ReportedError(
+        f"{path}: TensorRT for RTX cannot run it on this GPU, {gpu} ({capability}): "
+        f"{'; '.join(reasons) or 'no reason given'}"
+    )
 
 
 def _register_plugins_if_possible() -> None:
@@ -107,8 +111,10 @@ def describe_sidecar(path, sidecar: Sidecar) -> list[str]:
         f"  plugins: {', '.join(sidecar.plugins) or 'none'}",
         f"  inputs: {', '.join(info.input_names)}; outputs: {', '.join(info.output_names)}",
     ]
-    lines += [f"  profile {index} ({name}): LR frames up to {width}x{height}"
-              for index, (name, height, width) in enumerate(key.profiles)]
+    lines += [
+        f"  profile {index} ({name}): LR frames up to {width}x{height}"
+        for index, (name, height, width) in enumerate(key.profiles)
+    ]
     return lines
 
 
@@ -119,8 +125,10 @@ def describe_engine(loaded: LoadedEngine) -> list[str]:
     lines = ["  I/O tensors as loaded here:"]
     for name in names:
         is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-        lines.append(f"    {'in ' if is_input else 'out'} {name}: {engine.get_tensor_dtype(name)} "
-                     f"{tuple(engine.get_tensor_shape(name))}")
+        lines.append(
+            f"    {'in ' if is_input else 'out'} {name}: {engine.get_tensor_dtype(name)} "
+            f"{tuple(engine.get_tensor_shape(name))}"
+        )
         if is_input:
             for index in range(len(loaded.sidecar.key.profiles)):
                 low, _, high = engine.get_tensor_profile_shape(name, index)

@@ -85,8 +85,9 @@ class TensorRTForRTX(Flavor):
         known = [name[2:-1] + "." + name[-1] for name in trt.ComputeCapability.__members__ if name.startswith("SM")]
         for capability in wanted:
             if capability not in known:
-                raise ReportedError(f"--compute-capability {capability}: {self.title} {trt.__version__} builds for "
-                                    f"{', '.join(known)}")
+                raise ReportedError(
+                    f"--compute-capability {capability}: {self.title} {trt.__version__} builds for {', '.join(known)}"
+                )
         return wanted
 
     def set_compute_capabilities(self, trt, config, capabilities: tuple[str, ...]) -> None:

@@ -8,7 +8,6 @@ on users' machines), the kernel is one Python function that the tests run on the
 TRITON_INTERPRET=1 against the torch reference, and AOT keeps Python out of the engine.
 """
 
-
 import numpy as np
 import numpy.typing as npt
 import tensorrt as trt
@@ -27,8 +26,14 @@ MaxResidue = npt.NDArray[np.float32]
 
 @trtp.register(PLUGIN_ID)
 def flow_guided_deform_conv_desc(
-    x: trtp.TensorDesc, residual: trtp.TensorDesc, mask_logits: trtp.TensorDesc, flow: trtp.TensorDesc,
-    weight: trtp.TensorDesc, bias: trtp.TensorDesc, offset_groups: OffsetGroups, max_residue: MaxResidue,
+    x: trtp.TensorDesc,
+    residual: trtp.TensorDesc,
+    mask_logits: trtp.TensorDesc,
+    flow: trtp.TensorDesc,
+    weight: trtp.TensorDesc,
+    bias: trtp.TensorDesc,
+    offset_groups: OffsetGroups,
+    max_residue: MaxResidue,
 ) -> trtp.TensorDesc:
     out = x.like()
     out.shape_expr[1] = weight.shape_expr[0]
@@ -37,16 +42,34 @@ def flow_guided_deform_conv_desc(
 
 @trtp.aot_impl(PLUGIN_ID)
 def flow_guided_deform_conv_aot(
-    x: trtp.TensorDesc, residual: trtp.TensorDesc, mask_logits: trtp.TensorDesc, flow: trtp.TensorDesc,
-    weight: trtp.TensorDesc, bias: trtp.TensorDesc, offset_groups: OffsetGroups, max_residue: MaxResidue,
-    outputs: tuple[trtp.TensorDesc], tactic: int,
+    x: trtp.TensorDesc,
+    residual: trtp.TensorDesc,
+    mask_logits: trtp.TensorDesc,
+    flow: trtp.TensorDesc,
+    weight: trtp.TensorDesc,
+    bias: trtp.TensorDesc,
+    offset_groups: OffsetGroups,
+    max_residue: MaxResidue,
+    outputs: tuple[trtp.TensorDesc],
+    tactic: int,
 ) -> tuple[str | bytes, str | bytes, trtp.KernelLaunchParams, trtp.SymIntExprs]:
     out_channels, channels = weight.shape_expr[0].constant_value(), weight.shape_expr[1].constant_value()
-    dtypes = {"x": x, "residual": residual, "mask": mask_logits, "flow": flow, "weight": weight, "bias": bias,
-              "out": outputs[0]}
+    dtypes = {
+        "x": x,
+        "residual": residual,
+        "mask": mask_logits,
+        "flow": flow,
+        "weight": weight,
+        "bias": bias,
+        "out": outputs[0],
+    }
     name, ptx, threads, shared = compile_for_tensorrt(
-        {key: _DTYPES[desc.dtype] for key, desc in dtypes.items()}, channels, out_channels, int(offset_groups[0]),
-        float(max_residue[0]), ptx_target(),
+        {key: _DTYPES[desc.dtype] for key, desc in dtypes.items()},
+        channels,
+        out_channels,
+        int(offset_groups[0]),
+        float(max_residue[0]),
+        ptx_target(),
     )
     height, width = x.shape_expr[2], x.shape_expr[3]
     launch = trtp.KernelLaunchParams()

@@ -22,7 +22,9 @@ class AudioTranscoder:
         try:
             encoder = av.Codec(codec, "w")
         except (av.FFmpegError, ValueError) as exc:
-            raise ReportedError(f"--audio-codec {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})") from None
+            raise ReportedError(
+                f"--audio-codec {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})"
+            ) from None
         if encoder.type != "audio":
             raise ReportedError(f"--audio-codec {codec}: an encoder of {encoder.type}, not of audio")
         decoder = stream.codec_context
@@ -77,7 +79,7 @@ class AudioTranscoder:
             kept = samples[:, first:last]
         else:  # interleaved: one row of samples x channels
             channels = len(frame.layout.channels)
-            kept = samples[:, first * channels:last * channels]
+            kept = samples[:, first * channels : last * channels]
         cut = self.av.AudioFrame.from_ndarray(kept.copy(), format=frame.format.name, layout=frame.layout.name)
         cut.sample_rate = rate
         cut.pts, cut.time_base = round((start + Fraction(first, rate)) * rate), Fraction(1, rate)

@@ -16,11 +16,20 @@ BIT_DEPTHS = (8, 10)
 # by bit depth and container, in order of preference: H.264 for 8 bits, HEVC for 10 (what HDR10
 # and HLG are delivered in), VP9 or AV1 for WebM (the only codecs it takes)
 PREFERRED = {
-    8: {"mp4": ("libx264",), "mov": ("libx264",), "matroska": ("libx264",), "avi": ("libx264",),
-        "webm": ("libvpx-vp9", "libsvtav1", "libaom-av1")},
-    10: {"mp4": ("libx265", "libx264", "libsvtav1"), "mov": ("libx265", "libx264"),
-         "matroska": ("libx265", "libx264", "libsvtav1"), "avi": ("libx264",),
-         "webm": ("libvpx-vp9", "libsvtav1", "libaom-av1")},
+    8: {
+        "mp4": ("libx264",),
+        "mov": ("libx264",),
+        "matroska": ("libx264",),
+        "avi": ("libx264",),
+        "webm": ("libvpx-vp9", "libsvtav1", "libaom-av1"),
+    },
+    10: {
+        "mp4": ("libx265", "libx264", "libsvtav1"),
+        "mov": ("libx265", "libx264"),
+        "matroska": ("libx265", "libx264", "libsvtav1"),
+        "avi": ("libx264",),
+        "webm": ("libvpx-vp9", "libsvtav1", "libaom-av1"),
+    },
 }
 DEFAULT_CRF = 18
 # x265's own default (medium) costs 2-3x what libx264's does per frame (benchmarks/footage_cost.py);
@@ -53,8 +62,10 @@ def video_encoder(av, container_format: str, suffix: str, codec: str | None, bit
         for name in PREFERRED[bit_depth][container_format]:
             if name in av.codecs_available and _codes(av, name, wanted):
                 return name
-        raise ReportedError(f"no encoder here writes {bit_depth}-bit video into {suffix} (tried "
-                            f"{', '.join(PREFERRED[bit_depth][container_format])}); give --codec or --bit-depth 8")
+        raise ReportedError(
+            f"no encoder here writes {bit_depth}-bit video into {suffix} (tried "
+            f"{', '.join(PREFERRED[bit_depth][container_format])}); give --codec or --bit-depth 8"
+        )
     try:
         kind = av.Codec(codec, "w").type
     except (av.FFmpegError, ValueError) as exc:
@@ -62,8 +73,10 @@ def video_encoder(av, container_format: str, suffix: str, codec: str | None, bit
     if kind != "video":
         raise ReportedError(f"--codec {codec}: an encoder of {kind}, not of video")
     if not _codes(av, codec, wanted):
-        raise ReportedError(f"--codec {codec}: does not code {bit_depth}-bit 4:2:0 video ({wanted}) in this FFmpeg; "
-                            "give another --codec or --bit-depth")
+        raise ReportedError(
+            f"--codec {codec}: does not code {bit_depth}-bit 4:2:0 video ({wanted}) in this FFmpeg; "
+            "give another --codec or --bit-depth"
+        )
     return codec
 
 
@@ -80,15 +93,18 @@ def video_options(av, codec: str, encoding: Encoding, picture: Picture) -> dict[
     """The encoder's options: quality (crf) and speed (preset) where it has them (asked of one
     without: refused), x265's HDR10 metadata and quiet logs."""
     options = {}
-    for option, asked, default in (("crf", encoding.crf, DEFAULT_CRF), ("preset", encoding.preset,
-                                                                          DEFAULT_PRESETS.get(codec))):
+    for option, asked, default in (
+        ("crf", encoding.crf, DEFAULT_CRF),
+        ("preset", encoding.preset, DEFAULT_PRESETS.get(codec)),
+    ):
         if takes_option(av, codec, option):
             value = default if asked is None else asked
             if value is not None:
                 options[option] = str(value)
         elif asked is not None:
-            raise ReportedError(f"--{option}: encoder {codec} has no {option} option (leave --{option} out for "
-                                "its default)")
+            raise ReportedError(
+                f"--{option}: encoder {codec} has no {option} option (leave --{option} out for its default)"
+            )
     if codec in CONSTANT_QUALITY:
         options["b"] = "0"
     if codec in UNOFFICIAL_RANGE:

@@ -49,16 +49,20 @@ class MasteringDisplay:
         if len(values) < 22 or not (values[20] and values[21]):
             return None
         ratio = [float(n) / float(d) if d else 0.0 for n, d in values[:20].reshape(10, 2)]
-        return cls((ratio[0], ratio[1]), (ratio[2], ratio[3]), (ratio[4], ratio[5]), (ratio[6], ratio[7]),
-                   ratio[8], ratio[9])
+        return cls(
+            (ratio[0], ratio[1]), (ratio[2], ratio[3]), (ratio[4], ratio[5]), (ratio[6], ratio[7]), ratio[8], ratio[9]
+        )
 
     def x265(self) -> str:
         """x265's `master-display`: chromaticities in units of 0.00002, luminance in 0.0001 cd/m2."""
+
         def xy(point):
             return f"({round(point[0] * 50000)},{round(point[1] * 50000)})"
 
-        return (f"G{xy(self.green)}B{xy(self.blue)}R{xy(self.red)}WP{xy(self.white)}"
-                f"L({round(self.max_luminance * 10000)},{round(self.min_luminance * 10000)})")
+        return (
+            f"G{xy(self.green)}B{xy(self.blue)}R{xy(self.red)}WP{xy(self.white)}"
+            f"L({round(self.max_luminance * 10000)},{round(self.min_luminance * 10000)})"
+        )
 
 
 @dataclass(frozen=True)

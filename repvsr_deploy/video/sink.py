@@ -32,8 +32,14 @@ def is_image_folder(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def open_sink(path: Path, source: FrameSource, scale: int, encoding: Encoding = Encoding(), carried: list = (),
-              overwrite: bool = False):
+def open_sink(
+    path: Path,
+    source: FrameSource,
+    scale: int,
+    encoding: Encoding = Encoding(),
+    carried: list = (),
+    overwrite: bool = False,
+):
     """A sink for `source`'s frames upscaled by `scale`; committed when the block ends without an
     error. A folder output replaces the folder whole: a non-empty one only with `overwrite`."""
     path = Path(path)
@@ -72,8 +78,7 @@ class ImageSink:
 
 
 class VideoSink:
-    def __init__(self, path: Path, suffix: str, source: FrameSource, scale: int, encoding: Encoding,
-                 carried: list):
+    def __init__(self, path: Path, suffix: str, source: FrameSource, scale: int, encoding: Encoding, carried: list):
         av = import_av()
         self.av, self.suffix = av, suffix
         container_format = CONTAINERS[suffix]
@@ -87,8 +92,9 @@ class VideoSink:
         try:
             self.video = self.container.add_stream(codec, rate=source.rate)
         except (av.FFmpegError, ValueError) as exc:
-            raise ReportedError(f"--codec {codec}: {first_sentence(exc)} (give another --codec, or another "
-                                "container)") from None
+            raise ReportedError(
+                f"--codec {codec}: {first_sentence(exc)} (give another --codec, or another container)"
+            ) from None
         # AVI counts frames (one tick each): a constant rate; the others keep the input's time base
         self.time_base = 1 / source.rate if container_format == "avi" else source.time_base
         self.source_time_base = source.time_base
@@ -108,9 +114,11 @@ class VideoSink:
             context.open()
         except (av.FFmpegError, ValueError) as exc:
             settings = ", ".join(f"{k} {v}" for k, v in self.video.options.items() if k in ("crf", "preset"))
-            raise ReportedError(f"encoder {codec} refuses {context.width}x{context.height} {self.pix_fmt} with "
-                                f"{settings or 'its defaults'} ({exc.strerror or first_sentence(exc)}); check "
-                                "--codec, --preset, --crf, --bit-depth") from None
+            raise ReportedError(
+                f"encoder {codec} refuses {context.width}x{context.height} {self.pix_fmt} with "
+                f"{settings or 'its defaults'} ({exc.strerror or first_sentence(exc)}); check "
+                "--codec, --preset, --crf, --bit-depth"
+            ) from None
         if source.video is not None:
             carry_tags(source.video, self.video)
         self.carried = {s: self._carry(s, encoding.audio_codec) for s in carried}
@@ -139,13 +147,16 @@ class VideoSink:
         ways.append(f"leave it out (--drop-stream {stream.index})")
         if stream.type == "audio":
             ways.append("re-encode the audio (--audio-codec libopus, say)")
-        return (f"input stream {stream.index} ({stream.type}, {codec}) cannot go into {self.suffix}: "
-                f"{', '.join(ways[:-1])}{' or ' if len(ways) > 1 else ''}{ways[-1]}")
+        return (
+            f"input stream {stream.index} ({stream.type}, {codec}) cannot go into {self.suffix}: "
+            f"{', '.join(ways[:-1])}{' or ' if len(ways) > 1 else ''}{ways[-1]}"
+        )
 
     def write(self, rgb: np.ndarray, time: FrameTime) -> None:
         frame = self.av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
-        frame = frame.reformat(format=self.pix_fmt, dst_colorspace=self.colour.colorspace,
-                               dst_color_range=self.colour.color_range)
+        frame = frame.reformat(
+            format=self.pix_fmt, dst_colorspace=self.colour.colorspace, dst_color_range=self.colour.color_range
+        )
         frame.pts, duration = self._ticks(time)
         frame.time_base = self.time_base
         self.durations[frame.pts] = duration
@@ -160,8 +171,9 @@ class VideoSink:
             pts = round(time.pts * self.source_time_base / self.time_base)
             duration = max(1, round(time.duration * self.source_time_base / self.time_base))
             if self.last_pts is not None and pts != self.last_pts + 1:
-                raise ReportedError(f"{self.suffix} holds a constant frame rate and this input's varies: "
-                                    "write .mkv, .mp4 or .mov")
+                raise ReportedError(
+                    f"{self.suffix} holds a constant frame rate and this input's varies: write .mkv, .mp4 or .mov"
+                )
         self.last_pts = pts
         return pts, duration
 

@@ -78,8 +78,9 @@ class FrameSource:
         self.close()
 
 
-def open_source(path: Path, start: int = 0, count: int | None = None, deinterlace: bool = False,
-                allow_partial: bool = False) -> FrameSource:
+def open_source(
+    path: Path, start: int = 0, count: int | None = None, deinterlace: bool = False, allow_partial: bool = False
+) -> FrameSource:
     path = Path(path)
     if path.is_dir():
         source = ImageFolder(path, start, count)
@@ -88,8 +89,9 @@ def open_source(path: Path, start: int = 0, count: int | None = None, deinterlac
     else:
         raise ReportedError(f"{path}: no such video file or image folder")
     if max(source.width, source.height) > MAX_LR_SIDE:
-        raise ReportedError(f"{path}: frames of {source.width}x{source.height}; at most {MAX_LR_SIDE} pixels a side "
-                            "are upscaled")
+        raise ReportedError(
+            f"{path}: frames of {source.width}x{source.height}; at most {MAX_LR_SIDE} pixels a side are upscaled"
+        )
     return source
 
 
@@ -115,8 +117,9 @@ class ImageFolder(FrameSource):
         for index, file in enumerate(self.files):
             frame = read_image(file)
             if frame.shape[1::-1] != (self.width, self.height):
-                raise ReportedError(f"{file}: {frame.shape[1]}x{frame.shape[0]}, the folder's first image is "
-                                    f"{self.width}x{self.height}")
+                raise ReportedError(
+                    f"{file}: {frame.shape[1]}x{frame.shape[0]}, the folder's first image is {self.width}x{self.height}"
+                )
             yield frame, FrameTime(index, 1)
 
 
@@ -147,14 +150,17 @@ def read_image(file: Path) -> np.ndarray:
     if "A" in image.getbands():
         alpha = np.asarray(image.getchannel("A"))
         if alpha.min() < 255:
-            raise ReportedError(f"{file}: has transparent pixels (an alpha channel); the models upscale RGB "
-                                "only: flatten the images onto a background first")
+            raise ReportedError(
+                f"{file}: has transparent pixels (an alpha channel); the models upscale RGB "
+                "only: flatten the images onto a background first"
+            )
     return np.asarray(image.convert("RGB"))
 
 
 class VideoFile(FrameSource):
-    def __init__(self, path: Path, start: int, count: int | None, deinterlace: bool = False,
-                 allow_partial: bool = False):
+    def __init__(
+        self, path: Path, start: int, count: int | None, deinterlace: bool = False, allow_partial: bool = False
+    ):
         av = import_av()
         self.path, self.start, self.count = path, start, count
         self.deinterlace, self.allow_partial = deinterlace, allow_partial
@@ -177,8 +183,9 @@ class VideoFile(FrameSource):
         self.rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
         self.other_streams = [s for s in self.container.streams if s.type in CARRIED_TYPES]
         first = self._first_frame()
-        self.picture = Picture(Colour.of(first), sample_bits(first.format), sample_aspect_ratio=_sar(self.video),
-                               **read_side_data(first))
+        self.picture = Picture(
+            Colour.of(first), sample_bits(first.format), sample_aspect_ratio=_sar(self.video), **read_side_data(first)
+        )
         if first.interlaced_frame and not self.deinterlace:
             raise ReportedError(f"{self.path}: interlaced video; {DEINTERLACE_HINT}")
         self.declared_frames = self.video.frames or None
@@ -219,8 +226,11 @@ class VideoFile(FrameSource):
     def frames(self, carried=(), on_packet=None):
         av = import_av()
         carried = list(carried)
-        cut = StreamCut(carried, on_packet or (lambda packet: None),
-                        TimeRange(self._start_time(carried)) if self.start == 0 else None)
+        cut = StreamCut(
+            carried,
+            on_packet or (lambda packet: None),
+            TimeRange(self._start_time(carried)) if self.start == 0 else None,
+        )
         origin = cut.range.origin if cut.range else None
         index, last_end = 0, None
         try:
@@ -242,8 +252,9 @@ class VideoFile(FrameSource):
                     return
             self._ran_out(index, last_end, carried)
         except av.FFmpegError as exc:
-            raise ReportedError(f"{self.path}: cannot read frame {index} ({first_sentence(exc)}); "
-                                f"{PARTIAL_HINT}") from None
+            raise ReportedError(
+                f"{self.path}: cannot read frame {index} ({first_sentence(exc)}); {PARTIAL_HINT}"
+            ) from None
         finally:
             self.close()
 
@@ -348,8 +359,11 @@ class VideoFile(FrameSource):
     def _rgb(self, frame) -> np.ndarray:
         """RGB by the stream's matrix and range only (primaries and transfer stay as coded)."""
         colour = self.picture.colour
-        return frame.to_ndarray(format="rgb48le" if self.picture.bit_depth > 8 else "rgb24",
-                                src_colorspace=colour.colorspace, src_color_range=colour.color_range)
+        return frame.to_ndarray(
+            format="rgb48le" if self.picture.bit_depth > 8 else "rgb24",
+            src_colorspace=colour.colorspace,
+            src_color_range=colour.color_range,
+        )
 
 
 def _main_video(container, path: Path):

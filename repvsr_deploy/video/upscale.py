@@ -11,8 +11,9 @@ import numpy as np
 from .scenes import SceneCuts
 
 
-def upscale_frames(session, frames: Iterable[np.ndarray], cuts: SceneCuts | None = None,
-                   dtype=np.uint8) -> Iterator[np.ndarray]:
+def upscale_frames(
+    session, frames: Iterable[np.ndarray], cuts: SceneCuts | None = None, dtype=np.uint8
+) -> Iterator[np.ndarray]:
     """HR RGB frames (`dtype`: uint8 or uint16 levels) of RGB uint8 or uint16 frames [H, W, 3];
     with `cuts`, a fresh state at every scene."""
     for _, scene in groupby(_scene_numbers(frames, cuts), key=lambda item: item[0]):
