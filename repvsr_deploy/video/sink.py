@@ -20,7 +20,7 @@ from ..errors import ReportedError, first_sentence
 from .encoders import CONTAINERS, Encoding, containers_taking, pixel_format, video_encoder, video_options
 from .picture import Colour
 from .source import IMAGE_SUFFIXES, FrameSource, FrameTime, import_av
-from .streams import carry_tags
+from .streams import PacketCopy, carry_tags
 
 # an untagged input (images: sRGB) is written as BT.709 video with the sRGB transfer
 SRGB_AS_VIDEO = Colour(colorspace=1, color_range=1, color_primaries=1, color_trc=13)
@@ -128,17 +128,15 @@ class VideoSink:
         self.selection_ends = source.count is not None  # re-encoded audio then ends with the video
 
     def _carry(self, stream, audio_codec: str | None):
-        """The output stream for a carried one: a copy, or with `audio_codec` a re-encoding."""
+        """What writes a carried stream: a copy, or with `audio_codec` a re-encoding."""
         if stream.type == "audio" and audio_codec:
             from .audio import AudioTranscoder
 
             return AudioTranscoder(self.container, stream, audio_codec)
         try:
-            output = self.container.add_stream_from_template(stream)
+            return PacketCopy(self.container, stream)
         except (self.av.FFmpegError, ValueError):
             raise ReportedError(self._refusal(stream)) from None
-        carry_tags(stream, output)
-        return output
 
     def _refusal(self, stream) -> str:
         codec = stream.codec_context.name
@@ -186,17 +184,11 @@ class VideoSink:
 
     def copy(self, packet) -> None:
         """A packet of a carried stream, already on the output's time line."""
-        target = self.carried[packet.stream]
-        if hasattr(target, "push"):
-            target.push(packet)
-            return
-        packet.stream = target
-        self.container.mux(packet)
+        self.carried[packet.stream].push(packet)
 
     def finish(self) -> None:
         """Flush the encoders; where the selection ends before the input, re-encoded audio ends
         where the last frame does."""
         self._mux_video(self.video.encode(None))
         for target in self.carried.values():
-            if hasattr(target, "finish"):
-                target.finish(self.end if self.selection_ends else None)
+            target.finish(self.end if self.selection_ends else None)

@@ -194,7 +194,6 @@ class VideoFile(FrameSource):
         missing = self._missing_data()
         if missing and not self.allow_partial:
             raise ReportedError(f"{self.path}: {missing}; {PARTIAL_HINT}")
-        self.shortfall = None
 
     def close(self) -> None:
         self.container.close()

@@ -125,6 +125,23 @@ class StreamCut:
         self.deliver(packet)
 
 
+class PacketCopy:
+    """A carried stream copied into the output packet for packet (`AudioTranscoder` re-encodes
+    one instead; both take the packets of the range and are finished with the output)."""
+
+    def __init__(self, container, stream):
+        self.container = container
+        self.output = container.add_stream_from_template(stream)
+        carry_tags(stream, self.output)
+
+    def push(self, packet) -> None:
+        packet.stream = self.output
+        self.container.mux(packet)
+
+    def finish(self, end: Fraction | None) -> None:
+        """Nothing held back: a copy's last packet is the range's."""
+
+
 def carry_tags(source_stream, output_stream) -> None:
     """The stream's tags (language, title, ...) and disposition (default, forced, ...), less what
     muxers write of their own. mp4/mov read a track's title back as `name`: written as a title."""
