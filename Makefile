@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 # Pin torch to its CPU build unless an NVIDIA GPU is here; override with `make test TORCH_CONSTRAINTS=`.
 TORCH_CONSTRAINTS ?= $(if $(shell command -v nvidia-smi),,constraints-cpu.txt)
-EXTRAS ?= torch,onnxruntime,openvino,rtx,plot,video,docs,test
+EXTRAS ?= torch,onnxruntime,openvino,quantize,rtx,plot,video,docs,test
 STAMP := $(VENV)/.installed
 
 .PHONY: test docs bench clean

@@ -108,7 +108,7 @@ def frame_pairs(
 
 def degraded(gt: np.ndarray, degradation: str, scale: int = 4) -> np.ndarray:
     """The uint8 LR frame of a uint8 GT frame [H, W, 3] (sides multiples of `scale`), in float32."""
-    hr = torch.from_numpy(gt).permute(2, 0, 1)[None].float() / 255
+    hr = torch.from_numpy(np.array(gt)).permute(2, 0, 1)[None].float() / 255  # a copy: decoded frames are read-only
     return to_uint8(degrade(hr, degradation, scale)[0].permute(1, 2, 0).numpy())
 
 

@@ -16,7 +16,8 @@ from . import __version__
 from .errors import ReportedError
 
 METADATA_PREFIX = "repvsr."
-PRECISIONS = ("fp32", "fp16")  # of graphs, engines and the torch backend
+PRECISIONS = ("fp32", "fp16", "int8", "fp8")  # of graphs and engines
+QUANTIZED = ("int8", "fp8")  # graphs that repvsr-quantize makes from an fp32 graph (Q/DQ or OpenVINO IR)
 
 
 class GraphKind(str, Enum):
@@ -117,6 +118,7 @@ class ModelInfo:
     graph: GraphKind = GraphKind.STEP
     delay: int = 0  # the step's HR frame is of the LR frame `delay` steps back (`centred_window`)
     version: str = __version__
+    quantization: dict = field(default_factory=dict)  # how a quantized graph was made and verified
 
     @property
     def input_names(self) -> list[str]:
@@ -133,6 +135,20 @@ class ModelInfo:
                 f"frame of {width}x{height} is smaller than model '{self.model}' accepts "
                 f"({self.min_size}x{self.min_size} at least)"
             )
+
+    def check_runs_on(self, backend: str, source: str) -> None:
+        """Refuse a quantized graph on a backend it was not made and checked for: runtimes read Q/DQ
+        differently (TensorRT takes a uint8 quantizer as int8 and clips it), and only the check says
+        that the result holds. A TensorRT graph is checked on onnxruntime where no GPU is at hand."""
+        made_for = self.quantization.get("for")
+        if self.precision not in QUANTIZED or made_for == backend:
+            return
+        if backend == "onnxruntime" and made_for == "tensorrt":
+            return
+        raise ReportedError(
+            f"{source}: a {self.precision} graph made for {made_for} and checked there, not for {backend}; "
+            f"quantize the fp32 graph for it (repvsr-quantize --backend {backend})"
+        )
 
     def check_io(self, inputs: list[str], outputs: list[str], source: str) -> None:
         """Refuse a graph whose inputs and outputs are not the ones its metadata describes."""
@@ -195,7 +211,7 @@ class ModelInfo:
                 return f"state {spec.name!r}: a name, 1..{MAX_STATE_CHANNELS} channels, scale 1..{MAX_SCALE}"
         if self.precision not in PRECISIONS:
             return f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}"
-        kinds = {"model": str, "fused": bool, "config": dict, "version": str}
+        kinds = {"model": str, "fused": bool, "config": dict, "version": str, "quantization": dict}
         for key, kind in kinds.items():
             if not isinstance(getattr(self, key), kind):
                 return f"{key} {getattr(self, key)!r}: not a {kind.__name__}"

@@ -7,6 +7,7 @@ regression net for the exporter.
 Not skipped without a GPU: `make test` installs the rtx extra. Running an engine needs a GPU."""
 
 import json
+import os
 
 import onnx
 import pytest
@@ -215,3 +216,41 @@ def test_build_progress_reaches_tensorrt_without_cancelling_it():
     monitor.phase_start("Building engine", None, 2)
     assert monitor.step_complete("Building engine", 0) is True
     monitor.phase_finish("Building engine")
+
+
+def _short_footage():
+    """A few frames of moving texture, as quantization takes them (calibration and a short check)."""
+    import numpy as np
+
+    from repvsr_deploy.clips import moving_clip
+    from repvsr_deploy.evaluate import degraded
+    from repvsr_deploy.quantize.footage import Clip, Footage
+
+    gt = (moving_clip(7, 144, 160).transpose(0, 2, 3, 1) * 255 + 0.5).astype(np.uint8)
+
+    def clip(name, frames):
+        return Clip(name, 160, 144, lambda: ((f, degraded(f, "bd")) for f in frames), 0, len(frames))
+
+    return Footage([clip("calibration", gt[:4])], clip("check", gt[4:]), held_out=False)
+
+
+# int8: the graphs that hold every operator (as FP16_SWEPT), RepVSR and KSNet-uni first; the whole
+# registry with REPVSR_INT8_SWEEP=all (10 minutes here: NNCF takes ~30-70 s on the larger graphs)
+INT8_SWEPT = distinct_graph_models() if os.environ.get("REPVSR_INT8_SWEEP") == "all" else FP16_SWEPT
+
+
+@pytest.mark.parametrize("name", INT8_SWEPT)
+def test_every_registry_graph_builds_as_int8(exported, tmp_path, name):
+    """NNCF's Q/DQ graph of a model (calibrated through its recurrence, quantizers made signed, the
+    default float rules) parses and builds as an int8 engine for compute capability 8.9; the weights
+    are random, so the quality limit is the trained models' (test_quantize)."""
+    from repvsr_deploy.quantize.targets import TARGETS
+    from repvsr_deploy.quantize.verified import quantize_verified
+
+    model, path = exported(name, "fp32", "portable")
+    int8 = tmp_path / f"{name}.int8.tensorrt.onnx"
+    report = quantize_verified(path, int8, TARGETS["tensorrt"], "int8", _short_footage(), max_loss=None)
+    assert report.check.frames == 3 and report.check.checked_on == "onnxruntime"
+    engines = build_rtx(int8, tmp_path / f"{name}.int8.plan", model.size_multiple, "96x64", compute_capabilities="8.9")
+    assert len(engines) == len(model.graphs.kinds)
+    assert {read_sidecar(engine).key.precision for engine in engines} == {"int8"}

@@ -18,7 +18,7 @@ def test_build_refuses_bad_input_before_asking_for_tensorrt(tmp_path, exported):
         (["build", "absent.onnx"], "absent.onnx: no such ONNX file"),
         (["build", "bad.onnx"], "bad.onnx: not an ONNX model"),
         (["build", str(exported("repvsr")[1]), "--profiles", "8k"], "--profiles: '8k' is neither"),
-        (["build", str(exported("repvsr")[1]), "--precision", "fp8"], "Invalid value for '--precision'"),
+        (["build", str(exported("repvsr")[1]), "--precision", "int4"], "Invalid value for '--precision'"),
         (["build", str(exported("repvsr")[1]), "--opt-level", "9"], "Invalid value for '--opt-level'"),
     ]
     for args, message in cases:

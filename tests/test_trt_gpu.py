@@ -96,3 +96,26 @@ def test_reused_when_up_to_date_and_rebuilt_when_stale(exported, flavor):
         settings = BuildSettings(parse_profiles(profiles), flavor=flavor)
         build_engines(path, path.with_suffix(".plan"), settings, say=messages.append)
     assert any("up to date" in m for m in messages) and any("stale (profiles:" in m for m in messages)
+
+
+@pytest.mark.skipif(
+    not (FOUND.can_run("tensorrt") or FOUND.can_run("rtx")), reason="needs TensorRT or TensorRT for RTX and a GPU"
+)
+def test_an_int8_graph_for_tensorrt_is_checked_on_an_engine(tmp_path):
+    """Where a GPU is, repvsr-quantize --backend tensorrt checks the Q/DQ graph on an engine built
+    from it, not on onnxruntime, and the int8 engine keeps within the limit."""
+    from pathlib import Path
+
+    from footage import make_clip
+    from helpers import run_cli
+
+    from repvsr_deploy.runtime.session import open_session
+
+    demo = Path(__file__).resolve().parents[1] / "repvsr_deploy" / "demo" / "repvsr-demo.onnx"
+    clip = tmp_path / "camera.mp4"
+    make_clip(clip, 130, 96, 64)
+    out = tmp_path / "demo.int8.tensorrt.onnx"
+    result = run_cli("repvsr-quantize", str(demo), "--calib", str(clip), "--backend", "tensorrt", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    check = open_session(out).info.quantization["check"]
+    assert check["checked_on"] in ("tensorrt", "tensorrt-rtx") and check["psnr_fp32"] - check["psnr_quantized"] <= 0.1

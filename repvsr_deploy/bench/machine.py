@@ -32,7 +32,10 @@ def _gpu_name() -> str | None:
 
 
 def describe_machine() -> dict:
-    packages = ("repvsr-deploy", "torch", "onnxruntime", "onnxruntime-gpu", "onnx", "tensorrt", "numpy")
+    packages = (
+        "repvsr-deploy", "torch", "onnxruntime", "onnxruntime-gpu", "onnx", "openvino", "nncf", "tensorrt",
+        "tensorrt-rtx", "av", "numpy",
+    )  # fmt: skip
     return {
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),

@@ -32,6 +32,8 @@ _COLUMNS = [
     ("GFLOP/s", "attained_gflops_per_s", ".1f"),
     ("% peak", "peak_fraction", ".1%"),
     ("vs unfused", "speedup_vs_unfused", ".2f"),
+    ("PSNR", "psnr_db", ".3f"),
+    ("vs fp32 dB", "psnr_vs_fp32_db", ".1f"),
     ("Paper Params (M)", "paper_params_m", ".3f"),
     ("Paper GFLOPs", "paper_gflops", ".2f"),
     ("Paper FPS (GPU)", "paper_fps_gpu", ".2f"),

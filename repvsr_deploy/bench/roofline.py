@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -62,8 +62,14 @@ def _read_cache() -> dict:
 
 
 def measure_peak(device: str, precision: str, device_name: str) -> Peak:
-    dtype = torch.float16 if precision == "fp16" else torch.float32
     n = 8192 if device == "cuda" else 2048
+    if precision == "int8":  # int8 products with int32 sums (VNNI, AMX, tensor cores); no int8 conv in torch
+        a, b = (torch.randint(-128, 128, (n, n), device=device, dtype=torch.int8) for _ in range(2))
+        rate = _rate(lambda: torch._int_mm(a, b), 2 * n**3, device)
+        return Peak(rate, device_name, precision, f"torch int8 matmul {n}x{n} (torch._int_mm), int32 sums")
+    if precision == "fp8":  # measured as fp16: torch has no portable fp8 product
+        return replace(measure_peak(device, "fp16", device_name), precision="fp8")
+    dtype = torch.float16 if precision == "fp16" else torch.float32
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     candidates = [(_rate(lambda: torch.matmul(a, b), 2 * n**3, device), f"matmul {n}x{n}")]
     for channels, height, width, layout in _CONV_SHAPES[device]:

@@ -11,6 +11,7 @@ import torch
 
 from ..clips import moving_clip
 from ..errors import GPU_INSTALL, MissingDependency, ReportedError
+from ..modelinfo import QUANTIZED
 from ..models import build_model, count_params, fuse
 from ..models.base import VSRModel
 from ..runtime.backends import FLAVORS, cuda_available, onnxruntime_cuda
@@ -50,6 +51,8 @@ class BenchRow:
     peak_gflops_per_s: float
     peak_fraction: float
     speedup_vs_unfused: float | None = None
+    psnr_db: float | None = None  # on the quality clip, against its frames (fp32 rows: where a quantized row is)
+    psnr_vs_fp32_db: float | None = None  # a quantized row's frames against the fp32 graph's, same clip
     paper_params_m: float | None = None
     paper_gflops: float | None = None
     paper_fps_gpu: float | None = None
@@ -95,19 +98,25 @@ def resolve_device(backend: str, device: str) -> str:
     return device
 
 
-def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: Path):
-    """A session on what `target` measures: the model itself (torch), its verified graph
-    (onnxruntime, OpenVINO) or an engine built from that graph; opened by what it is, as `open_session` does."""
+def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: Path, footage, checks: dict):
+    """(session, quantization check or None) on what `target` measures: the model itself (torch),
+    its verified graph (onnxruntime, OpenVINO; int8: quantized on `footage` for that backend, its
+    check kept in `checks` by file) or an engine built from that graph; opened by what it is, as
+    `open_session` does."""
     if target.backend == "torch":
-        return open_session(model, device=target.device, precision=target.precision)
+        return open_session(model, device=target.device, precision=target.precision), None
     from ..export import export_verified, precision_path
 
     output = workdir / f"{model.name}.{target.dcn}.onnx"
-    graph = precision_path(output, target.precision)
+    exported = "fp32" if target.precision in QUANTIZED else target.precision
+    graph = precision_path(output, exported)
     if not graph.exists():  # a row measures only a graph that reproduces the torch model
-        export_verified(model, output, (target.precision,), target.dcn)
+        export_verified(model, output, (exported,), target.dcn)
+    check = None
+    if target.precision in QUANTIZED:
+        graph, check = _quantized(graph, target, footage, checks)
     if target.backend in ("onnxruntime", "openvino"):
-        return open_session(graph, target.backend, target.device)
+        return open_session(graph, target.backend, target.device), check
     from ..trt.builder import BuildSettings, build
     from ..trt.profiles import parse_profiles
 
@@ -120,7 +129,20 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
         settings,
         say=lambda line: None,
     )[-1]
-    return open_session(engine, device=target.device)
+    return open_session(engine, device=target.device), check
+
+
+def _quantized(graph: Path, target: Target, footage, checks: dict):
+    """(path, check) of the graph quantized for the target's backend family, reported, never refused:
+    the row shows what it costs."""
+    from ..quantize.targets import TARGETS, artifact_path
+    from ..quantize.verified import quantize_verified
+
+    family = TARGETS["tensorrt" if target.backend in FLAVORS else target.backend]
+    output = artifact_path(graph, family, target.precision)
+    if output not in checks:
+        checks[output] = quantize_verified(graph, output, family, target.precision, footage, max_loss=None).check
+    return output, checks[output]
 
 
 def device_name(device: str) -> str:
@@ -139,17 +161,17 @@ def bench_model(
     warmup: int,
     workdir: Path,
     progress=None,
+    footage=None,
 ) -> list[BenchRow]:
-    """Rows for one model: the training form on torch first if `unfused`, then the fused form per target."""
+    """Rows for one model: the training form on torch first if `unfused`, then the fused form per
+    target; quantized targets are calibrated and checked on `footage`."""
     torch.manual_seed(0)  # speed does not depend on the weights; random ones need no checkpoint
     trained = build_model(name).eval()
     deployed = fuse(trained)
     first = targets[0]
-    unfused_target = Target(
-        "torch", "cuda" if first.backend in FLAVORS else first.device, first.precision, first.include_io
-    )
+    unfused_target = Target("torch", "cuda" if first.backend in FLAVORS else first.device, "fp32", first.include_io)
     variants = ([(unfused_target, trained)] if unfused else []) + [(t, deployed) for t in targets]
-    rows = []
+    rows, checks, fp32_psnr = [], {}, {}
     for lr_hw in lr_sizes:
         height, width = lr_hw
         resolution = resolution_of(lr_hw)
@@ -159,7 +181,7 @@ def bench_model(
             machine_peak = peak(variant.device, variant.precision, device_name(variant.device))
             memory = PeakMemory(variant.backend, variant.device)
             memory.start()
-            session = _session(model, variant, lr_hw, workdir)
+            session, check = _session(model, variant, lr_hw, workdir, footage, checks)
             timing = time_session(session, clip, frames, warmup, include_io=variant.include_io, progress=progress)
             attained = gflops_exact * timing.fps
             rows.append(
@@ -185,10 +207,17 @@ def bench_model(
                     attained_gflops_per_s=attained,
                     peak_gflops_per_s=machine_peak.gflops_per_s,
                     peak_fraction=machine_peak.fraction(attained),
+                    psnr_db=check and check.psnr_quantized,
+                    psnr_vs_fp32_db=check and check.psnr_vs_fp32,
                 )
             )
+            if check:
+                fp32_psnr[(variant.backend, rows[-1].lr_size)] = check.psnr_fp32
             del session
     _add_speedups(rows)
+    for row in rows:  # the fp32 rows of the graphs quantized: their PSNR on the same clip
+        if row.precision == "fp32" and row.form == "fused":
+            row.psnr_db = fp32_psnr.get((row.backend, row.lr_size))
     return rows
 
 

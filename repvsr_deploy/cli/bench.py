@@ -10,7 +10,7 @@ import click
 from ..atomic import atomic_path, exclusive, require_space, scratch_folder
 from ..bench.paper_tables import TABLES
 from ..errors import ReportedError
-from ..modelinfo import PRECISIONS
+from ..modelinfo import PRECISIONS, QUANTIZED
 from ..resolutions import RESOLUTIONS
 from .errors import debug_option, run_command
 from .options import FrameSize
@@ -73,7 +73,22 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
     "present: tensorrt, tensorrt-rtx, onnxruntime-gpu, torch on CUDA, openvino, onnxruntime on the CPU].",
 )
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option(
+    "--precision",
+    "precisions",
+    multiple=True,
+    help=f"{', '.join(PRECISIONS)}, comma-separated [default: fp32]. int8 and fp8 rows quantize the fp32 graph "
+    "for the row's backend (repvsr-quantize, never refused) and show its PSNR on a held-out clip beside the "
+    "fp32 row's.",
+)
+@click.option(
+    "--calib",
+    "calib",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Footage int8/fp8 rows calibrate on (videos or image folders; the last one's last 100 frames are the "
+    "quality clip) [default: scikit-image's photographs through a moving camera].",
+)
 @click.option(
     "--dcn",
     type=click.Choice(["standard", "plugin", "portable"]),
@@ -114,7 +129,8 @@ def bench_command(
     lr_sizes,
     backends,
     device,
-    precision,
+    precisions,
+    calib,
     dcn,
     unfused,
     frames,
@@ -132,7 +148,7 @@ def bench_command(
     from ..bench.roofline import peak
     from ..bench.runner import BACKENDS, PORTABLE_ONLY, Target, bench_model, device_name, in_table, resolve_device
     from ..models import model_names
-    from ..runtime.backends import fastest_backend
+    from ..runtime.backends import FLAVORS, fastest_backend
 
     known = model_names()
     models = _check_choices("--model", _split(models), known)
@@ -150,10 +166,19 @@ def bench_command(
         backends, device = [backend], (best_device if device == "auto" else device)
     if dcn == "plugin" and set(backends) - {"tensorrt", "torch"}:
         raise click.BadParameter("the plugin runs on --backend tensorrt only", param_hint="'--dcn'")
+    precisions = _check_choices("--precision", _split(precisions) or ["fp32"], PRECISIONS)
+    if "torch" in backends and set(precisions) & set(QUANTIZED):
+        raise click.BadParameter(
+            "int8 and fp8 run on the exported graphs, not --backend torch", param_hint="'--precision'"
+        )
+    if "fp8" in precisions and set(backends) - set(FLAVORS):
+        raise click.BadParameter("fp8 runs on --backend tensorrt and tensorrt-rtx only", param_hint="'--precision'")
     targets = [
-        Target(b, resolve_device(b, device), precision, include_io, "portable" if b in PORTABLE_ONLY else dcn)
+        Target(b, resolve_device(b, device), p, include_io, "portable" if b in PORTABLE_ONLY else dcn)
         for b in backends
+        for p in precisions
     ]
+    footage = _footage(list(calib)) if set(precisions) & set(QUANTIZED) else None
     if plot_path and plot_path.suffix.lower() not in PLOT_SUFFIXES:
         raise ReportedError(f"--plot {plot_path}: give a {', '.join(PLOT_SUFFIXES)} file")
     with contextlib.ExitStack() as stack:
@@ -170,10 +195,12 @@ def bench_command(
                 progress.label(model)
                 if model not in measured:
                     measured[model] = bench_model(
-                        model, sizes, targets, unfused, frames, warmup, workdir, progress.advance
+                        model, sizes, targets, unfused, frames, warmup, workdir, progress.advance, footage
                     )
                 rows += [in_table(row, table_name) for row in measured[model]]
-        peaks = [vars(peak(d, precision, device_name(d))) for d in dict.fromkeys(r.device for r in rows)]
+        peaks = [vars(peak(d, p, device_name(d))) for d, p in dict.fromkeys((r.device, r.precision) for r in rows)]
+        if footage:
+            notes.append(_quality_note(footage))
         report = Report(rows, describe_machine(), shlex.join(["repvsr-bench", *sys.argv[1:]]), peaks, notes)
         click.echo(render(report, fmt), nl=False)
         for out in outs:
@@ -183,6 +210,22 @@ def bench_command(
             from ..bench.plot import plot
 
             plot(rows, plot_path, report.machine["gpu"] or report.machine["cpu"])
+
+
+def _footage(calib: list[Path]):
+    from ..quantize.footage import demo_footage, footage
+
+    return footage(calib, None, 100, 100, "bd", 4) if calib else demo_footage()
+
+
+def _quality_note(footage) -> str:
+    return (
+        f"PSNR: RGB, 8 bits, on {footage.validation.name} ({footage.validation.frames} frames, BD-degraded, "
+        f"never calibrated on) against its frames; int8/fp8 calibrated on {footage.calibration_frames} frames "
+        f"of {len(footage.calibration)} clip(s). 'vs fp32': the quantized frames against the fp32 graph's. "
+        "Registry models run with random weights: their PSNR against the clip is meaningless, 'vs fp32' is what "
+        "the precision costs (repvsr-quantize measures trained checkpoints)."
+    )
 
 
 class _Progress:

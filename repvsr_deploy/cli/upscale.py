@@ -12,8 +12,11 @@ from .options import FiniteRange
 def _open_model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, window: int, trust_host_code: bool):
     """The session: the flag names the backend, whatever the file's suffix; no model: the demo on
     the fastest backend present."""
+    from ..runtime.backends import backend_for
     from ..runtime.session import Session, open_session
 
+    if onnx and backend_for(onnx).name == "openvino":  # an OpenVINO IR model (repvsr-quantize)
+        graph_backend = "openvino"
     given = [
         (path, backend) for path, backend in ((ckpt, "torch"), (onnx, graph_backend), (engine, "tensorrt")) if path
     ]
@@ -49,7 +52,11 @@ def _carried(streams: list, dropped: tuple[str, ...]) -> list:
 @click.argument("source", metavar="IN", type=click.Path(path_type=Path))
 @click.argument("target", metavar="OUT", type=click.Path(path_type=Path))
 @click.option("--ckpt", type=click.Path(dir_okay=False, path_type=Path), help="A checkpoint (torch backend).")
-@click.option("--onnx", type=click.Path(dir_okay=False, path_type=Path), help="An exported graph (onnxruntime).")
+@click.option(
+    "--onnx",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An exported or quantized graph: .onnx (run by --graph-backend) or OpenVINO's .xml (repvsr-quantize).",
+)
 @click.option("--engine", type=click.Path(dir_okay=False, path_type=Path), help="A TensorRT engine.")
 @click.option("--bicubic", is_flag=True, help="Bicubic x4 instead of a model (the baseline).")
 @click.option(

@@ -15,10 +15,10 @@ from ..video.source import IMAGE_SUFFIXES, open_source
 VIDEO_SUFFIXES = tuple(CONTAINERS)
 
 
-def frames_8bit(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """uint8 frames, one at a time: training and the metrics work in 8-bit levels (as the papers
-    do); 16-bit images and 10-bit video are rounded to them."""
-    with open_source(sequence_file(Path(path)), 0, max_frames) as source:
+def frames_8bit(path: Path, max_frames: int | None = None, start: int = 0) -> Iterator[np.ndarray]:
+    """uint8 frames from frame `start`, one at a time: training and the metrics work in 8-bit levels
+    (as the papers do); 16-bit images and 10-bit video are rounded to them."""
+    with open_source(sequence_file(Path(path)), start, max_frames) as source:
         for frame, _ in source.frames():
             yield to_8bit(frame)
 

@@ -1,6 +1,6 @@
 """The backends, and the one rule for which of them opens what: a TensorRT engine (`.plan`,
-`.engine`), an exported graph (`.onnx`: onnxruntime; OpenVINO when asked for) or a model or
-checkpoint (torch, anything else).
+`.engine`), an exported graph (`.onnx`: onnxruntime; OpenVINO when asked for), an OpenVINO IR model
+(`.xml`, as `repvsr-quantize` writes for OpenVINO) or a model or checkpoint (torch, anything else).
 
 Each backend opens all the graphs of one model (a streaming step, or backward + forward, their files
 found by `GraphSet.files`) on a device, with options of its own as a typed object. `open_session`,
@@ -83,7 +83,7 @@ BACKENDS = {
     for kind in (
         BackendKind("tensorrt", (".plan", ".engine"), TensorRTOptions, _open_tensorrt),
         BackendKind("onnxruntime", (".onnx",), None, _open_onnxruntime),
-        BackendKind("openvino", (), None, _open_openvino),
+        BackendKind("openvino", (".xml",), None, _open_openvino),
         BackendKind("torch", (), TorchOptions, _open_torch),
     )
 }

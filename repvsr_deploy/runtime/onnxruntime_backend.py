@@ -47,6 +47,7 @@ class OnnxRuntimeBackend:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ReportedError(f"{path}: onnxruntime cannot load it ({first_sentence(exc)})") from None
         self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
+        self.info.check_runs_on("onnxruntime", str(path))
         self.info.check_io(
             [i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()], str(path)
         )

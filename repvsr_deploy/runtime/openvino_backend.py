@@ -1,5 +1,9 @@
 """OpenVINO backend: the fastest CPU runtime measured here (see benchmarks/results).
 
+It opens exported ONNX graphs and OpenVINO IR models (`.xml` + `.bin`, what `repvsr-quantize`
+writes for OpenVINO); an IR model carries the graph's repvsr metadata in its runtime info, where
+OpenVINO keeps an ONNX graph's metadata (the `framework` section).
+
 OpenVINO has no conversion rule for ONNX `DeformConv`: KSNet and EDVR-M run from graphs exported
 with `--dcn portable`. On the CPU the host is where OpenVINO computes, so the state stays in host
 arrays that a run reads in place (`share_inputs`); each run's outputs are its own arrays. Keeping it
@@ -10,11 +14,16 @@ in the runtime instead (OpenVINO's MakeStateful: ReadValue/Assign) measured no f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import MissingDependency, ReportedError, first_sentence
 from ..graph_file import read_graph
-from ..modelinfo import GraphKind
+from ..modelinfo import GraphKind, ModelInfo
+
+IR_SUFFIX = ".xml"
+METADATA_SECTION = "framework"  # of an IR model's runtime info: where OpenVINO puts ONNX metadata_props
 
 
 def import_openvino():
@@ -26,9 +35,34 @@ def import_openvino():
 
 
 def _config(ov, precision: str) -> dict:
-    """fp32 graphs in fp32: on CPUs with bf16 (AMX, AVX-512 BF16) OpenVINO otherwise runs them in
-    bf16, ~5e-3 off on [0, 1] frames."""
-    return {ov.properties.hint.inference_precision: ov.Type.f32} if precision == "fp32" else {}
+    """fp32 graphs, and the float parts of int8 models, in fp32: on CPUs with bf16 (AMX, AVX-512
+    BF16) OpenVINO otherwise runs them in bf16, ~5e-3 off on [0, 1] frames."""
+    return {} if precision == "fp16" else {ov.properties.hint.inference_precision: ov.Type.f32}
+
+
+def read_ir(ov, path: Path):
+    """(ov.Model, ModelInfo) of an OpenVINO IR model that carries repvsr metadata."""
+    path = Path(path)
+    if not path.is_file() or not path.with_suffix(".bin").is_file():
+        raise ReportedError(f"{path}: no such OpenVINO model (an .xml with its .bin beside it)")
+    try:
+        model = ov.Core().read_model(str(path))
+    except Exception as exc:  # OpenVINO raises RuntimeError for files it cannot parse
+        raise ReportedError(f"{path}: not an OpenVINO model ({first_sentence(exc)})") from None
+    props = {}
+    if model.has_rt_info([METADATA_SECTION]):
+        keys = model.get_rt_info([METADATA_SECTION]).astype(dict)
+        props = {key: model.get_rt_info([METADATA_SECTION, key]).astype(str) for key in keys}
+    info = ModelInfo.from_metadata(props, str(path))
+    info.check_io([i.get_any_name() for i in model.inputs], [o.get_any_name() for o in model.outputs], str(path))
+    return model, info
+
+
+def save_ir(ov, model, path: Path, info: ModelInfo) -> None:
+    """`model` as IR at `path` (+ .bin), weights as they are (no fp16 compression), `info` its metadata."""
+    for key, value in info.to_metadata().items():
+        model.set_rt_info(value, [METADATA_SECTION, key])
+    ov.save_model(model, str(path), compress_to_fp16=False)
 
 
 class OpenVINOBackend:
@@ -39,10 +73,14 @@ class OpenVINOBackend:
         ov = import_openvino()
         if device == "cuda":
             raise ReportedError(f"{path}: the openvino backend runs on the CPU here, not --device cuda")
-        _, self.info = read_graph(path)
+        if Path(path).suffix.lower() == IR_SUFFIX:
+            model, self.info = read_ir(ov, path)
+        else:
+            model, self.info = str(path), read_graph(path)[1]
+        self.info.check_runs_on("openvino", str(path))
         try:
             self.request = (
-                ov.Core().compile_model(str(path), "CPU", _config(ov, self.info.precision)).create_infer_request()
+                ov.Core().compile_model(model, "CPU", _config(ov, self.info.precision)).create_infer_request()
             )
         except Exception as exc:  # OpenVINO raises RuntimeError/OpConversionFailure for graphs it cannot take
             hint = " (export with --dcn portable)" if "DeformConv" in str(exc) else ""

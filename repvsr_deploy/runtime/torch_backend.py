@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ReportedError, require_torch
-from ..modelinfo import PRECISIONS, GraphKind
+from ..modelinfo import GraphKind
 
 
 def load_model(source):
@@ -23,6 +23,9 @@ def load_model(source):
 
         return fuse(load_checkpoint(source))
     return source
+
+
+TORCH_PRECISIONS = ("fp32", "fp16")
 
 
 class TorchBackend:
@@ -37,8 +40,11 @@ class TorchBackend:
         cuda_graphs: bool = True,
     ):
         self.torch = require_torch("the torch backend")
-        if precision not in PRECISIONS:
-            raise ReportedError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+        if precision not in TORCH_PRECISIONS:
+            raise ReportedError(
+                f"precision '{precision}': the torch backend runs {', '.join(TORCH_PRECISIONS)} "
+                "(int8 and fp8 graphs come from repvsr-quantize)"
+            )
         self.device = self._device(device)
         self.dtype = self.torch.float16 if precision == "fp16" else self.torch.float32
         self.memory_format = self.torch.channels_last if self.device == "cuda" else self.torch.contiguous_format

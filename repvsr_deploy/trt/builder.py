@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..atomic import exclusive, staged_files
 from ..errors import MissingDependency, ReportedError
 from ..graph_file import read_graph
-from ..modelinfo import PRECISIONS, ModelInfo
+from ..modelinfo import PRECISIONS, QUANTIZED, ModelInfo
 from ..user_cache import cache_dir, slug
 from . import cuda
 from .cache import BuildKey, Sidecar, file_sha256, read_sidecar, sidecar_path
@@ -32,6 +32,8 @@ from .flavors import flavor as flavor_named
 from .plugin_op import NAME as PLUGIN_OP
 from .plugin_op import PLUGIN_ID
 from .profiles import Profile, graph_inputs, input_shapes
+
+FP8_CAPABILITY = (8, 9)  # Ada and later have fp8 tensor cores
 
 
 def engine_paths(onnx_path: Path, info: ModelInfo, engine: Path) -> list[tuple[Path, Path]]:
@@ -106,9 +108,10 @@ def _build_locked(
     say,
 ) -> None:
     graph, info = read_graph(graph_path)
+    info.check_runs_on("tensorrt", str(graph_path))
     precision = settings.precision or info.precision
-    _check_precision(flavor, trt, graph_path, info.precision, precision)
     gpu, capabilities = target
+    _check_precision(flavor, trt, graph_path, info.precision, precision, capabilities)
     key = BuildKey(
         flavor=flavor.name,
         library=trt.__version__,
@@ -214,9 +217,25 @@ def save_timing_cache(config, path: Path, say) -> None:
         (stage / path.name).write_bytes(bytes(ours.serialize()))
 
 
-def _check_precision(flavor: Flavor, trt, graph_path: Path, graph_precision: str, precision: str) -> None:
+def _check_precision(
+    flavor: Flavor, trt, graph_path: Path, graph_precision: str, precision: str, capabilities: tuple[str, ...]
+) -> None:
     if precision not in PRECISIONS:
         raise ReportedError(f"--precision {precision}: not one of {', '.join(PRECISIONS)}")
+    if graph_precision in QUANTIZED and precision != graph_precision:
+        raise ReportedError(f"{graph_path}: a {graph_precision} graph builds {graph_precision} engines only")
+    if precision in QUANTIZED and graph_precision != precision:
+        raise ReportedError(
+            f"{graph_path}: a {graph_precision} graph; {precision} engines come from a quantized graph: "
+            f"repvsr-quantize {graph_path.name} --backend tensorrt --precision {precision} --calib FOOTAGE"
+        )
+    if precision == "fp8":
+        older = [c for c in capabilities if version_tuple(c) < FP8_CAPABILITY] if capabilities else ["its default set"]
+        if older:
+            hint = "; give --compute-capability 8.9,12.0" if not flavor.builds_on_gpu else ""
+            raise ReportedError(
+                f"{graph_path}: fp8 engines run on compute capability 8.9 and later, not {', '.join(older)}{hint}"
+            )
     if graph_precision == "fp16" and precision == "fp32":
         raise ReportedError(f"{graph_path}: an fp16 graph; build the fp32 graph for an fp32 engine")
     if graph_precision == "fp32" and precision == "fp16" and flavor.strongly_typed_only(trt):
