@@ -294,3 +294,34 @@ def test_a_graph_quantized_for_onnxruntime_runs_only_where_it_was_checked(footag
     if importlib.util.find_spec("tensorrt_rtx"):
         result = run_cli("repvsr-trt", "build", str(out), "--flavor", "rtx", "-o", str(tmp_path / "x.plan"))
         assert result.returncode == 1 and "not for tensorrt; quantize the fp32 graph for it" in result.stderr
+
+
+def test_a_node_taking_one_tensor_twice_takes_it_through_an_identity_and_computes_the_same():
+    """EDVR-M concatenates a feature with itself; NNCF's ONNX backend cannot place a quantizer on an
+    edge that ends twice at one node (an InternalError on EDVR-M's graph; REPVSR_INT8_SWEEP=all in
+    test_rtx quantizes it), so the second use goes through an Identity first."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from repvsr_deploy.quantize.targets import distinct_inputs
+
+    rng = np.random.default_rng(0)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["lr", "w"], ["f"], pads=[1, 1, 1, 1], name="conv"),
+            helper.make_node("Concat", ["f", "f", "lr", "f"], ["hr"], axis=1, name="cat"),
+        ],
+        "twice",
+        [helper.make_tensor_value_info("lr", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("hr", TensorProto.FLOAT, [1, 27, 8, 8])],
+        [numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    feed = {"lr": rng.random((1, 3, 8, 8), dtype=np.float32)}
+    before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    rewritten = distinct_inputs(model)
+    onnx.checker.check_model(rewritten)
+    cat = next(n for n in rewritten.graph.node if n.name == "cat")
+    assert len(set(cat.input)) == 4 and [n.op_type for n in rewritten.graph.node].count("Identity") == 2
+    after = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    assert np.array_equal(before, after)

@@ -69,12 +69,11 @@ def quantize_model(graph: Path, target: Target, precision: str, feeds: list[dict
     import onnx
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
-    graph_proto = onnx.load(graph, load_external_data=False)
     if target.name == "openvino":
         from ..runtime.openvino_backend import import_openvino
 
         model = import_openvino().Core().read_model(str(graph))
-        kept = openvino_names(model, graph_proto, set(float_nodes))
+        kept = openvino_names(model, onnx.load(graph, load_external_data=False), set(float_nodes))
     else:
         model, kept = distinct_inputs(onnx.load(graph)), list(float_nodes)
     options = {"subset_size": len(feeds), "ignored_scope": nncf.IgnoredScope(names=kept, validate=False)}

@@ -91,6 +91,7 @@ def quantize_verified(
         _save_all(quantized, outputs, stage, target, precision, metadata)
         checked = _open_checked(stage / output.name, checked_on, info, footage.validation)
         verdict = check(fp32, checked, footage.validation, checked_on)
+        del checked  # released before its files are written again (OpenVINO maps an IR's weights)
         problem = verdict.problem(max_loss) if max_loss is not None else None
         if problem:
             raise ReportedError(f"{output}: not written: {problem}")
@@ -125,8 +126,6 @@ def _save(model, path: Path, info: ModelInfo, target: Target) -> None:
 
         save_ir(import_openvino(), model, path, info)
         return
-    import onnx
-
     kept = [p for p in model.metadata_props if not p.key.startswith("repvsr.")]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
