@@ -325,3 +325,16 @@ def test_a_node_taking_one_tensor_twice_takes_it_through_an_identity_and_compute
     assert len(set(cat.input)) == 4 and [n.op_type for n in rewritten.graph.node].count("Identity") == 2
     after = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)[0]
     assert np.array_equal(before, after)
+
+
+def test_a_file_that_is_not_a_whole_openvino_model_is_refused_in_one_line(openvino_int8, footage, tmp_path):
+    garbage, cut = tmp_path / "garbage.xml", tmp_path / "cut.xml"
+    garbage.write_text("<html>not a model</html>")
+    garbage.with_suffix(".bin").write_bytes(b"x")
+    cut.write_text(openvino_int8[0].read_text())
+    cut.with_suffix(".bin").write_bytes(openvino_int8[0].with_suffix(".bin").read_bytes()[:1000])
+    for model, message in ((garbage, "not an OpenVINO IR model"), (cut, "not an OpenVINO model (")):
+        out = tmp_path / f"{model.stem}.mp4"
+        result = run_cli("repvsr-upscale", str(footage), str(out), "--onnx", str(model), "--frames", "2")
+        assert result.returncode == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert not out.exists()

@@ -229,7 +229,7 @@ def _short_footage():
     gt = (moving_clip(7, 144, 160).transpose(0, 2, 3, 1) * 255 + 0.5).astype(np.uint8)
 
     def clip(name, frames):
-        return Clip(name, 160, 144, lambda: ((f, degraded(f, "bd")) for f in frames), 0, len(frames))
+        return Clip(name, 160, 144, lambda: ((f, degraded(f, "bd")) for f in frames), len(frames))
 
     return Footage([clip("calibration", gt[:4])], clip("check", gt[4:]), held_out=False)
 

@@ -18,22 +18,21 @@ from ..video.source import open_source
 
 
 @dataclass(frozen=True)
+class Clip(Sequence):
+    """A Sequence that knows how many frames it gives (its name says which of its source's)."""
+
+    frames: int = 0
+
+
+@dataclass(frozen=True)
 class Footage:
-    calibration: list[Sequence]  # each a clip of its own: the recurrence starts afresh on each
-    validation: Sequence
+    calibration: list[Clip]  # each a clip of its own: the recurrence starts afresh on each
+    validation: Clip
     held_out: bool  # the validation clip is the calibration footage's last frames
 
     @property
     def calibration_frames(self) -> int:
         return sum(clip.frames for clip in self.calibration)
-
-
-@dataclass(frozen=True)
-class Clip(Sequence):
-    """A Sequence that knows its frame range: `start` and `frames` of its source."""
-
-    start: int = 0
-    frames: int = 0
 
 
 def footage(
@@ -90,7 +89,7 @@ def _clip(path: Path, start: int, frames: int, degradation: str, scale: int) -> 
             gt = crop_to_multiple(gt, scale)
             yield gt, degraded(gt, degradation, scale)
 
-    return Clip(name, width, height, pairs, start, frames)
+    return Clip(name, width, height, pairs, frames)
 
 
 def demo_footage(calib_frames: int = 100, val_frames: int = 100, size: tuple[int, int] = (256, 256)) -> Footage:
@@ -111,6 +110,4 @@ def demo_footage(calib_frames: int = 100, val_frames: int = 100, size: tuple[int
 
 def _photo_clip(name: str, gt_frames) -> Clip:
     height, width = gt_frames.shape[1:3]
-    return Clip(
-        name, width, height, lambda: ((gt, degraded(gt, "bd")) for gt in gt_frames), start=0, frames=len(gt_frames)
-    )
+    return Clip(name, width, height, lambda: ((gt, degraded(gt, "bd")) for gt in gt_frames), frames=len(gt_frames))

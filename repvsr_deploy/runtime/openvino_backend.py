@@ -45,6 +45,9 @@ def read_ir(ov, path: Path):
     path = Path(path)
     if not path.is_file() or not path.with_suffix(".bin").is_file():
         raise ReportedError(f"{path}: no such OpenVINO model (an .xml with its .bin beside it)")
+    with open(path, "rb") as head:  # else OpenVINO tries its every frontend, and TensorFlow's logs to stderr
+        if b"<net " not in head.read(1024):
+            raise ReportedError(f"{path}: not an OpenVINO IR model (no <net> element at its start)")
     try:
         model = ov.Core().read_model(str(path))
     except Exception as exc:  # OpenVINO raises RuntimeError for files it cannot parse
