@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -307,3 +309,29 @@ def test_stale_staging_of_a_live_writer_is_not_touched(tmp_path):
         )
         assert holder.returncode != 0 and ReportedError.__name__ in holder.stderr
         assert live.is_dir()
+
+
+def test_a_stop_inside_a_constructor_prints_no_traceback_after_its_line():
+    """A signal that lands while a progress bar is being built leaves a half-built object, whose
+    finalizer fails at exit ("Exception ignored ... AttributeError"): after a stop, only its line."""
+    code = textwrap.dedent("""
+        import signal
+        import click
+        import tqdm.std
+        from repvsr_deploy.cli.errors import Stopped, run_command
+
+        def half_built(self, *args, **kwargs):
+            self.disable = False  # the signal lands after this attribute and before the next
+            raise Stopped(signal.SIGTERM)
+
+        tqdm.std.tqdm.__init__ = half_built
+
+        @click.command("demo")
+        def demo():
+            tqdm.std.tqdm(total=3)
+
+        run_command(demo)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 128 + signal.SIGTERM
+    assert result.stderr == "demo: error: stopped by SIGTERM\n"

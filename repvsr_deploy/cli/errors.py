@@ -39,8 +39,10 @@ def run_command(command: click.Command) -> None:
             raise
         _fail(prog, str(exc), 1)
     except Stopped as exc:
+        _quiet_half_built_objects()
         _fail(prog, f"stopped by {signal.Signals(exc.signum).name}", 128 + exc.signum)
     except (click.Abort, KeyboardInterrupt):
+        _quiet_half_built_objects()
         _fail(prog, "interrupted", 130)
     except MemoryError:
         if debug:
@@ -77,6 +79,13 @@ class Stopped(BaseException):
 
 def _stop(signum, frame):
     raise Stopped(signum)
+
+
+def _quiet_half_built_objects() -> None:
+    """After a stop, objects the signal interrupted in their constructor (a progress bar) are
+    collected at exit, and their finalizers fail on the attributes they never got: Python would
+    print each as "Exception ignored ..." with a traceback after our one line. The stop was said."""
+    sys.unraisablehook = lambda unraisable: None
 
 
 def _os_error_line(exc: OSError) -> str:
