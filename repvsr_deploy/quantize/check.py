@@ -62,7 +62,7 @@ class Check:
         )
 
     def to_metadata(self) -> dict:
-        return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
+        return asdict(self)
 
 
 def check(fp32_graphs: dict, quantized_graphs: dict, clip, checked_on: str) -> Check:
@@ -92,12 +92,17 @@ def check(fp32_graphs: dict, quantized_graphs: dict, clip, checked_on: str) -> C
         clip.name,
         len(losses),
         checked_on,
-        float(np.mean(fp32_psnrs)),
-        float(np.mean(quantized_psnrs)),
-        float(np.mean(to_fp32)),
-        float(np.mean(losses[:tenth])),
-        float(np.mean(losses[-tenth:])),
+        _mean(fp32_psnrs),
+        _mean(quantized_psnrs),
+        _mean(to_fp32),
+        _mean(losses[:tenth]),
+        _mean(losses[-tenth:]),
     )
+
+
+def _mean(dbs) -> float:
+    """Mean in dB, rounded once here so the report and the metadata say the same numbers."""
+    return round(float(np.mean(dbs)), 4)
 
 
 def _capped(db: float) -> float:
