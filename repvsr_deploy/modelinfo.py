@@ -78,14 +78,14 @@ BIDIRECTIONAL = GraphSet((GraphKind.BACKWARD, GraphKind.FORWARD))
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """A tensor of a step graph: [1, channels, H * scale, W * scale] for an LR frame of H x W."""
+    """A tensor of a step graph: [N, channels, H * scale, W * scale] for N streams' LR frames of H x W."""
 
     name: str
     channels: int
     scale: int
 
-    def shape(self, height: int, width: int) -> tuple[int, int, int, int]:
-        return (1, self.channels, height * self.scale, width * self.scale)
+    def shape(self, height: int, width: int, streams: int = 1) -> tuple[int, int, int, int]:
+        return (streams, self.channels, height * self.scale, width * self.scale)
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ class ModelInfo:
     delay: int = 0  # the step's HR frame is of the LR frame `delay` steps back (`centred_window`)
     version: str = __version__
     quantization: dict = field(default_factory=dict)  # how a quantized graph was made and verified
+    streams: bool = False  # the graph takes a batch of streams (dimension 0 dynamic), not one
 
     @property
     def input_names(self) -> list[str]:
@@ -211,7 +212,7 @@ class ModelInfo:
                 return f"state {spec.name!r}: a name, 1..{MAX_STATE_CHANNELS} channels, scale 1..{MAX_SCALE}"
         if self.precision not in PRECISIONS:
             return f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}"
-        kinds = {"model": str, "fused": bool, "config": dict, "version": str, "quantization": dict}
+        kinds = {"model": str, "fused": bool, "config": dict, "version": str, "quantization": dict, "streams": bool}
         for key, kind in kinds.items():
             if not isinstance(getattr(self, key), kind):
                 return f"{key} {getattr(self, key)!r}: not a {kind.__name__}"

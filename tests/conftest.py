@@ -11,12 +11,25 @@ if "PYTEST_XDIST_WORKER" in os.environ:  # test processes (pytest -n) share the 
     os.environ["OMP_NUM_THREADS"] = "1"  # and for the commands the tests run
 
 
+# The exported graphs' models: the registry's with fewer of their repeated blocks, so every kind of
+# layer is there (and traced, lowered, verified) at a fraction of the export time, which grows with depth.
+SHALLOW = {
+    "basicvsr": {"blocks": 2},
+    "edvr-m": {"extract_blocks": 1, "reconstruct_blocks": 2},
+    "frvsr": {"sr_blocks": 2},
+    "tecogan": {"sr_blocks": 2},
+    "ksnet-uni": {"extract_blocks": 1},
+    "ksnet-bi": {"extract_blocks": 1},
+    "rrn": {"blocks": 2},
+}
+
+
 def build_test_model(name: str) -> torch.nn.Module:
-    """The random-init model every test of `name` sees: the same weights in every test process."""
+    """The random-init model every test of `name` sees (SHALLOW): the same weights in every test process."""
     from repvsr_deploy.models import build_model
 
     torch.manual_seed(0)
-    return make_nontrivial(build_model(name)).eval()
+    return make_nontrivial(build_model(name, **SHALLOW.get(name, {}))).eval()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from repvsr_deploy.modelinfo import GraphKind
 from repvsr_deploy.models.blocks import Conv1x1Edge
 
 BIN = Path(sys.executable).parent  # the console scripts installed beside this interpreter
@@ -120,3 +121,10 @@ def distinct_graph_models() -> list[str]:
     from repvsr_deploy.models import model_names
 
     return [name for name in model_names() if name != "tecogan"]
+
+
+def streaming_models() -> list[str]:
+    """The distinct graph models that stream frame by frame (a step graph): what batches of streams cover."""
+    from repvsr_deploy.models import build_model
+
+    return [name for name in distinct_graph_models() if build_model(name).graphs.kinds == (GraphKind.STEP,)]

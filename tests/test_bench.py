@@ -86,7 +86,11 @@ BAD = {
     "bad plot file": (["--plot", "fps.txt"], "--plot fps.txt: give a .png, .svg, .pdf file"),
     "gpu backend without a gpu": (
         ["--backend", "torch", "--device", "cuda"],
-        "--device cuda: torch here cannot use a GPU",
+        "torch here has no CUDA device",
+    ),
+    "plugin off tensorrt": (
+        ["--backend", "onnxruntime", "--dcn", "plugin"],
+        "--dcn plugin: the onnxruntime backend runs standard, portable graphs",
     ),
 }
 

@@ -23,8 +23,8 @@ def test_export_random_init(tmp_path):
     assert (tmp_path / "r.onnx").is_file()
     assert "273,117 parameters" in result.stdout
     assert (
-        "8 frames of 96x64 through onnxruntime vs the unfused torch model, on the same state each step: max abs error"
-        in result.stdout
+        "8 frames of 96x64 (the last also as a batch of 2 streams) through onnxruntime vs the unfused torch model, "
+        "on the same state each step: max abs error" in result.stdout
     )
 
 

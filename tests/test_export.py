@@ -1,5 +1,7 @@
 """The single-step ONNX graph: interface, fusion, and equivalence with torch through onnxruntime."""
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import pytest
@@ -22,10 +24,10 @@ def test_graph_interface(exported, name):
     assert [o.name for o in graph.graph.output] == ["hr", "next_state_lr_prev", "next_state_hr_prev"]
     for value in [*graph.graph.input, *graph.graph.output]:
         dims = value.type.tensor_type.shape.dim
-        assert dims[0].dim_value == 1 and dims[1].dim_value == 3
+        assert dims[0].dim_param == "N" and dims[1].dim_value == 3  # a batch of streams
         assert dims[2].dim_param and dims[3].dim_param  # dynamic H and W
     info = ModelInfo.from_metadata({p.key: p.value for p in graph.metadata_props}, str(path))
-    assert info == fuse(model).info()
+    assert info == replace(fuse(model).info(), streams=True)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -149,7 +151,8 @@ def test_verified_export_reports_and_writes_the_portable_graph(tmp_path):
     model = make_nontrivial(build_model("edvr-m", channels=16, extract_blocks=1, reconstruct_blocks=1)).eval()
     report = export_verified(model, tmp_path / "e.onnx", ("fp32",), dcn="portable", frames=3)
     (graph,) = report.graphs
-    assert graph.files == [tmp_path / "e.onnx"] and graph.dcn == "portable" and len(graph.errors) == 3
+    assert graph.files == [tmp_path / "e.onnx"] and graph.dcn == "portable" and len(graph.errors) == 3 + 1
+    assert [e.streams for e in graph.errors] == [1, 1, 1, 2]  # the last frame again, as 2 streams
     assert graph.max_error <= graph.limit == 1e-4
     assert "deformable convs portable" in report.lines()[1]
     assert "DeformConv" not in ops(onnx.load(tmp_path / "e.onnx"))

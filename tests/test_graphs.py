@@ -96,7 +96,8 @@ def test_options_belong_to_their_backend():
     with pytest.raises(ReportedError, match="the torch backend takes TorchOptions, not TensorRTOptions"):
         open_graphs(model, "torch", "cpu", TensorRTOptions())
     with pytest.raises(
-        ReportedError, match="unknown backend 'tensorflow' \\(known: tensorrt, onnxruntime, openvino, torch\\)"
+        ReportedError,
+        match="unknown backend .tensorflow. \\(known: tensorrt, tensorrt-rtx, onnxruntime, openvino, torch\\)",
     ):
         open_session(model, "tensorflow")
     with pytest.raises(ReportedError, match="unknown device 'gpu' \\(known: auto, cpu, cuda\\)"):

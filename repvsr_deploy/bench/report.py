@@ -21,6 +21,7 @@ _COLUMNS = [
     ("Res", "resolution", ""),
     ("Backend", "backend", ""),
     ("Prec", "precision", ""),
+    ("Streams", "streams", ""),
     ("Form", "form", ""),
     ("DCN", "dcn", ""),
     ("Params (M)", "params", ".3f"),
@@ -85,7 +86,8 @@ def _tables(report: Report, tablefmt: str) -> str:
 
 def _footer(report: Report) -> str:
     machine, rows = report.machine, report.rows
-    io_mode = "host I/O included" if rows[0].include_io else "host I/O excluded (frames resident on the device)"
+    single = [r for r in rows if r.streams is None] or rows
+    io_mode = "host I/O included" if single[0].include_io else "host I/O excluded (frames resident on the device)"
     memory = sorted({r.memory_kind for r in rows if r.memory_kind})
     lines = [
         "GFLOPs: paper convention (2 x MACs, transposed convs at output resolution); csv/json also give "
@@ -95,6 +97,14 @@ def _footer(report: Report) -> str:
             for peak in report.peaks
         ),
         f"Timing: {io_mode}; latency = time between HR frames. Peak MB: {', '.join(memory) or 'not measured'}.",
+        *(
+            [
+                "Streams N: N streams stepped as one batch, frames as host arrays; FPS: all streams' frames per "
+                "second; latency: one batch step (each stream's time between HR frames)."
+            ]
+            if any(r.streams is not None for r in rows)
+            else []
+        ),  # fmt: skip
         f"Ours measured on {machine['gpu'] or machine['cpu']} ({machine['cpu_count']} CPUs); "
         f"paper FPS on the GPU its table names.",
         *report.notes,

@@ -3,28 +3,23 @@ the attained share of the machine's peak, and the paper's numbers beside them.""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from ..clips import moving_clip
-from ..errors import GPU_INSTALL, MissingDependency, ReportedError
-from ..modelinfo import QUANTIZED
+from ..modelinfo import QUANTIZED, GraphKind
 from ..models import build_model, count_params, fuse
 from ..models.base import VSRModel
-from ..runtime.backends import FLAVORS, cuda_available, onnxruntime_cuda
+from ..runtime.backends import BACKENDS, TENSORRT_BACKENDS, TorchOptions
 from ..runtime.session import open_session
+from ..runtime.streams import open_streams
 from .flops import count_flops
 from .memory import PeakMemory
 from .paper_tables import paper_row, resolution_of
 from .roofline import peak
-from .timing import time_session
-
-BACKENDS = ("tensorrt", "tensorrt-rtx", "onnxruntime", "openvino", "torch")
-# backends that run deformable convs only through the portable lowering (no DeformConv, no plugin)
-PORTABLE_ONLY = frozenset({"tensorrt-rtx", "openvino"})
+from .timing import time_session, time_streams
 
 
 @dataclass
@@ -57,6 +52,7 @@ class BenchRow:
     paper_gflops: float | None = None
     paper_fps_gpu: float | None = None
     paper_source: str | None = None
+    streams: int | None = None  # None: one stream, in a session; N: N streams in one batch (fps: all together)
 
 
 @dataclass(frozen=True)
@@ -68,34 +64,7 @@ class Target:
     precision: str
     include_io: bool
     dcn: str = "standard"  # the lowering of deformable convs in exported graphs (TensorRT for RTX: portable)
-
-
-def resolve_device(backend: str, device: str) -> str:
-    """The device `auto` means for `backend`, checked to be usable here (before anything is measured)."""
-    if backend in FLAVORS:
-        if device == "cpu":
-            raise ReportedError(f"--backend {backend} runs on an NVIDIA GPU only (--device cuda)")
-        from ..trt.cuda import device as cuda_device
-        from ..trt.flavors import flavor
-
-        flavor(FLAVORS[backend]).import_library()
-        cuda_device()
-        return "cuda"
-    if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
-        raise MissingDependency("onnxruntime", "onnxruntime", "--backend onnxruntime")
-    if backend == "openvino":
-        if importlib.util.find_spec("openvino") is None:
-            raise MissingDependency("openvino", "openvino", "--backend openvino")
-        if device == "cuda":
-            raise ReportedError("--backend openvino runs on the CPU here (--device cpu)")
-        return "cpu"
-    has_cuda = onnxruntime_cuda() if backend == "onnxruntime" else cuda_available()
-    if device == "cuda" and not has_cuda:
-        needs = f"onnxruntime-gpu: {GPU_INSTALL}" if backend == "onnxruntime" else "a CUDA build of torch"
-        raise ReportedError(f"--device cuda: {backend} here cannot use a GPU (needs an NVIDIA GPU and {needs})")
-    if device == "auto":
-        return "cuda" if has_cuda else "cpu"
-    return device
+    streams: int | None = None  # None: a session; N: a StreamBatch of N streams
 
 
 def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: Path, footage, checks: dict):
@@ -104,7 +73,7 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
     check kept in `checks` by file) or an engine built from that graph; opened by what it is, as
     `open_session` does."""
     if target.backend == "torch":
-        return open_session(model, device=target.device, precision=target.precision), None
+        return _open(model, target, TorchOptions(target.precision)), None
     from ..export import export_verified, precision_path
 
     output = workdir / f"{model.name}.{target.dcn}.onnx"
@@ -115,13 +84,13 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
     check = None
     if target.precision in QUANTIZED:
         graph, check = _quantized(graph, target, footage, checks)
-    if target.backend in ("onnxruntime", "openvino"):
-        return open_session(graph, target.backend, target.device), check
+    if target.backend not in TENSORRT_BACKENDS:
+        return _open(graph, target), check
     from ..trt.builder import BuildSettings, build
     from ..trt.profiles import parse_profiles
 
     settings = BuildSettings(
-        parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple), flavor=FLAVORS[target.backend]
+        parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple), flavor=BACKENDS[target.backend].flavor
     )
     engine = build(
         graph,
@@ -129,7 +98,14 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
         settings,
         say=lambda line: None,
     )[-1]
-    return open_session(engine, device=target.device), check
+    return _open(engine, target), check
+
+
+def _open(source, target: Target, options=None):
+    """A session on `source`, or a batch of streams where the target asks for one."""
+    if target.streams is None:
+        return open_session(source, target.backend, target.device, options=options)
+    return open_streams(source, target.backend, target.device, options)
 
 
 def _quantized(graph: Path, target: Target, footage, checks: dict):
@@ -138,7 +114,7 @@ def _quantized(graph: Path, target: Target, footage, checks: dict):
     from ..quantize.targets import TARGETS, artifact_path
     from ..quantize.verified import quantize_verified
 
-    family = TARGETS["tensorrt" if target.backend in FLAVORS else target.backend]
+    family = TARGETS["tensorrt" if target.backend in TENSORRT_BACKENDS else target.backend]
     output = artifact_path(graph, family, target.precision)
     if output not in checks:
         checks[output] = quantize_verified(graph, output, family, target.precision, footage, max_loss=None).check
@@ -164,12 +140,17 @@ def bench_model(
     footage=None,
 ) -> list[BenchRow]:
     """Rows for one model: the training form on torch first if `unfused`, then the fused form per
-    target; quantized targets are calibrated and checked on `footage`."""
+    target; quantized targets are calibrated and checked on `footage`. A model that does not stream
+    frame by frame (bidirectional) runs batch-of-streams targets in a session instead."""
     torch.manual_seed(0)  # speed does not depend on the weights; random ones need no checkpoint
     trained = build_model(name).eval()
     deployed = fuse(trained)
+    if deployed.graphs.kinds != (GraphKind.STEP,):
+        targets = list(dict.fromkeys(replace(t, streams=None) for t in targets))
     first = targets[0]
-    unfused_target = Target("torch", "cuda" if first.backend in FLAVORS else first.device, "fp32", first.include_io)
+    unfused_target = Target(
+        "torch", "cuda" if first.backend in TENSORRT_BACKENDS else first.device, "fp32", first.include_io
+    )
     variants = ([(unfused_target, trained)] if unfused else []) + [(t, deployed) for t in targets]
     rows, checks, fp32_psnr = [], {}, {}
     for lr_hw in lr_sizes:
@@ -182,8 +163,15 @@ def bench_model(
             memory = PeakMemory(variant.backend, variant.device)
             memory.start()
             session, check = _session(model, variant, lr_hw, workdir, footage, checks)
-            timing = time_session(session, clip, frames, warmup, include_io=variant.include_io, progress=progress)
-            attained = gflops_exact * timing.fps
+            with session:
+                if variant.streams is None:
+                    timing = time_session(
+                        session, clip, frames, warmup, include_io=variant.include_io, progress=progress
+                    )
+                else:
+                    timing = time_streams(session, clip, frames, warmup, variant.streams, progress)
+            fps = timing.fps * (variant.streams or 1)
+            attained = gflops_exact * fps
             rows.append(
                 BenchRow(
                     model=name,
@@ -195,11 +183,11 @@ def bench_model(
                     form="fused" if model.fused else "unfused",
                     precision=variant.precision,
                     dcn=_dcn_of(model, variant),
-                    include_io=variant.include_io,
+                    include_io=variant.include_io or variant.streams is not None,
                     params=count_params(model),
                     gflops_paper=gflops_paper,
                     gflops_exact=gflops_exact,
-                    fps=timing.fps,
+                    fps=fps,
                     latency_median_ms=timing.median_ms,
                     latency_p90_ms=timing.p90_ms,
                     peak_memory_mb=memory.peak_mb(),
@@ -209,11 +197,11 @@ def bench_model(
                     peak_fraction=machine_peak.fraction(attained),
                     psnr_db=check and check.psnr_quantized,
                     psnr_vs_fp32_db=check and check.psnr_vs_fp32,
+                    streams=variant.streams,
                 )
             )
             if check:
                 fp32_psnr[(variant.backend, rows[-1].lr_size)] = check.psnr_fp32
-            del session
     _add_speedups(rows)
     for row in rows:  # the fp32 rows of the graphs quantized: their PSNR on the same clip
         if row.precision == "fp32" and row.form == "fused":

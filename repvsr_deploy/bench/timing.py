@@ -57,3 +57,20 @@ def time_session(session, clip: np.ndarray, frames: int, warmup: int, *, include
         last = now
         tick(1)
     return Timing(np.array(latencies))
+
+
+def time_streams(batch, clip: np.ndarray, frames: int, warmup: int, streams: int, progress=None) -> Timing:
+    """`streams` streams joined to `batch` (a StreamBatch), each from its own frame of `clip` on, all
+    stepped together: `warmup` untimed steps, then `frames` timed ones. A latency is one batch step
+    (each stream's time from one HR frame to the next); frames go in and out as host arrays. Timing's
+    fps counts one frame per step: multiply by `streams` for all streams' frames."""
+    ids = [batch.join() for _ in range(streams)]
+    tick = progress or (lambda n: None)
+    latencies = []
+    for step in range(warmup + frames):
+        start = time.perf_counter()
+        batch.step({stream: clip[(step + k) % len(clip)] for k, stream in enumerate(ids)})
+        if step >= warmup:
+            latencies.append(time.perf_counter() - start)
+        tick(1)
+    return Timing(np.array(latencies))

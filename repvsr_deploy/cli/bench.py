@@ -12,6 +12,7 @@ from ..bench.paper_tables import TABLES
 from ..errors import ReportedError
 from ..modelinfo import PRECISIONS, QUANTIZED
 from ..resolutions import RESOLUTIONS
+from ..runtime.backends import BACKENDS, DEVICES
 from .errors import debug_option, run_command
 from .options import FrameSize
 
@@ -30,6 +31,24 @@ def _check_choices(flag: str, values: list[str], known) -> list[str]:
         if value not in known:
             raise click.BadParameter(f"'{value}' is not one of {', '.join(known)}", param_hint=f"'{flag}'")
     return values
+
+
+def _stream_counts(values: tuple[str, ...], backends: list[str]) -> list[int | None]:
+    """The --streams counts ([None]: a session only), each a positive integer, for backends that batch."""
+    if not values:
+        return [None]
+    try:
+        counts = [int(item) for item in _split(values)]
+    except ValueError:
+        counts = [0]
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("give stream counts as positive integers, like 1,2,4,8", param_hint="'--streams'")
+    for backend in backends:
+        if not BACKENDS[backend].batches:
+            raise click.BadParameter(
+                f"the {backend} backend does not run a batch of streams yet", param_hint="'--streams'"
+            )
+    return list(dict.fromkeys(counts))
 
 
 def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> tuple[list, list[str]]:
@@ -72,7 +91,7 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
     help="tensorrt, tensorrt-rtx, onnxruntime, openvino and/or torch, comma-separated [default: the fastest "
     "present: tensorrt, tensorrt-rtx, onnxruntime-gpu, torch on CUDA, openvino, onnxruntime on the CPU].",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
     "--precision",
     "precisions",
@@ -107,6 +126,13 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
     help="Untimed frames first (bidirectional models: at least 2, or none).",
 )
 @click.option("--include-io", is_flag=True, help="Time host-to-device frame copies too (default: compute only).")
+@click.option(
+    "--streams",
+    "stream_counts",
+    multiple=True,
+    help="Also run N streams as one batch, comma-separated counts (1,2,4,8): FPS of all streams together, "
+    "latency per batch step [default: one stream, in a session].",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option(
     "--out",
@@ -136,6 +162,7 @@ def bench_command(
     frames,
     warmup,
     include_io,
+    stream_counts,
     fmt,
     outs,
     plot_path,
@@ -146,9 +173,9 @@ def bench_command(
     from ..bench.machine import describe_machine
     from ..bench.report import Report, render
     from ..bench.roofline import peak
-    from ..bench.runner import BACKENDS, PORTABLE_ONLY, Target, bench_model, device_name, in_table, resolve_device
+    from ..bench.runner import Target, bench_model, device_name, in_table
     from ..models import model_names
-    from ..runtime.backends import FLAVORS, fastest_backend
+    from ..runtime.backends import TENSORRT_BACKENDS, fastest_backend
 
     known = model_names()
     models = _check_choices("--model", _split(models), known)
@@ -160,23 +187,24 @@ def bench_command(
     sizes = list(lr_sizes) or [
         RESOLUTIONS[r] for r in _check_choices("--res", _split(resolutions) or ["720p"], list(RESOLUTIONS))
     ]
-    backends = _check_choices("--backend", _split(backends), BACKENDS)
+    backends = _check_choices("--backend", _split(backends), list(BACKENDS))
     if not backends:
         backend, best_device = fastest_backend()
         backends, device = [backend], (best_device if device == "auto" else device)
-    if dcn == "plugin" and set(backends) - {"tensorrt", "torch"}:
-        raise click.BadParameter("the plugin runs on --backend tensorrt only", param_hint="'--dcn'")
+    lowerings = {b: BACKENDS[b].lowering(dcn) for b in backends}
     precisions = _check_choices("--precision", _split(precisions) or ["fp32"], PRECISIONS)
     if "torch" in backends and set(precisions) & set(QUANTIZED):
         raise click.BadParameter(
             "int8 and fp8 run on the exported graphs, not --backend torch", param_hint="'--precision'"
         )
-    if "fp8" in precisions and set(backends) - set(FLAVORS):
+    if "fp8" in precisions and set(backends) - set(TENSORRT_BACKENDS):
         raise click.BadParameter("fp8 runs on --backend tensorrt and tensorrt-rtx only", param_hint="'--precision'")
+    streams = _stream_counts(stream_counts, backends)
     targets = [
-        Target(b, resolve_device(b, device), p, include_io, "portable" if b in PORTABLE_ONLY else dcn)
+        Target(b, BACKENDS[b].resolve_device(device), p, include_io, lowerings[b], s)
         for b in backends
         for p in precisions
+        for s in streams
     ]
     footage = _footage(list(calib)) if set(precisions) & set(QUANTIZED) else None
     if plot_path and plot_path.suffix.lower() not in PLOT_SUFFIXES:

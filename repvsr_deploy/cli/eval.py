@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ..atomic import atomic_path, exclusive, require_space
+from ..runtime.backends import DEVICES, GRAPH_BACKENDS
 from .errors import debug_option, run_command
 
 FORMATS = ("table", "csv", "json")
@@ -71,12 +72,12 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str, graph_backen
 )
 @click.option(
     "--graph-backend",
-    type=click.Choice(["onnxruntime", "openvino"]),
+    type=click.Choice(GRAPH_BACKENDS),
     default="onnxruntime",
     show_default=True,
     help="What runs the .onnx graphs among MODELS.",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option(
     "--out",
@@ -112,7 +113,7 @@ def eval_command(
                     f"window of {sequence.name}'s {sequence.width}x{sequence.height} frames",
                     param_hint="--crop-border",
                 )
-        sessions = list(_sessions(models, unfused, device, graph_backend))
+        sessions = [(label, stack.enter_context(s)) for label, s in _sessions(models, unfused, device, graph_backend)]
         scores = []
         for sequence in sequences:  # each read anew per row: frames flow through, nothing is kept
             scores.append(measure(sequence.name, BICUBIC, bicubic, sequence.pairs(), convention))

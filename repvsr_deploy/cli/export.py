@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from ..runtime.backends import backends_taking
 from .errors import debug_option, run_command
 from .options import FrameSize
 
@@ -41,9 +42,9 @@ from .options import FrameSize
     type=click.Choice(["standard", "plugin", "portable"]),
     default="standard",
     show_default=True,
-    help="Deformable convolutions as ONNX DeformConv (standard); as our fused TensorRT plugin op "
-    "(plugin; verified through its standard lowering, which onnxruntime runs); or as GridSample "
-    "and a 1x1 Conv, which every runtime has (portable: TensorRT for RTX, OpenVINO).",
+    help=f"Deformable convolutions as ONNX DeformConv (standard: {backends_taking('standard')}); as our fused "
+    f"TensorRT plugin op (plugin: {backends_taking('plugin')}; verified through its standard lowering, which "
+    f"onnxruntime runs); or as GridSample and a 1x1 Conv (portable: {backends_taking('portable')}).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of --random-init.")
 @debug_option

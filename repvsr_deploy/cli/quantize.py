@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..quantize.float_scope import DEFAULT_RULES
+from ..quantize.targets import TARGETS
 from .errors import debug_option, run_command
 from .options import FiniteRange
 
@@ -30,7 +31,7 @@ from .options import FiniteRange
 )
 @click.option(
     "--backend",
-    type=click.Choice(["openvino", "onnxruntime", "tensorrt"]),
+    type=click.Choice(list(TARGETS)),
     default="openvino",
     show_default=True,
     help="What runs the result: OpenVINO (an IR model, .xml + .bin), onnxruntime (a Q/DQ graph) or "

@@ -142,14 +142,14 @@ def run_engine_command(engine_path, input_path, size, frames, warmup, window, tr
     from ..runtime.session import open_session
 
     clip = _read_clip(input_path) if input_path else moving_clip(8, *size)
-    session = open_session(engine_path, "tensorrt", window=window, trust_host_code=trust_host_code)
-    timing = time_session(session, clip, frames, warmup, include_io=True)
+    with open_session(engine_path, "tensorrt", window=window, trust_host_code=trust_host_code) as session:
+        timing = time_session(session, clip, frames, warmup, include_io=True)
+        mode = _execution_mode(session)
     height, width = clip.shape[-2:]
     scale = session.info.scale
     click.echo(
         f"{engine_path}: {frames} frames of {width}x{height} -> {width * scale}x{height * scale}: {timing.fps:.1f} FPS, "
-        f"latency median {timing.median_ms:.2f} ms, p90 {timing.p90_ms:.2f} ms (host I/O included; "
-        f"{_execution_mode(session)})"
+        f"latency median {timing.median_ms:.2f} ms, p90 {timing.p90_ms:.2f} ms (host I/O included; {mode})"
     )
 
 

@@ -1,10 +1,12 @@
-"""repvsr-upscale: a video (or a folder of images) upscaled x4 through any backend's session."""
+"""repvsr-upscale: videos (or folders of images) upscaled x4 through any backend's session: one
+IN OUT, or many inputs into --out-dir, one line each, the others going on when one fails."""
 
 from pathlib import Path
 
 import click
 
 from ..errors import ReportedError
+from ..runtime.backends import DEVICES, GRAPH_BACKENDS
 from .errors import debug_option, run_command
 from .options import FiniteRange
 
@@ -48,9 +50,34 @@ def _carried(streams: list, dropped: tuple[str, ...]) -> list:
     return [s for s in streams if str(s.index) not in dropped and s.type not in dropped]
 
 
+def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Path]]:
+    """(IN, OUT) pairs: IN OUT, or each IN into `out_dir` under its own name (a suffix of no video
+    container we write becomes .mkv); two inputs may not make one output."""
+    from ..video.encoders import CONTAINERS
+
+    if out_dir is None:
+        if len(paths) != 2:
+            raise click.UsageError("give IN OUT, or IN... --out-dir DIR")
+        return [(paths[0], paths[1])]
+    jobs = [
+        (path, out_dir / (path.name if path.suffix.lower() in CONTAINERS or path.is_dir() else path.stem + ".mkv"))
+        for path in paths
+    ]
+    outputs: dict[Path, Path] = {}
+    for source, target in jobs:
+        if target in outputs:
+            raise click.UsageError(f"{outputs[target]} and {source} would both be written to {target}")
+        outputs[target] = source
+    return jobs
+
+
 @click.command("repvsr-upscale")
-@click.argument("source", metavar="IN", type=click.Path(path_type=Path))
-@click.argument("target", metavar="OUT", type=click.Path(path_type=Path))
+@click.argument("paths", metavar="IN... [OUT]", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Upscale every IN into this folder, under its own name; one failing does not stop the others.",
+)
 @click.option("--ckpt", type=click.Path(dir_okay=False, path_type=Path), help="A checkpoint (torch backend).")
 @click.option(
     "--onnx",
@@ -61,12 +88,12 @@ def _carried(streams: list, dropped: tuple[str, ...]) -> list:
 @click.option("--bicubic", is_flag=True, help="Bicubic x4 instead of a model (the baseline).")
 @click.option(
     "--graph-backend",
-    type=click.Choice(["onnxruntime", "openvino"]),
+    type=click.Choice(GRAPH_BACKENDS),
     default="onnxruntime",
     show_default=True,
     help="What runs the --onnx graph.",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--codec", help="Video encoder (FFmpeg's name) [default: the container's for the bit depth].")
 @click.option("--crf", type=click.IntRange(0, 63), help="Encoder quality, for encoders with a crf [default: 18].")
 @click.option("--preset", help="Encoder speed, for encoders with presets [default: theirs; libx265: faster].")
@@ -99,10 +126,13 @@ def _carried(streams: list, dropped: tuple[str, ...]) -> list:
 )
 @click.option("--trust-host-code", is_flag=True, help="Run version-compatible TensorRT engines.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT when it is a folder that is not empty.")
+@click.option(
+    "--stats", is_flag=True, help="Print what decoding, the model and encoding each took per frame, at the end."
+)
 @debug_option
 def upscale_command(
-    source,
-    target,
+    paths,
+    out_dir,
     ckpt,
     onnx,
     engine,
@@ -124,45 +154,77 @@ def upscale_command(
     window,
     trust_host_code,
     overwrite,
+    stats,
 ):
     """Upscale IN (a video file or a folder of images) x4 into OUT (a .mp4/.mkv/.mov/.webm/.avi file,
-    or a folder, which gets PNG images). Each frame keeps its time; colour, bit depth, rotation and
-    pixel shape are carried; audio and subtitles are copied with their tags, cut to the frames
-    upscaled. OUT appears whole when done, or not at all; a folder is replaced whole (one that is not
-    empty only with --overwrite). Without --ckpt/--onnx/--engine/--bicubic, the demo RepVSR shipped
-    with the package runs, on the fastest backend present."""
+    or a folder, which gets PNG images); or each IN into --out-dir. Each frame keeps its time; colour,
+    bit depth, rotation and pixel shape are carried; audio and subtitles are copied with their tags,
+    cut to the frames upscaled. An output appears whole when done, or not at all; a folder is replaced
+    whole (one that is not empty only with --overwrite). Without --ckpt/--onnx/--engine/--bicubic, the
+    demo RepVSR shipped with the package runs, on the fastest backend present."""
+    from ..video.encoders import Encoding
+
+    jobs = _jobs(paths, out_dir)
+    encoding = Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)
+    failed = 0
+    with _open_model(ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code) as session:
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        for source, target in jobs:
+            try:
+                lines = _upscale_one(
+                    source, target, session, encoding, drop_stream, start, frames, deinterlace, allow_partial,
+                    cut_threshold if reset_at_cuts else None, overwrite, stats,
+                )  # fmt: skip
+            except ReportedError as exc:
+                if len(jobs) == 1:
+                    raise
+                failed += 1
+                click.echo(f"repvsr-upscale: {source}: {exc}", err=True)
+                continue
+            for line in lines:
+                click.echo(line)
+    if failed:
+        raise ReportedError(f"{failed} of {len(jobs)} inputs failed (each said above); the others are written")
+
+
+def _upscale_one(
+    source, target, session, encoding, drop_stream, start, frames, deinterlace, allow_partial, cut_threshold,
+    overwrite, stats,
+) -> list[str]:  # fmt: skip
+    """Upscale one input into `target` through `session`; the lines that report it (warnings to stderr)."""
     from tqdm import tqdm
 
     from ..video import upscale
-    from ..video.encoders import Encoding
     from ..video.scenes import SceneCuts
     from ..video.sink import open_sink
     from ..video.source import open_source
 
     if target.resolve() == source.resolve():
         raise ReportedError(f"{target}: the output would overwrite the input")
-    session = _open_model(ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code)
     clip = open_source(source, start, frames, deinterlace, allow_partial)
     carried = _carried(clip.other_streams, drop_stream)
-    encoding = Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)
     scale = session.info.scale
-    cuts = SceneCuts(cut_threshold) if reset_at_cuts else None
+    cuts = SceneCuts(cut_threshold) if cut_threshold is not None else None
     with (
         open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
         tqdm(total=clip.frame_count, unit="frame", desc=source.name, dynamic_ncols=True) as bar,
     ):
         try:
-            count = upscale.run(clip, sink, session, cuts, bar.update, carried)
+            times = upscale.run(clip, sink, session, cuts, bar.update, carried)
         except BaseException:
             bar.leave = False  # the bar is cleared: the error is the one line left
             raise
     if clip.shortfall:
-        click.echo(f"repvsr-upscale: warning: {clip.shortfall}; OUT holds the {count} frames that decoded", err=True)
+        click.echo(
+            f"repvsr-upscale: warning: {clip.shortfall}; {target} holds the {times.items} frames that decoded", err=True
+        )
     copied = len(sink.carried)
-    click.echo(
-        f"{target}: {count} frames, {clip.width * scale}x{clip.height * scale}"
+    lines = [
+        f"{target}: {times.items} frames, {clip.width * scale}x{clip.height * scale}"
         f"{f', {copied} stream(s) carried' if copied else ''}"
-    )
+    ]
+    return lines + ([f"stages: {times.describe()}"] if stats else [])
 
 
 def main():

@@ -1,6 +1,7 @@
-"""A model's step graphs in ONNX, H and W dynamic.
+"""A model's step graphs in ONNX, H and W dynamic; a streaming step's batch too (N streams at once).
 
-A streaming model has one graph, `step`: `lr` + `state_*` in, `hr` + `next_state_*` out.
+A streaming model has one graph, `step`: `lr` + `state_*` in, `hr` + `next_state_*` out, each of
+them [N, C, H', W'] for N independent streams (`runtime.streams`); its metadata says `streams`.
 A bidirectional model has two: `backward` (`lr` + states in, `feature` + next states out) and
 `forward` (`lr` + `feature` + states in, `hr` + next states out), written beside each other as
 NAME.backward.onnx and NAME.onnx (`GraphSet.files`).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -28,6 +30,7 @@ from .deform_conv import TRANSLATIONS, lower_deform_convs
 
 OPSET = 19
 MAX_IR_VERSION = 10
+MAX_STREAMS = 1024  # the batch dimension's bound in the trace
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}  # of each precision
 
 
@@ -65,7 +68,9 @@ def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "stan
     deployed = fuse(model) if not model.fused else copy.deepcopy(model)
     deployed = deployed.eval().to("cpu", DTYPES[precision])
     return {
-        graph: _export_graph(deployed, deployed.info(precision, graph), file, dcn)
+        graph: _export_graph(
+            deployed, replace(deployed.info(precision, graph), streams=graph is GraphKind.STEP), file, dcn
+        )
         for graph, file in deployed.graphs.files(path).items()
     }
 
@@ -73,11 +78,14 @@ def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "stan
 def _export_graph(model: VSRModel, info: ModelInfo, path: Path, dcn: str) -> onnx.ModelProto:
     dtype = DTYPES[info.precision]
     height, width = _example_hw(model)
-    lr = torch.rand(1, 3, height, width, dtype=dtype)
+    # 2 streams, not 1: the trace would take a batch of 1 for a constant
+    lr = torch.rand(2 if info.streams else 1, 3, height, width, dtype=dtype)
     state = zero_state(lr, info.states)
     h = torch.export.Dim("H", min=model.min_size, max=8192)
     w = torch.export.Dim("W", min=model.min_size, max=8192)
-    lr_dims, state_dims = {2: h, 3: w}, tuple({2: h * s.scale, 3: w * s.scale} for s in info.states)
+    batch = {0: torch.export.Dim("N", min=1, max=MAX_STREAMS)} if info.streams else {}
+    lr_dims = {**batch, 2: h, 3: w}
+    state_dims = tuple({**batch, 2: h * s.scale, 3: w * s.scale} for s in info.states)
     args, dynamic_shapes = (lr, *state), (lr_dims, state_dims)
     if info.graph is GraphKind.FORWARD:
         feature = torch.zeros(1, model.feature_channels, height, width, dtype=dtype)

@@ -11,7 +11,7 @@ from ..errors import ReportedError
 from ..models.base import BidirectionalVSRModel, VSRModel, count_params
 from ..models.deform_conv import has_deform_conv
 from ..models.fuse import fuse
-from ..runtime.backends import open_graphs
+from ..runtime.backends import closing_all, open_graphs
 from .step_graph import OPSET, export_onnx, write_lowered
 from .verify import StepError, step_errors
 
@@ -44,6 +44,10 @@ class GraphReport:
         return max(e.error for e in self.errors)
 
     @property
+    def _batched(self) -> bool:
+        return any(e.streams > 1 for e in self.errors)
+
+    @property
     def worst(self) -> StepError:
         return max(self.errors, key=lambda e: e.error)
 
@@ -53,7 +57,8 @@ class GraphReport:
         return (
             f"{' + '.join(map(str, self.files))}: {self.precision}, opset {OPSET}, IR {self.ir_version}, "
             f"{f'deformable convs {self.dcn}, ' if self.dcn else ''}checker and shape inference ok; {twin}{self.frames} frames of "
-            f"{width}x{height} through onnxruntime vs the {reference}, on the same state each step: max abs "
+            f"{width}x{height}{' (the last also as a batch of 2 streams)' if self._batched else ''} through "
+            f"onnxruntime vs the {reference}, on the same state each step: max abs "
             f"error {self.max_error:.2e} (limit {self.limit:.0e})"
         )
 
@@ -99,7 +104,8 @@ def export_verified(
             checked, verified_as = stage / path.name, "itself"
             if dcn == "plugin":  # onnxruntime cannot run the plugin op: check the same graph, lowered to standard ops
                 checked, verified_as = write_lowered(model, checked, "standard", twins), "its standard lowering"
-            errors = step_errors(open_graphs(checked, "onnxruntime", "cpu"), model, frames, hw)
+            with closing_all(open_graphs(checked, "onnxruntime", "cpu")) as graphs:
+                errors = step_errors(graphs, model, frames, hw)
             files = [path.with_name(file.name) for file in model.graphs.files(path).values()]
             report = GraphReport(
                 precision,

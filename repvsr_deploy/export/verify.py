@@ -17,7 +17,7 @@ import torch
 from ..clips import moving_clip
 from ..modelinfo import GraphKind
 from ..models.base import BidirectionalVSRModel, VSRModel, zero_state
-from ..runtime.backends import open_graphs
+from ..runtime.backends import closing_all, open_graphs, runs_streams
 
 
 @dataclass(frozen=True)
@@ -25,22 +25,31 @@ class StepError:
     graph: GraphKind
     frame: int
     error: float  # max abs difference of the HR frame from the torch model's (see step_errors)
+    streams: int = 1  # how many streams the step ran as one batch
 
 
 def step_errors(backends: dict, reference: VSRModel, frames: int, hw: tuple[int, int]) -> list[StepError]:
     """One StepError per graph and frame of a moving clip of `frames` frames of `hw` = (H, W), each
-    the max abs difference of an HR frame. `backends`: GraphKind -> Backend, as `open_graphs` gives them."""
+    the max abs difference of an HR frame. `backends`: GraphKind -> Backend, as `open_graphs` gives them.
+    A step graph that takes streams also runs its last frame as a batch of two: the frame, and the
+    frame and its state mirrored left to right (another stream, in another state)."""
     reference.info().check_frame(*hw)
     clip = torch.from_numpy(moving_clip(frames, *hw))[:, None]
     model = reference.eval()
     with torch.no_grad():
         if isinstance(model, BidirectionalVSRModel):
             return _sweep_errors(model, backends, clip)
+        backend = backends[GraphKind.STEP]
         errors, state = [], model.init_state(clip[0])
         for t, lr in enumerate(clip):
             hr, *state_next = model.step(lr, *state)
-            errors.append(StepError(GraphKind.STEP, t, _difference(backends[GraphKind.STEP], hr, lr, state)))
-            state = state_next
+            errors.append(StepError(GraphKind.STEP, t, _difference(backend, hr, lr, state)))
+            state_before, state = state, state_next
+        if runs_streams(backend):
+            lrs = torch.cat([clip[-1], clip[-1].flip(-1)])
+            states = [torch.cat([s, s.flip(-1)]) for s in state_before]
+            hr = model.step(lrs, *states)[0]
+            errors.append(StepError(GraphKind.STEP, len(clip) - 1, _difference(backend, hr, lrs, states), streams=2))
         return errors
 
 
@@ -84,4 +93,5 @@ def _run(backend, lr: torch.Tensor, state, feature=None) -> np.ndarray:
 def compare_with_torch(onnx_path, reference: VSRModel, frames: int = 8, hw: tuple[int, int] = (64, 96)) -> float:
     """Max abs difference of an exported graph (and its backward twin) run by onnxruntime on the CPU
     from the torch model, over `frames` frames (see `step_errors`)."""
-    return max(e.error for e in step_errors(open_graphs(onnx_path, "onnxruntime", "cpu"), reference, frames, hw))
+    with closing_all(open_graphs(onnx_path, "onnxruntime", "cpu")) as graphs:
+        return max(e.error for e in step_errors(graphs, reference, frames, hw))

@@ -75,6 +75,7 @@ def check(fp32_graphs: dict, quantized_graphs: dict, clip, checked_on: str) -> C
             yield lr
 
     for_fp32, for_quantized = itertools.tee(lr_frames())  # the clip read once, for both
+    # the sessions are not closed: the graphs stay the caller's
     hr_pairs = zip(
         upscale_frames(session_over(fp32_graphs), for_fp32),
         upscale_frames(session_over(quantized_graphs), for_quantized),

@@ -36,6 +36,9 @@ class Recorder:
     def synchronize(self) -> None:
         self.backend.synchronize()
 
+    def close(self) -> None:
+        self.backend.close()
+
     def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
         values = [lr, *([feature] if feature is not None else []), *state]
         self.feeds.append({name: self._host(value) for name, value in zip(self.info.input_names, values)})
@@ -49,7 +52,7 @@ def record_feeds(graphs: dict, clips) -> dict[GraphKind, list[dict[str, np.ndarr
     """{kind: the inputs of every run of that graph} over `clips` (each a fresh recurrence) through
     the fp32 `graphs` ({GraphKind: Backend}, as `open_graphs` gives them)."""
     recorders = {kind: Recorder(backend) for kind, backend in graphs.items()}
-    session = session_over(recorders)
+    session = session_over(recorders)  # not closed: the graphs stay the caller's
     for clip in clips:
         for _ in upscale_frames(session, (lr for _, lr in clip.pairs())):
             pass

@@ -18,7 +18,7 @@ import onnx
 from ..atomic import staged_files
 from ..errors import ReportedError
 from ..modelinfo import ModelInfo
-from ..runtime.backends import fastest_backend, open_graphs
+from ..runtime.backends import BACKENDS, TENSORRT_BACKENDS, closing_all, fastest_backend, open_graphs
 from .check import Check, check
 from .float_scope import CONVOLUTIONS, DEFAULT_RULES, FloatNode, float_nodes
 from .footage import Footage
@@ -64,38 +64,38 @@ def quantize_verified(
     loses more or drifts (`Check.problem`)."""
     graph, output = Path(graph), Path(output)
     checked_on = check_backend(target)
-    fp32 = open_graphs(graph, _runtime(checked_on), "cpu")
-    info = next(iter(fp32.values())).info
-    if info.precision != "fp32":
-        raise ReportedError(f"{graph}: a {info.precision} graph; quantize the fp32 graph")
-    feeds = record_feeds(fp32, footage.calibration)
-    calibration = {
-        "sources": [clip.name for clip in footage.calibration],
-        "frames": footage.calibration_frames,
-        "held_out": footage.validation.name if footage.held_out else None,
-    }
-    sources, outputs = info.graph.graph_set.files(graph), info.graph.graph_set.files(output)
-    with staged_files(output) as stage:
-        quantized, kept = {}, []
-        for kind, source in sources.items():
-            kept_here = keep(onnx.load(source, load_external_data=False))
-            kept += kept_here
-            model = quantize_model(source, target, precision, feeds[kind], [n.name for n in kept_here])
-            quantized[kind] = (model, fp32[kind].info)
-        metadata = {
-            "for": target.name,
-            "quantizer": quantizer_version(),
-            "calibration": calibration,
-            "kept_float": [n.name for n in kept],
+    with closing_all(open_graphs(graph, _runtime(checked_on), "cpu")) as fp32:
+        info = next(iter(fp32.values())).info
+        if info.precision != "fp32":
+            raise ReportedError(f"{graph}: a {info.precision} graph; quantize the fp32 graph")
+        feeds = record_feeds(fp32, footage.calibration)
+        calibration = {
+            "sources": [clip.name for clip in footage.calibration],
+            "frames": footage.calibration_frames,
+            "held_out": footage.validation.name if footage.held_out else None,
         }
-        _save_all(quantized, outputs, stage, target, precision, metadata)
-        checked = _open_checked(stage / output.name, checked_on, info, footage.validation)
-        verdict = check(fp32, checked, footage.validation, checked_on)
-        del checked  # released before its files are written again (OpenVINO maps an IR's weights)
-        problem = verdict.problem(max_loss) if max_loss is not None else None
-        if problem:
-            raise ReportedError(f"{output}: not written: {problem}")
-        _save_all(quantized, outputs, stage, target, precision, {**metadata, "check": verdict.to_metadata()})
+        sources, outputs = info.graph.graph_set.files(graph), info.graph.graph_set.files(output)
+        with staged_files(output) as stage:
+            quantized, kept = {}, []
+            for kind, source in sources.items():
+                kept_here = keep(onnx.load(source, load_external_data=False))
+                kept += kept_here
+                model = quantize_model(source, target, precision, feeds[kind], [n.name for n in kept_here])
+                quantized[kind] = (model, fp32[kind].info)
+            metadata = {
+                "for": target.name,
+                "quantizer": quantizer_version(),
+                "calibration": calibration,
+                "kept_float": [n.name for n in kept],
+            }
+            _save_all(quantized, outputs, stage, target, precision, metadata)
+            # closed before its files are written again (OpenVINO maps an IR's weights)
+            with closing_all(_open_checked(stage / output.name, checked_on, info, footage.validation)) as checked:
+                verdict = check(fp32, checked, footage.validation, checked_on)
+            problem = verdict.problem(max_loss) if max_loss is not None else None
+            if problem:
+                raise ReportedError(f"{output}: not written: {problem}")
+            _save_all(quantized, outputs, stage, target, precision, {**metadata, "check": verdict.to_metadata()})
     return QuantizeReport(list(outputs.values()), target.name, precision, calibration, kept, verdict)
 
 
@@ -104,14 +104,14 @@ def check_backend(target: Target) -> str:
     TensorRT flavour present with a GPU, else onnxruntime (the Q/DQ reference)."""
     if target.name == "tensorrt":
         backend, _ = fastest_backend()
-        if backend in ("tensorrt", "tensorrt-rtx"):
+        if backend in TENSORRT_BACKENDS:
             return backend
     return target.checked_on
 
 
 def _runtime(checked_on: str) -> str:
     """The backend that runs the fp32 graphs beside the checked ones (engines: onnxruntime's fp32)."""
-    return "onnxruntime" if checked_on.startswith("tensorrt") else checked_on
+    return "onnxruntime" if checked_on in TENSORRT_BACKENDS else checked_on
 
 
 def _save_all(quantized: dict, outputs: dict, stage: Path, target: Target, precision: str, metadata: dict) -> None:
@@ -137,9 +137,8 @@ def _save(model, path: Path, info: ModelInfo, target: Target) -> None:
 def _open_checked(path: Path, checked_on: str, info: ModelInfo, clip) -> dict:
     """The staged quantized graphs as the check runs them: on its backend, or as TensorRT engines
     built from them for the clip's LR size (in the stage's scratch folder, removed with it)."""
-    if not checked_on.startswith("tensorrt"):
+    if checked_on not in TENSORRT_BACKENDS:
         return open_graphs(path, checked_on, "cpu")
-    from ..runtime.backends import FLAVORS
     from ..trt.builder import BuildSettings, build
     from ..trt.cuda import device
     from ..trt.profiles import parse_profiles
@@ -147,7 +146,7 @@ def _open_checked(path: Path, checked_on: str, info: ModelInfo, clip) -> dict:
     scratch = path.parent / "engines"
     scratch.mkdir(exist_ok=True)
     lr_size = f"{clip.width // info.scale}x{clip.height // info.scale}"
-    flavor = FLAVORS[checked_on]
+    flavor = BACKENDS[checked_on].flavor
     settings = BuildSettings(
         parse_profiles(lr_size, info.size_multiple),
         flavor=flavor,

@@ -1,20 +1,25 @@
-"""The backends, and the one rule for which of them opens what: a TensorRT engine (`.plan`,
-`.engine`), an exported graph (`.onnx`: onnxruntime; OpenVINO when asked for), an OpenVINO IR model
-(`.xml`, as `repvsr-quantize` writes for OpenVINO) or a model or checkpoint (torch, anything else).
+"""The backends, as one registry: for each kind (TensorRT, TensorRT for RTX, onnxruntime, OpenVINO,
+torch) the files it opens, the devices it computes on, the deformable-conv lowerings its graphs may
+hold, its options type, and whether it runs here on a device (and, if not, why not).
 
+The one rule for which backend opens what: a TensorRT engine (`.plan`, `.engine`, of either
+flavour), an exported graph (`.onnx`: onnxruntime; OpenVINO when asked for), an OpenVINO IR model
+(`.xml`, as `repvsr-quantize` writes for OpenVINO) or a model or checkpoint (torch, anything else).
 Each backend opens all the graphs of one model (a streaming step, or backward + forward, their files
-found by `GraphSet.files`) on a device, with options of its own as a typed object. `open_session`,
-`repvsr-eval`, `repvsr-upscale` and `repvsr-bench` all open through here. Imports no torch.
+found by `GraphSet.files`) on a device. Sessions, export, `repvsr-eval`, `repvsr-upscale` and
+`repvsr-bench` all read this registry. Imports no torch.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ReportedError
+from ..errors import GPU_INSTALL, MissingDependency, ReportedError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -31,12 +36,115 @@ class TensorRTOptions:
 
 @dataclass(frozen=True)
 class BackendKind:
-    """A backend: what it opens, its options' type, and how it opens a model's graphs."""
+    """A backend: what it opens and runs, where, and whether it can here."""
 
     name: str
-    suffixes: tuple[str, ...]  # the files it opens by default; () for the fallback (torch)
+    default_for: tuple[str, ...]  # the file suffixes it opens when no backend is named
+    devices: tuple[str, ...]  # where it computes, the one `auto` prefers first
+    dcn: tuple[str, ...]  # the deformable-conv lowerings its graphs may hold; () for torch (the model itself)
     options: type | None
     open_graphs: Callable  # (source, device, options) -> {GraphKind: Backend}
+    device_problem: Callable[[str], str | None]  # (device) -> why it cannot compute there here, or None
+    batches: bool  # runs a batch of streams (`streams.StreamBatch`)
+    flavor: str | None = None  # the TensorRT flavour (trt.flavors) of a TensorRT backend
+
+    def problem(self, device: str = "auto") -> str | None:
+        """Why this backend cannot run here on `device` (`auto`: on any of its devices), or None."""
+        if device == "auto":
+            problems = [self.device_problem(d) for d in self.devices]
+            return None if None in problems else problems[0]
+        if device not in self.devices:
+            return f"the {self.name} backend runs on {' or '.join(self.devices)} only, not {device}"
+        return self.device_problem(device)
+
+    def resolve_device(self, device: str) -> str:
+        """The device `device` means for this backend here (`auto`: the first it can use), checked:
+        a clear error, before anything is opened, where it cannot run."""
+        if device not in DEVICES:
+            raise ReportedError(f"unknown device '{device}' (known: {', '.join(DEVICES)})")
+        for candidate in self.devices if device == "auto" else (device,):
+            if self.problem(candidate) is None:
+                return candidate
+        raise ReportedError(self.problem(device))
+
+    def lowering(self, asked: str) -> str:
+        """The deformable-conv lowering of the graphs this backend runs, given the one asked for: the
+        one asked, or the only one it takes (OpenVINO and TensorRT for RTX: portable)."""
+        if not self.dcn or asked in self.dcn:
+            return asked
+        if len(self.dcn) == 1:
+            return self.dcn[0]
+        raise ReportedError(f"--dcn {asked}: the {self.name} backend runs {', '.join(self.dcn)} graphs")
+
+
+# -- whether each backend runs here ---------------------------------------------------------------------
+
+
+@functools.cache
+def gpu_problem() -> str | None:
+    """Why no NVIDIA GPU is usable here, or None: asked of the CUDA runtime (cuda-python), else of
+    torch, whichever is installed; the answer holds for the process."""
+    from ..trt import cuda
+
+    try:
+        cuda.device()
+        return None
+    except MissingDependency:
+        pass
+    except ReportedError as exc:
+        return str(exc)
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        return None if torch.cuda.is_available() else "no NVIDIA GPU that torch can use here"
+    return "no NVIDIA GPU found (neither cuda-python nor torch is installed to look)"
+
+
+def _missing(module: str, extra: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install 'repvsr-deploy[{extra}]')"
+    return None
+
+
+def _torch_problem(device: str) -> str | None:
+    if problem := _missing("torch", "torch"):
+        return problem
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        return "torch here has no CUDA device (needs an NVIDIA GPU and a CUDA build of torch)"
+    return None
+
+
+def _onnxruntime_problem(device: str) -> str | None:
+    if problem := _missing("onnxruntime", "onnxruntime"):
+        return problem
+    if device == "cuda":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            return f"onnxruntime here has no CUDA execution provider (needs an NVIDIA GPU and {GPU_INSTALL})"
+        return gpu_problem()
+    return None
+
+
+def _openvino_problem(device: str) -> str | None:
+    return _missing("openvino", "openvino")
+
+
+def _tensorrt_problem(flavor_name: str) -> Callable[[str], str | None]:
+    def problem(device: str) -> str | None:
+        from ..trt.flavors import flavor
+
+        found = flavor(flavor_name)
+        if found.version()[0] is None:
+            return f"{found.title} is not usable here ({found.version()[1]}); {found.install}"
+        return gpu_problem()
+
+    return problem
+
+
+# -- how each backend opens a model -----------------------------------------------------------------------
 
 
 def _open_torch(source, device: str, options: TorchOptions) -> dict:
@@ -71,28 +179,92 @@ def _open_tensorrt(source, device: str, options: TensorRTOptions) -> dict:
 
 def _with_twins(path: Path, opened, open_file) -> dict:
     """{kind: backend}: the graph opened at `path` and its twins beside it; `path` must hold the
-    graph that gives the HR frames (the one a user names)."""
+    graph that gives the HR frames (the one a user names). What opened is closed if a twin fails."""
     graph_set = opened.info.graph.graph_set
     if opened.info.graph is not graph_set.last:
+        opened.close()
         raise ReportedError(f"{path}: a {opened.info.graph} graph; open its {graph_set.last} graph instead")
-    return {kind: opened if file == path else open_file(file) for kind, file in graph_set.files(path).items()}
+    graphs = {}
+    try:
+        for kind, file in graph_set.files(path).items():
+            graphs[kind] = opened if file == path else open_file(file)
+    except BaseException:
+        close_all([opened, *graphs.values()])
+        raise
+    return graphs
 
 
-BACKENDS = {
+def close_all(backends) -> None:
+    """Close each backend once (twins may share one)."""
+    for backend in {id(b): b for b in backends}.values():
+        backend.close()
+
+
+@contextmanager
+def closing_all(graphs: dict) -> Iterator[dict]:
+    """`with closing_all(open_graphs(...)) as graphs:` graphs that no session owns, closed at the end."""
+    try:
+        yield graphs
+    finally:
+        close_all(graphs.values())
+
+
+BACKENDS: dict[str, BackendKind] = {
     kind.name: kind
     for kind in (
-        BackendKind("tensorrt", (".plan", ".engine"), TensorRTOptions, _open_tensorrt),
-        BackendKind("onnxruntime", (".onnx",), None, _open_onnxruntime),
-        BackendKind("openvino", (".xml",), None, _open_openvino),
-        BackendKind("torch", (), TorchOptions, _open_torch),
+        BackendKind(
+            "tensorrt",
+            (".plan", ".engine"),
+            ("cuda",),
+            ("standard", "plugin", "portable"),
+            TensorRTOptions,
+            _open_tensorrt,
+            _tensorrt_problem("tensorrt"),
+            False,
+            "tensorrt",
+        ),
+        BackendKind(
+            "tensorrt-rtx",
+            (),
+            ("cuda",),
+            ("portable",),
+            TensorRTOptions,
+            _open_tensorrt,
+            _tensorrt_problem("rtx"),
+            "rtx",
+        ),
+        BackendKind(
+            "onnxruntime",
+            (".onnx",),
+            ("cuda", "cpu"),
+            ("standard", "portable"),
+            None,
+            _open_onnxruntime,
+            _onnxruntime_problem,
+            True,
+        ),
+        BackendKind("openvino", (".xml",), ("cpu",), ("portable",), None, _open_openvino, _openvino_problem, True),
+        BackendKind("torch", (), ("cuda", "cpu"), (), TorchOptions, _open_torch, _torch_problem, True),
     )
 }
+TENSORRT_BACKENDS = tuple(name for name, kind in BACKENDS.items() if kind.flavor)
+GRAPH_BACKENDS = ("onnxruntime", "openvino")  # what runs an exported .onnx graph as it is
+# the fastest first: TensorRT, TensorRT for RTX, then as measured in benchmarks/results/cpu-backends-720p
+SPEED_ORDER = (
+    ("tensorrt", "cuda"),
+    ("tensorrt-rtx", "cuda"),
+    ("onnxruntime", "cuda"),
+    ("torch", "cuda"),
+    ("openvino", "cpu"),
+    ("onnxruntime", "cpu"),
+    ("torch", "cpu"),
+)
 
 
 def backend_for(source) -> BackendKind:
     """The backend that opens `source` by default: by the file's suffix; torch for anything else."""
     suffix = Path(source).suffix.lower() if isinstance(source, (str, Path)) else ""
-    return next((kind for kind in BACKENDS.values() if suffix in kind.suffixes), BACKENDS["torch"])
+    return next((kind for kind in BACKENDS.values() if suffix in kind.default_for), BACKENDS["torch"])
 
 
 def backend_named(name: str) -> BackendKind:
@@ -103,7 +275,8 @@ def backend_named(name: str) -> BackendKind:
 
 def open_graphs(source, backend: str = "auto", device: str = "auto", options=None) -> dict:
     """{GraphKind: Backend} for all graphs of the model at `source` (see the module docstring);
-    `options`: the backend's options object, or None for its defaults."""
+    `options`: the backend's options object, or None for its defaults. The caller closes them
+    (`close_all`), or a session over them does."""
     kind = backend_for(source) if backend == "auto" else backend_named(backend)
     if device not in DEVICES:
         raise ReportedError(f"unknown device '{device}' (known: {', '.join(DEVICES)})")
@@ -116,47 +289,21 @@ def open_graphs(source, backend: str = "auto", device: str = "auto", options=Non
     return kind.open_graphs(source, device, options)
 
 
-FLAVORS = {"tensorrt": "tensorrt", "tensorrt-rtx": "rtx"}  # the TensorRT backends -> their flavours
+def runs_streams(backend) -> bool:
+    """The backend runs its graph on a batch of streams: the graph takes one, and the backend does."""
+    kind = BACKENDS.get(backend.name)
+    return backend.info.streams and kind is not None and kind.batches
 
 
-def cuda_available() -> bool:
-    """An NVIDIA GPU that torch can use (no torch installed: none known)."""
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def onnxruntime_cuda() -> bool:
-    if importlib.util.find_spec("onnxruntime") is None:
-        return False
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers() and cuda_available()
-
-
-def _tensorrt(backend: str) -> bool:
-    """The backend's TensorRT flavour imports, and there is a GPU for it."""
-    from ..trt.flavors import flavor
-
-    return flavor(FLAVORS[backend]).version()[0] is not None and cuda_available()
+def backends_taking(lowering: str) -> str:
+    """The backends whose graphs may hold this deformable-conv lowering, in words."""
+    return ", ".join(name for name, kind in BACKENDS.items() if lowering in kind.dcn)
 
 
 def fastest_backend(engines: bool = True) -> tuple[str, str]:
-    """(backend, device) of the fastest present, in this order: TensorRT, TensorRT for RTX (unless
-    not `engines`: for what must run without an engine build), onnxruntime on CUDA, torch on CUDA,
-    OpenVINO, onnxruntime on the CPU, torch on the CPU (the CPU order as measured in
-    benchmarks/results/cpu-backends-720p)."""
-    for backend in FLAVORS if engines else ():
-        if _tensorrt(backend):
-            return backend, "cuda"
-    if onnxruntime_cuda():
-        return "onnxruntime", "cuda"
-    if cuda_available():
-        return "torch", "cuda"
-    if importlib.util.find_spec("openvino") is not None:
-        return "openvino", "cpu"
-    if importlib.util.find_spec("onnxruntime") is not None:
-        return "onnxruntime", "cpu"
-    return "torch", "cpu"
+    """(backend, device) of the fastest that runs here, in SPEED_ORDER; without `engines`, none that
+    needs an engine build (TensorRT's)."""
+    for name, device in SPEED_ORDER:
+        if (engines or name not in TENSORRT_BACKENDS) and BACKENDS[name].problem(device) is None:
+            return name, device
+    raise ReportedError("no backend runs here: install torch, onnxruntime or openvino")

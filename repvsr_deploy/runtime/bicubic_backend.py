@@ -36,3 +36,6 @@ class BicubicBackend:
 
     def synchronize(self) -> None:
         """Computes on the host: nothing to wait for."""
+
+    def close(self) -> None:
+        """Holds nothing."""

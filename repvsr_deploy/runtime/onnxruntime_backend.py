@@ -93,3 +93,7 @@ class OnnxRuntimeBackend:
 
     def synchronize(self) -> None:
         """Nothing to wait for: a run returns when its outputs are written."""
+
+    def close(self) -> None:
+        """Release the inference session (its graph, weights and arena)."""
+        self.session = None

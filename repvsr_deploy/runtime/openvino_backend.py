@@ -114,3 +114,7 @@ class OpenVINOBackend:
 
     def synchronize(self) -> None:
         """Nothing to wait for: a run returns when its outputs are written."""
+
+    def close(self) -> None:
+        """Release the infer request and, with it, the compiled model."""
+        self.request = None

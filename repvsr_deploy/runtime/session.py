@@ -6,7 +6,8 @@ next. A backend only runs one graph once; its state values stay wherever it keep
 
 `Session` streams (one frame in, one HR frame out); `CentredSession` runs a sliding-window model
 that reconstructs the centre of its window (its HR frames come `delay` frames late); `ClipSession`
-runs a bidirectional model over windows of a clip. All give `run(frames) -> HR frames` and `reset()`.
+runs a bidirectional model over windows of a clip. All give `run(frames) -> HR frames` and `reset()`,
+and own their backends: `close()`, or the end of a `with` block, frees what those hold.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..centred import centred_window
 from ..errors import ReportedError
 from ..modelinfo import GraphKind, ModelInfo
 from ..resolutions import round_up
-from .backends import TensorRTOptions, TorchOptions, backend_for, backend_named, open_graphs
+from .backends import TensorRTOptions, TorchOptions, backend_for, backend_named, close_all, open_graphs
 
 DEFAULT_WINDOW = 10
 
@@ -50,6 +51,9 @@ class Backend(Protocol):
     def run(self, lr: Any, state: list[Any], feature: Any = None, download: bool = True) -> tuple[Any, list[Any]]: ...
 
     def synchronize(self) -> None: ...
+
+    def close(self) -> None:
+        """Free what it holds (runtime objects, device buffers, streams, graphs); runs no more after."""
 
 
 class FrameFormat:
@@ -139,11 +143,36 @@ class Uploaded:
         self.value = value
 
 
-class Session:
+class OwnsBackends:
+    """A session owns its backends: `close()` (or leaving a `with` block) closes them, once."""
+
+    backends: tuple = ()
+    closed = False
+
+    def close(self) -> None:
+        """Drop the state (its values may hold the runtime's session), then close the backends."""
+        if not self.closed:
+            self.closed = True
+            self.reset()
+            close_all(self.backends)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ReportedError(f"the session over model '{self.info.model}' is closed")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Session(OwnsBackends):
     """A streaming model: `step` one LR frame, get its HR frame; the state carries over."""
 
     def __init__(self, backend: Backend):
         self.backend = backend
+        self.backends = (backend,)
         self.info = backend.info
         self.device = backend.device
         self.reset()
@@ -160,6 +189,7 @@ class Session:
     def step(self, frame, download: bool = True):
         """One RGB frame [3,H,W] or [1,3,H,W] (see `_as_batch`; or `upload`ed) -> the HR frame [1,3,sH,sW]
         float32; with `download=False` the padded HR frame stays on the device, computed."""
+        self._check_open()
         lr = self._frames.take(frame)
         if not self._state:
             self._state = self.backend.zero_state(*self._frames.padded_hw)
@@ -171,7 +201,7 @@ class Session:
             yield self.step(frame, download)
 
 
-class CentredSession:
+class CentredSession(OwnsBackends):
     """A sliding-window model with `delay` = r: the HR frame of frame c comes once frame c + r is in
     (the first ones once frame 2r is), the last r at the clip's end; a clip's ends are padded as
     `centred_window` says. Between the ends the state carries the window; at the ends the session
@@ -179,6 +209,7 @@ class CentredSession:
 
     def __init__(self, backend: Backend):
         self.backend = backend
+        self.backends = (backend,)
         self.info = backend.info
         self.device = backend.device
         self.reset()
@@ -194,6 +225,7 @@ class CentredSession:
 
     def run(self, frames: Iterable, download: bool = True) -> Iterator:
         """HR frames of a clip (host arrays), in order; `download` as in `Session.step`."""
+        self._check_open()
         radius = self.info.delay
         size = 2 * radius + 1
         recent: deque = deque(maxlen=size)  # the last `size` frames, prepared
@@ -222,7 +254,7 @@ class CentredSession:
         return self._frames.deliver(hr, self.backend, download), state
 
 
-class ClipSession:
+class ClipSession(OwnsBackends):
     """A bidirectional model over a clip, in windows of at least `window` frames (the last one takes
     the remainder, up to 2 x window - 1): per window a backward sweep computes each frame's feature,
     then the forward sweep turns them into HR frames. The forward state carries from window to
@@ -232,6 +264,7 @@ class ClipSession:
         if window < 2:
             raise ReportedError(f"window of {window} frames: a bidirectional model needs at least 2")
         self.backward, self.forward = backward, forward
+        self.backends = (backward, forward)
         self.info = forward.info
         self.device = forward.device
         self.window = window
@@ -247,6 +280,7 @@ class ClipSession:
 
     def run(self, frames: Iterable, download: bool = True) -> Iterator:
         """HR frames of a clip (host arrays, or `upload`ed frames); `download` as in `Session.step`."""
+        self._check_open()
         pending: list = []
         swept = False
         for frame in frames:
@@ -283,9 +317,10 @@ def open_session(
     options=None,
 ):
     """A session on a TensorRT engine (`.plan`, `.engine`), an exported graph (`.onnx`: onnxruntime),
-    or a model or checkpoint (torch).
+    an OpenVINO IR model (`.xml`), or a model or checkpoint (torch): the rule of `backends`. Use it in a
+    `with` block (or `close()` it): it owns what its backends hold.
 
-    backend: "auto" (by what `source` is), "tensorrt", "onnxruntime", "openvino" or "torch"; device: "auto",
+    backend: "auto" (by what `source` is) or a name in `backends.BACKENDS`; device: "auto",
     "cpu" or "cuda". Bidirectional models give a ClipSession over windows of `window` frames.
     `trust_host_code`: run version-compatible engines, which carry executable host code.
     `precision`: the torch backend's (graphs and engines have their own).
@@ -293,13 +328,20 @@ def open_session(
     """
     kind = backend_for(source) if backend == "auto" else backend_named(backend)
     if options is None:
-        options = {"tensorrt": TensorRTOptions(trust_host_code), "torch": TorchOptions(precision)}.get(kind.name)
+        options = {TensorRTOptions: TensorRTOptions(trust_host_code), TorchOptions: TorchOptions(precision)}.get(
+            kind.options
+        )
     return session_over(open_graphs(source, kind.name, device, options), window)
 
 
 def session_over(graphs: dict, window: int = DEFAULT_WINDOW):
-    """The session over one model's graphs ({GraphKind: Backend}): streaming or over clip windows."""
-    if GraphKind.STEP in graphs:
-        step = graphs[GraphKind.STEP]
-        return CentredSession(step) if step.info.delay else Session(step)
-    return ClipSession(graphs[GraphKind.BACKWARD], graphs[GraphKind.FORWARD], window)
+    """The session over one model's graphs ({GraphKind: Backend}), which it then owns: streaming or
+    over clip windows. The graphs are closed if no session can be made of them."""
+    try:
+        if GraphKind.STEP in graphs:
+            step = graphs[GraphKind.STEP]
+            return CentredSession(step) if step.info.delay else Session(step)
+        return ClipSession(graphs[GraphKind.BACKWARD], graphs[GraphKind.FORWARD], window)
+    except BaseException:
+        close_all(graphs.values())
+        raise

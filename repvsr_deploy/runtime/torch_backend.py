@@ -1,12 +1,13 @@
 """PyTorch backend: runs one of a VSRModel's step methods directly (any form, CPU or CUDA).
 
 On CUDA it is the fast path for GPUs without TensorRT: channels-last tensors, fp16 if asked, and a
-streaming step captured as CUDA graphs per frame size whose replay also writes the next state into
+streaming step captured as CUDA graphs per frame size and number of streams whose replay also writes the next state into
 the graph's own GPU tensors (two sets, read one, write the other), so one launch runs a frame.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +50,10 @@ class TorchBackend:
         self.dtype = self.torch.float16 if precision == "fp16" else self.torch.float32
         self.memory_format = self.torch.channels_last if self.device == "cuda" else self.torch.contiguous_format
         self.model = model.eval().to(self.device, self.dtype, memory_format=self.memory_format)
-        self.info = model.info(precision, graph)
+        self.info = replace(model.info(precision, graph), streams=True)  # the model takes any batch
         self.method = self.model.graph_method(self.info.graph)
         self.cuda_graphs = cuda_graphs and self.device == "cuda" and self.info.graph is GraphKind.STEP
-        self._captured: dict[tuple[int, int], CapturedStep] = {}
+        self._captured: dict[tuple[int, ...], CapturedStep] = {}
 
     def _device(self, device: str) -> str:
         cuda = self.torch.cuda.is_available()
@@ -95,11 +96,18 @@ class TorchBackend:
         if self.device == "cuda":
             self.torch.cuda.synchronize()
 
+    def close(self) -> None:
+        """Release the model and the CUDA graphs captured for it (their memory pools with them)."""
+        for captured in self._captured.values():
+            captured.reset()
+        self._captured.clear()
+        self.model = self.method = None
+
     def _replay(self, lr, state: list):
-        hw = tuple(lr.shape[-2:])
-        if hw not in self._captured:
-            self._captured[hw] = CapturedStep(self.torch, self.method, lr, state)
-        captured = self._captured[hw]
+        shape = tuple(lr.shape)  # streams and frame size
+        if shape not in self._captured:
+            self._captured[shape] = CapturedStep(self.torch, self.method, lr, state)
+        captured = self._captured[shape]
         return captured.replay(lr, state), captured.state
 
 
@@ -160,6 +168,12 @@ class CapturedStep:
     @property
     def state(self) -> list:
         return self.states.state
+
+    def reset(self) -> None:
+        """Free the graphs (and what they allocated)."""
+        for graph in self.graphs:
+            graph.reset()
+        self.graphs, self.outputs = [], []
 
     def replay(self, lr, state: list):
         if lr is not self.lr:

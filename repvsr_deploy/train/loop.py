@@ -48,8 +48,8 @@ def distributed() -> tuple[int, int]:
 
 def validate(model: VSRModel, sequences: list[Sequence], device: str) -> float:
     """Mean PSNR over the sequences, through the torch session."""
-    session = open_session(model, "torch", device)
-    psnr = float(np.mean([measure(s.name, model.name, through(session), s.pairs()).psnr for s in sequences]))
+    with open_session(model, "torch", device) as session:
+        psnr = float(np.mean([measure(s.name, model.name, through(session), s.pairs()).psnr for s in sequences]))
     model.train()
     return psnr
 

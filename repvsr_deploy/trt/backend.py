@@ -12,8 +12,6 @@ fresh buffers, which a captured graph could not address.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from ..errors import ReportedError
@@ -45,6 +43,7 @@ class TensorRTBackend:
             cuda_graphs = False  # the library captures its own
         else:
             self.context = self.engine.create_execution_context()
+        self._owns_stream = stream is None  # twins share the stream of the one opened first
         self.stream = stream or cuda.Stream()
         self.output = self.info.graph.output
         self.cuda_graphs = cuda_graphs and self.info.graph is GraphKind.STEP
@@ -54,7 +53,6 @@ class TensorRTBackend:
     def _rtx_context(self, gpu: str, capability: str):
         config = self.engine.create_runtime_config()
         self.runtime_cache = RuntimeCache(config, runtime_cache_path(self.trt.__version__, gpu, capability))
-        weakref.finalize(self, self.runtime_cache.save)  # also at exit: what the JIT compiled is kept
         if self.info.graph is GraphKind.STEP:
             config.cuda_graph_strategy = self.trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
         return self.engine.create_execution_context(config)
@@ -81,7 +79,11 @@ class TensorRTBackend:
         return cuda.DeviceBuffer(shape, self._dtype(name))
 
     def _prepare(self, height: int, width: int) -> None:
-        """Select the profile, set the input shapes, allocate this size's buffers."""
+        """Select the profile, set the input shapes, allocate this size's buffers: once per size (the
+        CUDA graphs captured on them stay valid), the last size's freed."""
+        if self._hw == (height, width):
+            return
+        self._free_size()
         profile = select_profile(self.profiles, (height, width), str(self.path))
         self.context.set_optimization_profile_async(profile, self.stream.ptr)
         lr_shape = (1, 3, height, width)
@@ -151,9 +153,32 @@ class TensorRTBackend:
         self.stream.synchronize()
 
     def close(self) -> None:
-        """Keep what TensorRT for RTX's JIT compiled (also done when the backend is collected)."""
+        """Free what the backend holds: its CUDA graphs, device and pinned buffers, execution context,
+        engine and (if it made it) its stream; TensorRT for RTX's runtime cache is saved first, so what
+        its JIT compiled is kept. Twins sharing a stream: the one that made it destroys it."""
+        if self.context is None:
+            return
+        self.stream.synchronize()
         if self.runtime_cache is not None:
             self.runtime_cache.save()
+        self._free_size()
+        self.context = self.engine = None
+        if self._owns_stream:
+            self.stream.destroy()
+
+    def _free_size(self) -> None:
+        """The graphs and buffers of the frame size prepared last, freed."""
+        if self._hw is None:
+            return
+        for graph in self._graphs.values():
+            if graph is not None:
+                graph.destroy()
+        buffers = [*self._state_sets[0], *self._state_sets[1], self._lr, self._lr_host]
+        if self.output == "hr":
+            buffers += [self._hr, self._hr_host]
+        for buffer in buffers:
+            buffer.free()
+        self._hw = None
 
     def _bind(self, state, next_state, out, feature) -> None:
         set_address = self.context.set_tensor_address

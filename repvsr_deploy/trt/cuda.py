@@ -78,6 +78,13 @@ class Stream:
     def synchronize(self) -> None:
         call("cudaStreamSynchronize", self.handle)
 
+    def destroy(self) -> None:
+        """Wait for the stream's work, then destroy it."""
+        if self.ptr:
+            self.synchronize()
+            call("cudaStreamDestroy", self.handle)
+            self.ptr = 0
+
 
 class DeviceBuffer:
     """Device memory for one tensor; cudaMalloc returns 256-byte aligned addresses, as TensorRT wants."""
@@ -109,9 +116,12 @@ class DeviceBuffer:
         stream.synchronize()
         return host.array.copy()
 
-    def __del__(self):
+    def free(self) -> None:
         if getattr(self, "ptr", None):
             runtime().cudaFree(self.ptr)
+            self.ptr = 0
+
+    __del__ = free  # a buffer dropped without `free` (a backward feature) is freed when collected
 
 
 class PinnedArray:
@@ -131,9 +141,14 @@ class PinnedArray:
         kind = runtime().cudaMemcpyKind.cudaMemcpyDeviceToHost
         call("cudaMemcpyAsync", self.ptr, device.ptr, self.nbytes, kind, stream.handle)
 
-    def __del__(self):
+    def free(self) -> None:
+        """Unpin and free; `array` is gone with it."""
         if getattr(self, "ptr", None):
+            self.array = None
             runtime().cudaFreeHost(self.ptr)
+            self.ptr = 0
+
+    __del__ = free
 
 
 class CudaGraph:
@@ -145,8 +160,18 @@ class CudaGraph:
         try:
             enqueue()
         finally:
-            graph = call("cudaStreamEndCapture", stream.handle)
-        self.exec = call("cudaGraphInstantiate", graph, 0)
+            self.graph = call("cudaStreamEndCapture", stream.handle)
+        try:
+            self.exec = call("cudaGraphInstantiate", self.graph, 0)
+        except ReportedError:
+            call("cudaGraphDestroy", self.graph)
+            raise
 
     def launch(self, stream: Stream) -> None:
         call("cudaGraphLaunch", self.exec, stream.handle)
+
+    def destroy(self) -> None:
+        if self.graph is not None:
+            call("cudaGraphExecDestroy", self.exec)
+            call("cudaGraphDestroy", self.graph)
+            self.graph = None

@@ -1,13 +1,16 @@
-"""A clip through a session, frame by frame: decode, upscale, encode; the state reset at scene cuts."""
+"""A clip through a session, frame by frame: decode, upscale, encode (each in a thread of its own);
+the state reset at scene cuts."""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
 
 import numpy as np
 
+from .pipeline import StageTimes, pipelined
 from .scenes import SceneCuts
 
 
@@ -44,19 +47,29 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return to_levels(frames, np.uint8)
 
 
-def run(source, sink, session, cuts: SceneCuts | None, tick: Callable[[], None], carried: list = ()) -> int:
-    """Every selected frame of `source` upscaled into `sink` at the time it had; the `carried`
-    streams copied. Returns the count."""
+def run(source, sink, session, cuts: SceneCuts | None, tick: Callable[[], None], carried: list = ()) -> StageTimes:
+    """Every selected frame of `source` upscaled into `sink` at the time it had, the `carried`
+    streams copied: decoding, the model and encoding each in a thread of their own (`pipelined`),
+    the sink written by one at a time. Returns what each stage took (`items`: the frames written)."""
     times: deque = deque()  # of the frames in the session, oldest first (sessions keep the order)
+    writing = threading.Lock()  # decoding copies the carried streams' packets, encoding writes frames
 
-    def frames():
-        for rgb, time in source.frames(carried, sink.copy):
-            times.append(time)
-            yield rgb
+    def copy(packet) -> None:
+        with writing:
+            sink.copy(packet)
 
-    count = 0
-    for hr in upscale_frames(session, frames(), cuts, sink.dtype):
-        sink.write(hr, times.popleft())
-        count += 1
+    def model(decoded: Iterator) -> Iterator:
+        def frames():
+            for rgb, time in decoded:
+                times.append(time)
+                yield rgb
+
+        for hr in upscale_frames(session, frames(), cuts, sink.dtype):
+            yield hr, times.popleft()
+
+    def write(timed_frame) -> None:
+        with writing:
+            sink.write(*timed_frame)
         tick()
-    return count
+
+    return pipelined(source.frames(carried, copy), model, write)

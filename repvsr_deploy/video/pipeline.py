@@ -1,0 +1,151 @@
+"""Three stages in their own threads, joined by bounded queues, so that the slowest one sets the rate:
+a producer thread (decoding), the calling thread (the model: signals reach it there), a consumer
+thread (encoding). What each stage spent working is timed, to show which one bounds the rate.
+
+A failure in any stage, or a signal (KeyboardInterrupt, a stop) in the calling thread, stops the others
+and is raised in the calling thread once every thread has ended: nothing is left writing when the
+caller cleans up, and nothing keeps the interpreter from exiting.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+DEPTH = 4  # items a queue holds: enough to ride out one slow frame, little memory (4 HR 4K frames: 100 MB)
+_POLL_S = 0.1  # how often a blocked stage looks whether another has failed
+_END = object()
+
+
+@dataclass
+class StageTimes:
+    """Seconds each stage spent working (not waiting on a queue), and the wall time, over `items`."""
+
+    produce: float = 0.0
+    transform: float = 0.0
+    consume: float = 0.0
+    wall: float = 0.0
+    items: int = 0
+    names: tuple[str, str, str] = field(default=("decode", "model", "encode"))
+
+    def describe(self) -> str:
+        """Per item, in ms, and the stage that sets the rate."""
+        per = {name: 1e3 * busy / max(self.items, 1) for name, busy in zip(self.names, self.busy)}
+        slowest = max(per, key=per.get)
+        stages = ", ".join(f"{name} {ms:.1f}" for name, ms in per.items())
+        return (
+            f"{stages} ms/frame working; {1e3 * self.wall / max(self.items, 1):.1f} ms/frame wall "
+            f"({self.items} frames; the {slowest} stage sets the rate)"
+        )
+
+    @property
+    def busy(self) -> tuple[float, float, float]:
+        return self.produce, self.transform, self.consume
+
+
+class _Stopped(Exception):
+    """Another stage failed: this one ends quietly."""
+
+
+class _Channel:
+    """A bounded queue whose ends give up once the pipeline is stopped."""
+
+    def __init__(self, stop: threading.Event):
+        self.queue: queue.Queue = queue.Queue(DEPTH)
+        self.stop = stop
+
+    def put(self, item) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                pass
+        raise _Stopped
+
+    def get(self):
+        """The next item, and the seconds spent waiting for it."""
+        start = time.perf_counter()
+        while not self.stop.is_set():
+            try:
+                return self.queue.get(timeout=_POLL_S), time.perf_counter() - start
+            except queue.Empty:
+                pass
+        raise _Stopped
+
+
+def pipelined(
+    produce: Iterable, transform: Callable[[Iterator], Iterator], consume: Callable[[object], None]
+) -> StageTimes:
+    """Items of `produce` (iterated in a thread of its own) through `transform` (in this thread: an
+    iterator over them, in order) into `consume` (in a thread of its own)."""
+    stop = threading.Event()
+    inbox, outbox = _Channel(stop), _Channel(stop)
+    times = StageTimes()
+    failures: list[BaseException] = []
+
+    def guarded(work):
+        def run():
+            try:
+                work()
+            except _Stopped:
+                pass
+            except BaseException as exc:  # the caller raises it
+                failures.append(exc)
+                stop.set()
+
+        return run
+
+    def producer():
+        items = iter(produce)
+        while True:
+            start = time.perf_counter()
+            item = next(items, _END)
+            times.produce += time.perf_counter() - start
+            inbox.put(item)
+            if item is _END:
+                return
+
+    def consumer():
+        while (item := outbox.get()[0]) is not _END:
+            start = time.perf_counter()
+            consume(item)
+            times.consume += time.perf_counter() - start
+            times.items += 1
+
+    def received() -> Iterator:
+        while True:
+            item, waited = inbox.get()
+            times.transform -= waited
+            if item is _END:
+                return
+            yield item
+
+    threads = [threading.Thread(target=guarded(work), name=work.__name__) for work in (producer, consumer)]
+    start = time.perf_counter()
+    try:  # the threads start in here: a signal that comes while they do still stops them
+        for thread in threads:
+            thread.start()
+        results = transform(received())
+        while True:
+            begun = time.perf_counter()
+            item = next(results, _END)
+            times.transform += time.perf_counter() - begun
+            outbox.put(item)
+            if item is _END:
+                break
+        threads[1].join()  # the consumer has done its last item
+    except _Stopped:
+        pass
+    finally:
+        stop.set()  # the threads have ended, or end now
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
+    if failures:
+        raise failures[0]
+    times.wall = time.perf_counter() - start
+    return times

@@ -1,0 +1,124 @@
+"""The backend registry (one list, what runs here and why not) and the lifetimes of sessions and
+backends: a closed session has let go of what its backends held."""
+
+import gc
+import os
+import re
+import sys
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import build_test_model
+
+import repvsr_deploy
+from repvsr_deploy.demo import GRAPH
+from repvsr_deploy.errors import ReportedError
+from repvsr_deploy.export import LOWERINGS
+from repvsr_deploy.runtime import open_session
+from repvsr_deploy.runtime.backends import BACKENDS, DEVICES, fastest_backend
+from repvsr_deploy.runtime.session import session_over
+from repvsr_deploy.runtime.torch_backend import TorchBackend
+
+NO_GPU = not torch.cuda.is_available()
+FRAME = np.random.default_rng(0).integers(0, 256, (3, 36, 44), np.uint8)
+
+
+def test_every_backend_says_what_it_runs_and_where():
+    for name, kind in BACKENDS.items():
+        assert kind.name == name and kind.devices and set(kind.devices) <= set(DEVICES) - {"auto"}
+        assert set(kind.dcn) <= set(LOWERINGS)
+        for device in kind.devices:
+            problem = kind.problem(device)
+            assert problem is None or (isinstance(problem, str) and problem), name
+
+
+@pytest.mark.skipif(not NO_GPU, reason="what a machine without an NVIDIA GPU says")
+def test_without_a_gpu_each_backend_says_why_not_in_one_line():
+    for name in ("onnxruntime", "openvino", "torch"):
+        assert BACKENDS[name].problem("cpu") is None and BACKENDS[name].resolve_device("auto") == "cpu"
+    for name in ("tensorrt", "tensorrt-rtx"):
+        assert "GPU" in BACKENDS[name].problem("cuda") or "not usable" in BACKENDS[name].problem("cuda")
+        assert BACKENDS[name].problem("cpu") == f"the {name} backend runs on cuda only, not cpu"
+        with pytest.raises(ReportedError):
+            BACKENDS[name].resolve_device("auto")
+    with pytest.raises(ReportedError, match="the openvino backend runs on cpu only, not cuda"):
+        BACKENDS["openvino"].resolve_device("cuda")
+    with pytest.raises(ReportedError, match="torch here has no CUDA device"):
+        BACKENDS["torch"].resolve_device("cuda")
+    assert fastest_backend() == ("openvino", "cpu")
+
+
+def test_a_backend_takes_the_lowering_asked_or_the_only_one_it_runs():
+    assert BACKENDS["openvino"].lowering("standard") == "portable"
+    assert BACKENDS["tensorrt-rtx"].lowering("plugin") == "portable"
+    assert BACKENDS["tensorrt"].lowering("plugin") == "plugin"
+    assert BACKENDS["torch"].lowering("plugin") == "plugin"  # the model itself: any
+    with pytest.raises(ReportedError, match="--dcn plugin: the onnxruntime backend runs standard, portable graphs"):
+        BACKENDS["onnxruntime"].lowering("plugin")
+
+
+def test_no_list_of_backends_outside_the_registry():
+    """Two backend names side by side as string literals make a list of backends: only the registry
+    has one (the machine description lists distributions, some named as backends are)."""
+    names = "|".join(map(re.escape, BACKENDS))
+    pattern = re.compile(rf'"({names})",\s*"({names})"')
+    package = Path(repvsr_deploy.__file__).parent
+    found = [
+        f"{path.relative_to(package)}: {match.group(0)}"
+        for path in package.rglob("*.py")
+        if path.relative_to(package).as_posix() not in ("runtime/backends.py", "bench/machine.py")
+        for match in pattern.finditer(path.read_text())
+        if match.group(1) != match.group(2)
+    ]
+    assert not found
+
+
+def _tasks() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_closed_sessions_let_go_of_their_runtime_while_still_referenced(backend):
+    """Sessions kept (as a caller might) but closed: the runtime's threads and sessions are gone."""
+    pytest.importorskip(backend)
+    before = _tasks()
+    sessions = []
+    for _ in range(3):
+        session = open_session(GRAPH, backend, "cpu")
+        list(session.run([FRAME, FRAME]))
+        sessions.append(session)
+    opened = _tasks()
+    for session in sessions:
+        session.close()
+        session.close()  # twice: nothing more to do
+    gc.collect()
+    closed = _tasks()
+    assert closed < opened and closed <= before + 1, (before, opened, closed)  # one pool a runtime may keep
+    with pytest.raises(ReportedError, match="the session over model 'repvsr' is closed"):
+        sessions[0].step(FRAME)
+
+
+def test_a_with_block_closes_every_graph_of_a_bidirectional_model():
+    model = build_test_model("basicvsr")
+    graphs = {kind: TorchBackend(model, "cpu", kind) for kind in model.graphs.kinds}
+    alive = [weakref.ref(b.model) for b in graphs.values()]
+    with session_over(graphs, window=2) as session:
+        hr = list(session.run([FRAME, FRAME, FRAME]))
+    assert len(hr) == 3 and all(b.model is None for b in graphs.values())
+    del model
+    gc.collect()
+    assert all(ref() is None for ref in alive)  # the backends held the model; nothing else does
+    with pytest.raises(ReportedError, match="is closed"):
+        list(session.run([FRAME, FRAME]))
+
+
+def test_a_session_that_cannot_be_made_closes_the_graphs_it_was_given():
+    model = build_test_model("basicvsr")
+    graphs = {kind: TorchBackend(model, "cpu", kind) for kind in model.graphs.kinds}
+    with pytest.raises(ReportedError, match="at least 2"):
+        session_over(graphs, window=1)
+    assert all(b.model is None for b in graphs.values())

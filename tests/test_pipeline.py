@@ -1,0 +1,120 @@
+"""The pipelined upscale: decode, model and encode overlap, in order, and a failure anywhere stops every
+stage and reaches the caller; many inputs in one command, each on its own."""
+
+import threading
+import time
+
+import av
+import pytest
+from helpers import make_video, run_cli
+
+from repvsr_deploy.video.pipeline import pipelined
+
+STAGE_S = 0.02
+
+
+def _slow(item):
+    time.sleep(STAGE_S)
+    return item
+
+
+def test_stages_overlap_and_keep_the_order():
+    consumed = []
+
+    def produce():
+        for i in range(20):
+            yield _slow(i)
+
+    def transform(items):
+        for item in items:
+            yield _slow(item * 10)
+
+    times = pipelined(produce(), transform, lambda item: consumed.append(_slow(item)))
+    assert consumed == [i * 10 for i in range(20)] and times.items == 20
+    assert all(busy >= 20 * STAGE_S * 0.9 for busy in times.busy), times
+    assert times.wall < 0.75 * sum(times.busy), times  # run one after another, it would be their sum
+    assert "ms/frame working" in times.describe()
+
+
+class Boom(Exception):
+    pass
+
+
+def _failing(at: int):
+    def items():
+        for i in range(100):
+            if i == at:
+                raise Boom(f"at {i}")
+            yield i
+
+    return items()
+
+
+@pytest.mark.parametrize("stage", ["produce", "transform", "consume", "interrupt"])
+def test_a_failure_in_any_stage_ends_every_thread_and_reaches_the_caller(stage):
+    threads_before = threading.active_count()
+    consumed = []
+
+    def transform(items):
+        for item in items:
+            if stage == "transform" and item == 5:
+                raise Boom("in the model")
+            if stage == "interrupt" and item == 5:
+                raise KeyboardInterrupt
+            yield item
+
+    def consume(item):
+        if stage == "consume" and item == 5:
+            raise Boom("in the encoder")
+        consumed.append(item)
+
+    produce = _failing(5) if stage == "produce" else iter(range(100))
+    with pytest.raises(KeyboardInterrupt if stage == "interrupt" else Boom):
+        pipelined(produce, transform, consume)
+    assert threading.active_count() == threads_before
+    assert consumed == list(range(len(consumed))) and len(consumed) <= 5
+
+
+def _frame_count(path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_many_inputs_each_on_its_own_line_and_one_failing_does_not_stop_the_others(tmp_path):
+    make_video(tmp_path / "a.mp4", frames=4)
+    make_video(tmp_path / "b.mkv", frames=3, audio=False)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    out = tmp_path / "out"
+    result = run_cli(
+        "repvsr-upscale", tmp_path / "a.mp4", tmp_path / "broken.mp4", tmp_path / "b.mkv", "--out-dir", out, "--bicubic"
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{out / 'a.mp4'}: 4 frames, 192x128, 1 stream(s) carried",
+        f"{out / 'b.mkv'}: 3 frames, 192x128",
+    ]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("repvsr-upscale: ")]  # not the bars
+    assert len(errors) == 2 and errors[0].startswith(f"repvsr-upscale: {tmp_path / 'broken.mp4'}: ")
+    assert errors[1].endswith("1 of 3 inputs failed (each said above); the others are written")
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mkv"]  # nothing of the broken one
+    assert _frame_count(out / "a.mp4") == 4 and _frame_count(out / "b.mkv") == 3
+
+
+def test_two_inputs_of_one_name_are_refused_before_any_work(tmp_path):
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        make_video(tmp_path / folder / "clip.mp4", frames=2)
+    result = run_cli(
+        "repvsr-upscale", tmp_path / "x/clip.mp4", tmp_path / "y/clip.mp4", "--out-dir", tmp_path / "out", "--bicubic"
+    )
+    assert result.returncode == 2 and "would both be written to" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_stats_name_the_stage_that_sets_the_rate(tmp_path):
+    make_video(tmp_path / "in.mp4", frames=5)
+    result = run_cli("repvsr-upscale", tmp_path / "in.mp4", tmp_path / "out.mkv", "--bicubic", "--stats")
+    assert result.returncode == 0, result.stderr
+    summary, stages = result.stdout.splitlines()
+    assert summary.startswith(f"{tmp_path / 'out.mkv'}: 5 frames")
+    assert stages.startswith("stages: decode ") and "(5 frames; the " in stages and "sets the rate)" in stages
