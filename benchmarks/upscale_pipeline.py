@@ -18,6 +18,7 @@ import shlex
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -40,7 +41,7 @@ def write_lr_clip(source: Path, path: Path, width: int, height: int, frames: int
             if index == frames:
                 break
             small = frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA")
-            small.pts = None
+            small.pts, small.time_base = index, Fraction(1, 25)
             writing.mux(stream.encode(small))
         writing.mux(stream.encode(None))
 

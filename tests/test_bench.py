@@ -112,20 +112,32 @@ def test_default_backend_here_is_the_fastest_present():
         assert (backend, device) == (fastest, "cpu")
 
 
-def test_peak_is_measured_once_then_cached(tmp_path, monkeypatch):
+def test_the_peak_is_measured_once_a_process_and_the_best_kept_with_its_date(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    calls = []
-
-    def fake_measure(device, precision, name):
-        calls.append(device)
-        return roofline.Peak(123.0, name, precision, "fake")
-
-    monkeypatch.setattr(roofline, "measure_peak", fake_measure)
+    monkeypatch.setattr(roofline, "_MEASURED", {})
+    rates = iter([100.7, 227.0, 150.0])  # busy, quiet, busy again: three processes' measurements
+    monkeypatch.setattr(roofline, "measure_peak", lambda d, p, name: roofline.Peak(next(rates), name, p, "fake"))
     first = roofline.peak("cpu", "fp32", "Some CPU")
+    assert first.gflops_per_s == first.this_run_gflops_per_s == 100.7 and first.measured_at
+    assert roofline.peak("cpu", "fp32", "Some CPU") == first  # once a process
+    monkeypatch.setattr(roofline, "_MEASURED", {})  # the next process, on a quiet machine: it replaces the peak
     second = roofline.peak("cpu", "fp32", "Some CPU")
-    assert first == second and first.gflops_per_s == 123.0 and calls == ["cpu"]
-    assert (tmp_path / "repvsr-deploy" / "peak-flops.json").exists()
-    assert roofline.peak("cpu", "fp16", "Some CPU") and calls == ["cpu", "cpu"]  # another precision: measured
+    assert second.gflops_per_s == 227.0
+    monkeypatch.setattr(roofline, "_MEASURED", {})  # busy again: the best stays, this run's is said beside it
+    third = roofline.peak("cpu", "fp32", "Some CPU")
+    assert (third.gflops_per_s, third.this_run_gflops_per_s, third.measured_at) == (227.0, 150.0, second.measured_at)
+    cached = json.loads((tmp_path / "repvsr-deploy" / "peak-flops.json").read_text())
+    assert [entry["gflops_per_s"] for entry in cached.values()] == [227.0]
+
+
+def test_a_cache_of_another_shape_is_measured_over(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(roofline, "_MEASURED", {})
+    (tmp_path / "repvsr-deploy").mkdir()
+    key = f"cpu|Some CPU|fp32|threads={torch.get_num_threads()}"
+    (tmp_path / "repvsr-deploy" / "peak-flops.json").write_text(json.dumps({key: {"gflops_per_s": "fast"}}))
+    monkeypatch.setattr(roofline, "measure_peak", lambda d, p, name: roofline.Peak(99.0, name, p, "fake"))
+    assert roofline.peak("cpu", "fp32", "Some CPU").gflops_per_s == 99.0
 
 
 def test_measured_peak_is_a_rate():

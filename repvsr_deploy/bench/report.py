@@ -92,10 +92,7 @@ def _footer(report: Report) -> str:
     lines = [
         "GFLOPs: paper convention (2 x MACs, transposed convs at output resolution); csv/json also give "
         "the exact one. GFLOP/s: exact FLOPs x FPS.",
-        *(
-            f"% peak: of {peak['gflops_per_s']:.1f} GFLOP/s measured on {peak['device']} ({peak['how']})."
-            for peak in report.peaks
-        ),
+        *(_peak_line(peak) for peak in report.peaks),
         f"Timing: {io_mode}; latency = time between HR frames. Peak MB: {', '.join(memory) or 'not measured'}.",
         *(
             [
@@ -110,6 +107,16 @@ def _footer(report: Report) -> str:
         *report.notes,
     ]
     return "\n".join(lines) + "\n"
+
+
+def _peak_line(peak: dict) -> str:
+    when = f"on {peak['measured_at']}" if peak.get("measured_at") else "at a date not recorded"
+    now = peak.get("this_run_gflops_per_s")
+    this_run = f"; this run measured {now:.1f}" if now is not None else ""
+    return (
+        f"% peak: of {peak['gflops_per_s']:.1f} GFLOP/s measured on {peak['device']} ({peak['how']}), "
+        f"the best measured here, {when}{this_run}."
+    )
 
 
 def _json(report: Report) -> str:
