@@ -1,6 +1,7 @@
 """The end-to-end upscale rate against the model-only rate of the same session, in one run.
 
-A real clip is scaled to the LR size and written as 8-bit H.264 (the input); its frames, decoded, are
+A real clip (or, with `--synthetic`, a moving picture) is scaled to the LR size and written as 8-bit
+H.264 (the input); its frames, decoded, are
 what the model-only run steps through (in memory, nothing else running). The end-to-end run is
 `repvsr-upscale`'s own path (`video.upscale.run`: decoding, the model and encoding in their own
 threads) into a Matroska file with the default encoder. The two alternate `--repeats` times; the best
@@ -25,25 +26,37 @@ import av
 import numpy as np
 
 from repvsr_deploy.bench.machine import describe_machine
-from repvsr_deploy.demo import GRAPH
+from repvsr_deploy.clips import moving_clip
+from repvsr_deploy.demo import CHECKPOINT, GRAPH
 from repvsr_deploy.runtime import open_session
 from repvsr_deploy.video.sink import open_sink
 from repvsr_deploy.video.source import open_source
 from repvsr_deploy.video.upscale import run, upscale_frames
 
 
-def write_lr_clip(source: Path, path: Path, width: int, height: int, frames: int) -> None:
-    """The first `frames` frames of `source`, scaled to width x height, as H.264 at 25 fps."""
-    with av.open(str(source)) as reading, av.open(str(path), "w") as writing:
+def write_lr_clip(source: Path | None, path: Path, width: int, height: int, frames: int) -> None:
+    """The first `frames` frames of `source` (None: a moving picture), scaled to width x height, as
+    H.264 at 25 fps."""
+    with av.open(str(path), "w") as writing:
         stream = writing.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index, frame in enumerate(reading.decode(video=0)):
-            if index == frames:
-                break
+        for index, frame in enumerate(_frames(source, width, height, frames)):
             small = frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA")
             small.pts, small.time_base = index, Fraction(1, 25)
             writing.mux(stream.encode(small))
         writing.mux(stream.encode(None))
+
+
+def _frames(source: Path | None, width: int, height: int, count: int):
+    if source is None:
+        for rgb in moving_clip(count, height, width):
+            yield av.VideoFrame.from_ndarray(np.ascontiguousarray((rgb.transpose(1, 2, 0) * 255).astype(np.uint8)))
+        return
+    with av.open(str(source)) as reading:
+        for index, frame in enumerate(reading.decode(video=0)):
+            if index == count:
+                return
+            yield frame
 
 
 def model_only(session, frames: list[np.ndarray]) -> float:
@@ -62,16 +75,21 @@ def end_to_end(session, clip_path: Path, out: Path):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("video", type=Path)
-    parser.add_argument("--graph", type=Path, default=GRAPH)
+    parser.add_argument("video", type=Path, nargs="?", help="A real clip (or --synthetic)")
+    parser.add_argument("--synthetic", action="store_true", help="A moving picture instead of a clip")
+    parser.add_argument("--model", type=Path, help="[default: the demo RepVSR: its graph, or for torch its checkpoint]")
     parser.add_argument("--backend", default="openvino")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--lr-size", default="320x180")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if (args.video is None) == (not args.synthetic):
+        parser.error("give a clip or --synthetic")
+    model = args.model or (CHECKPOINT if args.backend == "torch" else GRAPH)
     width, height = map(int, args.lr_size.split("x"))
-    with tempfile.TemporaryDirectory() as tmp, open_session(args.graph, args.backend, "cpu") as session:
+    with tempfile.TemporaryDirectory() as tmp, open_session(model, args.backend, args.device) as session:
         clip = Path(tmp) / "lr.mp4"
         write_lr_clip(args.video, clip, width, height, args.frames)
         with open_source(clip) as source:
@@ -86,8 +104,8 @@ def main() -> None:
     result = {
         "command": shlex.join(["python", *sys.argv]),
         "machine": describe_machine(),
-        "input": f"{args.video.name}, first {len(frames)} frames scaled to {width}x{height}, H.264",
-        "model": f"{args.graph.name} on {args.backend}",
+        "input": f"{args.video.name if args.video else 'a moving picture'}, {len(frames)} frames at {width}x{height}, H.264",
+        "model": f"{model.name} on {args.backend} ({args.device})",
         "model_only_ms_per_frame": model_ms,
         "end_to_end_ms_per_frame": e2e_ms,
         "stages": stages,
