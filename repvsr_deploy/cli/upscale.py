@@ -176,11 +176,12 @@ def upscale_command(
                     source, target, session, encoding, drop_stream, start, frames, deinterlace, allow_partial,
                     cut_threshold if reset_at_cuts else None, overwrite, stats,
                 )  # fmt: skip
-            except ReportedError as exc:
+            except (ReportedError, click.BadParameter) as exc:  # this input's (a --drop-stream it lacks too)
                 if len(jobs) == 1:
                     raise
                 failed += 1
-                click.echo(f"repvsr-upscale: {source}: {exc}", err=True)
+                message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)
+                click.echo(f"repvsr-upscale: {source}: {message}", err=True)
                 continue
             for line in lines:
                 click.echo(line)
@@ -202,19 +203,19 @@ def _upscale_one(
 
     if target.resolve() == source.resolve():
         raise ReportedError(f"{target}: the output would overwrite the input")
-    clip = open_source(source, start, frames, deinterlace, allow_partial)
-    carried = _carried(clip.other_streams, drop_stream)
     scale = session.info.scale
     cuts = SceneCuts(cut_threshold) if cut_threshold is not None else None
-    with (
-        open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
-        tqdm(total=clip.frame_count, unit="frame", desc=source.name, dynamic_ncols=True) as bar,
-    ):
-        try:
-            times = upscale.run(clip, sink, session, cuts, bar.update, carried)
-        except BaseException:
-            bar.leave = False  # the bar is cleared: the error is the one line left
-            raise
+    with open_source(source, start, frames, deinterlace, allow_partial) as clip:
+        carried = _carried(clip.other_streams, drop_stream)
+        with (
+            open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
+            tqdm(total=clip.frame_count, unit="frame", desc=source.name, dynamic_ncols=True) as bar,
+        ):
+            try:
+                times = upscale.run(clip, sink, session, cuts, bar.update, carried)
+            except BaseException:
+                bar.leave = False  # the bar is cleared: the error is the one line left
+                raise
     if clip.shortfall:
         click.echo(
             f"repvsr-upscale: warning: {clip.shortfall}; {target} holds the {times.items} frames that decoded", err=True

@@ -45,6 +45,9 @@ class StageTimes:
     def busy(self) -> tuple[float, float, float]:
         return self.produce, self.transform, self.consume
 
+    def add(self, stage: str, seconds: float) -> None:
+        setattr(self, stage, getattr(self, stage) + seconds)
+
 
 class _Stopped(Exception):
     """Another stage failed: this one ends quietly."""
@@ -100,14 +103,7 @@ def pipelined(
         return run
 
     def producer():
-        items = iter(produce)
-        while True:
-            start = time.perf_counter()
-            item = next(items, _END)
-            times.produce += time.perf_counter() - start
-            inbox.put(item)
-            if item is _END:
-                return
+        _pass_on(iter(produce), inbox, times, "produce")
 
     def consumer():
         while (item := outbox.get()[0]) is not _END:
@@ -129,14 +125,7 @@ def pipelined(
     try:  # the threads start in here: a signal that comes while they do still stops them
         for thread in threads:
             thread.start()
-        results = transform(received())
-        while True:
-            begun = time.perf_counter()
-            item = next(results, _END)
-            times.transform += time.perf_counter() - begun
-            outbox.put(item)
-            if item is _END:
-                break
+        _pass_on(transform(received()), outbox, times, "transform")
         threads[1].join()  # the consumer has done its last item
     except _Stopped:
         pass
@@ -149,3 +138,14 @@ def pipelined(
         raise failures[0]
     times.wall = time.perf_counter() - start
     return times
+
+
+def _pass_on(items: Iterator, channel: _Channel, times: StageTimes, stage: str) -> None:
+    """Each item of `items`, then the end, into `channel`; the time `items` took to give them to `stage`."""
+    while True:
+        begun = time.perf_counter()
+        item = next(items, _END)
+        times.add(stage, time.perf_counter() - begun)
+        channel.put(item)
+        if item is _END:
+            return
