@@ -18,6 +18,10 @@ from .errors import ReportedError
 METADATA_PREFIX = "repvsr."
 PRECISIONS = ("fp32", "fp16", "int8", "fp8")  # of graphs and engines
 QUANTIZED = ("int8", "fp8")  # graphs that repvsr-quantize makes from an fp32 graph (Q/DQ or OpenVINO IR)
+# how a graph's frames cross its boundary: float in [0, 1], or integer levels (the graph normalises the
+# LR frame and rounds the HR frame inside), with their top level
+FRAME_LEVELS = {"uint8": 255, "uint16": 65535}
+FRAME_IO = ("float", *FRAME_LEVELS)
 
 
 class GraphKind(str, Enum):
@@ -120,6 +124,7 @@ class ModelInfo:
     version: str = __version__
     quantization: dict = field(default_factory=dict)  # how a quantized graph was made and verified
     streams: bool = False  # the graph takes a batch of streams (dimension 0 dynamic), not one
+    io: str = "float"  # FRAME_IO: the LR and HR frames as float in [0, 1], or as uint8 / uint16 levels
 
     @property
     def input_names(self) -> list[str]:
@@ -212,6 +217,8 @@ class ModelInfo:
                 return f"state {spec.name!r}: a name, 1..{MAX_STATE_CHANNELS} channels, scale 1..{MAX_SCALE}"
         if self.precision not in PRECISIONS:
             return f"precision {self.precision!r}: one of {', '.join(PRECISIONS)}"
+        if self.io not in FRAME_IO:
+            return f"io {self.io!r}: one of {', '.join(FRAME_IO)}"
         kinds = {"model": str, "fused": bool, "config": dict, "version": str, "quantization": dict, "streams": bool}
         for key, kind in kinds.items():
             if not isinstance(getattr(self, key), kind):

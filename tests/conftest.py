@@ -40,7 +40,7 @@ def own_cache_folder(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
-    """Random-init models exported (and verified) once per test run: get(name, precision, dcn) -> (model, path).
+    """Random-init models exported (and verified) once per test run: get(name, precision, dcn, io) -> (model, path).
 
     Each (model, precision) is traced once in its most fused form; its deformable-conv lowerings are
     rewrites of that graph (as `repvsr-export --dcn` does), each in a folder of its own, so that a
@@ -54,12 +54,12 @@ def exported(tmp_path_factory):
     shared.mkdir(exist_ok=True)
     models: dict[str, torch.nn.Module] = {}
 
-    def get(name: str, precision: str = "fp32", dcn: str = "standard"):
+    def get(name: str, precision: str = "fp32", dcn: str = "standard", io: str = "float"):
         if name not in models:
             models[name] = build_test_model(name)
         model = models[name]
         form = "standard" if isinstance(model, EDVR) else "plugin"  # the most fused form each model has
-        folder = shared / f"{name}-{precision}-{dcn}"
+        folder = shared / f"{name}-{precision}-{dcn}{'' if io == 'float' else '-' + io}"
         path = precision_path(folder / f"{name}.onnx", precision)
         with FileLock(f"{folder}.lock"):
             if not folder.is_dir():
@@ -67,9 +67,9 @@ def exported(tmp_path_factory):
                 shutil.rmtree(staging, ignore_errors=True)  # what a failed export left
                 staging.mkdir()
                 if dcn == form:  # verified as repvsr-export does; bidirectional: NAME.backward.onnx beside it
-                    export_verified(model, staging / f"{name}.onnx", (precision,), form, frames=3)
+                    export_verified(model, staging / f"{name}.onnx", (precision,), form, frames=3, io=io)
                 else:
-                    write_lowered(model, get(name, precision, form)[1], dcn, staging)
+                    write_lowered(model, get(name, precision, form, io)[1], dcn, staging)
                 staging.rename(folder)
         return model, path
 

@@ -5,7 +5,7 @@ measurement ever made is kept, with its date, in a cache: a machine that was bus
 measured reads too low a peak, so every "% peak" too high; the next quiet run replaces it.
 
 The peak is the best of what a large matrix product and two 3x3 convolutions attain (torch, best
-of 10 runs each): a practical ceiling, not the datasheet's number. Convolutions too, because one
+of 5 runs each): a practical ceiling, not the datasheet's number. Convolutions too, because one
 library may lag another: on this 2-core AMD EPYC MKL's sgemm reached 184 GFLOP/s and oneDNN's
 channels-last convolution 480, and onnxruntime ran VESPCN at 418, so a matmul-only peak put models
 above 100 %. Another backend's kernels can still beat torch's by a little.
@@ -118,11 +118,11 @@ _LAYOUT_NAMES = {torch.contiguous_format: "NCHW", torch.channels_last: "channels
 
 
 def _rate(run, flops: int, device: str) -> float:
-    """GFLOP/s of `run` (which does `flops`), the best of 10 after a warm-up."""
+    """GFLOP/s of `run` (which does `flops`), the best of 5 after a warm-up (measured in every run: kept short)."""
     best = float("inf")
     with torch.no_grad():
         run()
-        for _ in range(10):
+        for _ in range(5):
             _synchronize(device)
             start = time.perf_counter()
             run()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from ..modelinfo import FRAME_IO
 from ..runtime.backends import backends_taking
 from .errors import debug_option, run_command
 from .options import FrameSize
@@ -46,9 +47,20 @@ from .options import FrameSize
     f"TensorRT plugin op (plugin: {backends_taking('plugin')}; verified through its standard lowering, which "
     f"onnxruntime runs); or as GridSample and a 1x1 Conv (portable: {backends_taking('portable')}).",
 )
+@click.option(
+    "--io",
+    type=click.Choice(FRAME_IO),
+    default="float",
+    show_default=True,
+    help="Frames in and out as float in [0, 1], or as uint8 / uint16 levels: the graph normalises the LR "
+    "frame and rounds the HR frame itself, and a quarter (uint8) of the bytes crosses to and from a GPU. "
+    "OUT defaults to NAME.uint8.onnx then.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of --random-init.")
 @debug_option
-def export_command(checkpoint, to_onnx, model_name, random_init, output, fp16, verify_frames, verify_size, dcn, seed):
+def export_command(
+    checkpoint, to_onnx, model_name, random_init, output, fp16, verify_frames, verify_size, dcn, io, seed
+):
     """Export CHECKPOINT (or --random-init --model NAME) as one recurrent step in ONNX.
 
     The graph is fused (every multi-branch block is one 3x3 conv), opset 19, with dynamic H and W,
@@ -72,12 +84,13 @@ def export_command(checkpoint, to_onnx, model_name, random_init, output, fp16, v
             raise click.UsageError("--random-init needs --model NAME")
         torch.manual_seed(seed)
         model = build_model(model_name).eval()
-        output = output or Path(f"{model_name}.onnx")
+        default = Path(model_name)
     else:
         model = load_checkpoint(checkpoint, expect_model=model_name)
-        output = output or checkpoint.with_suffix(".onnx")
+        default = checkpoint.with_suffix("")
+    output = output or default.with_name(f"{default.name}{'' if io == 'float' else '.' + io}.onnx")
     precisions = ("fp32", "fp16") if fp16 else ("fp32",)
-    report = export_verified(model, output, precisions, dcn, verify_frames, verify_size)
+    report = export_verified(model, output, precisions, dcn, verify_frames, verify_size, io)
     click.echo("\n".join(report.lines()))
 
 

@@ -22,7 +22,7 @@ import onnx
 import torch
 from torch import nn
 
-from ..modelinfo import GraphKind, ModelInfo
+from ..modelinfo import FRAME_LEVELS, GraphKind, ModelInfo
 from ..models.base import VSRModel, zero_state
 from ..models.fuse import fuse
 from ..resolutions import round_up
@@ -32,18 +32,29 @@ OPSET = 19
 MAX_IR_VERSION = 10
 MAX_STREAMS = 1024  # the batch dimension's bound in the trace
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}  # of each precision
+LEVEL_DTYPES = {"uint8": torch.uint8, "uint16": torch.uint16}  # of integer frames
 
 
 class _Graph(nn.Module):
-    """One of a model's step methods as a module's forward: what torch.onnx.export traces."""
+    """One of a model's step methods as a module's forward: what torch.onnx.export traces. With
+    integer frames (`ModelInfo.io`) the LR frame comes in as levels and is normalised here, and
+    the HR frame goes out as levels, rounded here as `video.upscale.to_levels` rounds (half up)."""
 
-    def __init__(self, model: VSRModel, graph: GraphKind):
+    def __init__(self, model: VSRModel, info: ModelInfo):
         super().__init__()
         self.model = model
-        self.graph = graph
+        self.graph = info.graph
+        self.top = FRAME_LEVELS.get(info.io)
+        self.levels = LEVEL_DTYPES.get(info.io)
+        self.dtype = DTYPES[info.precision]
 
     def forward(self, lr, *inputs):
-        return self.model.graph_method(self.graph)(lr, *inputs)
+        if self.top is not None:
+            lr = (lr.float() / self.top).to(self.dtype)  # in float32 first: 65535 is past float16's range
+        out, *rest = self.model.graph_method(self.graph)(lr, *inputs)
+        if self.top is not None and self.graph.output == "hr":
+            out = torch.floor(out.float().clamp(0, 1) * self.top + 0.5).to(self.levels)
+        return (out, *rest)
 
 
 def write_lowered(model: VSRModel, source: Path, dcn: str, folder: Path) -> Path:
@@ -61,18 +72,25 @@ def _example_hw(model: VSRModel) -> tuple[int, int]:
     return round_up(max(36, model.min_size), m), round_up(max(52, model.min_size), m)
 
 
-def export_onnx(model: VSRModel, path, precision: str = "fp32", dcn: str = "standard") -> dict[str, onnx.ModelProto]:
+def export_onnx(
+    model: VSRModel, path, precision: str = "fp32", dcn: str = "standard", io: str = "float"
+) -> dict[str, onnx.ModelProto]:
     """Write the fused graph(s) of `model`: `path`, and for bidirectional models its backward graph
     beside it (`GraphSet.files`); `dcn`: how deformable convolutions are lowered, "standard",
-    "plugin" or "portable" (see `deform_conv`). Not atomic: callers verify, then commit."""
+    "plugin" or "portable" (see `deform_conv`); `io`: frames as float, or as uint8 / uint16 levels.
+    Not atomic: callers verify, then commit."""
     deployed = fuse(model) if not model.fused else copy.deepcopy(model)
     deployed = deployed.eval().to("cpu", DTYPES[precision])
     return {
-        graph: _export_graph(
-            deployed, replace(deployed.info(precision, graph), streams=graph is GraphKind.STEP), file, dcn
-        )
+        graph: _export_graph(deployed, _graph_info(deployed.info(precision, graph), io), file, dcn)
         for graph, file in deployed.graphs.files(path).items()
     }
+
+
+def _graph_info(info: ModelInfo, io: str) -> ModelInfo:
+    """The graph's metadata: a step that streams frame by frame takes a batch of streams (not a
+    sweep of a bidirectional model, nor a centred window: those run one clip at a time)."""
+    return replace(info, streams=info.graph is GraphKind.STEP and not info.delay, io=io)
 
 
 def _export_graph(model: VSRModel, info: ModelInfo, path: Path, dcn: str) -> onnx.ModelProto:
@@ -81,6 +99,8 @@ def _export_graph(model: VSRModel, info: ModelInfo, path: Path, dcn: str) -> onn
     # 2 streams, not 1: the trace would take a batch of 1 for a constant
     lr = torch.rand(2 if info.streams else 1, 3, height, width, dtype=dtype)
     state = zero_state(lr, info.states)
+    if info.io in FRAME_LEVELS:
+        lr = (lr.float() * FRAME_LEVELS[info.io]).round().to(LEVEL_DTYPES[info.io])
     h = torch.export.Dim("H", min=model.min_size, max=8192)
     w = torch.export.Dim("W", min=model.min_size, max=8192)
     batch = {0: torch.export.Dim("N", min=1, max=MAX_STREAMS)} if info.streams else {}
@@ -96,7 +116,7 @@ def _export_graph(model: VSRModel, info: ModelInfo, path: Path, dcn: str) -> onn
         warnings.simplefilter("ignore", FutureWarning)
         warnings.filterwarnings("ignore", message=".*axis name.*")
         program = torch.onnx.export(
-            _Graph(model, info.graph).eval(),
+            _Graph(model, info).eval(),
             args,
             input_names=info.input_names,
             output_names=info.output_names,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..atomic import staged_files
 from ..errors import ReportedError
+from ..modelinfo import FRAME_LEVELS
 from ..models.base import BidirectionalVSRModel, VSRModel, count_params
 from ..models.deform_conv import has_deform_conv
 from ..models.fuse import fuse
@@ -17,6 +18,12 @@ from .verify import StepError, step_errors
 
 # fp16 keeps ~3 significant digits; both limits are on frames with values around [0, 1]
 LIMITS = {"fp32": 1e-4, "fp16": 1e-2}
+
+
+def limit(precision: str, io: str) -> float:
+    """The verification limit: a graph that rounds its HR frame to levels may differ by one level
+    where torch's value lies a hair from a rounding boundary."""
+    return max(LIMITS[precision], 1 / FRAME_LEVELS[io]) if io in FRAME_LEVELS else LIMITS[precision]
 
 
 def precision_path(output: Path, precision: str) -> Path:
@@ -38,6 +45,7 @@ class GraphReport:
     hw: tuple[int, int]
     errors: list[StepError]
     limit: float
+    io: str = "float"  # ModelInfo.io
 
     @property
     def max_error(self) -> float:
@@ -55,7 +63,8 @@ class GraphReport:
         height, width = self.hw
         twin = "" if self.verified_as == "itself" else f"verified as {self.verified_as}: "
         return (
-            f"{' + '.join(map(str, self.files))}: {self.precision}, opset {OPSET}, IR {self.ir_version}, "
+            f"{' + '.join(map(str, self.files))}: {self.precision}{'' if self.io == 'float' else f', {self.io} frames'}, "
+            f"opset {OPSET}, IR {self.ir_version}, "
             f"{f'deformable convs {self.dcn}, ' if self.dcn else ''}checker and shape inference ok; {twin}{self.frames} frames of "
             f"{width}x{height}{' (the last also as a batch of 2 streams)' if self._batched else ''} through "
             f"onnxruntime vs the {reference}, on the same state each step: max abs "
@@ -86,10 +95,12 @@ def export_verified(
     dcn: str = "standard",
     frames: int | None = None,
     hw: tuple[int, int] = (64, 96),
+    io: str = "float",
 ) -> ExportReport:
     """Export `model`'s fused step graph(s) to `output` (fp16: `precision_path`), verify each against
     `model` as it is (the training form, if it is unfused) over `frames` frames of `hw`, and keep
-    them only if every step is within LIMITS; else ReportedError, and nothing is written."""
+    them only if every step is within its `limit`; else ReportedError, and nothing is written. `io`:
+    frames as float, or as uint8 / uint16 levels (`ModelInfo.io`)."""
     output = Path(output)
     model = model.eval()
     frames = frames or (10 if isinstance(model, BidirectionalVSRModel) else 8)
@@ -100,7 +111,7 @@ def export_verified(
         twins.mkdir()
         for precision in precisions:
             path = precision_path(output, precision)
-            protos = export_onnx(model, stage / path.name, precision, dcn)
+            protos = export_onnx(model, stage / path.name, precision, dcn, io)
             checked, verified_as = stage / path.name, "itself"
             if dcn == "plugin":  # onnxruntime cannot run the plugin op: check the same graph, lowered to standard ops
                 checked, verified_as = write_lowered(model, checked, "standard", twins), "its standard lowering"
@@ -116,7 +127,8 @@ def export_verified(
                 frames,
                 hw,
                 errors,
-                LIMITS[precision],
+                limit(precision, io),
+                io,
             )
             if report.max_error > report.limit:
                 worst = report.worst

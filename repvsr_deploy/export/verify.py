@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..clips import moving_clip
-from ..modelinfo import GraphKind
+from ..modelinfo import FRAME_LEVELS, GraphKind
 from ..models.base import BidirectionalVSRModel, VSRModel, zero_state
 from ..runtime.backends import closing_all, open_graphs, runs_streams
 
@@ -32,9 +32,14 @@ def step_errors(backends: dict, reference: VSRModel, frames: int, hw: tuple[int,
     """One StepError per graph and frame of a moving clip of `frames` frames of `hw` = (H, W), each
     the max abs difference of an HR frame. `backends`: GraphKind -> Backend, as `open_graphs` gives them.
     A step graph that takes streams also runs its last frame as a batch of two: the frame, and the
-    frame and its state mirrored left to right (another stream, in another state)."""
+    frame and its state mirrored left to right (another stream, in another state). Graphs with
+    integer frames get the clip as levels (torch the same levels, normalised as the graph does) and
+    are judged on their HR levels against torch's HR frame rounded so, in [0, 1] units."""
     reference.info().check_frame(*hw)
+    top = FRAME_LEVELS.get(next(iter(backends.values())).info.io)
     clip = torch.from_numpy(moving_clip(frames, *hw))[:, None]
+    if top is not None:  # frames the levels can carry exactly
+        clip = torch.floor(clip * top + 0.5) / top
     model = reference.eval()
     with torch.no_grad():
         if isinstance(model, BidirectionalVSRModel):
@@ -79,14 +84,22 @@ def _sweep_errors(model: BidirectionalVSRModel, backends: dict, clip: torch.Tens
 
 def _difference(backend, expected: torch.Tensor, lr: torch.Tensor, state, feature=None) -> float:
     """Max abs difference of one run of `backend`, fed what torch was fed, from torch's output."""
-    return float(np.abs(_run(backend, lr, state, feature) - expected.numpy()).max())
+    got = _run(backend, lr, state, feature)
+    top = FRAME_LEVELS.get(backend.info.io)
+    if top is None:
+        return float(np.abs(got - expected.numpy()).max())
+    levels = torch.floor(expected.float().clamp(0, 1) * top + 0.5)
+    return float(np.abs(got.astype(np.float64) - levels.numpy()).max()) / top
 
 
 def _run(backend, lr: torch.Tensor, state, feature=None) -> np.ndarray:
-    """One run of `backend` on torch's inputs and state; its output as float32 on the host."""
+    """One run of `backend` on torch's inputs and state (the frame as levels where the graph takes
+    them); its output on the host (float32, or the HR levels of a graph with integer frames)."""
+    top = FRAME_LEVELS.get(backend.info.io)
+    frame = lr.numpy() if top is None else np.floor(lr.numpy() * top + 0.5).astype(backend.info.io)
     state = backend.load_state([s.numpy() for s in state])
     feature = None if feature is None else backend.upload(feature.numpy())
-    out, _ = backend.run(backend.upload(lr.numpy()), state, feature, download=False)
+    out, _ = backend.run(backend.upload(frame), state, feature, download=False)
     return backend.to_host(out)
 
 

@@ -68,6 +68,8 @@ def quantize_verified(
         info = next(iter(fp32.values())).info
         if info.precision != "fp32":
             raise ReportedError(f"{graph}: a {info.precision} graph; quantize the fp32 graph")
+        if info.io != "float":
+            raise ReportedError(f"{graph}: a graph with {info.io} frames; quantize the float-frame graph")
         feeds = record_feeds(fp32, footage.calibration)
         calibration = {
             "sources": [clip.name for clip in footage.calibration],

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import GPU_INSTALL, MissingDependency, ReportedError, first_sentence
 from ..modelinfo import GraphKind, ModelInfo
+from .arrays import backend_input, host_array
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
@@ -62,18 +63,18 @@ class OnnxRuntimeBackend:
         ]
 
     def upload(self, array: np.ndarray):
-        return self._ortvalue.ortvalue_from_numpy(array.astype(self.dtype, copy=False), self.device, 0)
+        return self._ortvalue.ortvalue_from_numpy(backend_input(array, self.dtype), self.device, 0)
 
     def load_state(self, arrays: list[np.ndarray]) -> list:
         return [self.upload(array) for array in arrays]
 
     def to_host(self, value) -> np.ndarray:
-        return value.numpy().astype(np.float32, copy=False)
+        return host_array(value.numpy())
 
     def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
         binding = self.session.io_binding()
         if isinstance(lr, np.ndarray):
-            binding.bind_cpu_input("lr", lr.astype(self.dtype, copy=False))
+            binding.bind_cpu_input("lr", backend_input(lr, self.dtype))
         else:
             binding.bind_ortvalue_input("lr", lr)
         if feature is not None:
@@ -89,7 +90,7 @@ class OnnxRuntimeBackend:
         out, *next_state = binding.get_outputs()
         if keeps_output:
             return out, next_state
-        return out.numpy().astype(np.float32, copy=False), next_state
+        return host_array(out.numpy()), next_state
 
     def synchronize(self) -> None:
         """Nothing to wait for: a run returns when its outputs are written."""

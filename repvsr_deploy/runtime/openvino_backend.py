@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import MissingDependency, ReportedError, first_sentence
 from ..graph_file import read_graph
 from ..modelinfo import GraphKind, ModelInfo
+from .arrays import backend_input, host_array
 
 IR_SUFFIX = ".xml"
 METADATA_SECTION = "framework"  # of an IR model's runtime info: where OpenVINO puts ONNX metadata_props
@@ -94,13 +95,13 @@ class OpenVINOBackend:
         return [np.zeros(spec.shape(height, width), self.dtype) for spec in self.info.states]
 
     def upload(self, array: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(array, self.dtype)
+        return np.ascontiguousarray(backend_input(array, self.dtype))
 
     def load_state(self, arrays: list[np.ndarray]) -> list:
         return [self.upload(array) for array in arrays]
 
     def to_host(self, value: np.ndarray) -> np.ndarray:
-        return value.astype(np.float32, copy=False)
+        return host_array(value)
 
     def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
         inputs = dict(

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..centred import centred_window
 from ..errors import ReportedError
-from ..modelinfo import GraphKind, ModelInfo
+from ..modelinfo import FRAME_LEVELS, GraphKind, ModelInfo
 from ..resolutions import round_up
 from .backends import TensorRTOptions, TorchOptions, backend_for, backend_named, close_all, open_graphs
 
@@ -28,8 +28,9 @@ DEFAULT_WINDOW = 10
 
 
 class Backend(Protocol):
-    """Runs one graph once: (lr [1,3,H,W], state, feature) -> (output, next state). The output is
-    the HR frame as float32 on the host, or for a backward graph the feature, left where it is.
+    """Runs one graph once: (lr [N,3,H,W], state, feature) -> (output, next state). The output is
+    the HR frame on the host (float32, or levels for a graph with integer frames: `arrays`), or for
+    a backward graph the feature, left where it is.
     `lr` is a host array or a frame `upload`ed before; `download=False` leaves the HR frame on the
     device (timing without host I/O), and `synchronize` waits for it."""
 
@@ -64,9 +65,10 @@ class FrameFormat:
         self.frame_hw: tuple[int, int] | None = None
 
     def prepare(self, frame: np.ndarray) -> np.ndarray:
-        """RGB [3,H,W] or [1,3,H,W] (float in [0, 1], uint8, uint16: `_as_batch`) -> float32
-        [1,3,H',W'] in [0, 1], padded to the size multiple."""
-        lr = _as_batch(frame)
+        """RGB [3,H,W] or [1,3,H,W] (float in [0, 1], uint8, uint16: `_as_batch`) -> [1,3,H',W'] as
+        the graph takes it (`ModelInfo.io`: float32 in [0, 1], or uint8 / uint16 levels), padded to
+        the size multiple."""
+        lr = _as_graph_frame(frame, self.info.io)
         height, width = lr.shape[-2:]
         if self.frame_hw is None:
             self.info.check_frame(height, width)
@@ -104,7 +106,21 @@ class FrameFormat:
 
 # how far a float frame may stray outside [0, 1] (a previous stage's rounding) and still be taken
 FLOAT_SLACK = 1 / 255
-INTEGER_LEVELS = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
+INTEGER_LEVELS = {np.dtype(name): top for name, top in FRAME_LEVELS.items()}
+
+
+def _as_graph_frame(frame, io: str) -> np.ndarray:
+    """The frame contract (`_as_batch`), as the graph takes frames: float32 in [0, 1], or integer
+    levels; a frame already in the graph's levels is taken as it is (no float round trip)."""
+    if io in FRAME_LEVELS and isinstance(frame, np.ndarray) and frame.dtype == np.dtype(io):
+        batch = frame[None] if frame.ndim == 3 else frame
+        if batch.ndim != 4 or batch.shape[:2] != (1, 3) or batch.size == 0:
+            return _as_batch(frame)  # refused there, in its words
+        return np.ascontiguousarray(batch)
+    batch = _as_batch(frame)
+    if io not in FRAME_LEVELS:
+        return batch
+    return np.floor(np.clip(batch, 0, 1) * FRAME_LEVELS[io] + 0.5).astype(io)
 
 
 def _as_batch(frame) -> np.ndarray:
@@ -188,7 +204,8 @@ class Session(OwnsBackends):
 
     def step(self, frame, download: bool = True):
         """One RGB frame [3,H,W] or [1,3,H,W] (see `_as_batch`; or `upload`ed) -> the HR frame [1,3,sH,sW]
-        float32; with `download=False` the padded HR frame stays on the device, computed."""
+        float32 (levels from a graph with integer frames); with `download=False` the padded HR frame
+        stays on the device, computed."""
         self._check_open()
         lr = self._frames.take(frame)
         if not self._state:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ReportedError
 from ..modelinfo import GraphKind
+from ..runtime.arrays import host_array
 from . import cuda
 from .engine import load_engine
 from .flavors import TensorRTForRTX
@@ -128,7 +129,7 @@ class TensorRTBackend:
         return cuda.DeviceBuffer(array.shape, self._dtype("lr")).upload(array, self.stream)
 
     def to_host(self, value: cuda.DeviceBuffer) -> np.ndarray:
-        return value.download(self.stream).astype(np.float32)
+        return host_array(value.download(self.stream))
 
     def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
         side = 0 if state is self._state_sets[0] else 1
@@ -147,7 +148,7 @@ class TensorRTBackend:
             return out, next_state
         self._hr_host.download(self._hr, self.stream)
         self.stream.synchronize()
-        return self._hr_host.array.astype(np.float32), next_state
+        return host_array(self._hr_host.array).copy(), next_state
 
     def synchronize(self) -> None:
         self.stream.synchronize()

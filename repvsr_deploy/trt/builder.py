@@ -109,6 +109,8 @@ def _build_locked(
 ) -> None:
     graph, info = read_graph(graph_path)
     info.check_runs_on("tensorrt", str(graph_path))
+    if info.io == "uint16":  # TensorRT's tensor types have no 16-bit unsigned integer
+        raise ReportedError(f"{graph_path}: TensorRT takes no uint16 frames; export with --io uint8 or float")
     precision = settings.precision or info.precision
     gpu, capabilities = target
     _check_precision(flavor, trt, graph_path, info.precision, precision, capabilities)

@@ -38,8 +38,13 @@ def _to_model(rgb: np.ndarray) -> np.ndarray:
 
 
 def to_levels(frames: np.ndarray, dtype=np.uint8) -> np.ndarray:
-    """Float frames in [0, 1] -> integer levels of `dtype` (uint8, uint16), rounded."""
+    """Float frames in [0, 1], or the levels a graph with integer frames gives -> integer levels of
+    `dtype` (uint8, uint16), rounded half up."""
     top = np.iinfo(dtype).max
+    if frames.dtype.kind in "ui":
+        if frames.dtype == np.dtype(dtype):
+            return np.ascontiguousarray(frames)
+        frames = frames / np.float32(np.iinfo(frames.dtype).max)
     return np.ascontiguousarray((np.clip(frames, 0, 1) * top + 0.5).astype(dtype))
 
 
