@@ -111,9 +111,6 @@ class StreamBatch(OwnsBackends):
 def open_streams(source, backend: str = "auto", device: str = "auto", options=None) -> StreamBatch:
     """A StreamBatch over the step graph at `source` (opened as `open_graphs` opens it); use it in a
     `with` block. A model without a step graph (bidirectional) is refused in one line."""
-    graphs = open_graphs(source, backend, device, options)
-    if set(graphs) != {GraphKind.STEP}:
-        close_all(graphs.values())
-        model = next(iter(graphs.values())).info.model
-        raise ReportedError(f"model '{model}' does not stream frame by frame: it cannot batch streams")
-    return StreamBatch(graphs[GraphKind.STEP])
+    *others, last = open_graphs(source, backend, device, options).values()
+    close_all(others)  # a bidirectional model's backward graph: its forward graph is refused below
+    return StreamBatch(last)
