@@ -109,6 +109,9 @@ def test_two_inputs_of_one_name_are_refused_before_any_work(tmp_path):
     )
     assert result.returncode == 2 and "would both be written to" in result.stderr
     assert not (tmp_path / "out").exists()
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    result = run_cli("repvsr-upscale", tmp_path / "broken.mp4", "--out-dir", tmp_path / "out", "--bicubic")
+    assert result.returncode == 1 and not (tmp_path / "out").exists()  # all failed: no empty folder left
 
 
 def test_stats_name_the_stage_that_sets_the_rate(tmp_path):

@@ -168,23 +168,28 @@ def upscale_command(
     encoding = Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)
     failed = 0
     with _open_model(ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code) as session:
+        made_out_dir = out_dir is not None and not out_dir.exists()
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-        for source, target in jobs:
-            try:
-                lines = _upscale_one(
-                    source, target, session, encoding, drop_stream, start, frames, deinterlace, allow_partial,
-                    cut_threshold if reset_at_cuts else None, overwrite, stats,
-                )  # fmt: skip
-            except (ReportedError, click.BadParameter) as exc:  # this input's (a --drop-stream it lacks too)
-                if len(jobs) == 1:
-                    raise
-                failed += 1
-                message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)
-                click.echo(f"repvsr-upscale: {source}: {message}", err=True)
-                continue
-            for line in lines:
-                click.echo(line)
+        try:
+            for source, target in jobs:
+                try:
+                    lines = _upscale_one(
+                        source, target, session, encoding, drop_stream, start, frames, deinterlace, allow_partial,
+                        cut_threshold if reset_at_cuts else None, overwrite, stats,
+                    )  # fmt: skip
+                except (ReportedError, click.BadParameter) as exc:  # this input's (a --drop-stream it lacks too)
+                    if len(jobs) == 1:
+                        raise
+                    failed += 1
+                    message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)
+                    click.echo(f"repvsr-upscale: {source}: {message}", err=True)
+                    continue
+                for line in lines:
+                    click.echo(line)
+        finally:
+            if made_out_dir and not any(out_dir.iterdir()):  # nothing written: no empty folder left behind
+                out_dir.rmdir()
     if failed:
         raise ReportedError(f"{failed} of {len(jobs)} inputs failed (each said above); the others are written")
 
