@@ -109,13 +109,13 @@ def test_options_belong_to_their_backend():
 
 
 def test_a_bidirectional_model_opens_as_its_twins_from_any_entry(exported):
-    model, path = exported("basicvsr")
+    model, path = exported("ksnet-bi")
     graphs = open_graphs(path, device="cpu")
     assert {kind: backend.info.graph for kind, backend in graphs.items()} == {k: k for k in BIDIRECTIONAL.kinds}
     assert isinstance(open_session(path, device="cpu"), ClipSession)
     assert isinstance(open_session(model, device="cpu"), ClipSession)
-    with pytest.raises(ReportedError, match="basicvsr.backward.onnx: a backward graph; open its forward graph instead"):
-        open_session(path.with_name("basicvsr.backward.onnx"))
+    with pytest.raises(ReportedError, match="ksnet-bi.backward.onnx: a backward graph; open its forward graph instead"):
+        open_session(path.with_name("ksnet-bi.backward.onnx"))
     assert isinstance(open_session(build_model("repvsr"), device="cpu"), Session)
 
 

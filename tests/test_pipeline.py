@@ -100,6 +100,23 @@ def test_many_inputs_each_on_its_own_line_and_one_failing_does_not_stop_the_othe
     assert _frame_count(out / "a.mp4") == 4 and _frame_count(out / "b.mkv") == 3
 
 
+def test_inputs_listed_in_a_file_relative_to_it(tmp_path):
+    (tmp_path / "clips").mkdir()
+    make_video(tmp_path / "clips" / "a.mp4", frames=2, audio=False)
+    make_video(tmp_path / "b.mp4", frames=3, audio=False)
+    listing = tmp_path / "clips" / "list.txt"
+    listing.write_text("# the day's footage\na.mp4\n\n../b.mp4\n")
+    out = tmp_path / "out"
+    result = run_cli("repvsr-upscale", "--inputs-from", listing, "--out-dir", out, "--bicubic")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{out / 'a.mp4'}: 2 frames, 192x128", f"{out / 'b.mp4'}: 3 frames, 192x128"]
+    refused = run_cli("repvsr-upscale", "--inputs-from", listing, "--bicubic")
+    assert refused.returncode == 2 and "--inputs-from takes --out-dir" in refused.stderr
+    listing.write_text("# nothing\n")
+    refused = run_cli("repvsr-upscale", "--inputs-from", listing, "--out-dir", tmp_path / "none", "--bicubic")
+    assert refused.returncode == 2 and "no inputs: give IN... or --inputs-from FILE" in refused.stderr
+
+
 def test_two_inputs_of_one_name_are_refused_before_any_work(tmp_path):
     for folder in ("x", "y"):
         (tmp_path / folder).mkdir()

@@ -296,7 +296,7 @@ def test_a_graph_quantized_for_onnxruntime_runs_only_where_it_was_checked(footag
 
 def test_a_node_taking_one_tensor_twice_takes_it_through_an_identity_and_computes_the_same():
     """EDVR-M concatenates a feature with itself; NNCF's ONNX backend cannot place a quantizer on an
-    edge that ends twice at one node (an InternalError on EDVR-M's graph; REPVSR_INT8_SWEEP=all in
+    edge that ends twice at one node (an InternalError on EDVR-M's graph; REPVSR_SWEEP=all in
     test_rtx quantizes it), so the second use goes through an Identity first."""
     import onnxruntime as ort
     from onnx import TensorProto, helper

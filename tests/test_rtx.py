@@ -7,12 +7,11 @@ regression net for the exporter.
 Not skipped without a GPU: `make test` installs the rtx extra. Running an engine needs a GPU."""
 
 import json
-import os
 
 import onnx
 import pytest
 import tensorrt_rtx  # noqa: F401  (the rtx extra: fail here, loudly, if it is missing)
-from helpers import distinct_graph_models, run_cli
+from helpers import FULL_SWEEP, distinct_graph_models, run_cli
 from test_cli import assert_one_line_error
 
 from repvsr_deploy.errors import ReportedError
@@ -30,9 +29,9 @@ def build_rtx(path, engine, size_multiple: int, profiles: str = "720p,1080p,4k",
 # EDVR-M's alone, Expand SOFVSR's); the others' fp16 graphs would test no operator more, which the
 # test after this one checks on their fp32 twins (all of which are built). Each fp16 export costs
 # seconds to a minute of tracing: `make test` builds RepVSR's and KSNet-uni's fp16 engines (every
-# operator but those two, which their fp32 engines hold), REPVSR_RTX_SWEEP=all all four.
+# operator but those two, which their fp32 engines hold), REPVSR_SWEEP=all all four.
 FP16_COVERING = ("repvsr", "ksnet-uni", "edvr-m", "sofvsr")
-FP16_SWEPT = FP16_COVERING if os.environ.get("REPVSR_RTX_SWEEP") == "all" else FP16_COVERING[:2]
+FP16_SWEPT = FP16_COVERING if FULL_SWEEP else FP16_COVERING[:2]
 SWEPT = [(name, "fp32") for name in distinct_graph_models()] + [(name, "fp16") for name in FP16_SWEPT]
 
 
@@ -49,6 +48,7 @@ def test_every_registry_graph_builds(exported, tmp_path, name, precision):
         assert ",".join(p[0] for p in sidecar.key.profiles) == profiles
 
 
+@pytest.mark.skipif(not FULL_SWEEP, reason="exports every registry model: REPVSR_SWEEP=all")
 def test_the_unswept_fp16_graphs_hold_only_operators_of_the_swept_ones(exported):
     def operators(name):
         model, path = exported(name, "fp32", "portable")
@@ -236,9 +236,9 @@ def _short_footage():
     return Footage([clip("calibration", gt[:4])], clip("check", gt[4:]), held_out=False)
 
 
-# int8: the whole registry with REPVSR_INT8_SWEEP=all (3 minutes in two processes here: NNCF takes
+# int8: the whole registry with REPVSR_SWEEP=all (3 minutes in two processes here: NNCF takes
 # 10-70 s a graph); `make test` builds the demo RepVSR's int8 and fp8 graphs (test_quantize) instead
-INT8_SWEPT = distinct_graph_models() if os.environ.get("REPVSR_INT8_SWEEP") == "all" else ()
+INT8_SWEPT = distinct_graph_models() if FULL_SWEEP else ()
 
 
 @pytest.mark.parametrize("name", INT8_SWEPT)

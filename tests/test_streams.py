@@ -98,6 +98,6 @@ def test_what_a_batch_refuses(exported):
             batch.step({second: np.zeros((3, 36, 48), np.uint8)})
     with pytest.raises(ReportedError, match="is closed"):
         batch.join()
-    _, bidirectional = exported("basicvsr")
-    with pytest.raises(ReportedError, match="model 'basicvsr' does not stream frame by frame"):
+    _, bidirectional = exported("ksnet-bi")
+    with pytest.raises(ReportedError, match="model 'ksnet-bi' does not stream frame by frame"):
         StreamBatch(open_graphs(bidirectional, "onnxruntime", "cpu")[GraphKind.FORWARD])

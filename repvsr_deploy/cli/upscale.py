@@ -1,6 +1,7 @@
 """repvsr-upscale: videos (or folders of images) upscaled x4 through any backend's session: one
 IN OUT, or many inputs into --out-dir, one line each, the others going on when one fails."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -10,12 +11,32 @@ from ..runtime.backends import DEVICES, GRAPH_BACKENDS
 from .errors import debug_option, run_command
 from .options import FiniteRange
 
+WARMUP = 8  # frames before a segment that prime the state at its seam (benchmarks/chunk_seams.py)
 
-def _open_model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, window: int, trust_host_code: bool):
-    """The session: the flag names the backend, whatever the file's suffix; no model: the demo on
-    the fastest backend present."""
+
+def _model_file(ckpt, onnx, engine) -> Path:
+    """The model file the run reads (the demo's when none is given)."""
+    from ..demo import demo_model
+
+    return next((path for path in (ckpt, onnx, engine) if path), None) or demo_model()[0]
+
+
+def _open_model(
+    ckpt,
+    onnx,
+    engine,
+    bicubic: bool,
+    graph_backend: str,
+    device: str,
+    window: int,
+    trust_host_code: bool,
+    streams: bool,
+):
+    """The session (with `streams`, a batch of streams): the flag names the backend, whatever the
+    file's suffix; no model: the demo on the fastest backend present."""
     from ..runtime.backends import backend_for
     from ..runtime.session import Session, open_session
+    from ..runtime.streams import open_streams
 
     if onnx and backend_for(onnx).name == "openvino":  # an OpenVINO IR model (repvsr-quantize)
         graph_backend = "openvino"
@@ -25,15 +46,20 @@ def _open_model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: s
     if len(given) + bicubic > 1:
         raise click.UsageError("give one of --ckpt, --onnx, --engine, --bicubic")
     if bicubic:
+        if streams:
+            raise click.UsageError("--chunks runs a model as streams of a batch; --bicubic is no model")
         from ..runtime.bicubic_backend import BicubicBackend
 
         return Session(BicubicBackend())
-    if given:
-        return open_session(*given[0], device, window, trust_host_code)
-    from ..demo import demo_model
+    if not given:
+        from ..demo import demo_model
 
-    model, backend, fastest_device = demo_model()
-    return open_session(model, backend, fastest_device if device == "auto" else device, window)
+        model, backend, fastest_device = demo_model()
+        given = [(model, backend)]
+        device = fastest_device if device == "auto" else device
+    if streams:
+        return open_streams(*given[0], device)
+    return open_session(*given[0], device, window, trust_host_code)
 
 
 def _carried(streams: list, dropped: tuple[str, ...]) -> list:
@@ -50,6 +76,15 @@ def _carried(streams: list, dropped: tuple[str, ...]) -> list:
     return [s for s in streams if str(s.index) not in dropped and s.type not in dropped]
 
 
+def _listed_inputs(list_file: Path) -> list[Path]:
+    """The paths a list file names, one a line, relative to its folder."""
+    try:
+        lines = list_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportedError(f"{list_file}: not a readable list of inputs ({exc})") from None
+    return [list_file.parent / line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
 def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Path]]:
     """(IN, OUT) pairs: IN OUT, or each IN into `out_dir` under its own name (a suffix of no video
     container we write becomes .mkv); two inputs may not make one output."""
@@ -59,6 +94,8 @@ def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Pat
         if len(paths) != 2:
             raise click.UsageError("give IN OUT, or IN... --out-dir DIR")
         return [(paths[0], paths[1])]
+    if not paths:
+        raise click.UsageError("no inputs: give IN... or --inputs-from FILE")
     jobs = [
         (path, out_dir / (path.name if path.suffix.lower() in CONTAINERS or path.is_dir() else path.stem + ".mkv"))
         for path in paths
@@ -72,11 +109,17 @@ def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Pat
 
 
 @click.command("repvsr-upscale")
-@click.argument("paths", metavar="IN... [OUT]", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", metavar="IN... [OUT]", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Upscale every IN into this folder, under its own name; one failing does not stop the others.",
+)
+@click.option(
+    "--inputs-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="More inputs (with --out-dir): a text file of paths, one a line, relative to its folder; "
+    "blank lines and lines starting with # left out.",
 )
 @click.option("--ckpt", type=click.Path(dir_okay=False, path_type=Path), help="A checkpoint (torch backend).")
 @click.option(
@@ -113,6 +156,26 @@ def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Pat
     is_flag=True,
     help="Upscale what decodes of a truncated or corrupt input (said on stderr) instead of refusing it.",
 )
+@click.option(
+    "--chunks",
+    type=click.IntRange(1),
+    help="Run the video in segments cut at keyframes, this many at a time as the streams of one batch; "
+    "an interrupted run resumes where it stopped when run again.",
+)
+@click.option(
+    "--segment",
+    default=30.0,
+    show_default=True,
+    type=FiniteRange(0.1, 3600),
+    help="With --chunks: the least length of a segment, in seconds.",
+)
+@click.option(
+    "--warmup",
+    default=WARMUP,
+    show_default=True,
+    type=click.IntRange(0),
+    help="With --chunks: frames run before each segment to prime the state at the seam (their output dropped).",
+)
 @click.option("--reset-at-cuts", is_flag=True, help="Start from a fresh state at each scene cut.")
 @click.option(
     "--cut-threshold",
@@ -133,6 +196,7 @@ def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Pat
 def upscale_command(
     paths,
     out_dir,
+    inputs_from,
     ckpt,
     onnx,
     engine,
@@ -149,6 +213,9 @@ def upscale_command(
     frames,
     deinterlace,
     allow_partial,
+    chunks,
+    segment,
+    warmup,
     reset_at_cuts,
     cut_threshold,
     window,
@@ -164,20 +231,33 @@ def upscale_command(
     demo RepVSR shipped with the package runs, on the fastest backend present."""
     from ..video.encoders import Encoding
 
+    if inputs_from:
+        if out_dir is None:
+            raise click.UsageError("--inputs-from takes --out-dir: where every input is written")
+        paths = (*paths, *_listed_inputs(inputs_from))
     jobs = _jobs(paths, out_dir)
     encoding = Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)
+    chunking = None
+    if chunks:
+        _check_chunking(start, frames, deinterlace, allow_partial, reset_at_cuts)
+        chunking = Chunking(chunks, segment, warmup, _model_digest(_model_file(ckpt, onnx, engine)))
     failed = 0
-    with _open_model(ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code) as session:
+    with _open_model(
+        ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code, streams=chunking is not None
+    ) as session:
         made_out_dir = out_dir is not None and not out_dir.exists()
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
         try:
             for source, target in jobs:
                 try:
-                    lines = _upscale_one(
-                        source, target, session, encoding, drop_stream, start, frames, deinterlace, allow_partial,
-                        cut_threshold if reset_at_cuts else None, overwrite, stats,
-                    )  # fmt: skip
+                    if chunking:
+                        lines = _upscale_chunked(source, target, session, encoding, drop_stream, chunking, stats)
+                    else:
+                        lines = _upscale_one(
+                            source, target, session, encoding, drop_stream, start, frames, deinterlace,
+                            allow_partial, cut_threshold if reset_at_cuts else None, overwrite, stats,
+                        )  # fmt: skip
                 except (ReportedError, click.BadParameter) as exc:  # this input's (a --drop-stream it lacks too)
                     if len(jobs) == 1:
                         raise
@@ -231,6 +311,86 @@ def _upscale_one(
         f"{f', {copied} stream(s) carried' if copied else ''}"
     ]
     return lines + ([f"stages: {times.describe()}"] if stats else [])
+
+
+@dataclass(frozen=True)
+class Chunking:
+    streams: int
+    seconds: float
+    warmup: int
+    model_digest: str
+
+
+def _check_chunking(start, frames, deinterlace, allow_partial, reset_at_cuts) -> None:
+    """--chunks runs whole, complete, progressive inputs: refuse what it does not take, before any work."""
+    for given, flag in (
+        (start, "--start"),
+        (frames, "--frames"),
+        (deinterlace, "--deinterlace"),
+        (allow_partial, "--allow-partial"),
+        (reset_at_cuts, "--reset-at-cuts"),
+    ):
+        if given:
+            raise click.UsageError(f"--chunks runs a whole video: it does not take {flag}")
+
+
+def _model_digest(path: Path) -> str:
+    """SHA-256 of the model file (with an OpenVINO model's weights, its .bin beside its .xml)."""
+    from ..trt.cache import file_sha256
+
+    path = Path(path)
+    files = [path, path.with_suffix(".bin")] if path.suffix.lower() == ".xml" else [path]
+    for file in files:
+        if not file.is_file():
+            raise ReportedError(f"{file}: no such model file")
+    return "+".join(file_sha256(file) for file in files)
+
+
+def _upscale_chunked(source, target, batch, encoding, drop_stream, chunking: Chunking, stats) -> list[str]:
+    """Upscale one video into `target` in segments run as streams of `batch`, resuming a killed run."""
+    from tqdm import tqdm
+
+    from ..atomic import exclusive
+    from ..video.chunked import Staging, describe_job, join_segments, upscale_segments
+    from ..video.encoders import CONTAINERS
+    from ..video.segments import index_frames, plan_segments
+    from ..video.sink import is_image_folder
+    from ..video.source import VideoFile, open_source
+
+    if is_image_folder(target):
+        raise ReportedError(f"{target}: --chunks writes a video file, not a folder of images")
+    if target.suffix.lower() not in CONTAINERS:
+        raise ReportedError(f"{target}: unknown video container (known: {', '.join(CONTAINERS)})")
+    if target.resolve() == source.resolve():
+        raise ReportedError(f"{target}: the output would overwrite the input")
+    with open_source(source) as clip, exclusive(target):
+        if not isinstance(clip, VideoFile):
+            raise ReportedError(f"{source}: --chunks cuts a video file, not a folder of images")
+        carried = _carried(clip.other_streams, drop_stream)
+        index = index_frames(clip, carried)
+        segments = plan_segments(index, chunking.streams, chunking.seconds, chunking.warmup)
+        job = describe_job(clip, chunking.model_digest, encoding, chunking.streams, chunking.seconds, chunking.warmup)
+        staging = Staging(target, job, segments)
+        todo = [s for s in segments if not staging.done(s)]
+        lines = []
+        if len(todo) < len(segments):
+            lines.append(f"{target}: resuming: {len(segments) - len(todo)} of {len(segments)} segments were done")
+        times = None
+        if todo:
+            with tqdm(total=sum(s.frames for s in todo), unit="frame", desc=source.name, dynamic_ncols=True) as bar:
+                try:
+                    times = upscale_segments(clip, index, todo, batch, chunking.streams, staging, encoding, bar.update)
+                except BaseException:
+                    bar.leave = False
+                    raise
+        join_segments(clip, staging.paths, target, encoding, carried)
+        staging.remove()
+    copied = len(carried)
+    lines.append(
+        f"{target}: {len(index.pts)} frames, {clip.width * batch.info.scale}x{clip.height * batch.info.scale}, "
+        f"{len(segments)} segments{f', {copied} stream(s) carried' if copied else ''}"
+    )
+    return lines + ([f"stages: {times.describe()}"] if stats and times else [])
 
 
 def main():

@@ -121,34 +121,11 @@ class VideoSink:
             ) from None
         if source.video is not None:
             carry_tags(source.video, self.video)
-        self.carried = {s: self._carry(s, encoding.audio_codec) for s in carried}
+        self.carried = {s: carried_writer(self.container, s, encoding.audio_codec, suffix) for s in carried}
         self.durations: dict[int, int] = {}  # pts -> duration of the frames in the encoder
         self.last_pts: int | None = None
         self.end: Fraction | None = None  # of the last frame written, in seconds
         self.selection_ends = source.count is not None  # re-encoded audio then ends with the video
-
-    def _carry(self, stream, audio_codec: str | None):
-        """What writes a carried stream: a copy, or with `audio_codec` a re-encoding."""
-        if stream.type == "audio" and audio_codec:
-            from .audio import AudioTranscoder
-
-            return AudioTranscoder(self.container, stream, audio_codec)
-        try:
-            return PacketCopy(self.container, stream)
-        except (self.av.FFmpegError, ValueError):
-            raise ReportedError(self._refusal(stream)) from None
-
-    def _refusal(self, stream) -> str:
-        codec = stream.codec_context.name
-        taking = [s for s in containers_taking(self.av, stream) if s != self.suffix]
-        ways = [f"write {' or '.join(taking)}"] if taking else []
-        ways.append(f"leave it out (--drop-stream {stream.index})")
-        if stream.type == "audio":
-            ways.append("re-encode the audio (--audio-codec libopus, say)")
-        return (
-            f"input stream {stream.index} ({stream.type}, {codec}) cannot go into {self.suffix}: "
-            f"{', '.join(ways[:-1])}{' or ' if len(ways) > 1 else ''}{ways[-1]}"
-        )
 
     def write(self, rgb: np.ndarray, time: FrameTime) -> None:
         frame = self.av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
@@ -192,3 +169,30 @@ class VideoSink:
         self._mux_video(self.video.encode(None))
         for target in self.carried.values():
             target.finish(self.end if self.selection_ends else None)
+
+
+def carried_writer(container, stream, audio_codec: str | None, suffix: str):
+    """What writes a carried stream into `container` (a `suffix` file): a copy, or with
+    `audio_codec` a re-encoding; a stream the container cannot hold is refused with the ways out."""
+    av = import_av()
+    if stream.type == "audio" and audio_codec:
+        from .audio import AudioTranscoder
+
+        return AudioTranscoder(container, stream, audio_codec)
+    try:
+        return PacketCopy(container, stream)
+    except (av.FFmpegError, ValueError):
+        raise ReportedError(_refusal(av, stream, suffix)) from None
+
+
+def _refusal(av, stream, suffix: str) -> str:
+    codec = stream.codec_context.name
+    taking = [s for s in containers_taking(av, stream) if s != suffix]
+    ways = [f"write {' or '.join(taking)}"] if taking else []
+    ways.append(f"leave it out (--drop-stream {stream.index})")
+    if stream.type == "audio":
+        ways.append("re-encode the audio (--audio-codec libopus, say)")
+    return (
+        f"input stream {stream.index} ({stream.type}, {codec}) cannot go into {suffix}: "
+        f"{', '.join(ways[:-1])}{' or ' if len(ways) > 1 else ''}{ways[-1]}"
+    )

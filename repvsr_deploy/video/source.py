@@ -228,7 +228,7 @@ class VideoFile(FrameSource):
         cut = StreamCut(
             carried,
             on_packet or (lambda packet: None),
-            TimeRange(self._start_time(carried)) if self.start == 0 else None,
+            TimeRange(self.start_time(carried)) if self.start == 0 else None,
         )
         origin = cut.range.origin if cut.range else None
         index, last_end = 0, None
@@ -243,7 +243,7 @@ class VideoFile(FrameSource):
                     origin = time
                     cut.start(TimeRange(origin, begin=time))
                 pts = round((time - origin) / self.time_base)
-                yield self._rgb(frame), FrameTime(pts, max(1, round((last_end - origin) / self.time_base) - pts))
+                yield self.rgb(frame), FrameTime(pts, max(1, round((last_end - origin) / self.time_base) - pts))
                 index += 1
                 if self.count is not None and index == self.start + self.count:
                     cut.end(last_end)
@@ -350,12 +350,12 @@ class VideoFile(FrameSource):
             raise ReportedError(f"{self.path}: truncated or corrupt: {problem}; {PARTIAL_HINT}")
         self.shortfall = f"{self.path}: truncated or corrupt: {problem}"
 
-    def _start_time(self, carried: list) -> Fraction:
+    def start_time(self, carried: list) -> Fraction:
         """The earliest start of the video and the carried streams: the whole input's origin."""
         starts = [s.start_time * s.time_base for s in (self.video, *carried) if s.start_time is not None]
         return min(starts, default=Fraction(0))
 
-    def _rgb(self, frame) -> np.ndarray:
+    def rgb(self, frame) -> np.ndarray:
         """RGB by the stream's matrix and range only (primaries and transfer stay as coded)."""
         colour = self.picture.colour
         return frame.to_ndarray(
