@@ -98,16 +98,18 @@ def test_a_killed_run_resumes_from_its_finished_segments_and_gives_the_same_outp
     assert decode_audio(target)[1].tobytes() == decode_audio(clip)[1].tobytes()
 
 
-def test_segments_of_another_job_are_not_taken(rotated_clip, tmp_path):
-    target = tmp_path / "out.mp4"
-    staging = tmp_path / ".out.mp4.segments"
+def test_segments_of_another_job_are_not_taken_and_matroska_joins(rotated_clip, tmp_path):
+    """Matroska keeps no decoding times: the join gives a segment's first packets theirs again."""
+    target = tmp_path / "out.mkv"
+    staging = tmp_path / ".out.mkv.segments"
     staging.mkdir()
     (staging / "job.json").write_text('{"input": "another"}')
-    (staging / "segment-00000.mp4").write_bytes(b"not this job's")
+    (staging / "segment-00000.mkv").write_bytes(b"not this job's")
     result = upscale(rotated_clip, target, "--chunks", 2, "--segment", 0.3)
     assert result.returncode == 0, result.stderr
     assert "resuming" not in result.stdout and not staging.exists()
-    assert len(decode_video(target).frames) == 30
+    assert upscale(rotated_clip, tmp_path / "seq.mkv").returncode == 0
+    assert decode_video(target).times == decode_video(tmp_path / "seq.mkv").times
 
 
 @pytest.mark.parametrize(

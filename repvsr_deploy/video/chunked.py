@@ -175,12 +175,30 @@ def join_segments(clip: VideoFile, paths: list[Path], target: Path, encoding: En
 
 
 def _video_packets(paths: list[Path]) -> Iterator:
+    """The segments' video packets in decoding order, each with its decoding time."""
     av = import_av()
     for path in paths:
         with av.open(str(path)) as segment:
-            for packet in segment.demux(segment.streams.video[0]):
-                if packet.size:
-                    yield packet
+            yield from _with_decoding_times(p for p in segment.demux(segment.streams.video[0]) if p.size)
+
+
+def _with_decoding_times(packets: Iterator) -> Iterator:
+    """Packets whose decoding time the container did not keep (Matroska keeps presentation times
+    only: a segment's first packets, before the reordered ones, read back without one) get the
+    one the encoder gave them: the next packet's, less their durations."""
+    waiting: list = []
+    for packet in packets:
+        if packet.dts is None:
+            waiting.append(packet)
+            continue
+        dts = packet.dts
+        for earlier in reversed(waiting):
+            dts -= earlier.duration or 1
+            earlier.dts = min(dts, earlier.pts)
+        yield from waiting
+        waiting = []
+        yield packet
+    yield from waiting  # none has a decoding time: the muxer takes their presentation times
 
 
 def _carried_packets(clip: VideoFile, carried: list) -> Iterator:
