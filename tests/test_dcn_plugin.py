@@ -7,6 +7,7 @@ import textwrap
 import onnx
 import pytest
 import torch
+from helpers import needs_ksnet_fp16
 
 from repvsr_deploy.trt.plugin_op import NAME, NAMESPACE
 
@@ -23,6 +24,7 @@ def test_plugin_graph_has_one_fused_node_per_deformable_conv(exported):
     onnx.checker.check_model(graph)  # its schema is registered; TensorRT's parser finds the plugin by name
 
 
+@needs_ksnet_fp16
 def test_fp16_plugin_graph_keeps_the_flow_in_float32(exported):
     _, path = exported("ksnet-uni", "fp16", "plugin")
     graph = onnx.shape_inference.infer_shapes(onnx.load(path))

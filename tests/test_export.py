@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import onnx
 import pytest
+from helpers import needs_ksnet_fp16
 
 from repvsr_deploy import fuse
 from repvsr_deploy.export import compare_with_torch
@@ -94,6 +95,7 @@ def test_ksnet_uni_onnxruntime_matches_torch_over_8_frames(exported, hw):
     assert compare_with_torch(path, model, frames=8, hw=hw) <= 1e-4
 
 
+@needs_ksnet_fp16
 def test_ksnet_uni_fp16(exported):
     model, path = exported("ksnet-uni", "fp16")
     assert compare_with_torch(path, model, frames=8, hw=(64, 96)) <= 1e-2
@@ -135,6 +137,7 @@ def test_portable_deformable_convs_match_torch(exported, name):
     assert compare_with_torch(path, model, frames=8, hw=(64, 96)) <= 1e-4
 
 
+@needs_ksnet_fp16
 def test_portable_fp16_graph(exported):
     model, path = exported("ksnet-uni", "fp16", "portable")
     assert compare_with_torch(path, model, frames=8, hw=(64, 96)) <= 1e-2
