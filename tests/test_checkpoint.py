@@ -1,6 +1,7 @@
 """Self-describing checkpoints, loadable with weights_only=True, and the registry's errors."""
 
 import re
+import textwrap
 
 import pytest
 import torch
@@ -150,25 +151,43 @@ def test_every_checkpoint_reader_refuses_a_huge_config_within_little_memory(tmp_
     from PIL import Image
 
     Image.new("RGB", (40, 40)).save(tmp_path / "in" / "0.png")
-    for command in commands:
-        result = _limited(*command)
-        assert result.returncode == 1, (command, result.stderr)
-        assert "sr_blocks=200000" in result.stderr and "internal error" not in result.stderr, result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for command, (code, stderr) in zip(commands, _limited(commands)):
+        assert code == 1, (command, stderr)
+        assert "sr_blocks=200000" in stderr and "internal error" not in stderr, stderr
+        assert len(stderr.strip().splitlines()) == 1, stderr
     assert not out.exists() or not any(out.iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.pth", "in"] + (["out"] if out.exists() else [])
 
 
-def _limited(*args):
-    """`run_cli` with the address space limited to 4 GiB."""
-    import resource
+# Runs each command's main() as `run_cli` does, in one process whose address space is limited to 4 GiB
+# (one interpreter importing torch, not one a command)
+LIMITED_RUNS = textwrap.dedent("""
+    import contextlib, io, json, resource, sys
+    from importlib.metadata import entry_points
+
+    resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+    results = []
+    for argv in json.loads(sys.argv[1]):
+        (entry,) = entry_points(group="console_scripts", name=argv[0])
+        sys.argv, stderr = argv, io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
+            try:
+                entry.load()()
+                code = 0
+            except SystemExit as exit:
+                code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        results.append((code, stderr.getvalue()))
+    print(json.dumps(results))
+""")
+
+
+def _limited(commands) -> list[tuple[int, str]]:
+    """(exit status, stderr) of each command, run under a 4 GiB address-space limit."""
+    import json
     import subprocess
+    import sys
 
-    from helpers import BIN
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
-
-    return subprocess.run(
-        [str(BIN / args[0]), *map(str, args[1:])], capture_output=True, text=True, preexec_fn=limit, timeout=300
-    )
+    argvs = json.dumps([[str(part) for part in command] for command in commands])
+    result = subprocess.run([sys.executable, "-c", LIMITED_RUNS, argvs], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
