@@ -1,6 +1,7 @@
 """repvsr-upscale: videos (or folders of images) upscaled x4 through any backend's session: one
 IN OUT, or many inputs into --out-dir, one line each, the others going on when one fails."""
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,6 +252,8 @@ def upscale_command(
         try:
             for source, target in jobs:
                 try:
+                    if target.resolve() == source.resolve():
+                        raise ReportedError(f"{target}: the output would overwrite the input")
                     if chunking:
                         lines = _upscale_chunked(source, target, session, encoding, drop_stream, chunking, stats)
                     else:
@@ -279,28 +282,21 @@ def _upscale_one(
     overwrite, stats,
 ) -> list[str]:  # fmt: skip
     """Upscale one input into `target` through `session`; the lines that report it (warnings to stderr)."""
-    from tqdm import tqdm
 
     from ..video import upscale
     from ..video.scenes import SceneCuts
     from ..video.sink import open_sink
     from ..video.source import open_source
 
-    if target.resolve() == source.resolve():
-        raise ReportedError(f"{target}: the output would overwrite the input")
     scale = session.info.scale
     cuts = SceneCuts(cut_threshold) if cut_threshold is not None else None
     with open_source(source, start, frames, deinterlace, allow_partial) as clip:
         carried = _carried(clip.other_streams, drop_stream)
         with (
             open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
-            tqdm(total=clip.frame_count, unit="frame", desc=source.name, dynamic_ncols=True) as bar,
+            _progress(source, clip.frame_count) as tick,
         ):
-            try:
-                times = upscale.run(clip, sink, session, cuts, bar.update, carried)
-            except BaseException:
-                bar.leave = False  # the bar is cleared: the error is the one line left
-                raise
+            times = upscale.run(clip, sink, session, cuts, tick, carried)
     if clip.shortfall:
         click.echo(
             f"repvsr-upscale: warning: {clip.shortfall}; {target} holds the {times.items} frames that decoded", err=True
@@ -311,6 +307,19 @@ def _upscale_one(
         f"{f', {copied} stream(s) carried' if copied else ''}"
     ]
     return lines + ([f"stages: {times.describe()}"] if stats else [])
+
+
+@contextlib.contextmanager
+def _progress(source: Path, total: int | None):
+    """A frame counter on stderr (its `update`); cleared if the work fails, so the error is the one line left."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="frame", desc=source.name, dynamic_ncols=True) as bar:
+        try:
+            yield bar.update
+        except BaseException:
+            bar.leave = False
+            raise
 
 
 @dataclass(frozen=True)
@@ -348,7 +357,6 @@ def _model_digest(path: Path) -> str:
 
 def _upscale_chunked(source, target, batch, encoding, drop_stream, chunking: Chunking, stats) -> list[str]:
     """Upscale one video into `target` in segments run as streams of `batch`, resuming a killed run."""
-    from tqdm import tqdm
 
     from ..atomic import exclusive
     from ..video.chunked import Staging, describe_job, join_segments, upscale_segments
@@ -361,8 +369,6 @@ def _upscale_chunked(source, target, batch, encoding, drop_stream, chunking: Chu
         raise ReportedError(f"{target}: --chunks writes a video file, not a folder of images")
     if target.suffix.lower() not in CONTAINERS:
         raise ReportedError(f"{target}: unknown video container (known: {', '.join(CONTAINERS)})")
-    if target.resolve() == source.resolve():
-        raise ReportedError(f"{target}: the output would overwrite the input")
     with open_source(source) as clip, exclusive(target):
         if not isinstance(clip, VideoFile):
             raise ReportedError(f"{source}: --chunks cuts a video file, not a folder of images")
@@ -377,12 +383,8 @@ def _upscale_chunked(source, target, batch, encoding, drop_stream, chunking: Chu
             lines.append(f"{target}: resuming: {len(segments) - len(todo)} of {len(segments)} segments were done")
         times = None
         if todo:
-            with tqdm(total=sum(s.frames for s in todo), unit="frame", desc=source.name, dynamic_ncols=True) as bar:
-                try:
-                    times = upscale_segments(clip, index, todo, batch, chunking.streams, staging, encoding, bar.update)
-                except BaseException:
-                    bar.leave = False
-                    raise
+            with _progress(source, sum(s.frames for s in todo)) as tick:
+                times = upscale_segments(clip, index, todo, batch, chunking.streams, staging, encoding, tick)
         join_segments(clip, staging.paths, target, encoding, carried)
         staging.remove()
     copied = len(carried)

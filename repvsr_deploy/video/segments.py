@@ -132,9 +132,6 @@ def segment_frames(clip: VideoFile, index: FrameIndex, segment: Segment) -> Iter
     )
 
 
-def segment_name(segment: Segment, suffix: str) -> str:
-    return f"segment-{segment.number:05d}{suffix}"
-
-
 def segment_paths(folder: Path, segments: list[Segment], suffix: str) -> list[Path]:
-    return [folder / segment_name(segment, suffix) for segment in segments]
+    """Where each segment's file goes, numbered in order."""
+    return [folder / f"segment-{segment.number:05d}{suffix}" for segment in segments]
