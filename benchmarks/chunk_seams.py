@@ -59,7 +59,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    gt, keyframes = read_clip(args.clip, args.frames)
+    try:
+        gt, keyframes = read_clip(args.clip, args.frames)
+    except (av.FFmpegError, ValueError) as exc:  # missing, unreadable, or no frame
+        sys.exit(f"chunk_seams.py: {args.clip}: not a readable video ({exc})")
     seams = [k for k in keyframes if k + AFTER <= len(gt) and k >= max(WARMUPS)]
     hr = torch.from_numpy(gt).permute(0, 3, 1, 2).float() / 255
     lr = (degrade(hr, "bd").clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()  # 8-bit LR, as decoded video
