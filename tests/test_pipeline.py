@@ -3,6 +3,7 @@ stage and reaches the caller; many inputs in one command, each on its own."""
 
 import threading
 import time
+from time import sleep
 
 import av
 import pytest
@@ -78,6 +79,48 @@ def test_a_failure_in_any_stage_ends_every_thread_and_reaches_the_caller(stage):
 def _frame_count(path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+def test_decoding_does_not_wait_on_the_encoder_to_copy_the_other_streams():
+    """An audio packet comes with every frame; encoding takes 20 ms a frame, and the queues fill:
+    decoding still takes no time, and every packet reaches the sink, in order, before the frame
+    that came after it."""
+    import numpy as np
+
+    from repvsr_deploy.video import upscale
+
+    class Source:
+        def frames(self, carried, on_packet):
+            for index in range(40):
+                on_packet(("audio", index))
+                yield np.zeros((4, 4, 3), np.uint8), index
+
+    class Session:
+        def reset(self):
+            pass
+
+        def run(self, frames):
+            for _ in frames:
+                yield np.zeros((1, 3, 4, 4), np.float32)
+
+    class Sink:
+        dtype = np.uint8
+
+        def __init__(self):
+            self.written = []
+
+        def write(self, rgb, time):
+            sleep(0.02)
+            self.written.append(("video", time))
+
+        def copy(self, packet):
+            self.written.append(packet)
+
+    sink = Sink()
+    times = upscale.run(Source(), sink, Session(), None, lambda: None, ["audio"])
+    assert times.produce < 0.1 and times.consume >= 0.8
+    assert sorted(p for p in sink.written if p[0] == "audio") == [p for p in sink.written if p[0] == "audio"]
+    assert all(sink.written.index(("audio", k)) < sink.written.index(("video", k)) for k in range(40))
 
 
 def test_many_inputs_each_on_its_own_line_and_one_failing_does_not_stop_the_others(tmp_path):

@@ -3,7 +3,7 @@ the state reset at scene cuts."""
 
 from __future__ import annotations
 
-import threading
+import queue
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
@@ -54,14 +54,19 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 def run(source, sink, session, cuts: SceneCuts | None, tick: Callable[[], None], carried: list = ()) -> StageTimes:
     """Every selected frame of `source` upscaled into `sink` at the time it had, the `carried`
-    streams copied: decoding, the model and encoding each in a thread of their own (`pipelined`),
-    the sink written by one at a time. Returns what each stage took (`items`: the frames written)."""
+    streams copied: decoding, the model and encoding each in a thread of their own (`pipelined`).
+    Only the encoding thread writes the sink: the carried packets decoding meets wait in a queue it
+    empties before each frame (decoding never waits on the encoder), the rest once the stages end.
+    Returns what each stage took (`items`: the frames written)."""
     times: deque = deque()  # of the frames in the session, oldest first (sessions keep the order)
-    writing = threading.Lock()  # decoding copies the carried streams' packets, encoding writes frames
+    packets: queue.SimpleQueue = queue.SimpleQueue()  # of the carried streams, not yet in the sink
 
-    def copy(packet) -> None:
-        with writing:
-            sink.copy(packet)
+    def copy_waiting() -> None:
+        while True:
+            try:
+                sink.copy(packets.get_nowait())
+            except queue.Empty:
+                return
 
     def model(decoded: Iterator) -> Iterator:
         def frames():
@@ -73,8 +78,10 @@ def run(source, sink, session, cuts: SceneCuts | None, tick: Callable[[], None],
             yield hr, times.popleft()
 
     def write(timed_frame) -> None:
-        with writing:
-            sink.write(*timed_frame)
+        copy_waiting()
+        sink.write(*timed_frame)
         tick()
 
-    return pipelined(source.frames(carried, copy), model, write)
+    stages = pipelined(source.frames(carried, packets.put), model, write)
+    copy_waiting()  # what came after the last frame (the stages have ended: no other writer)
+    return stages
