@@ -44,22 +44,26 @@ KERNEL_CHECK = textwrap.dedent("""
         x, residual = torch.randn(n, c, h, w), torch.randn(n, 18 * g, h, w) * 0.5
         mask, flow = torch.randn(n, 9 * g, h, w), torch.randn(n, 2, h, w) * 3  # taps land outside too
         weight, bias = torch.randn(o, c, 3, 3) * 0.1, torch.randn(o)
-        expected = reference(x, residual, mask, flow, weight, bias, g, 10.0)
+        expected = reference(*(t.double() for t in (x, residual, mask, flow, weight, bias)), g, 10.0)
         got = flow_guided_deform_conv(x, residual, mask, flow, weight, bias, g, 10.0)
         print("fp32", float((got - expected).abs().max() / expected.abs().max()))
         half = flow_guided_deform_conv(x.half(), residual.half(), mask.half(), flow, weight.half(), bias.half(), g, 10.0)
-        print("fp16", float((half.float() - expected).abs().max() / expected.abs().max()))
+        print("fp16", float((half.double() - expected).abs().max() / expected.abs().max()))
 """)
 
 
 def test_triton_kernel_matches_the_torch_reference_in_interpreter_mode():
+    """Against the reference in float64: with offsets of up to 10 + 9 pixels, one float32 rounding of a sample
+    position moves the output by ~1e-5 of its range, and CPUs round differently (one CI machine's kernel and
+    float32 reference differed by 1.3e-4); a wrong group, mask or border moves it by more than 0.2, a flow off
+    by a hundredth of a pixel by 5e-3."""
     pytest.importorskip("triton")
     env = {"TRITON_INTERPRET": "1", "TRITON_DEFAULT_FP_FUSION": "1", "PATH": ""}
     result = subprocess.run([sys.executable, "-c", KERNEL_CHECK], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     errors = [line.split() for line in result.stdout.splitlines()]
     assert [kind for kind, _ in errors] == ["fp32", "fp16"] * 3
-    assert all(float(e) <= (1e-5 if kind == "fp32" else 2e-3) for kind, e in errors), errors
+    assert all(float(e) <= (2e-4 if kind == "fp32" else 2e-3) for kind, e in errors), errors
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "fp16"])
