@@ -26,7 +26,8 @@ from ..modelinfo import FRAME_LEVELS, GraphKind, ModelInfo
 from ..models.base import VSRModel, zero_state
 from ..models.fuse import fuse
 from ..resolutions import round_up
-from .deform_conv import TRANSLATIONS, lower_deform_convs
+from . import deform_conv, resize, warp
+from .deform_conv import lower_deform_convs
 
 OPSET = 19
 MAX_IR_VERSION = 10
@@ -122,7 +123,7 @@ def _export_graph(model: VSRModel, info: ModelInfo, path: Path, dcn: str) -> onn
             output_names=info.output_names,
             dynamic_shapes=dynamic_shapes,
             opset_version=OPSET,
-            custom_translation_table=TRANSLATIONS,
+            custom_translation_table={**deform_conv.TRANSLATIONS, **resize.TRANSLATIONS, **warp.TRANSLATIONS},
             dynamo=True,
             verbose=False,
         )

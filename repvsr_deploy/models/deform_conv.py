@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
+from .custom_ops import differentiate_by_reference
+
 
 def deform_conv2d_reference(
     x: Tensor,
@@ -82,21 +84,7 @@ def _(x, weight, offset, mask, bias, stride, padding, dilation, groups, offset_g
     return x.new_empty(x.shape[0], weight.shape[0], offset.shape[-2], offset.shape[-1])
 
 
-def _differentiate_by_reference(op, reference, tensors: int) -> None:
-    """Autograd for a custom op whose first `tensors` arguments are tensors: the VJP of its reference."""
-
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs[:tensors])
-        ctx.attributes = inputs[tensors:]
-
-    def backward(ctx, grad):
-        _, vjp = torch.func.vjp(lambda *t: reference(*t, *ctx.attributes), *ctx.saved_tensors)
-        return (*vjp(grad), *[None] * len(ctx.attributes))
-
-    op.register_autograd(backward, setup_context=setup_context)
-
-
-_differentiate_by_reference(deform_conv2d, deform_conv2d_reference, tensors=5)
+differentiate_by_reference(deform_conv2d, deform_conv2d_reference, tensors=5)
 
 
 @register_flop_formula(torch.ops.repvsr.deform_conv2d)
@@ -141,7 +129,7 @@ def _(x, residual, mask_logits, flow, weight, bias, offset_groups, max_residue):
     return x.new_empty(x.shape[0], weight.shape[0], *x.shape[2:])
 
 
-_differentiate_by_reference(flow_guided_deform_conv2d, flow_guided_deform_conv2d_reference, tensors=6)
+differentiate_by_reference(flow_guided_deform_conv2d, flow_guided_deform_conv2d_reference, tensors=6)
 
 
 @register_flop_formula(torch.ops.repvsr.flow_guided_deform_conv2d)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from .deform_conv import ModulatedDeformConv2d
 from .layers import ResidualBlock, conv3x3, upsample_lr
 from .registry import register_model
+from .resize import upsample_bilinear
 from .sliding_window import SlidingWindowVSR
 
 LEVELS = 3
@@ -26,7 +27,7 @@ def lrelu(x: Tensor) -> Tensor:
 
 
 def upsample2(x: Tensor) -> Tensor:
-    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    return upsample_bilinear(x, 2)
 
 
 class DCNPack(nn.Module):

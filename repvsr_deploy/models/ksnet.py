@@ -22,6 +22,7 @@ from .blocks import RCB
 from .deform_conv import ModulatedDeformConv2d
 from .layers import ResidualBlock, conv3x3, upsample_lr
 from .registry import register_model
+from .resize import resize_bilinear
 from .spynet import SpyNet
 from .warp import at_least_float32, flow_warp
 
@@ -54,7 +55,7 @@ class ESA(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         reduced = self.reduce(x)
         pooled = self.pooled(F.max_pool2d(self.down(reduced), kernel_size=7, stride=3))
-        pooled = F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        pooled = resize_bilinear(pooled, x.shape[-2], x.shape[-1], False)
         return x * torch.sigmoid(self.expand(pooled + self.skip(reduced)))
 
 

@@ -1,8 +1,9 @@
 """Layers that several architectures share: the plain 3x3 convolution, the residual block without
 normalization, and the bilinear upsampling of the LR frame that SR networks add their residual to."""
 
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .resize import upsample_bilinear
 
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
@@ -23,4 +24,4 @@ class ResidualBlock(nn.Module):
 def upsample_lr(lr: Tensor, scale: int) -> Tensor:
     """The base the SR network adds its residual to: bilinear x4. (The TecoGAN port uses bicubic;
     onnxruntime's CPU cubic resize takes half of RepVSR's frame time at 720p, bilinear 1 %.)"""
-    return F.interpolate(lr, scale_factor=scale, mode="bilinear", align_corners=False)
+    return upsample_bilinear(lr, scale)

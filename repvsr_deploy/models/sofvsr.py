@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .registry import register_model
+from .resize import upsample_bilinear
 from .sliding_window import SlidingWindowVSR
 from .warp import flow_warp
 
@@ -79,10 +80,10 @@ class OFRnet(nn.Module):
         return torch.cat([pair, warped, pair[:, 1:] - warped, flow], dim=1)
 
     def forward(self, pair: Tensor) -> Tensor:
-        flow1 = 2 * F.interpolate(self.level1(F.avg_pool2d(pair, 2)), scale_factor=2, mode="bilinear")
+        flow1 = 2 * upsample_bilinear(self.level1(F.avg_pool2d(pair, 2)), 2)
         flow2 = flow1 + self.level2(self._refine_input(pair, flow1))
         residual = F.pixel_shuffle(self.level3(self._refine_input(pair, flow2)), self.scale)
-        return residual + self.scale * F.interpolate(flow2, scale_factor=self.scale, mode="bilinear")
+        return residual + self.scale * upsample_bilinear(flow2, self.scale)
 
 
 class SRnet(nn.Module):
@@ -128,7 +129,7 @@ class SOFVSR(SlidingWindowVSR):
         neighbours = [_to_ycbcr(frame)[:, :1] for frame in previous]
         cubes = [draft_cube(n, self.ofrnet(torch.cat([n, y], dim=1)), self.scale) for n in neighbours]
         y_hr = self.srnet(torch.cat([*neighbours, y, *cubes], dim=1))
-        chroma_hr = F.interpolate(ycbcr[:, 1:], scale_factor=self.scale, mode="bilinear")
+        chroma_hr = upsample_bilinear(ycbcr[:, 1:], self.scale)
         return _to_rgb(torch.cat([y_hr, chroma_hr], dim=1))
 
 

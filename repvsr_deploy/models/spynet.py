@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .resize import resize_bilinear
 from .warp import flow_warp
 
 LEVELS = 6
@@ -58,4 +59,4 @@ class SpyNet(nn.Module):
 
 
 def _resize(image: Tensor, size, align_corners: bool = False) -> Tensor:
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=align_corners)
+    return resize_bilinear(image, size[0], size[1], align_corners)

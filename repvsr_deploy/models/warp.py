@@ -2,11 +2,19 @@
 
 A float16 sampling grid cannot address pixels beyond 2048 exactly (a 4K frame is 3840 wide), so
 these stay in float32 inside float16 graphs; float64 passes through for exactness tests.
+
+The sampling itself is the custom op `repvsr::sample_bilinear` (grid_sample, bilinear, pixel centres):
+traced with symbolic H and W, torch works out grid_sample's output shape by tracing its whole Python
+decomposition, which was a third of a KSNet export's time; as one op it costs a shape, and torch.onnx
+writes it as the one GridSample node it was (`export.warp`).
 """
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .custom_ops import differentiate_by_reference
+from .resize import upsample_bilinear
 
 
 def at_least_float32(t: Tensor) -> Tensor:
@@ -16,7 +24,7 @@ def at_least_float32(t: Tensor) -> Tensor:
 def upsample_flow(flow: Tensor, scale: int) -> Tensor:
     """LR flow [B,2,H,W] (pixels) -> HR flow [B,2,sH,sW] (pixels): bilinear resize, vectors times s."""
     flow = at_least_float32(flow)
-    return scale * F.interpolate(flow, scale_factor=scale, mode="bilinear", align_corners=False)
+    return scale * upsample_bilinear(flow, scale)
 
 
 def flow_warp(image: Tensor, flow: Tensor, padding: str = "border") -> Tensor:
@@ -29,5 +37,22 @@ def flow_warp(image: Tensor, flow: Tensor, padding: str = "border") -> Tensor:
     grid_x = (2 * (xs + flow[:, 0]) + 1) / width - 1  # pixel centres -> [-1, 1], align_corners=False
     grid_y = (2 * (ys + flow[:, 1]) + 1) / height - 1
     grid = torch.stack((grid_x, grid_y), dim=-1)
-    warped = F.grid_sample(image.to(flow.dtype), grid, mode="bilinear", padding_mode=padding, align_corners=False)
-    return warped.to(image.dtype)
+    return sample_bilinear(image.to(flow.dtype), grid, padding).to(image.dtype)
+
+
+def sample_bilinear_reference(image: Tensor, grid: Tensor, padding: str) -> Tensor:
+    """image sampled at `grid` ([B,H',W',(x, y)] in [-1, 1] over the pixel centres), bilinear."""
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+
+
+@torch.library.custom_op("repvsr::sample_bilinear", mutates_args=())
+def sample_bilinear(image: Tensor, grid: Tensor, padding: str) -> Tensor:
+    return sample_bilinear_reference(image, grid, padding)
+
+
+@sample_bilinear.register_fake
+def _(image, grid, padding):
+    return image.new_empty(image.shape[0], image.shape[1], grid.shape[1], grid.shape[2])
+
+
+differentiate_by_reference(sample_bilinear, sample_bilinear_reference, tensors=2)
