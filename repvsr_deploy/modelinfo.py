@@ -15,6 +15,8 @@ from pathlib import Path
 from . import __version__
 from .errors import ReportedError
 
+MAX_STREAMS = 1024  # the most streams a graph's batch takes (its bound in the trace)
+
 METADATA_PREFIX = "repvsr."
 PRECISIONS = ("fp32", "fp16", "int8", "fp8")  # of graphs and engines
 QUANTIZED = ("int8", "fp8")  # graphs that repvsr-quantize makes from an fp32 graph (Q/DQ or OpenVINO IR)
@@ -123,7 +125,7 @@ class ModelInfo:
     delay: int = 0  # the step's HR frame is of the LR frame `delay` steps back (`centred_window`)
     version: str = __version__
     quantization: dict = field(default_factory=dict)  # how a quantized graph was made and verified
-    streams: bool = False  # the graph takes a batch of streams (dimension 0 dynamic), not one
+    streams: bool = False  # the graph takes a batch of streams (dimension 0 dynamic, up to MAX_STREAMS), not one
     io: str = "float"  # FRAME_IO: the LR and HR frames as float in [0, 1], or as uint8 / uint16 levels
 
     @property

@@ -1,8 +1,8 @@
 """TensorRT for RTX, a real NVIDIA builder that runs on a CPU: every step graph of the registry
 (fp32 and fp16; deformable convs lowered portably) parsed and built ahead of time, RepVSR's at the
 three table profiles and the others at 720p (profiles are one code path for every graph; each
-profile more is another build's worth of tuning), and `repvsr-trt` with --flavor rtx. The
-regression net for the exporter.
+profile more is another build's worth of tuning), a streaming model's for batches of 1 to 4 streams,
+and `repvsr-trt` with --flavor rtx. The regression net for the exporter.
 
 Not skipped without a GPU: `make test` installs the rtx extra. Running an engine needs a GPU."""
 
@@ -11,7 +11,7 @@ import json
 import onnx
 import pytest
 import tensorrt_rtx  # noqa: F401  (the rtx extra: fail here, loudly, if it is missing)
-from helpers import FULL_SWEEP, distinct_graph_models, run_cli
+from helpers import FULL_SWEEP, distinct_graph_models, run_cli, streaming_models
 from test_cli import assert_one_line_error
 
 from repvsr_deploy.errors import ReportedError
@@ -38,13 +38,15 @@ SWEPT = [(name, "fp32") for name in distinct_graph_models()] + [(name, "fp16") f
 def test_every_registry_graph_builds(exported, tmp_path, name, precision):
     model, path = exported(name, precision, "portable")
     profiles = "720p,1080p,4k" if name == "repvsr" else "720p"
-    engines = build_rtx(path, tmp_path / f"{name}.plan", model.size_multiple, profiles)
+    streams = 4 if name in streaming_models() else 1  # every reshape holds for N streams, or the build fails
+    engines = build_rtx(path, tmp_path / f"{name}.plan", model.size_multiple, profiles, streams=streams)
     assert len(engines) == len(model.graphs.kinds)  # a bidirectional model: its backward engine too
     for engine in engines:
         sidecar = read_sidecar(engine)
         assert engine.stat().st_size > 100_000
         assert (sidecar.key.flavor, sidecar.key.gpu, sidecar.key.precision) == ("rtx", "", precision)
         assert ",".join(p[0] for p in sidecar.key.profiles) == profiles
+        assert sidecar.key.streams == streams
 
 
 @pytest.mark.skipif(not FULL_SWEEP, reason="exports every registry model: REPVSR_SWEEP=all")
@@ -79,14 +81,17 @@ def test_compute_capabilities_are_recorded_and_checked(exported, tmp_path):
 def test_build_info_and_run_through_the_cli(exported, tmp_path):
     _, path = exported("repvsr", "fp16")
     engine = tmp_path / "r.plan"
-    built = run_cli("repvsr-trt", "build", path, "-o", engine, "--flavor", "rtx", "--profiles", "720p")
+    build_args = ("repvsr-trt", "build", path, "-o", engine, "--flavor", "rtx", "--profiles", "720p", "--streams", "3")
+    built = run_cli(*build_args)
     assert built.returncode == 0, built.stderr
-    assert "with TensorRT for RTX" in built.stdout and "written" in built.stdout
-    again = run_cli("repvsr-trt", "build", path, "-o", engine, "--flavor", "rtx", "--profiles", "720p")
-    assert "up to date" in again.stdout
+    assert "with TensorRT for RTX" in built.stdout and "1 to 3 streams a run" in built.stdout
+    assert "written" in built.stdout
+    assert "up to date" in run_cli(*build_args).stdout
+    assert "stale (streams: 3 -> 1)" in run_cli(*build_args[:-2]).stdout
     info = run_cli("repvsr-trt", "info", engine)
     assert info.returncode == 0, info.stderr
-    assert "TensorRT for RTX" in info.stdout and "fp16" in info.stdout and "profile 0 (720p)" in info.stdout
+    assert "TensorRT for RTX" in info.stdout and "fp16" in info.stdout
+    assert "profile 0 (720p): LR frames up to 320x180, one stream a run" in info.stdout
     assert json.loads(engine.with_name("r.plan.json").read_text())["key"]["flavor"] == "rtx"
     assert_one_line_error(run_cli("repvsr-trt", "run", engine), "repvsr-trt", "no usable NVIDIA GPU here")
 
@@ -101,6 +106,17 @@ def test_flags_of_the_other_flavour_are_refused(exported, tmp_path):
         assert_one_line_error(
             run_cli("repvsr-trt", "build", path, "-o", tmp_path / "x.plan", *args), "repvsr-trt", message
         )
+    assert not any(tmp_path.iterdir())
+
+
+def test_streams_for_a_graph_that_runs_one_stream_are_refused(exported, tmp_path):
+    _, path = exported("ksnet-bi", "fp32", "portable")
+    args = ("--flavor", "rtx", "--profiles", "720p", "--streams", "2")
+    assert_one_line_error(
+        run_cli("repvsr-trt", "build", path, "-o", tmp_path / "k.plan", *args),
+        "repvsr-trt",
+        "--streams 2: its graph runs one stream at a time",
+    )
     assert not any(tmp_path.iterdir())
 
 

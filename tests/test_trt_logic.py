@@ -36,6 +36,15 @@ def test_nested_profile_shapes_per_input():
     )
 
 
+def test_a_profile_for_streams_takes_one_to_that_many_and_is_tuned_for_all():
+    lr = TensorSpec("lr", 3, 1)
+    assert input_shapes(lr, Profile("720p", (180, 320)), min_size=8, streams=4) == (
+        (1, 3, 8, 8),
+        (4, 3, 180, 320),
+        (4, 3, 180, 320),
+    )
+
+
 def test_a_frame_goes_to_the_smallest_profile_that_holds_it():
     profiles = parse_profiles("720p,1080p,4k")
     assert select_profile(profiles, (180, 320), "e.plan") == 0
@@ -96,6 +105,10 @@ def test_sidecar_round_trip(tmp_path):
     sidecar_path(engine).write_text(sidecar.to_json())
     assert sidecar_path(engine).name == "k.plan.json"
     assert read_sidecar(engine) == sidecar and read_sidecar(engine).info == info
+    older = json.loads(sidecar.to_json())
+    del older["key"]["streams"]  # written before engines took batches of streams: one stream
+    sidecar_path(engine).write_text(json.dumps(older))
+    assert read_sidecar(engine).key.streams == 1
     for text in (json.dumps({"key": {}}), "[1, 2]", "{not json"):
         (tmp_path / "bad.plan.json").write_text(text)
         with pytest.raises(ReportedError, match="bad.plan.json: not a repvsr-trt engine sidecar"):

@@ -90,7 +90,9 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
     from ..trt.profiles import parse_profiles
 
     settings = BuildSettings(
-        parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple), flavor=BACKENDS[target.backend].flavor
+        parse_profiles(f"{lr_hw[1]}x{lr_hw[0]}", model.size_multiple),
+        flavor=BACKENDS[target.backend].flavor,
+        streams=target.streams or 1,
     )
     engine = build(
         graph,

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from ..errors import ReportedError, first_sentence
-from ..modelinfo import PRECISIONS
+from ..modelinfo import MAX_STREAMS, PRECISIONS
 from .errors import debug_option, run_command
 from .options import FiniteRange, FrameSize
 
@@ -51,6 +51,14 @@ def trt_command():
     type=click.Path(dir_okay=False, path_type=Path),
     help="[default: one per GPU and TensorRT version under ~/.cache/repvsr-deploy]",
 )
+@click.option(
+    "--streams",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, MAX_STREAMS),
+    help="Most streams a run takes (a streaming model's batch: repvsr-upscale --chunks, StreamBatch); "
+    "each profile is tuned for this many.",
+)
 @click.option("--version-compatible", is_flag=True, help="Engine that newer TensorRT versions can run (TensorRT only).")
 @click.option("--force", is_flag=True, help="Rebuild even if the engine is up to date.")
 @click.option(
@@ -76,6 +84,7 @@ def build_command(
     workspace,
     opt_level,
     timing_cache,
+    streams,
     version_compatible,
     force,
     flavor,
@@ -98,6 +107,7 @@ def build_command(
         force,
         flavor,
         compute_capabilities,
+        streams,
     )
     build(onnx_path, output or onnx_path.with_suffix(".plan"), settings, say=click.echo)
 

@@ -22,7 +22,7 @@ import onnx
 import torch
 from torch import nn
 
-from ..modelinfo import FRAME_LEVELS, GraphKind, ModelInfo
+from ..modelinfo import FRAME_LEVELS, MAX_STREAMS, GraphKind, ModelInfo
 from ..models.base import VSRModel, zero_state
 from ..models.fuse import fuse
 from ..resolutions import round_up
@@ -31,7 +31,6 @@ from .deform_conv import lower_deform_convs
 
 OPSET = 19
 MAX_IR_VERSION = 10
-MAX_STREAMS = 1024  # the batch dimension's bound in the trace
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}  # of each precision
 LEVEL_DTYPES = {"uint8": torch.uint8, "uint16": torch.uint16}  # of integer frames
 

@@ -220,8 +220,8 @@ BACKENDS: dict[str, BackendKind] = {
             TensorRTOptions,
             _open_tensorrt,
             _tensorrt_problem("tensorrt"),
-            False,
-            "tensorrt",
+            batches=True,  # up to the streams its engine was built for (repvsr-trt build --streams)
+            flavor="tensorrt",
         ),
         BackendKind(
             "tensorrt-rtx",
@@ -231,7 +231,8 @@ BACKENDS: dict[str, BackendKind] = {
             TensorRTOptions,
             _open_tensorrt,
             _tensorrt_problem("rtx"),
-            "rtx",
+            batches=True,
+            flavor="rtx",
         ),
         BackendKind(
             "onnxruntime",
@@ -241,10 +242,12 @@ BACKENDS: dict[str, BackendKind] = {
             None,
             _open_onnxruntime,
             _onnxruntime_problem,
-            True,
+            batches=True,
         ),
-        BackendKind("openvino", (".xml",), ("cpu",), ("portable",), None, _open_openvino, _openvino_problem, True),
-        BackendKind("torch", (), ("cuda", "cpu"), (), TorchOptions, _open_torch, _torch_problem, True),
+        BackendKind(
+            "openvino", (".xml",), ("cpu",), ("portable",), None, _open_openvino, _openvino_problem, batches=True
+        ),
+        BackendKind("torch", (), ("cuda", "cpu"), (), TorchOptions, _open_torch, _torch_problem, batches=True),
     )
 }
 TENSORRT_BACKENDS = tuple(name for name, kind in BACKENDS.items() if kind.flavor)

@@ -37,6 +37,7 @@ class TensorRTBackend:
         sidecar = loaded.sidecar
         self.info = sidecar.info
         self.profiles = [Profile(name, (height, width)) for name, height, width in sidecar.key.profiles]
+        self.max_streams = sidecar.key.streams
         self.runtime_cache: RuntimeCache | None = None
         if isinstance(self.flavor, TensorRTForRTX):
             self.name = "tensorrt-rtx"
@@ -49,7 +50,7 @@ class TensorRTBackend:
         self.output = self.info.graph.output
         self.cuda_graphs = cuda_graphs and self.info.graph is GraphKind.STEP
         self.graph_fallback: str | None = None  # why CUDA graphs are off, where capture failed
-        self._hw: tuple[int, int] | None = None
+        self._shape: tuple[int, int, int] | None = None  # (streams, height, width) prepared
 
     def _rtx_context(self, gpu: str, capability: str):
         config = self.engine.create_runtime_config()
@@ -79,22 +80,29 @@ class TensorRTBackend:
     def _buffer(self, name: str, shape) -> cuda.DeviceBuffer:
         return cuda.DeviceBuffer(shape, self._dtype(name))
 
-    def _prepare(self, height: int, width: int) -> None:
-        """Select the profile, set the input shapes, allocate this size's buffers: once per size (the
-        CUDA graphs captured on them stay valid), the last size's freed."""
-        if self._hw == (height, width):
+    def _prepare(self, height: int, width: int, streams: int = 1) -> None:
+        """Select the profile, set the input shapes, allocate the buffers of this many streams of this
+        size: once per (streams, size) (the CUDA graphs captured on them stay valid), the last one's freed."""
+        if self._shape == (streams, height, width):
             return
+        if streams > self.max_streams:
+            raise ReportedError(
+                f"{self.path}: built for at most {self.max_streams} stream(s) a run, not {streams}; "
+                f"rebuild with repvsr-trt build --streams {streams}"
+            )
         self._free_size()
         profile = select_profile(self.profiles, (height, width), str(self.path))
         self.context.set_optimization_profile_async(profile, self.stream.ptr)
-        lr_shape = (1, 3, height, width)
+        lr_shape = (streams, 3, height, width)
         self.context.set_input_shape("lr", lr_shape)
         if self.info.graph is GraphKind.FORWARD:
             self.context.set_input_shape("feature", self._feature_shape(height, width))
         states = self.info.states
         for spec in states:
-            self.context.set_input_shape(spec.input_name, spec.shape(height, width))
-        self._state_sets = [[self._buffer(s.input_name, s.shape(height, width)) for s in states] for _ in range(2)]
+            self.context.set_input_shape(spec.input_name, spec.shape(height, width, streams))
+        self._state_sets = [
+            [self._buffer(s.input_name, s.shape(height, width, streams)) for s in states] for _ in range(2)
+        ]
         self._lr = self._buffer("lr", lr_shape)
         self._lr_host = cuda.PinnedArray(lr_shape, self._dtype("lr"))
         out_shape = tuple(self.context.get_tensor_shape(self.output))
@@ -103,7 +111,7 @@ class TensorRTBackend:
             self._hr = self._buffer("hr", out_shape)
             self._hr_host = cuda.PinnedArray(out_shape, self._dtype("hr"))
         self._graphs: dict[int, cuda.CudaGraph | None] = {}
-        self._hw = (height, width)
+        self._shape = (streams, height, width)
 
     def _feature_shape(self, height: int, width: int) -> tuple[int, ...]:
         channels = self.engine.get_tensor_shape("feature")[1]
@@ -118,9 +126,11 @@ class TensorRTBackend:
         return self._state_sets[0]  # the set itself: `run` tells the two sets apart by identity
 
     def load_state(self, arrays: list[np.ndarray]) -> list:
+        """The state of as many streams as the arrays hold (their dimension 0)."""
         spec = self.info.states[0]
         height, width = (size // spec.scale for size in arrays[0].shape[-2:])
-        state = self.zero_state(height, width)
+        self._prepare(height, width, arrays[0].shape[0])
+        state = self._state_sets[0]
         for buffer, array in zip(state, arrays):
             buffer.upload(array, self.stream)
         return state
@@ -135,8 +145,8 @@ class TensorRTBackend:
         side = 0 if state is self._state_sets[0] else 1
         next_state = self._state_sets[1 - side]
         if isinstance(lr, np.ndarray):
-            if lr.shape[-2:] != self._hw:
-                raise ReportedError(f"{self.path}: frame size changed without a new zero state")
+            if (lr.shape[0], *lr.shape[-2:]) != self._shape:
+                raise ReportedError(f"{self.path}: frame size or streams changed without a new zero state")
             self._lr_host.array[...] = lr
             self._lr_host.upload(self._lr, self.stream)
         else:  # an uploaded frame: a copy on the device, into the address the CUDA graph reads
@@ -169,7 +179,7 @@ class TensorRTBackend:
 
     def _free_size(self) -> None:
         """The graphs and buffers of the frame size prepared last, freed."""
-        if self._hw is None:
+        if self._shape is None:
             return
         for graph in self._graphs.values():
             if graph is not None:
@@ -179,7 +189,7 @@ class TensorRTBackend:
             buffers += [self._hr, self._hr_host]
         for buffer in buffers:
             buffer.free()
-        self._hw = None
+        self._shape = None
 
     def _bind(self, state, next_state, out, feature) -> None:
         set_address = self.context.set_tensor_address

@@ -57,6 +57,7 @@ class BuildSettings:
     force: bool = False
     flavor: str = "tensorrt"
     compute_capabilities: str = ""  # TensorRT for RTX: "8.6,8.9"; "" for its default set
+    streams: int = 1  # a streaming graph's engine takes 1 to this many streams a run
 
 
 def build(onnx_path: Path, engine: Path, settings: BuildSettings, say=print) -> list[Path]:
@@ -109,6 +110,11 @@ def _build_locked(
 ) -> None:
     graph, info = read_graph(graph_path)
     info.check_runs_on("tensorrt", str(graph_path))
+    if settings.streams > 1 and not info.streams:
+        raise ReportedError(
+            f"{graph_path}: --streams {settings.streams}: its graph runs one stream at a time (a bidirectional "
+            "or centred-window model, or a graph exported before batches of streams: re-export it)"
+        )
     if info.io == "uint16":  # TensorRT's tensor types have no 16-bit unsigned integer
         raise ReportedError(f"{graph_path}: TensorRT takes no uint16 frames; export with --io uint8 or float")
     precision = settings.precision or info.precision
@@ -125,6 +131,7 @@ def _build_locked(
         opt_level=settings.opt_level,
         workspace_gib=settings.workspace_gib,
         version_compatible=settings.version_compatible,
+        streams=settings.streams,
     )
     old = _previous_build(engine_path, say)
     if old is not None and old.key == key and not settings.force:
@@ -162,7 +169,7 @@ def _build_locked(
     for profile in settings.profiles:
         shapes = builder.create_optimization_profile()
         for inp in inputs:
-            shapes.set_shape(inp.name, *input_shapes(inp, profile, info.min_size))
+            shapes.set_shape(inp.name, *input_shapes(inp, profile, info.min_size, settings.streams))
         config.add_optimization_profile(shapes)
     timing_cache_path = None
     if flavor.builds_on_gpu:  # TensorRT for RTX times nothing ahead of time: its timing cache is a no-op
@@ -174,6 +181,7 @@ def _build_locked(
     say(
         f"{engine_path}: building from {graph_path.name} with {flavor.title} {trt.__version__} for {key.target()}, "
         f"{precision}, profiles {', '.join(p.name for p in settings.profiles)}"
+        + (f", 1 to {settings.streams} streams a run" if settings.streams > 1 else "")
     )
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:

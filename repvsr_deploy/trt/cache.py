@@ -30,6 +30,7 @@ class BuildKey:
     opt_level: int
     workspace_gib: float | None  # None: the library's default
     version_compatible: bool
+    streams: int = 1  # the most streams one run takes (a batch of a streaming graph); 1 in sidecars before it
 
     def differences(self, other: BuildKey) -> list[str]:
         """'field: old -> new' for every field that differs."""

@@ -111,8 +111,9 @@ def describe_sidecar(path, sidecar: Sidecar) -> list[str]:
         f"  plugins: {', '.join(sidecar.plugins) or 'none'}",
         f"  inputs: {', '.join(info.input_names)}; outputs: {', '.join(info.output_names)}",
     ]
+    streams = f"1 to {key.streams} streams a run" if key.streams > 1 else "one stream a run"
     lines += [
-        f"  profile {index} ({name}): LR frames up to {width}x{height}"
+        f"  profile {index} ({name}): LR frames up to {width}x{height}, {streams}"
         for index, (name, height, width) in enumerate(key.profiles)
     ]
     return lines

@@ -54,9 +54,10 @@ def graph_inputs(graph: onnx.ModelProto, info: ModelInfo) -> list[TensorSpec]:
     return inputs
 
 
-def input_shapes(inp: TensorSpec, profile: Profile, min_size: int) -> tuple[tuple[int, ...], ...]:
-    """(min, opt, max) shapes of one input under one profile."""
-    largest = inp.shape(*profile.lr_hw)
+def input_shapes(inp: TensorSpec, profile: Profile, min_size: int, streams: int = 1) -> tuple[tuple[int, ...], ...]:
+    """(min, opt, max) shapes of one input under one profile: from one stream of the smallest frame to
+    `streams` streams of the profile's size, tuned for the latter (the batch a server keeps full)."""
+    largest = inp.shape(*profile.lr_hw, streams)
     return inp.shape(min_size, min_size), largest, largest
 
 
