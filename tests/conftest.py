@@ -11,11 +11,12 @@ if "PYTEST_XDIST_WORKER" in os.environ:  # test processes (pytest -n) share the 
     os.environ["OMP_NUM_THREADS"] = "1"  # and for the commands the tests run
 
 
-# The exported graphs' models: the registry's with fewer of their repeated blocks, so every kind of
-# layer is there (and traced, lowered, verified) at a fraction of the export time, which grows with depth.
+# The exported graphs' models: the registry's with fewer of their repeated blocks (EDVR-M: a window of
+# three), so every kind of layer is there (and traced, lowered, verified) at a fraction of the export
+# time, which grows with depth.
 SHALLOW = {
     "basicvsr": {"blocks": 2},
-    "edvr-m": {"extract_blocks": 1, "reconstruct_blocks": 2},
+    "edvr-m": {"frames": 3, "extract_blocks": 1, "reconstruct_blocks": 2},
     "frvsr": {"sr_blocks": 2},
     "tecogan": {"sr_blocks": 2},
     "ksnet-uni": {"extract_blocks": 1},
