@@ -134,3 +134,19 @@ def test_chunks_write_a_video_file(rotated_clip, tmp_path, output, message):
     result = upscale(rotated_clip, tmp_path / output, "--chunks", 2)
     assert result.returncode == 1 and message in result.stderr
     assert result.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_an_engine_built_for_fewer_streams_is_refused_before_any_work(rotated_clip, tmp_path):
+    from repvsr_deploy.graph_file import read_graph
+    from repvsr_deploy.trt.cache import BuildKey, Sidecar, sidecar_path
+
+    engine = tmp_path / "models" / "r.plan"
+    engine.parent.mkdir()
+    engine.write_bytes(b"an engine")  # never loaded: its sidecar refuses it first
+    key = BuildKey("rtx", "1.7", "", (), "ab" * 32, "fp32", (("720p", 180, 320),), 3, None, False, streams=2)
+    sidecar = Sidecar(key, read_graph(GRAPH)[1].to_metadata(), (), "2026-12-02T00:00:00")
+    sidecar_path(engine).write_text(sidecar.to_json())
+    result = run_cli("repvsr-upscale", rotated_clip, tmp_path / "out.mp4", "--engine", engine, "--chunks", 3)
+    assert result.returncode == 1, result.stderr
+    assert "built for at most 2 stream(s) a run, and --chunks 3 runs 3; rebuild it with" in result.stderr
+    assert result.stderr.count("\n") == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["models"]

@@ -241,6 +241,8 @@ def upscale_command(
     chunking = None
     if chunks:
         _check_chunking(start, frames, deinterlace, allow_partial, reset_at_cuts)
+        if engine:
+            _check_engine_streams(engine, chunks)
         chunking = Chunking(chunks, segment, warmup, _model_digest(_model_file(ckpt, onnx, engine)))
     failed = 0
     with _open_model(
@@ -341,6 +343,18 @@ def _check_chunking(start, frames, deinterlace, allow_partial, reset_at_cuts) ->
     ):
         if given:
             raise click.UsageError(f"--chunks runs a whole video: it does not take {flag}")
+
+
+def _check_engine_streams(engine: Path, chunks: int) -> None:
+    """An engine runs batches of at most the streams it was built for: more is refused before any work."""
+    from ..trt.engine import read_engine_sidecar
+
+    built = read_engine_sidecar(engine).key.streams
+    if built < chunks:
+        raise ReportedError(
+            f"{engine}: built for at most {built} stream(s) a run, and --chunks {chunks} runs {chunks}; "
+            f"rebuild it with repvsr-trt build --streams {chunks}"
+        )
 
 
 def _model_digest(path: Path) -> str:
