@@ -2,10 +2,13 @@
 
 `--debug` anywhere on the command line shows the traceback instead. SIGTERM and SIGHUP (what
 `kill`, `timeout` and container runtimes send) end a command as Ctrl-C does: its outputs are left
-as they were, its staging removed, exit 128 + the signal's number.
+as they were, its staging removed, exit 128 + the signal's number. A crash inside a native library
+(a segmentation fault) prints every thread's Python stack before the process dies, so that a report
+of it says where.
 """
 
 import errno
+import faulthandler
 import signal
 import sys
 
@@ -22,6 +25,8 @@ def run_command(command: click.Command) -> None:
     """Entry point body: run `command`, turning every failure into its one-line form."""
     prog = command.name
     debug = DEBUG_FLAG in sys.argv[1:]
+    if sys.__stderr__ is not None:  # the process's own stderr (pythonw has none)
+        faulthandler.enable(file=sys.__stderr__)
     for name in STOP_SIGNALS:
         if hasattr(signal, name):  # Windows has no SIGHUP
             signal.signal(getattr(signal, name), _stop)
