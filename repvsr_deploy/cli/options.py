@@ -33,3 +33,27 @@ class FiniteRange(click.FloatRange):
         if not math.isfinite(value):
             self.fail(f"{value} is not a finite number", param, ctx)
         return value
+
+
+def encoding_options(command):
+    """The output video's encoder and carried-stream options (repvsr-upscale, repvsr-serve client)."""
+    options = [
+        click.option("--codec", help="Video encoder (FFmpeg's name) [default: the container's for the bit depth]."),
+        click.option(
+            "--crf", type=click.IntRange(0, 63), help="Encoder quality, for encoders with a crf [default: 18]."
+        ),
+        click.option("--preset", help="Encoder speed, for encoders with presets [default: theirs; libx265: faster]."),
+        click.option("--bit-depth", type=click.Choice(["8", "10"]), help="Of the output video [default: the input's]."),
+        click.option(
+            "--audio-codec", help="Re-encode the audio with this encoder (for a container that cannot hold it)."
+        ),
+        click.option(
+            "--drop-stream",
+            multiple=True,
+            metavar="INDEX|audio|subtitle",
+            help="Leave an input stream out (its index, or every audio or subtitle stream); repeatable.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

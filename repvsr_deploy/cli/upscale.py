@@ -10,7 +10,7 @@ import click
 from ..errors import ReportedError
 from ..runtime.backends import DEVICES, GRAPH_BACKENDS
 from .errors import debug_option, run_command
-from .options import FiniteRange
+from .options import FiniteRange, encoding_options
 
 WARMUP = 8  # frames before a segment that prime the state at its seam (benchmarks/chunk_seams.py)
 
@@ -138,17 +138,7 @@ def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Pat
     help="What runs the --onnx graph.",
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--codec", help="Video encoder (FFmpeg's name) [default: the container's for the bit depth].")
-@click.option("--crf", type=click.IntRange(0, 63), help="Encoder quality, for encoders with a crf [default: 18].")
-@click.option("--preset", help="Encoder speed, for encoders with presets [default: theirs; libx265: faster].")
-@click.option("--bit-depth", type=click.Choice(["8", "10"]), help="Of the output video [default: the input's].")
-@click.option("--audio-codec", help="Re-encode the audio with this encoder (for a container that cannot hold it).")
-@click.option(
-    "--drop-stream",
-    multiple=True,
-    metavar="INDEX|audio|subtitle",
-    help="Leave an input stream out (its index, or every audio or subtitle stream); repeatable.",
-)
+@encoding_options
 @click.option("--start", default=0, show_default=True, type=click.IntRange(0), help="First frame.")
 @click.option("--frames", type=click.IntRange(1), help="How many frames, at most [default: to the end].")
 @click.option("--deinterlace", is_flag=True, help="Make interlaced video progressive first (bwdif).")
