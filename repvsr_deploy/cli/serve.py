@@ -74,7 +74,7 @@ def client_command(url, source, target, name, codec, crf, preset, bit_depth, aud
         carried = _carried(clip.other_streams, drop_stream)
         with (
             open_sink(target, clip, remote.info.scale, encoding, carried, overwrite) as sink,
-            _progress(source, clip.frame_count) as tick,
+            _progress(source.name, clip.frame_count) as tick,
         ):
             times = upscale.run(clip, sink, remote, None, tick, carried)
     click.echo(f"{target}: {times.items} frames, {clip.width * remote.info.scale}x{clip.height * remote.info.scale}")

@@ -22,6 +22,26 @@ def _model_file(ckpt, onnx, engine) -> Path:
     return next((path for path in (ckpt, onnx, engine) if path), None) or demo_model()[0]
 
 
+def _chosen_model(ckpt, onnx, engine, graph_backend: str, device: str) -> tuple[Path, str, str]:
+    """(model file, backend, device) the flags name: the flag names the backend, whatever the file's
+    suffix; no model: the demo on the fastest backend present."""
+    from ..runtime.backends import backend_for
+
+    if onnx and backend_for(onnx).name == "openvino":  # an OpenVINO IR model (repvsr-quantize)
+        graph_backend = "openvino"
+    given = [
+        (path, backend) for path, backend in ((ckpt, "torch"), (onnx, graph_backend), (engine, "tensorrt")) if path
+    ]
+    if len(given) > 1:
+        raise click.UsageError("give one of --ckpt, --onnx, --engine, --bicubic")
+    if given:
+        return *given[0], device
+    from ..demo import demo_model
+
+    model, backend, fastest_device = demo_model()
+    return model, backend, fastest_device if device == "auto" else device
+
+
 def _open_model(
     ckpt,
     onnx,
@@ -33,34 +53,22 @@ def _open_model(
     trust_host_code: bool,
     streams: bool,
 ):
-    """The session (with `streams`, a batch of streams): the flag names the backend, whatever the
-    file's suffix; no model: the demo on the fastest backend present."""
-    from ..runtime.backends import backend_for
+    """The session (with `streams`, a batch of streams) over the model the flags name."""
     from ..runtime.session import Session, open_session
     from ..runtime.streams import open_streams
 
-    if onnx and backend_for(onnx).name == "openvino":  # an OpenVINO IR model (repvsr-quantize)
-        graph_backend = "openvino"
-    given = [
-        (path, backend) for path, backend in ((ckpt, "torch"), (onnx, graph_backend), (engine, "tensorrt")) if path
-    ]
-    if len(given) + bicubic > 1:
-        raise click.UsageError("give one of --ckpt, --onnx, --engine, --bicubic")
     if bicubic:
+        if ckpt or onnx or engine:
+            raise click.UsageError("give one of --ckpt, --onnx, --engine, --bicubic")
         if streams:
             raise click.UsageError("--chunks runs a model as streams of a batch; --bicubic is no model")
         from ..runtime.bicubic_backend import BicubicBackend
 
         return Session(BicubicBackend())
-    if not given:
-        from ..demo import demo_model
-
-        model, backend, fastest_device = demo_model()
-        given = [(model, backend)]
-        device = fastest_device if device == "auto" else device
+    model, backend, device = _chosen_model(ckpt, onnx, engine, graph_backend, device)
     if streams:
-        return open_streams(*given[0], device)
-    return open_session(*given[0], device, window, trust_host_code)
+        return open_streams(model, backend, device)
+    return open_session(model, backend, device, window, trust_host_code)
 
 
 def _carried(streams: list, dropped: tuple[str, ...]) -> list:
@@ -167,6 +175,21 @@ def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Pat
     type=click.IntRange(0),
     help="With --chunks: frames run before each segment to prime the state at the seam (their output dropped).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    metavar="[ADDRESS]",
+    help="With --chunks: run the segments on a Ray cluster (at ADDRESS; alone: the one Ray finds, or a new local "
+    "one); inputs, outputs and the model on storage every node sees.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    help="With --ray: Ray workers, each a batch of --chunks streams [default: one per GPU of the cluster, "
+    "or per CPU where it has none].",
+)
 @click.option("--reset-at-cuts", is_flag=True, help="Start from a fresh state at each scene cut.")
 @click.option(
     "--cut-threshold",
@@ -213,6 +236,8 @@ def upscale_command(
     trust_host_code,
     overwrite,
     stats,
+    ray_address,
+    workers,
 ):
     """Upscale IN (a video file or a folder of images) x4 into OUT (a .mp4/.mkv/.mov/.webm/.avi file,
     or a folder, which gets PNG images); or each IN into --out-dir. Each frame keeps its time; colour,
@@ -234,39 +259,73 @@ def upscale_command(
         if engine:
             _check_engine_streams(engine, chunks)
         chunking = Chunking(chunks, segment, warmup, _model_digest(_model_file(ckpt, onnx, engine)))
+    if ray_address is not None:
+        _check_ray(chunking, bicubic, stats)
+    elif workers:
+        raise click.UsageError("--workers is the number of Ray workers: it goes with --ray")
+    made_out_dir = out_dir is not None and not out_dir.exists()
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if ray_address is not None:
+            from ..video.ray_chunks import ModelChoice
+
+            model = ModelChoice(*_chosen_model(ckpt, onnx, engine, graph_backend, device))
+            failed = _upscale_on_ray(jobs, model, encoding, drop_stream, chunking, ray_address or None, workers)
+        else:
+            failed = _upscale_here(
+                jobs, ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code, chunking, encoding,
+                drop_stream, start, frames, deinterlace, allow_partial, cut_threshold if reset_at_cuts else None,
+                overwrite, stats,
+            )  # fmt: skip
+    finally:
+        if made_out_dir and not any(out_dir.iterdir()):  # nothing written: no empty folder left behind
+            out_dir.rmdir()
+    if failed:
+        raise ReportedError(f"{failed} of {len(jobs)} inputs failed (each said above); the others are written")
+
+
+def _upscale_here(
+    jobs, ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code, chunking, encoding,
+    drop_stream, start, frames, deinterlace, allow_partial, cut_threshold, overwrite, stats,
+) -> int:  # fmt: skip
+    """Every input through one session (or batch of streams) on this machine, one line each;
+    returns how many inputs failed."""
     failed = 0
     with _open_model(
         ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code, streams=chunking is not None
     ) as session:
-        made_out_dir = out_dir is not None and not out_dir.exists()
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            for source, target in jobs:
-                try:
-                    if target.resolve() == source.resolve():
-                        raise ReportedError(f"{target}: the output would overwrite the input")
-                    if chunking:
-                        lines = _upscale_chunked(source, target, session, encoding, drop_stream, chunking, stats)
-                    else:
-                        lines = _upscale_one(
-                            source, target, session, encoding, drop_stream, start, frames, deinterlace,
-                            allow_partial, cut_threshold if reset_at_cuts else None, overwrite, stats,
-                        )  # fmt: skip
-                except (ReportedError, click.BadParameter) as exc:  # this input's (a --drop-stream it lacks too)
-                    if len(jobs) == 1:
-                        raise
-                    failed += 1
-                    message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)
-                    click.echo(f"repvsr-upscale: {source}: {message}", err=True)
-                    continue
-                for line in lines:
-                    click.echo(line)
-        finally:
-            if made_out_dir and not any(out_dir.iterdir()):  # nothing written: no empty folder left behind
-                out_dir.rmdir()
-    if failed:
-        raise ReportedError(f"{failed} of {len(jobs)} inputs failed (each said above); the others are written")
+        for source, target in jobs:
+            try:
+                if target.resolve() == source.resolve():
+                    raise ReportedError(f"{target}: the output would overwrite the input")
+                if chunking:
+                    lines = _upscale_chunked(source, target, session, encoding, drop_stream, chunking, stats)
+                else:
+                    lines = _upscale_one(
+                        source, target, session, encoding, drop_stream, start, frames, deinterlace,
+                        allow_partial, cut_threshold, overwrite, stats,
+                    )  # fmt: skip
+            except (ReportedError, click.BadParameter) as exc:  # this input's (a --drop-stream it lacks too)
+                if len(jobs) == 1:
+                    raise
+                failed += 1
+                message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)
+                click.echo(f"repvsr-upscale: {source}: {message}", err=True)
+                continue
+            for line in lines:
+                click.echo(line)
+    return failed
+
+
+def _check_ray(chunking, bicubic: bool, stats: bool) -> None:
+    """--ray runs chunks of a model: refuse what it does not take, before any work."""
+    if chunking is None:
+        raise click.UsageError("--ray runs videos in segments: give --chunks K (the streams of each worker's batch)")
+    if bicubic:
+        raise click.UsageError("--ray runs a model's streams; --bicubic is no model")
+    if stats:
+        raise click.UsageError("--stats times the stages of one machine; with --ray they run on many")
 
 
 def _upscale_one(
@@ -286,7 +345,7 @@ def _upscale_one(
         carried = _carried(clip.other_streams, drop_stream)
         with (
             open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
-            _progress(source, clip.frame_count) as tick,
+            _progress(source.name, clip.frame_count) as tick,
         ):
             times = upscale.run(clip, sink, session, cuts, tick, carried)
     if clip.shortfall:
@@ -302,11 +361,11 @@ def _upscale_one(
 
 
 @contextlib.contextmanager
-def _progress(source: Path, total: int | None):
+def _progress(label: str, total: int | None):
     """A frame counter on stderr (its `update`); cleared if the work fails, so the error is the one line left."""
     from tqdm import tqdm
 
-    with tqdm(total=total, unit="frame", desc=source.name, dynamic_ncols=True) as bar:
+    with tqdm(total=total, unit="frame", desc=label, dynamic_ncols=True) as bar:
         try:
             yield bar.update
         except BaseException:
@@ -359,11 +418,25 @@ def _model_digest(path: Path) -> str:
     return "+".join(file_sha256(file) for file in files)
 
 
-def _upscale_chunked(source, target, batch, encoding, drop_stream, chunking: Chunking, stats) -> list[str]:
-    """Upscale one video into `target` in segments run as streams of `batch`, resuming a killed run."""
+@dataclass
+class _ChunkedInput:
+    """One input planned for a chunked run: its segments, those still to do, and where they go."""
 
+    source: Path
+    target: Path
+    clip: object
+    carried: list
+    index: object
+    segments: list
+    staging: object
+    todo: list
+
+
+def _plan_chunked(source, target, stack: contextlib.ExitStack, encoding, drop_stream, chunking) -> _ChunkedInput:
+    """Open `source` and lock `target` (both held by `stack`), cut the video into segments and
+    take those an interrupted run of the same job finished."""
     from ..atomic import exclusive
-    from ..video.chunked import Staging, describe_job, join_segments, upscale_segments
+    from ..video.chunked import Staging, describe_job
     from ..video.encoders import CONTAINERS
     from ..video.segments import index_frames, plan_segments
     from ..video.sink import is_image_folder
@@ -373,30 +446,105 @@ def _upscale_chunked(source, target, batch, encoding, drop_stream, chunking: Chu
         raise ReportedError(f"{target}: --chunks writes a video file, not a folder of images")
     if target.suffix.lower() not in CONTAINERS:
         raise ReportedError(f"{target}: unknown video container (known: {', '.join(CONTAINERS)})")
-    with open_source(source) as clip, exclusive(target):
-        if not isinstance(clip, VideoFile):
-            raise ReportedError(f"{source}: --chunks cuts a video file, not a folder of images")
-        carried = _carried(clip.other_streams, drop_stream)
-        index = index_frames(clip, carried)
-        segments = plan_segments(index, chunking.streams, chunking.seconds, chunking.warmup)
-        job = describe_job(clip, chunking.model_digest, encoding, chunking.streams, chunking.seconds, chunking.warmup)
-        staging = Staging(target, job, segments)
-        todo = [s for s in segments if not staging.done(s)]
-        lines = []
-        if len(todo) < len(segments):
-            lines.append(f"{target}: resuming: {len(segments) - len(todo)} of {len(segments)} segments were done")
-        times = None
-        if todo:
-            with _progress(source, sum(s.frames for s in todo)) as tick:
-                times = upscale_segments(clip, index, todo, batch, chunking.streams, staging, encoding, tick)
-        join_segments(clip, staging.paths, target, encoding, carried)
-        staging.remove()
-    copied = len(carried)
-    lines.append(
-        f"{target}: {len(index.pts)} frames, {clip.width * batch.info.scale}x{clip.height * batch.info.scale}, "
-        f"{len(segments)} segments{f', {copied} stream(s) carried' if copied else ''}"
+    clip = stack.enter_context(open_source(source))
+    stack.enter_context(exclusive(target))
+    if not isinstance(clip, VideoFile):
+        raise ReportedError(f"{source}: --chunks cuts a video file, not a folder of images")
+    carried = _carried(clip.other_streams, drop_stream)
+    index = index_frames(clip, carried)
+    segments = plan_segments(index, chunking.streams, chunking.seconds, chunking.warmup)
+    job = describe_job(clip, chunking.model_digest, encoding, chunking.streams, chunking.seconds, chunking.warmup)
+    staging = Staging(target, job, segments)
+    todo = [s for s in segments if not staging.done(s)]
+    return _ChunkedInput(source, target, clip, carried, index, segments, staging, todo)
+
+
+def _resumed_line(planned: _ChunkedInput) -> list[str]:
+    done = len(planned.segments) - len(planned.todo)
+    return [f"{planned.target}: resuming: {done} of {len(planned.segments)} segments were done"] if done else []
+
+
+def _join_chunked(planned: _ChunkedInput, encoding, scale: int | None) -> str:
+    """The finished segments joined into the output; the line that reports it."""
+    from ..video.chunked import join_segments
+
+    join_segments(planned.clip, planned.staging.paths, planned.target, encoding, planned.carried)
+    planned.staging.remove()
+    copied = len(planned.carried)
+    size = f", {planned.clip.width * scale}x{planned.clip.height * scale}" if scale else ""
+    return (
+        f"{planned.target}: {len(planned.index.pts)} frames{size}, {len(planned.segments)} segments"
+        f"{f', {copied} stream(s) carried' if copied else ''}"
     )
+
+
+def _upscale_chunked(source, target, batch, encoding, drop_stream, chunking: Chunking, stats) -> list[str]:
+    """Upscale one video into `target` in segments run as streams of `batch`, resuming a killed run."""
+    from ..video.chunked import upscale_segments
+
+    batch.reset()  # this input's frames may be of another size than the last one's
+    with contextlib.ExitStack() as stack:
+        planned = _plan_chunked(source, target, stack, encoding, drop_stream, chunking)
+        lines = _resumed_line(planned)
+        times = None
+        if planned.todo:
+            with _progress(source.name, sum(s.frames for s in planned.todo)) as tick:
+                times = upscale_segments(
+                    planned.clip, planned.index, planned.todo, batch, chunking.streams, planned.staging, encoding, tick
+                )
+        lines.append(_join_chunked(planned, encoding, batch.info.scale))
     return lines + ([f"stages: {times.describe()}"] if stats and times else [])
+
+
+def _upscale_on_ray(jobs, model, encoding, drop_stream, chunking: Chunking, address, workers) -> int:
+    """Every input's segments run by the workers of a Ray cluster (each checked to run the model
+    before any work), then joined here; each input's lines said; returns how many inputs failed."""
+    from ..video.ray_chunks import RayWorkers, SegmentGroup
+
+    failed = 0
+
+    def report(source, message: str) -> None:
+        nonlocal failed
+        if len(jobs) == 1:
+            raise ReportedError(message)
+        failed += 1
+        click.echo(f"repvsr-upscale: {source}: {message}", err=True)
+
+    with RayWorkers(model, chunking.streams, address, workers) as pool, contextlib.ExitStack() as stack:
+        planned: dict[int, _ChunkedInput] = {}
+        for key, (source, target) in enumerate(jobs):
+            try:
+                if target.resolve() == source.resolve():
+                    raise ReportedError(f"{target}: the output would overwrite the input")
+                planned[key] = _plan_chunked(source, target, stack, encoding, drop_stream, chunking)
+            except (ReportedError, click.BadParameter) as exc:
+                report(source, exc.format_message() if isinstance(exc, click.BadParameter) else str(exc))
+        for item in planned.values():
+            for line in _resumed_line(item):
+                click.echo(line)
+        groups = [
+            SegmentGroup(
+                key, item.source.resolve(), item.index, tuple(item.todo[k : k + chunking.streams]), item.staging
+            )
+            for key, item in planned.items()
+            for k in range(0, len(item.todo), chunking.streams)
+        ]
+        errors = {}
+        if groups:
+            with _progress(f"{len(planned)} input(s) on Ray", sum(g.frames for g in groups)) as tick:
+                errors = pool.run(groups, encoding, tick)
+            if pool.deaths:
+                click.echo(
+                    f"repvsr-upscale: warning: {pool.deaths} Ray worker(s) died running segments; "
+                    "what they had not written was run by others",
+                    err=True,
+                )
+        for key, item in planned.items():
+            if key in errors:
+                report(item.source, errors[key])
+                continue
+            click.echo(_join_chunked(item, encoding, None))
+    return failed
 
 
 def main():

@@ -150,7 +150,7 @@ def _model_files(source: Path) -> list[Path]:
 def read_served_model(source: Path) -> tuple[ModelInfo, str]:
     """(the model's interface, the backend that runs it) of a graph or engine; refuses what cannot
     be served as streams of a batch."""
-    from ..runtime.backends import backend_for
+    from ..runtime.backends import GRAPH_BACKENDS, backend_for
 
     backend = backend_for(source).name
     if backend == "tensorrt":
@@ -160,7 +160,7 @@ def read_served_model(source: Path) -> tuple[ModelInfo, str]:
         info = sidecar.info
         if sidecar.key.streams < 2:
             raise ReportedError(f"{source}: built for one stream a run; rebuild it with repvsr-trt build --streams N")
-    elif backend in ("onnxruntime", "openvino"):
+    elif backend in GRAPH_BACKENDS:
         if backend == "openvino":
             from ..runtime.openvino_backend import import_openvino, read_ir
 

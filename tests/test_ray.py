@@ -1,0 +1,91 @@
+"""repvsr-upscale --ray: the segments of two videos run by the workers of a local Ray cluster (this
+machine's CPUs), one worker SIGKILLed mid-run, the output equal to one machine's chunked run; and a
+cluster whose nodes lack the model's backend refused before any work."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from footage import Audio, decode_audio, decode_video, make_clip
+from helpers import BIN, run_cli
+
+from repvsr_deploy.demo import GRAPH
+
+pytest.importorskip("ray")
+pytest.importorskip("onnxruntime")
+KEYFRAMES_EVERY_10 = {"g": "10", "keyint_min": "10", "sc_threshold": "0"}
+# x264 at crf 0: decoded frames are the model's, as rounded to YUV, whatever the encoder decides (at
+# crf 18 two encodes of equal frames in one process were seen to differ by up to 33 levels)
+CHUNKS = ("--chunks", 2, "--segment", 0.3, "--onnx", GRAPH, "--crf", 0)
+
+
+def worker_pids() -> list[int]:
+    """The processes of this machine's Ray workers that hold a SegmentWorker."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"SegmentWorker" in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return pids
+
+
+def ray_upscale(*args, env=None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "repvsr-upscale"), *map(str, args), *map(str, CHUNKS), "--ray", "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's worker processes in /proc")
+def test_two_videos_on_ray_with_a_worker_killed_equal_the_one_machine_run(tmp_path):
+    make_clip(tmp_path / "a.mp4", 100, 64, 48, audio=(Audio(),), options=KEYFRAMES_EVERY_10)
+    make_clip(tmp_path / "b.mkv", 40, 48, 32, rate=30, options=KEYFRAMES_EVERY_10)
+    inputs = (tmp_path / "a.mp4", tmp_path / "b.mkv")
+    local = run_cli("repvsr-upscale", *inputs, "--out-dir", tmp_path / "local", *CHUNKS)
+    assert local.returncode == 0, local.stderr
+
+    run = ray_upscale(*inputs, "--out-dir", tmp_path / "ray")
+    staging = tmp_path / "ray" / ".a.mp4.segments"
+    deadline = time.monotonic() + 120
+    while not (staging.is_dir() and any(p.name.startswith("segment-") for p in staging.iterdir())):
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.02)
+    killed = worker_pids()[:1]
+    assert killed, "no Ray worker process found"
+    os.kill(killed[0], signal.SIGKILL)  # mid-run: segments of a.mp4 are left to do
+    stdout, stderr = run.communicate(timeout=240)
+    assert run.returncode == 0, stderr
+    assert "1 Ray worker(s) died running segments; what they had not written was run by others" in stderr
+    assert "ray/a.mp4: 100 frames, 10 segments, 1 stream(s) carried" in stdout
+    assert "ray/b.mkv: 40 frames, 4 segments" in stdout
+    for name in ("a.mp4", "b.mkv"):
+        served, expected = decode_video(tmp_path / "ray" / name), decode_video(tmp_path / "local" / name)
+        np.testing.assert_array_equal(served.frames, expected.frames)
+        assert served.times == expected.times
+    assert (
+        decode_audio(tmp_path / "ray" / "a.mp4")[1].tobytes() == decode_audio(tmp_path / "local" / "a.mp4")[1].tobytes()
+    )
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == ["a.mp4", "b.mkv"]  # no staging left
+
+
+def test_a_cluster_without_the_models_backend_is_refused_before_any_work(tmp_path):
+    make_clip(tmp_path / "a.mp4", 20, 64, 48, options=KEYFRAMES_EVERY_10)
+    hidden = tmp_path / "no-openvino"
+    hidden.mkdir()
+    (hidden / "sitecustomize.py").write_text("import sys\n\nsys.modules['openvino'] = None  # not installed here\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(hidden), os.environ.get("PYTHONPATH")]))}
+    run = ray_upscale(tmp_path / "a.mp4", tmp_path / "out.mp4", "--graph-backend", "openvino", env=env)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1
+    assert stderr.strip().splitlines()[-1].startswith("repvsr-upscale: error: Ray node ")
+    assert "openvino is not installed" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "no-openvino"]  # nothing written
