@@ -13,6 +13,7 @@ from helpers import run_cli
 
 from repvsr_deploy.bench import roofline
 from repvsr_deploy.bench.memory import PeakMemory
+from repvsr_deploy.bench.paper_tables import paper_row, resolution_of
 from repvsr_deploy.cli.bench import _rows_to_measure
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.models import build_model, fuse, model_names
@@ -31,34 +32,26 @@ def test_ksnet_table_rows_and_the_ones_without_a_model():
 
 def test_repvsr_table_markdown_and_plot(tmp_path):
     result = run_cli(
-        "repvsr-bench",
-        "--table",
-        "repvsr",
-        "--lr-size",
-        "320x180",
-        "--backend",
-        "torch",
-        "--frames",
-        "2",
-        "--warmup",
-        "0",
-        "--format",
-        "markdown",
-        "--plot",
-        tmp_path / "fps.png",
-    )
+        "repvsr-bench", "--table", "repvsr", "--lr-size", "64x48", "--backend", "torch", "--frames", "2",
+        "--warmup", "0", "--format", "markdown", "--plot", tmp_path / "fps.png",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "### RepVSR Table 2, RTX 2080 Ti"
     header = [cell.strip() for cell in lines[2].strip("|").split("|")]
     body = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[4:9]]
     assert [row[0] for row in body] == REPVSR_TABLE2_ORDER
-    assert all(row[header.index("Res")] == "720p" for row in body)  # the LR size of 720p is named so
-    paper = {row[0]: row[header.index("Paper GFLOPs")] for row in body}
-    assert paper["sofvsr"] == "226.12" and paper["repvsr"] == "29.43"
+    assert all(row[header.index("Res")] == "64x48" for row in body)
     for column in ("Params (M)", "GFLOPs", "FPS", "Median ms", "p90 ms", "Peak MB", "GFLOP/s", "% peak"):
         assert column in header
     assert (tmp_path / "fps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_tables_name_their_lr_sizes_and_hold_the_papers_numbers():
+    assert resolution_of((180, 320)) == "720p" and resolution_of((48, 64)) == "64x48"
+    assert paper_row("sofvsr", "720p", "repvsr").gflops == 226.12
+    assert paper_row("repvsr", "720p", "repvsr").gflops == 29.435
+    assert paper_row("repvsr", "64x48", "repvsr") is None
 
 
 def test_csv_and_json_carry_both_conventions_the_roofline_and_the_machine(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from footage import Audio, decode_audio, decode_video, make_clip
+from footage import Audio, decode_audio, decode_video, frame_times, make_clip
 from helpers import BIN, run_cli
 
 from repvsr_deploy.demo import GRAPH
@@ -47,8 +47,10 @@ def ray_upscale(*args, env=None) -> subprocess.Popen:
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's worker processes in /proc")
 def test_two_videos_on_ray_with_a_worker_killed_equal_the_one_machine_run(tmp_path):
-    make_clip(tmp_path / "a.mp4", 100, 64, 48, audio=(Audio(),), options=KEYFRAMES_EVERY_10)
-    make_clip(tmp_path / "b.mkv", 40, 48, 32, rate=30, options=KEYFRAMES_EVERY_10)
+    # a phone's clip: rotated, starting late after its audio, its rate falling from 25 to 10 fps
+    times = frame_times(60, late=0.2, slow_after=30)
+    make_clip(tmp_path / "a.mp4", 60, 64, 48, times=times, rotation=90, audio=(Audio(),), options=KEYFRAMES_EVERY_10)
+    make_clip(tmp_path / "b.mkv", 30, 48, 32, rate=30, options=KEYFRAMES_EVERY_10)
     inputs = (tmp_path / "a.mp4", tmp_path / "b.mkv")
     local = run_cli("repvsr-upscale", *inputs, "--out-dir", tmp_path / "local", *CHUNKS)
     assert local.returncode == 0, local.stderr
@@ -65,12 +67,12 @@ def test_two_videos_on_ray_with_a_worker_killed_equal_the_one_machine_run(tmp_pa
     stdout, stderr = run.communicate(timeout=240)
     assert run.returncode == 0, stderr
     assert "1 Ray worker(s) died running segments; what they had not written was run by others" in stderr
-    assert "ray/a.mp4: 100 frames, 10 segments, 1 stream(s) carried" in stdout
-    assert "ray/b.mkv: 40 frames, 4 segments" in stdout
+    assert "ray/a.mp4: 60 frames, 6 segments, 1 stream(s) carried" in stdout
+    assert "ray/b.mkv: 30 frames, 3 segments" in stdout
     for name in ("a.mp4", "b.mkv"):
         served, expected = decode_video(tmp_path / "ray" / name), decode_video(tmp_path / "local" / name)
         np.testing.assert_array_equal(served.frames, expected.frames)
-        assert served.times == expected.times
+        assert (served.times, served.rotation) == (expected.times, expected.rotation)
     assert (
         decode_audio(tmp_path / "ray" / "a.mp4")[1].tobytes() == decode_audio(tmp_path / "local" / "a.mp4")[1].tobytes()
     )
