@@ -17,6 +17,7 @@ import repvsr_deploy
 from repvsr_deploy.demo import GRAPH
 from repvsr_deploy.runtime.session import open_session
 from repvsr_deploy.runtime.streams import open_streams
+from repvsr_deploy.serve.client import as_uint8
 from repvsr_deploy.serve.load import stream_frames
 from repvsr_deploy.serve.repository import parse_model_config
 from repvsr_deploy.serve.sequences import SequenceFrame, Sequences
@@ -181,6 +182,12 @@ def test_what_cannot_be_served_is_refused_in_one_line(tmp_path):
     assert odd.returncode != 0 and "smaller than model" in odd.stderr and len(odd.stderr.strip().splitlines()) == 1
     missing = run_cli("repvsr-serve", "export", tmp_path / "none.onnx", "-o", tmp_path)
     assert missing.returncode != 0 and "no such ONNX file" in missing.stderr
+
+
+def test_frames_cross_as_uint8_levels_whatever_their_depth():
+    deep = np.array([0, 128, 129, 32896, 65535], np.uint16)  # 10- and 16-bit sources decode to uint16
+    assert as_uint8(deep).dtype == np.uint8 and as_uint8(deep).tolist() == [0, 0, 1, 128, 255]
+    assert as_uint8(np.array([0.0, 0.5, 1.0], np.float32)).tolist() == [0, 128, 255]
 
 
 def test_sequences_leave_at_end_and_after_idling_and_run_each_size_in_its_batch():

@@ -85,7 +85,7 @@ class RemoteStream:
             received += 1
 
     def _send(self, frame: np.ndarray, sequence: int, start: bool, end: bool, number: int) -> None:
-        rgb = np.ascontiguousarray(_as_uint8(frame).transpose(1, 2, 0)[None])
+        rgb = np.ascontiguousarray(as_uint8(frame).transpose(1, 2, 0)[None])
         tensor = self._grpc.InferInput(FRAME, list(rgb.shape), "UINT8")
         tensor.set_data_from_numpy(rgb)
         self._sent_at[f"{sequence}:{number}"] = time.perf_counter()
@@ -123,11 +123,12 @@ class RemoteStream:
         self.close()
 
 
-def _as_uint8(frame: np.ndarray) -> np.ndarray:
+def as_uint8(frame: np.ndarray) -> np.ndarray:
+    """A frame as the wire carries it: uint8 levels (uint16 and float in [0, 1] rounded to them)."""
     if frame.dtype == np.uint8:
         return frame
     if frame.dtype == np.uint16:
-        return (frame.astype(np.uint32) * 255 + 32767) // 65535
+        return ((frame.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     return np.floor(np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
