@@ -180,6 +180,7 @@ def test_the_repository_reads_back_with_tritons_schema(tmp_path):
 def test_what_cannot_be_served_is_refused_in_one_line(tmp_path):
     odd = run_cli("repvsr-serve", "export", GRAPH, "-o", tmp_path, "--native-size", "7x7")
     assert odd.returncode != 0 and "smaller than model" in odd.stderr and len(odd.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # checked before anything is written
     missing = run_cli("repvsr-serve", "export", tmp_path / "none.onnx", "-o", tmp_path)
     assert missing.returncode != 0 and "no such ONNX file" in missing.stderr
 
@@ -205,3 +206,25 @@ def test_sequences_leave_at_end_and_after_idling_and_run_each_size_in_its_batch(
         now[0] = 6.0
         (error,) = sequences.run([SequenceFrame(1, False, False, frames[1])])
         assert "no state here" in error and sequences.live == []  # every one idled out
+
+
+def test_an_engine_is_served_with_its_sidecar_up_to_the_streams_it_was_built_for(tmp_path):
+    pytest.importorskip("tensorrt_rtx", reason="builds a TensorRT for RTX engine (the rtx extra)")
+    engine = tmp_path / "demo.plan"
+    built = run_cli("repvsr-trt", "build", GRAPH, "--flavor", "rtx", "--streams", 2, "--profiles", "720p", "-o", engine)
+    assert built.returncode == 0, built.stderr
+    repository = tmp_path / "repo"
+    more = run_cli("repvsr-serve", "export", engine, "-o", repository, "--max-streams", 4)
+    assert more.returncode == 1 and "built for at most 2 stream(s) a run, not --max-streams 4" in more.stderr
+    native = run_cli("repvsr-serve", "export", engine, "-o", repository, "--max-streams", 2, "--native-size", "320x180")
+    assert native.returncode == 1 and "Triton's own backends run .onnx graphs and TensorRT engines" in native.stderr
+    assert not repository.exists()  # each refused before anything was written
+    served = run_cli("repvsr-serve", "export", engine, "-o", repository, "--max-streams", 2)
+    assert served.returncode == 0, served.stderr
+    assert sorted(p.name for p in (repository / "repvsr" / "1").iterdir()) == [
+        "demo.plan",
+        "demo.plan.json",
+        "model.py",
+    ]
+    config = parse_model_config((repository / "repvsr" / "config.pbtxt").read_text())
+    assert config.parameters["backend"].string_value == "tensorrt" and config.max_batch_size == 2

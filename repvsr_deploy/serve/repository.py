@@ -147,19 +147,24 @@ def _model_files(source: Path) -> list[Path]:
     return [source]
 
 
-def read_served_model(source: Path) -> tuple[ModelInfo, str]:
-    """(the model's interface, the backend that runs it) of a graph or engine; refuses what cannot
-    be served as streams of a batch."""
+def read_served_model(source: Path, streams: int) -> tuple[ModelInfo, str, str | None]:
+    """(the model's interface, the backend that runs it, the platform of Triton's own backend that
+    runs it or None) of a graph or engine; refuses what cannot be served as `streams` streams of a batch."""
     from ..runtime.backends import GRAPH_BACKENDS, backend_for
 
     backend = backend_for(source).name
+    platform = "onnxruntime_onnx" if backend == "onnxruntime" else None
     if backend == "tensorrt":
         from ..trt.engine import read_engine_sidecar
 
         sidecar = read_engine_sidecar(source)
         info = sidecar.info
-        if sidecar.key.streams < 2:
-            raise ReportedError(f"{source}: built for one stream a run; rebuild it with repvsr-trt build --streams N")
+        platform = "tensorrt_plan" if sidecar.key.flavor == "tensorrt" else None  # not TensorRT for RTX's
+        if sidecar.key.streams < streams:
+            raise ReportedError(
+                f"{source}: built for at most {sidecar.key.streams} stream(s) a run, not --max-streams {streams}; "
+                f"rebuild it with repvsr-trt build --streams {streams}"
+            )
     elif backend in GRAPH_BACKENDS:
         if backend == "openvino":
             from ..runtime.openvino_backend import import_openvino, read_ir
@@ -177,7 +182,7 @@ def read_served_model(source: Path) -> tuple[ModelInfo, str]:
         raise ReportedError(
             f"{source}: this graph takes one stream (exported before step graphs took a batch): re-export it"
         )
-    return info, backend
+    return info, backend, platform
 
 
 def write_repository(
@@ -189,28 +194,36 @@ def write_repository(
     native_size: tuple[int, int] | None = None,
     site_packages: list[Path] = (),
 ) -> list[Path]:
-    """The model folders written under `repository` (replacing ones of the same name)."""
+    """The model folders written under `repository` (replacing ones of the same name); everything
+    is checked before anything is written."""
     source = Path(source)
-    info, backend = read_served_model(source)
+    info, backend, platform = read_served_model(source, streams)
     files = _model_files(source)
     for file in files:
         if not file.is_file():
             raise ReportedError(f"{file}: no such file")
-    written = []
-    folder = repository / name
-    _write_model(folder, python_model_config(name, info, source.name, backend, device, streams), files)
-    (folder / "1" / "model.py").write_text(model_py(list(site_packages)))
-    written.append(folder)
+    python_model = python_model_config(name, info, source.name, backend, device, streams)
+    models = [(repository / name, python_model, files, None, {"model.py": model_py(list(site_packages))})]
     if native_size is not None:
-        platform = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}.get(backend)
         if platform is None:
-            raise ReportedError(f"{source}: Triton runs .onnx graphs and TensorRT engines itself, not {backend}'s")
+            raise ReportedError(
+                f"{source}: Triton's own backends run .onnx graphs and TensorRT engines, not this one (--native-size)"
+            )
         _check_native_size(info, native_size)
-        native = repository / f"{name}_native"
+        native = f"{name}_native"
         target = "model.onnx" if platform == "onnxruntime_onnx" else "model.plan"
-        _write_model(native, native_model_config(native.name, info, platform, streams, native_size), [source], target)
-        written.append(native)
-    return written
+        models.append(
+            (
+                repository / native,
+                native_model_config(native, info, platform, streams, native_size),
+                [source],
+                target,
+                {},
+            )
+        )
+    for model in models:
+        _write_model(*model)
+    return [folder for folder, *_ in models]
 
 
 def _check_native_size(info: ModelInfo, size: tuple[int, int]) -> None:
@@ -222,12 +235,22 @@ def _check_native_size(info: ModelInfo, size: tuple[int, int]) -> None:
         )
 
 
-def _write_model(folder: Path, config: dict, files: list[Path], rename: str | None = None) -> None:
-    """config.pbtxt and version 1 holding `files`; an earlier model of the name is replaced."""
+def _write_model(folder: Path, config: dict, files: list[Path], rename: str | None, texts: dict[str, str]) -> None:
+    """config.pbtxt and version 1 holding `files` (the first renamed to `rename`) and `texts`
+    ({name: content}), written beside it and then put in place of an earlier model of the name."""
+    staging = folder.parent / f".{folder.name}.staging"  # what a killed export left goes first
+    shutil.rmtree(staging, ignore_errors=True)
+    version = staging / "1"
+    try:
+        version.mkdir(parents=True)
+        (staging / "config.pbtxt").write_text(model_config_text(config))
+        for k, file in enumerate(files):
+            shutil.copy2(file, version / (rename if rename and k == 0 else file.name))
+        for name, text in texts.items():
+            (version / name).write_text(text)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if folder.exists():
         shutil.rmtree(folder)
-    version = folder / "1"
-    version.mkdir(parents=True)
-    (folder / "config.pbtxt").write_text(model_config_text(config))
-    for k, file in enumerate(files):
-        shutil.copy2(file, version / (rename if rename and k == 0 else file.name))
+    staging.rename(folder)

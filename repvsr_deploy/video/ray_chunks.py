@@ -24,6 +24,7 @@ from .encoders import Encoding
 from .segments import FrameIndex, Segment
 
 RETRIES = 3  # times a group of segments is given to another worker after its worker died
+CLOSE_SECONDS = 60  # how long the workers may take to free what they hold at the end
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,12 @@ class SegmentWorker:
             upscale_segments(clip, group.index, todo, self.batch, self.streams, group.staging, encoding, lambda: None)
         return group.frames
 
+    def close(self) -> None:
+        """The batch freed (device buffers, streams; a TensorRT for RTX runtime cache saved)."""
+        if self.batch is not None:
+            self.batch.close()
+            self.batch = None
+
 
 def import_ray():
     try:
@@ -98,6 +105,7 @@ class RayWorkers:
         self.ray = import_ray()
         self.model, self.streams = model, streams
         self.deaths = 0  # workers that died while running a group
+        self.idle: list = []  # the workers waiting for a group
         self._started = not self.ray.is_initialized()
         if self._started:
             options = {} if address else {"include_dashboard": False}
@@ -158,7 +166,12 @@ class RayWorkers:
         return failed
 
     def close(self) -> None:
-        self.idle = []
+        """Each worker's batch closed, then the cluster left (stopped if this started it)."""
+        workers, self.idle = self.idle, []
+        try:
+            self.ray.get([worker.close.remote() for worker in workers], timeout=CLOSE_SECONDS)
+        except self.ray.exceptions.RayError:  # a worker gone or stuck: its process ends with the job
+            pass
         if self._started:
             self.ray.shutdown()
             self._started = False
