@@ -17,11 +17,10 @@ import repvsr_deploy
 from repvsr_deploy.demo import GRAPH
 from repvsr_deploy.runtime.session import open_session
 from repvsr_deploy.runtime.streams import open_streams
-from repvsr_deploy.serve.client import as_uint8
 from repvsr_deploy.serve.load import stream_frames
 from repvsr_deploy.serve.repository import parse_model_config
 from repvsr_deploy.serve.sequences import SequenceFrame, Sequences
-from repvsr_deploy.video.upscale import upscale_frames
+from repvsr_deploy.video.upscale import to_levels, upscale_frames
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
 from triton_server import bundled_server, running_server  # noqa: E402
@@ -191,8 +190,8 @@ def test_what_cannot_be_served_is_refused_in_one_line(tmp_path):
 
 def test_frames_cross_as_uint8_levels_whatever_their_depth():
     deep = np.array([0, 128, 129, 32896, 65535], np.uint16)  # 10- and 16-bit sources decode to uint16
-    assert as_uint8(deep).dtype == np.uint8 and as_uint8(deep).tolist() == [0, 0, 1, 128, 255]
-    assert as_uint8(np.array([0.0, 0.5, 1.0], np.float32)).tolist() == [0, 128, 255]
+    assert to_levels(deep, np.uint8).dtype == np.uint8 and to_levels(deep, np.uint8).tolist() == [0, 0, 1, 128, 255]
+    assert to_levels(np.array([0.0, 0.5, 1.0], np.float32), np.uint8).tolist() == [0, 128, 255]
 
 
 def test_sequences_leave_at_end_and_after_idling_and_run_each_size_in_its_batch():

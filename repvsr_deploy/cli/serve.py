@@ -43,8 +43,7 @@ def export_command(source, repository, name, max_streams, device, native_size, s
 
     if not name.isidentifier():
         raise click.BadParameter(f"'{name}': a model name of letters, digits and _", param_hint="--name")
-    size = (native_size[1], native_size[0]) if native_size else None
-    for folder in write_repository(source, repository, name, max_streams, device, size, site_packages):
+    for folder in write_repository(source, repository, name, max_streams, device, native_size, site_packages):
         click.echo(f"{folder}: {(folder / 'config.pbtxt').name} and version 1")
 
 
@@ -65,16 +64,16 @@ def client_command(url, source, target, name, codec, crf, preset, bit_depth, aud
     from ..video.encoders import Encoding
     from ..video.sink import open_sink
     from ..video.source import open_source
-    from .upscale import _carried, _progress
+    from .upscale import carried_streams, progress_bar
 
     encoding = Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)
     if target.resolve() == source.resolve():
         raise ReportedError(f"{target}: the output would overwrite the input")
-    with RemoteStream(url, name) as remote, open_source(source) as clip:
-        carried = _carried(clip.other_streams, drop_stream)
+    with open_source(source) as clip, RemoteStream(url, name) as remote:  # the input checked first
+        carried = carried_streams(clip.other_streams, drop_stream)
         with (
             open_sink(target, clip, remote.info.scale, encoding, carried, overwrite) as sink,
-            _progress(source.name, clip.frame_count) as tick,
+            progress_bar(source.name, clip.frame_count) as tick,
         ):
             times = upscale.run(clip, sink, remote, None, tick, carried)
     click.echo(f"{target}: {times.items} frames, {clip.width * remote.info.scale}x{clip.height * remote.info.scale}")
@@ -97,6 +96,7 @@ def bench_command(url, graph, name, streams, frames, size, device):
     from ..runtime.session import open_session
     from ..serve.load import compare_with_local, load
 
+    open_session(graph, device=device).close()  # a graph that does not run here is said before the load
     report, outputs = load(url, name, streams, frames, size)
     report = compare_with_local(report, outputs, lambda: open_session(graph, device=device), size)
     for line in report.lines():

@@ -71,7 +71,7 @@ def _open_model(
     return open_session(model, backend, device, window, trust_host_code)
 
 
-def _carried(streams: list, dropped: tuple[str, ...]) -> list:
+def carried_streams(streams: list, dropped: tuple[str, ...]) -> list:
     """The input's audio and subtitle streams less those --drop-stream names (index or kind)."""
     known = {str(s.index) for s in streams} | {s.type for s in streams}
     for name in dropped:
@@ -270,7 +270,8 @@ def upscale_command(
         if ray_address is not None:
             from ..video.ray_chunks import ModelChoice
 
-            model = ModelChoice(*_chosen_model(ckpt, onnx, engine, graph_backend, device))
+            path, backend, model_device = _chosen_model(ckpt, onnx, engine, graph_backend, device)
+            model = ModelChoice(Path(path).absolute(), backend, model_device)  # as every node finds it
             failed = _upscale_on_ray(jobs, model, encoding, drop_stream, chunking, ray_address or None, workers)
         else:
             failed = _upscale_here(
@@ -342,10 +343,10 @@ def _upscale_one(
     scale = session.info.scale
     cuts = SceneCuts(cut_threshold) if cut_threshold is not None else None
     with open_source(source, start, frames, deinterlace, allow_partial) as clip:
-        carried = _carried(clip.other_streams, drop_stream)
+        carried = carried_streams(clip.other_streams, drop_stream)
         with (
             open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
-            _progress(source.name, clip.frame_count) as tick,
+            progress_bar(source.name, clip.frame_count) as tick,
         ):
             times = upscale.run(clip, sink, session, cuts, tick, carried)
     if clip.shortfall:
@@ -361,7 +362,7 @@ def _upscale_one(
 
 
 @contextlib.contextmanager
-def _progress(label: str, total: int | None):
+def progress_bar(label: str, total: int | None):
     """A frame counter on stderr (its `update`); cleared if the work fails, so the error is the one line left."""
     from tqdm import tqdm
 
@@ -450,11 +451,11 @@ def _plan_chunked(source, target, stack: contextlib.ExitStack, encoding, drop_st
     stack.enter_context(exclusive(target))
     if not isinstance(clip, VideoFile):
         raise ReportedError(f"{source}: --chunks cuts a video file, not a folder of images")
-    carried = _carried(clip.other_streams, drop_stream)
+    carried = carried_streams(clip.other_streams, drop_stream)
     index = index_frames(clip, carried)
     segments = plan_segments(index, chunking.streams, chunking.seconds, chunking.warmup)
     job = describe_job(clip, chunking.model_digest, encoding, chunking.streams, chunking.seconds, chunking.warmup)
-    staging = Staging(target, job, segments)
+    staging = Staging(target.absolute(), job, segments)  # absolute: Ray workers write there from elsewhere
     todo = [s for s in segments if not staging.done(s)]
     return _ChunkedInput(source, target, clip, carried, index, segments, staging, todo)
 
@@ -488,7 +489,7 @@ def _upscale_chunked(source, target, batch, encoding, drop_stream, chunking: Chu
         lines = _resumed_line(planned)
         times = None
         if planned.todo:
-            with _progress(source.name, sum(s.frames for s in planned.todo)) as tick:
+            with progress_bar(source.name, sum(s.frames for s in planned.todo)) as tick:
                 times = upscale_segments(
                     planned.clip, planned.index, planned.todo, batch, chunking.streams, planned.staging, encoding, tick
                 )
@@ -531,7 +532,7 @@ def _upscale_on_ray(jobs, model, encoding, drop_stream, chunking: Chunking, addr
         ]
         errors = {}
         if groups:
-            with _progress(f"{len(planned)} input(s) on Ray", sum(g.frames for g in groups)) as tick:
+            with progress_bar(f"{len(planned)} input(s) on Ray", sum(g.frames for g in groups)) as tick:
                 errors = pool.run(groups, encoding, tick)
             if pool.deaths:
                 click.echo(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ReportedError
+from ..video.upscale import to_levels
 from .repository import FRAME, HR
 
 DEPTH = 4  # frames of one stream sent before its first answer is awaited
@@ -85,7 +86,7 @@ class RemoteStream:
             received += 1
 
     def _send(self, frame: np.ndarray, sequence: int, start: bool, end: bool, number: int) -> None:
-        rgb = np.ascontiguousarray(as_uint8(frame).transpose(1, 2, 0)[None])
+        rgb = np.ascontiguousarray(to_levels(frame, np.uint8).transpose(1, 2, 0)[None])
         tensor = self._grpc.InferInput(FRAME, list(rgb.shape), "UINT8")
         tensor.set_data_from_numpy(rgb)
         self._sent_at[f"{sequence}:{number}"] = time.perf_counter()
@@ -121,15 +122,6 @@ class RemoteStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def as_uint8(frame: np.ndarray) -> np.ndarray:
-    """A frame as the wire carries it: uint8 levels (uint16 and float in [0, 1] rounded to them)."""
-    if frame.dtype == np.uint8:
-        return frame
-    if frame.dtype == np.uint16:
-        return ((frame.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    return np.floor(np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def _with_last(items: Iterable) -> Iterator[tuple]:

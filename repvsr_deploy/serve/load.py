@@ -12,6 +12,7 @@ import numpy as np
 
 from ..clips import moving_clip
 from ..errors import ReportedError
+from ..video.upscale import to_levels
 from .client import RemoteStream
 
 
@@ -81,14 +82,10 @@ def compare_with_local(report: LoadReport, outputs: list, session_factory, size)
     worst = 0
     for k, served in enumerate(outputs):
         with session_factory() as session:
-            local = np.concatenate([_levels(hr) for hr in session.run(iter(stream_frames(k, report.frames, size)))])
+            local = np.concatenate(
+                [to_levels(hr, np.uint8) for hr in session.run(iter(stream_frames(k, report.frames, size)))]
+            )
         if local.shape != served.shape:
             raise ReportedError(f"stream {k}: the server answered {served.shape}, the local run {local.shape}")
         worst = max(worst, int(np.abs(local.astype(np.int16) - served.astype(np.int16)).max()))
     return LoadReport(report.streams, report.frames, report.seconds, report.latencies, worst)
-
-
-def _levels(hr: np.ndarray) -> np.ndarray:
-    from ..video.upscale import to_levels
-
-    return to_levels(hr, np.uint8)

@@ -25,7 +25,7 @@ CONTROLS = {"start": "START", "end": "END", "corrid": "CORRID"}
 IDLE_SECONDS = 60  # a sequence that sends nothing for this long is ended and its slot freed
 QUEUE_DELAY_US = 2000  # how long the batcher waits to fill a batch
 MODEL_IMPORT = "from repvsr_deploy.serve.triton_model import TritonPythonModel  # noqa: F401\n"
-TYPES = {"uint8": "TYPE_UINT8", "uint16": "TYPE_UINT16", "float": "TYPE_FP32"}
+TYPES = {"uint8": "TYPE_UINT8", "uint16": "TYPE_UINT16"}  # of integer frames; float ones as the graph's precision
 
 
 def model_config_text(config: dict) -> str:
@@ -65,15 +65,7 @@ def python_model_config(name: str, info: ModelInfo, graph_file: str, backend: st
         "max_batch_size": streams,
         "input": [{"name": FRAME, "data_type": "TYPE_UINT8", "dims": [-1, -1, 3]}],
         "output": [{"name": HR, "data_type": "TYPE_UINT8", "dims": [-1, -1, 3]}],
-        "sequence_batching": {
-            "max_sequence_idle_microseconds": IDLE_SECONDS * 1_000_000,
-            "control_input": _sequence_controls(),
-            "oldest": {
-                "max_candidate_sequences": streams,
-                "preferred_batch_size": [streams],
-                "max_queue_delay_microseconds": QUEUE_DELAY_US,
-            },
-        },
+        "sequence_batching": {**_oldest_first(streams), "control_input": _sequence_controls()},
         "instance_group": [{"kind": "KIND_CPU", "count": 1}],
         "parameters": {
             key: {"string_value": str(value)}
@@ -89,40 +81,43 @@ def python_model_config(name: str, info: ModelInfo, graph_file: str, backend: st
 
 
 def native_model_config(name: str, info: ModelInfo, platform: str, streams: int, size: tuple[int, int]) -> dict:
-    """The graph run by the server itself at `size` (width, height), its state kept by Triton."""
-    width, height = size
-    state = [
-        {
-            "input_name": spec.input_name,
-            "output_name": spec.output_name,
-            "data_type": "TYPE_FP32" if info.precision != "fp16" else "TYPE_FP16",
-            "dims": list(spec.shape(height, width)[1:]),
-            "initial_state": [
-                {
-                    "data_type": "TYPE_FP32" if info.precision != "fp16" else "TYPE_FP16",
-                    "dims": list(spec.shape(height, width)[1:]),
-                    "zero_data": True,
-                    "name": f"zero_{spec.name}",
-                }
-            ],
-        }
-        for spec in info.states
-    ]
-    frame_type = TYPES[info.io]
+    """The graph run by the server itself at `size` (H, W), its state kept by Triton."""
+    height, width = size
+    float_type = "TYPE_FP16" if info.precision == "fp16" else "TYPE_FP32"  # as the graph's tensors are
+    frame_type = TYPES.get(info.io, float_type)
+    state = []
+    for spec in info.states:
+        dims = list(spec.shape(height, width)[1:])
+        zeros = {"data_type": float_type, "dims": dims, "zero_data": True, "name": f"zero_{spec.name}"}
+        state.append(
+            {
+                "input_name": spec.input_name,
+                "output_name": spec.output_name,
+                "data_type": float_type,
+                "dims": dims,
+                "initial_state": [zeros],
+            }
+        )
+    (lr,) = info.graph.inputs
+    hr_dims = [3, height * info.scale, width * info.scale]
     return {
         "name": name,
         "platform": platform,
         "max_batch_size": streams,
-        "input": [{"name": "lr", "data_type": frame_type, "dims": [3, height, width]}],
-        "output": [{"name": "hr", "data_type": frame_type, "dims": [3, height * info.scale, width * info.scale]}],
-        "sequence_batching": {
-            "max_sequence_idle_microseconds": IDLE_SECONDS * 1_000_000,
-            "oldest": {
-                "max_candidate_sequences": streams,
-                "preferred_batch_size": [streams],
-                "max_queue_delay_microseconds": QUEUE_DELAY_US,
-            },
-            "state": state,
+        "input": [{"name": lr, "data_type": frame_type, "dims": [3, height, width]}],
+        "output": [{"name": info.graph.output, "data_type": frame_type, "dims": hr_dims}],
+        "sequence_batching": {**_oldest_first(streams), "state": state},
+    }
+
+
+def _oldest_first(streams: int) -> dict:
+    """Triton's sequence batcher, `oldest` strategy: up to `streams` sequences in a batch."""
+    return {
+        "max_sequence_idle_microseconds": IDLE_SECONDS * 1_000_000,
+        "oldest": {
+            "max_candidate_sequences": streams,
+            "preferred_batch_size": [streams],
+            "max_queue_delay_microseconds": QUEUE_DELAY_US,
         },
     }
 
@@ -227,7 +222,7 @@ def write_repository(
 
 
 def _check_native_size(info: ModelInfo, size: tuple[int, int]) -> None:
-    width, height = size
+    height, width = size
     info.check_frame(height, width)
     if width % info.size_multiple or height % info.size_multiple:
         raise ReportedError(

@@ -67,18 +67,15 @@ class Sequences:
         return results
 
     def _run_round(self, requests, indices: list[int], results: list, now: float) -> None:
-        by_batch: dict[int, dict[int, int]] = {}  # id(batch) -> {stream: request index}
-        batches = {}
+        by_batch: dict = {}  # StreamBatch -> {stream: request index}
         for k in indices:
             try:
                 slot = self._slot_for(requests[k], now)
             except ReportedError as exc:
                 results[k] = str(exc)
                 continue
-            by_batch.setdefault(id(slot.batch), {})[slot.stream] = k
-            batches[id(slot.batch)] = slot.batch
-        for key, streams in by_batch.items():
-            batch = batches[key]
+            by_batch.setdefault(slot.batch, {})[slot.stream] = k
+        for batch, streams in by_batch.items():
             try:
                 hr = batch.step({stream: requests[k].frame.transpose(2, 0, 1) for stream, k in streams.items()})
             except ReportedError as exc:

@@ -4,8 +4,8 @@ Each worker is a Ray actor that holds a batch of streams of the model (`num_gpus
 has GPUs, one CPU otherwise) and upscales a group of up to `streams` segments at a time into the
 inputs' staging folders, as one machine's chunked run does (`chunked.upscale_segments`): those
 folders, the inputs and the model file must be at the same paths on every node (shared storage).
-Before any work every worker says whether its node runs the model's backend; one that does not is
-refused in one line. A worker that dies (its process killed, its node lost) has the segments of its
+Before any work every worker opens the model on its node; a node where it does not open (its
+backend missing, the file not there or not a model) is refused in one line. A worker that dies (its process killed, its node lost) has the segments of its
 group that are not written yet run by the others (by a new one if none is left), at most `RETRIES`
 times.
 """
@@ -52,27 +52,32 @@ class SegmentGroup:
 
 
 class SegmentWorker:
-    """A Ray actor's body: the model's batch of streams, kept open from one group to the next."""
+    """A Ray actor's body: the model's batch of streams, opened by `problem` and kept open from one
+    group to the next."""
 
     def __init__(self, model: ModelChoice, streams: int):
         self.model, self.streams, self.batch = model, streams, None
 
     def problem(self) -> tuple[str, str | None]:
-        """(this node, why it cannot run the model, or None)."""
+        """(this node, why it cannot run the model, or None): the model opened here, its batch kept."""
         from ..runtime.backends import backend_named
+        from ..runtime.streams import open_streams
 
         node = socket.gethostname()
         if not Path(self.model.path).is_file():
             return node, f"{self.model.path}: no such model file there (keep it on storage every node sees)"
-        return node, backend_named(self.model.backend).problem(self.model.device)
+        problem = backend_named(self.model.backend).problem(self.model.device)
+        if problem is None:
+            try:
+                self.batch = open_streams(self.model.path, self.model.backend, self.model.device)
+            except ReportedError as exc:
+                problem = str(exc)
+        return node, problem
 
     def run(self, group: SegmentGroup, encoding: Encoding) -> int:
         """The group's segments not written yet, each into its staging file; the frames it holds."""
-        from ..runtime.streams import open_streams
         from .source import VideoFile, open_source
 
-        if self.batch is None:
-            self.batch = open_streams(self.model.path, self.model.backend, self.model.device)
         todo = [s for s in group.segments if not group.staging.done(s)]
         self.batch.reset()  # this group's frames may be of another size than the last one's
         with open_source(group.source) as clip:
