@@ -84,9 +84,10 @@ def _tasks() -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
-def test_closed_sessions_let_go_of_their_runtime_while_still_referenced(backend):
+def test_closed_sessions_let_go_of_their_runtime_while_still_referenced(backend, monkeypatch):
     """Sessions kept (as a caller might) but closed: the runtime's threads and sessions are gone."""
     pytest.importorskip(backend)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # a pool of threads each (test processes run one thread)
     before = _tasks()
     sessions = []
     for _ in range(3):
@@ -124,3 +125,22 @@ def test_a_session_that_cannot_be_made_closes_the_graphs_it_was_given():
     with pytest.raises(ReportedError, match="at least 2"):
         session_over(graphs, window=1)
     assert all(b.model is None for b in graphs.values())
+
+
+@pytest.mark.parametrize("value, threads", [("1", 1), (None, None), ("many", None)])
+def test_the_cpu_backends_take_omp_num_threads_as_torch_does(monkeypatch, value, threads):
+    """Processes sharing the cores (Ray's CPU workers, test processes) get a thread each, not a pool each."""
+    openvino = pytest.importorskip("openvino")
+    from repvsr_deploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
+    from repvsr_deploy.runtime.openvino_backend import OpenVINOBackend
+
+    if value is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+    onnxruntime = OnnxRuntimeBackend(GRAPH, "cpu").session.get_session_options().intra_op_num_threads
+    assert onnxruntime == (threads or 0)  # 0: onnxruntime's own choice, a pool over every core
+    openvino_default = openvino.Core().compile_model(str(GRAPH), "CPU").get_property("INFERENCE_NUM_THREADS")
+    assert OpenVINOBackend(GRAPH).request.get_compiled_model().get_property("INFERENCE_NUM_THREADS") == (
+        threads or openvino_default
+    )

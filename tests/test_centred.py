@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import randomize_every_parameter
+from helpers import randomize_every_parameter, run_cli
+from official_weights import edvr_shapes, random_weights
 
 from repvsr_deploy.centred import centred_window
 from repvsr_deploy.errors import ReportedError
-from repvsr_deploy.models import build_model
+from repvsr_deploy.models import build_model, load_checkpoint
 from repvsr_deploy.runtime import open_session
 from repvsr_deploy.runtime.session import CentredSession
 
@@ -70,11 +71,17 @@ def test_streaming_stays_the_default():
 
 @pytest.fixture(scope="module")
 def exported_centred(tmp_path_factory):
-    from repvsr_deploy.export import export_verified
-
-    model, path = centred_edvr(), tmp_path_factory.mktemp("centred") / "edvr.onnx"
-    export_verified(model, path, frames=3, hw=(32, 36))
-    return model, path
+    """The user's path with official weights: an official EDVR-M checkpoint (SMALL's shapes, random
+    values) through repvsr-import, and the checkpoint it writes through repvsr-export."""
+    folder = tmp_path_factory.mktemp("centred")
+    weights = random_weights(edvr_shapes(c=16, groups=2, extract=1, reconstruct=1))
+    torch.save({"params": weights}, folder / "EDVR_M.pth")
+    imported = run_cli("repvsr-import", folder / "EDVR_M.pth", "-o", folder / "edvr.pth")
+    assert imported.returncode == 0, imported.stderr
+    args = ("--onnx", "-o", folder / "edvr.onnx", "--verify-size", "32x36", "--verify-frames", "3")
+    exported = run_cli("repvsr-export", folder / "edvr.pth", *args)
+    assert exported.returncode == 0, exported.stderr
+    return load_checkpoint(folder / "edvr.pth"), folder / "edvr.onnx"
 
 
 @pytest.mark.parametrize("frames", [7, 5, 3])

@@ -29,7 +29,7 @@ def test_export_random_init(tmp_path):
 
 
 def test_export_checkpoint_with_fp16(tmp_path):
-    save_checkpoint(build_model("repvsr"), tmp_path / "ckpt.pth")
+    save_checkpoint(build_model("rrn", blocks=2), tmp_path / "ckpt.pth")  # a checkpoint keeps its config
     result = run_cli("repvsr-export", tmp_path / "ckpt.pth", "--onnx", "--fp16", "--verify-frames", "3")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "ckpt.onnx").is_file() and (tmp_path / "ckpt.fp16.onnx").is_file()

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from helpers import BIN, make_video, run_cli
 
+from repvsr_deploy.models import build_model, save_checkpoint
+
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
@@ -120,12 +122,13 @@ def test_what_a_killed_writer_left_is_cleared_by_the_next_run(tmp_path, clips):
 
 def test_a_killed_export_leaves_no_graph_under_its_name_and_the_next_one_clears_it(tmp_path):
     output = tmp_path / "models" / "k.onnx"
-    process = start("repvsr-export", "--model", "repvsr", "--random-init", "--onnx", "-o", output)
+    save_checkpoint(build_model("rrn", blocks=2), tmp_path / "k.pth")  # a model quick to trace
+    process = start("repvsr-export", tmp_path / "k.pth", "--onnx", "-o", output)
     wait_for(lambda: output.parent.is_dir() and any(staging_of(output)) and any(staging_of(output)[0].iterdir()))
     process.kill()
     process.wait()
     assert staging_of(output) and not output.exists()
-    again = run_cli("repvsr-export", "--model", "repvsr", "--random-init", "--onnx", "-o", output)
+    again = run_cli("repvsr-export", tmp_path / "k.pth", "--onnx", "-o", output)
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in output.parent.iterdir()) == ["k.onnx"]
 

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import GPU_INSTALL, MissingDependency, ReportedError, first_sentence
 from ..modelinfo import GraphKind, ModelInfo
 from .arrays import backend_input, host_array
+from .threads import cpu_threads
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
@@ -43,6 +44,8 @@ class OnnxRuntimeBackend:
             raise ReportedError(f"{path}: no such ONNX file")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: CPU float16 graphs log a note per inserted cast
+        if cpu_threads():
+            options.intra_op_num_threads = cpu_threads()
         try:
             self.session = ort.InferenceSession(str(path), options, providers=_providers(ort, device))
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types

@@ -22,6 +22,7 @@ from ..errors import MissingDependency, ReportedError, first_sentence
 from ..graph_file import read_graph
 from ..modelinfo import GraphKind, ModelInfo
 from .arrays import backend_input, host_array
+from .threads import cpu_threads
 
 IR_SUFFIX = ".xml"
 METADATA_SECTION = "framework"  # of an IR model's runtime info: where OpenVINO puts ONNX metadata_props
@@ -37,8 +38,11 @@ def import_openvino():
 
 def _config(ov, precision: str) -> dict:
     """fp32 graphs, and the float parts of int8 models, in fp32: on CPUs with bf16 (AMX, AVX-512
-    BF16) OpenVINO otherwise runs them in bf16, ~5e-3 off on [0, 1] frames."""
-    return {} if precision == "fp16" else {ov.properties.hint.inference_precision: ov.Type.f32}
+    BF16) OpenVINO otherwise runs them in bf16, ~5e-3 off on [0, 1] frames. Threads: `cpu_threads`."""
+    config = {} if precision == "fp16" else {ov.properties.hint.inference_precision: ov.Type.f32}
+    if cpu_threads():
+        config[ov.properties.inference_num_threads] = cpu_threads()
+    return config
 
 
 def read_ir(ov, path: Path):
