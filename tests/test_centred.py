@@ -2,6 +2,7 @@
 as the public EDVR code and its official weights: the model, its export and the sessions."""
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
@@ -72,15 +73,19 @@ def test_streaming_stays_the_default():
 @pytest.fixture(scope="module")
 def exported_centred(tmp_path_factory):
     """The user's path with official weights: an official EDVR-M checkpoint (SMALL's shapes, random
-    values) through repvsr-import, and the checkpoint it writes through repvsr-export."""
+    values) through repvsr-import, and the checkpoint it writes through repvsr-export, its deformable
+    convs lowered to operators every runtime has (--dcn portable)."""
     folder = tmp_path_factory.mktemp("centred")
     weights = random_weights(edvr_shapes(c=16, groups=2, extract=1, reconstruct=1))
     torch.save({"params": weights}, folder / "EDVR_M.pth")
     imported = run_cli("repvsr-import", folder / "EDVR_M.pth", "-o", folder / "edvr.pth")
     assert imported.returncode == 0, imported.stderr
-    args = ("--onnx", "-o", folder / "edvr.onnx", "--verify-size", "32x36", "--verify-frames", "3")
+    args = ("--onnx", "--dcn", "portable", "-o", folder / "edvr.onnx", "--verify-size", "36x32", "--verify-frames", "3")
     exported = run_cli("repvsr-export", folder / "edvr.pth", *args)
     assert exported.returncode == 0, exported.stderr
+    assert "deformable convs portable" in exported.stdout and "3 frames of 36x32" in exported.stdout
+    assert not [n for n in onnx.load(folder / "edvr.onnx").graph.node if n.op_type == "DeformConv"]
+    assert sorted(p.name for p in folder.iterdir()) == ["EDVR_M.pth", "edvr.onnx", "edvr.pth"]
     return load_checkpoint(folder / "edvr.pth"), folder / "edvr.onnx"
 
 

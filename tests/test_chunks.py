@@ -72,7 +72,7 @@ def start(*args) -> subprocess.Popen:
 
 def test_a_killed_run_resumes_from_its_finished_segments_and_gives_the_same_output(tmp_path):
     clip = tmp_path / "long.mp4"
-    make_clip(clip, 120, 64, 48, audio=(Audio(),), options=KEYFRAMES_EVERY_10)
+    make_clip(clip, 60, 64, 48, audio=(Audio(),), options=KEYFRAMES_EVERY_10)
     options = ("--chunks", 1, "--segment", 0.3)
     whole = upscale(clip, tmp_path / "whole.mp4", *options)
     assert whole.returncode == 0, whole.stderr
@@ -87,11 +87,11 @@ def test_a_killed_run_resumes_from_its_finished_segments_and_gives_the_same_outp
     process.kill()
     process.wait()
     done = sorted(p.name for p in staging.iterdir() if p.name.startswith("segment-"))
-    assert not target.exists() and 0 < len(done) < 12
+    assert not target.exists() and 0 < len(done) < 6
 
     again = upscale(clip, target, *options)
     assert again.returncode == 0, again.stderr
-    assert f"resuming: {len(done)} of 12 segments were done" in again.stdout
+    assert f"resuming: {len(done)} of 6 segments were done" in again.stdout
     assert not staging.exists()
     assert video_packets(target) == video_packets(tmp_path / "whole.mp4")
     assert np.array_equal(decode_video(target).frames, decode_video(tmp_path / "whole.mp4").frames)

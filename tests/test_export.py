@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import onnx
 import pytest
+from conftest import build_test_model
 from helpers import needs_ksnet_fp16
 
 from repvsr_deploy import fuse
@@ -56,7 +57,7 @@ def test_fp16_graph(exported):
     grid_sample = next(n for n in graph.graph.node if n.op_type == "GridSample")
     types = {v.name: v.type.tensor_type.elem_type for v in onnx.shape_inference.infer_shapes(graph).graph.value_info}
     assert types[grid_sample.input[1]] == onnx.TensorProto.FLOAT
-    assert compare_with_torch(path, model, frames=8, hw=(64, 96)) <= 1e-2
+    assert compare_with_torch(path, model, frames=4, hw=(45, 77)) <= 1e-2  # the export verified 64x96
 
 
 def test_one_graph_runs_any_frame_size(exported):
@@ -143,21 +144,15 @@ def test_portable_fp16_graph(exported):
     assert compare_with_torch(path, model, frames=8, hw=(64, 96)) <= 1e-2
 
 
-def test_verified_export_reports_and_writes_the_portable_graph(tmp_path):
-    import torch
-    from helpers import make_nontrivial
-
+def test_verified_export_reports_and_writes_its_graph(tmp_path):
+    """export_verified's report (a portable export of deformable convs: tests/test_centred.py)."""
     from repvsr_deploy.export import export_verified
-    from repvsr_deploy.models import build_model
 
-    torch.manual_seed(0)  # EDVR-M's layers, fewer of them: the export is what is tested
-    config = dict(channels=16, frames=3, extract_blocks=1, reconstruct_blocks=1)
-    model = make_nontrivial(build_model("edvr-m", **config)).eval()
-    report = export_verified(model, tmp_path / "e.onnx", ("fp32",), dcn="portable", frames=3)
+    model = build_test_model("rrn")  # quick to trace: the report is what is tested
+    report = export_verified(model, tmp_path / "e.onnx", ("fp32",), frames=2, hw=(32, 44))
     (graph,) = report.graphs
-    assert graph.files == [tmp_path / "e.onnx"] and graph.dcn == "portable" and len(graph.errors) == 3 + 1
-    assert [e.streams for e in graph.errors] == [1, 1, 1, 2]  # the last frame again, as 2 streams
+    assert graph.files == [tmp_path / "e.onnx"] and graph.dcn is None and len(graph.errors) == 2 + 1
+    assert [e.streams for e in graph.errors] == [1, 1, 2]  # the last frame again, as 2 streams
     assert graph.max_error <= graph.limit == 1e-4
-    assert "deformable convs portable" in report.lines()[1]
-    assert "DeformConv" not in ops(onnx.load(tmp_path / "e.onnx"))
+    assert "checker and shape inference ok" in report.lines()[1] and "2 frames of 44x32" in report.lines()[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.onnx"]

@@ -163,7 +163,8 @@ def test_train_writes_a_checkpoint_that_exports_and_resumes(tmp_path):
     assert resumed.returncode == 0 and "after 4 iterations" in resumed.stdout, resumed.stderr
     state = torch.load(tmp_path / "run.pth", weights_only=True)["training"]
     assert state["iteration"] == 4 and state["optimizer"]["state"]
-    exported = run_cli("repvsr-export", tmp_path / "run.pth", "--onnx", "-o", tmp_path / "run.onnx")
+    verify = ("--verify-size", "48x32", "--verify-frames", "2")  # the checkpoint is what is tested here
+    exported = run_cli("repvsr-export", tmp_path / "run.pth", "--onnx", "-o", tmp_path / "run.onnx", *verify)
     assert exported.returncode == 0, exported.stderr
     # --init: another run from these weights, at iteration 0 (a vanishing LR keeps them as they were)
     init = run_cli(*args[:-1], tmp_path / "init.pth", "--iterations", 1, "--init", tmp_path / "run.pth", "--lr", 1e-12)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import SHALLOW
 from helpers import make_nontrivial
 
 import repvsr_deploy
@@ -35,7 +36,8 @@ def test_repvsr_training_form_is_multi_branch():
 
 @pytest.mark.parametrize("name", model_names())
 def test_fused_model_equals_unfused_in_float64(name):
-    model = make_nontrivial(build_model(name)).double().eval()
+    """On the models with fewer of their repeated blocks (SHALLOW): every kind of block is there."""
+    model = make_nontrivial(build_model(name, **SHALLOW.get(name, {}))).double().eval()
     fused = repvsr_deploy.fuse(model)
     lr = clip(torch.float64, model.size_multiple)
     with torch.no_grad():
@@ -46,7 +48,7 @@ def test_fused_model_equals_unfused_in_float64(name):
 
 @pytest.mark.parametrize("name", model_names())
 def test_fused_model_equals_unfused_in_float32(name):
-    model = make_nontrivial(build_model(name)).eval()
+    model = make_nontrivial(build_model(name, **SHALLOW.get(name, {}))).eval()
     fused = repvsr_deploy.fuse(model)
     lr = clip(torch.float32, model.size_multiple)
     with torch.no_grad():
