@@ -4,7 +4,7 @@ import shutil
 import pytest
 import torch
 from filelock import FileLock
-from helpers import make_nontrivial
+from helpers import distinct_graph_models, make_nontrivial
 
 if "PYTEST_XDIST_WORKER" in os.environ:  # test processes (pytest -n) share the cores: one thread each
     torch.set_num_threads(1)
@@ -75,3 +75,27 @@ def exported(tmp_path_factory):
         return model, path
 
     return get
+
+
+# Seconds each model's fp32 graph takes to trace here (SHALLOW's configurations, 2-core CPU, rounded):
+# only for splitting the sweep's traces evenly between the test processes.
+TRACE_SECONDS = {"ksnet-bi": 45, "ksnet-uni": 35, "basicvsr": 30, "edvr-m": 27, "sofvsr": 15, "vespcn": 15}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def swept_graphs_traced_first(request, exported):
+    """A run that sweeps the models' graphs (test_openvino's sweep needs every one) has each test
+    process trace its share of them first, split by cost, so that neither waits on a lock while the
+    other traces the graph its next test needs; a run of a few tests traces what they ask for."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    sweeps = any(
+        item.nodeid.startswith("tests/test_openvino.py::test_openvino_steps") for item in request.session.items
+    )
+    if worker is None or not sweeps:
+        return
+    loads = [0] * int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    for name in sorted(distinct_graph_models(), key=lambda name: -TRACE_SECONDS.get(name, 10)):
+        least = loads.index(min(loads))
+        loads[least] += TRACE_SECONDS.get(name, 10)
+        if least == int(worker.removeprefix("gw")):
+            exported(name)
