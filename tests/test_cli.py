@@ -154,24 +154,3 @@ def test_trt_check_reports_what_is_missing():
         assert_one_line_error(result, "repvsr-trt", "no TensorRT flavour can run engines on this machine")
     if found.can_build("rtx") and not found.can_run("rtx"):
         assert "TensorRT for RTX engines: build here" in result.stdout
-
-
-def test_bench_bidirectional_row_with_ksnet_table1():
-    result = run_cli(
-        "repvsr-bench",
-        "--model",
-        "ksnet-bi",
-        "--backend",
-        "torch",
-        "--frames",
-        "2",
-        "--warmup",
-        "0",
-        "--format",
-        "json",
-    )
-    assert result.returncode == 0, result.stderr
-    (row,) = json.loads(result.stdout)["rows"]
-    assert row["params"] == 3_115_777 and row["fps"] > 0
-    assert (row["paper_params_m"], row["paper_gflops"], row["paper_fps_gpu"]) == (3.0, 296.9, 32.3)
-    assert row["paper_source"] == "KSNet Table 1, RTX 3080"
