@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH_CONSTRAINTS ?= $(if $(shell command -v nvidia-smi),,constraints-cpu.txt)
 EXTRAS ?= torch,onnxruntime,openvino,quantize,rtx,plot,video,docs,test
 STAMP := $(VENV)/.installed
-# uv installs (unpacks and byte-compiles on every core: under a minute here, where pip took 2). It reads
+# uv installs (unpacks and byte-compiles on every core: under a minute here; pip took 2 minutes). It reads
 # no pip configuration, so the wheel folder and extra indexes pip is given, if any, are passed on,
 # and like pip it takes the best version any index offers.
 PIP_SETTING = $(shell $(PYTHON) -m pip config get global.$(1) 2>/dev/null)
