@@ -84,17 +84,19 @@ TRACE_SECONDS = {"ksnet-bi": 45, "ksnet-uni": 35, "basicvsr": 30, "edvr-m": 27, 
 
 @pytest.fixture(scope="session", autouse=True)
 def swept_graphs_traced_first(request, exported):
-    """A run that sweeps the models' graphs (test_openvino's sweep needs every one) has each test
-    process trace its share of them first, split by cost, so that neither waits on a lock while the
-    other traces the graph its next test needs; a run of a few tests traces what they ask for."""
+    """Each test process first traces its share (split by cost) of the graphs of the models the
+    run's tests sweep by name, so that neither waits on a lock while the other traces the graph its
+    next test needs; without test processes (pytest -n 0) a graph is traced when a test asks."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    sweeps = any(
-        item.nodeid.startswith("tests/test_openvino.py::test_openvino_steps") for item in request.session.items
-    )
-    if worker is None or not sweeps:
+    if worker is None:
         return
+    swept = {
+        item.callspec.params["name"]
+        for item in request.session.items
+        if "exported" in item.fixturenames and "name" in getattr(getattr(item, "callspec", None), "params", {})
+    }
     loads = [0] * int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
-    for name in sorted(distinct_graph_models(), key=lambda name: -TRACE_SECONDS.get(name, 10)):
+    for name in sorted(swept & set(distinct_graph_models()), key=lambda name: (-TRACE_SECONDS.get(name, 10), name)):
         least = loads.index(min(loads))
         loads[least] += TRACE_SECONDS.get(name, 10)
         if least == int(worker.removeprefix("gw")):

@@ -44,8 +44,7 @@ class OnnxRuntimeBackend:
             raise ReportedError(f"{path}: no such ONNX file")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: CPU float16 graphs log a note per inserted cast
-        if cpu_threads():
-            options.intra_op_num_threads = cpu_threads()
+        options.intra_op_num_threads = cpu_threads() or 0  # 0: onnxruntime's own choice
         try:
             self.session = ort.InferenceSession(str(path), options, providers=_providers(ort, device))
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types

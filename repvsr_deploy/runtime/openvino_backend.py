@@ -40,9 +40,8 @@ def _config(ov, precision: str) -> dict:
     """fp32 graphs, and the float parts of int8 models, in fp32: on CPUs with bf16 (AMX, AVX-512
     BF16) OpenVINO otherwise runs them in bf16, ~5e-3 off on [0, 1] frames. Threads: `cpu_threads`."""
     config = {} if precision == "fp16" else {ov.properties.hint.inference_precision: ov.Type.f32}
-    if cpu_threads():
-        config[ov.properties.inference_num_threads] = cpu_threads()
-    return config
+    threads = cpu_threads()
+    return {**config, ov.properties.inference_num_threads: threads} if threads else config
 
 
 def read_ir(ov, path: Path):
