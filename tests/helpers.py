@@ -119,9 +119,10 @@ def make_video(path, frames: int = 6, width: int = 48, height: int = 32, audio: 
 
 # REPVSR_SWEEP=all: every sweep over exported graphs takes every model (their exports cost 5-90 s
 # each in tracing); `make test` takes the papers' models and the baselines whose layers no paper model
-# has (FRVSR's flow net, RRN, EDVR-M's pyramid of standard deformable convs and its centred window)
+# has (RRN, EDVR-M's pyramid of standard deformable convs and its centred window). Not FRVSR: fused,
+# RepVSR's graph is FRVSR's operator for operator (RepVSR re-parameterises FRVSR's FNet and SRNet).
 FULL_SWEEP = os.environ.get("REPVSR_SWEEP") == "all"
-SWEPT_BY_DEFAULT = ("repvsr", "ksnet-uni", "ksnet-bi", "frvsr", "rrn", "edvr-m")
+SWEPT_BY_DEFAULT = ("repvsr", "ksnet-uni", "ksnet-bi", "rrn", "edvr-m")
 # what needs KSNet-uni's fp16 graph (74 s of tracing here): its numbers and its plugin's float32 flow
 needs_ksnet_fp16 = pytest.mark.skipif(not FULL_SWEEP, reason="traces KSNet-uni in fp16: REPVSR_SWEEP=all")
 

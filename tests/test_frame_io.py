@@ -26,12 +26,12 @@ def _clip(dtype, frames: int = 4) -> np.ndarray:
 
 @pytest.mark.parametrize("io", ["uint8", "uint16"])
 def test_an_integer_frame_graph_gives_the_float_graphs_frames_rounded(exported, io):
-    _, path = exported("repvsr", io=io)
+    _, path = exported("rrn", io=io)
     graph = onnx.load(path)
     elem = {i.name: i.type.tensor_type.elem_type for i in [*graph.graph.input, *graph.graph.output]}
     levels = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(io))
     assert elem["lr"] == elem["hr"] == levels and elem["state_hr_prev"] == onnx.TensorProto.FLOAT
-    _, float_path = exported("repvsr")
+    _, float_path = exported("rrn")
     clip = _clip(np.dtype(io))
     with open_session(path, "onnxruntime", "cpu") as ints, open_session(float_path, "onnxruntime", "cpu") as floats:
         assert ints.info.io == io
@@ -43,7 +43,7 @@ def test_an_integer_frame_graph_gives_the_float_graphs_frames_rounded(exported, 
 
 
 def test_float_and_other_integer_frames_are_taken_as_levels(exported):
-    _, path = exported("repvsr", io="uint8")
+    _, path = exported("rrn", io="uint8")
     frame = _clip(np.dtype(np.uint8), 1)[0]
     with open_session(path, "onnxruntime", "cpu") as session:
         as_uint8 = session.step(frame)
@@ -55,8 +55,8 @@ def test_float_and_other_integer_frames_are_taken_as_levels(exported):
 
 
 def test_a_batch_of_streams_and_an_upscale_run_on_integer_frames(exported, tmp_path):
-    _, path = exported("repvsr", io="uint8")
-    _, float_path = exported("repvsr")
+    _, path = exported("rrn", io="uint8")
+    _, float_path = exported("rrn")
     clip = _clip(np.dtype(np.uint8))
     with (
         StreamBatch(open_graphs(path, "onnxruntime", "cpu")[GraphKind.STEP]) as batch,
@@ -78,7 +78,7 @@ def test_a_batch_of_streams_and_an_upscale_run_on_integer_frames(exported, tmp_p
 
 
 def test_quantizing_an_integer_frame_graph_is_refused(exported, tmp_path):
-    _, path = exported("repvsr", io="uint8")
+    _, path = exported("rrn", io="uint8")
     with pytest.raises(ReportedError, match="a graph with uint8 frames; quantize the float-frame graph"):
         quantize_verified(path, tmp_path / "q.xml", TARGETS["openvino"], "int8", demo_footage())
     assert not list(tmp_path.iterdir())
