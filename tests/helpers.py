@@ -137,8 +137,15 @@ def distinct_graph_models() -> list[str]:
     return names if FULL_SWEEP else [name for name in names if name in SWEPT_BY_DEFAULT]
 
 
-def streaming_models() -> list[str]:
-    """The distinct graph models that stream frame by frame (a step graph): what batches of streams cover."""
+def shape_of(name: str):
+    """The registry's model `name` built on the meta device (no weights made): its kind and graphs,
+    for parametrizing tests at collection, where building every model in each test process took 5 s."""
     from repvsr_deploy.models import build_model
 
-    return [name for name in distinct_graph_models() if build_model(name).graphs.kinds == (GraphKind.STEP,)]
+    with torch.device("meta"):
+        return build_model(name)
+
+
+def streaming_models() -> list[str]:
+    """The distinct graph models that stream frame by frame (a step graph): what batches of streams cover."""
+    return [name for name in distinct_graph_models() if shape_of(name).graphs.kinds == (GraphKind.STEP,)]
