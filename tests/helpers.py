@@ -120,7 +120,8 @@ def make_video(path, frames: int = 6, width: int = 48, height: int = 32, audio: 
 # REPVSR_SWEEP=all: every sweep over exported graphs takes every model (their exports cost 5-90 s
 # each in tracing); `make test` takes the papers' models and the baselines whose layers no paper model
 # has (RRN, EDVR-M's pyramid of standard deformable convs and its centred window). Not FRVSR: fused,
-# RepVSR's graph has every kind of operator FRVSR's has (RepVSR re-parameterises FRVSR's FNet and SRNet).
+# RepVSR's graph has every kind of operator FRVSR's has (RepVSR re-parameterises FRVSR's FNet and SRNet;
+# test_zoo holds it in the full sweep).
 FULL_SWEEP = os.environ.get("REPVSR_SWEEP") == "all"
 SWEPT_BY_DEFAULT = ("repvsr", "ksnet-uni", "ksnet-bi", "rrn", "edvr-m")
 # what needs KSNet-uni's fp16 graph (74 s of tracing here): its numbers and its plugin's float32 flow

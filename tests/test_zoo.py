@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from helpers import distinct_graph_models
+from helpers import FULL_SWEEP, distinct_graph_models
 
 from repvsr_deploy import count_flops, count_params, fuse
 from repvsr_deploy.bench.flops import flops_by_operator
@@ -112,3 +112,13 @@ def test_tecogans_generator_is_frvsrs_layer_for_layer():
         "__static_attributes__",
     }
     assert not overridden, overridden
+
+
+@pytest.mark.skipif(not FULL_SWEEP, reason="exports FRVSR, which make test does not sweep: REPVSR_SWEEP=all")
+def test_frvsrs_graph_has_no_kind_of_operator_repvsrs_lacks(exported):
+    """What lets `make test` sweep RepVSR's graph for FRVSR's (SWEPT_BY_DEFAULT): RepVSR, fused, is
+    FRVSR's FNet and SRNet re-parameterised."""
+    import onnx
+
+    frvsr, repvsr = ({n.op_type for n in onnx.load(exported(name)[1]).graph.node} for name in ("frvsr", "repvsr"))
+    assert frvsr <= repvsr, frvsr - repvsr
