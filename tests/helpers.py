@@ -140,7 +140,7 @@ def distinct_graph_models() -> list[str]:
 
 def shape_of(name: str):
     """The registry's model `name` built on the meta device (no weights made): its kind and graphs,
-    for parametrizing tests at collection, where building every model in each test process took 5 s."""
+    for parametrizing tests at collection, where building every model whole cost each test process seconds."""
     from repvsr_deploy.models import build_model
 
     with torch.device("meta"):
