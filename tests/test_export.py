@@ -6,14 +6,14 @@ import numpy as np
 import onnx
 import pytest
 from conftest import build_test_model
-from helpers import FULL_SWEEP, needs_ksnet_fp16
+from helpers import distinct_graph_models, needs_ksnet_fp16
 
 from repvsr_deploy import fuse
 from repvsr_deploy.export import compare_with_torch
 from repvsr_deploy.modelinfo import ModelInfo
 from repvsr_deploy.runtime import open_session
 
-MODELS = ["repvsr", "frvsr"] if FULL_SWEEP else ["repvsr"]  # see SWEPT_BY_DEFAULT
+MODELS = [name for name in ("repvsr", "frvsr") if name in distinct_graph_models()]
 
 
 @pytest.mark.parametrize("name", MODELS)
