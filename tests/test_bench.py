@@ -5,6 +5,7 @@ import csv
 import importlib.util
 import io
 import json
+import tempfile
 
 import numpy as np
 import pytest
@@ -30,7 +31,13 @@ def test_ksnet_table_rows_and_the_ones_without_a_model():
     assert [n.split(": ")[1] for n in notes] == ["rlsp", "dap-128", "rsdn", "assl-bi", "rscl-bi"]
 
 
-def test_repvsr_table_markdown_and_plot(tmp_path):
+def test_repvsr_table_markdown_and_plot(tmp_path, monkeypatch):
+    """Also: the run's intermediate files go under its own `repvsr-bench-` scratch folder, which it
+    removes, and it removes the one a killed benchmark left (its lock held by nobody)."""
+    scratch = tmp_path / "tmp"
+    (scratch / "repvsr-bench-killed").mkdir(parents=True)
+    (scratch / "repvsr-bench-killed.lock").touch()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     result = run_cli(
         "repvsr-bench", "--table", "repvsr", "--lr-size", "64x48", "--backend", "torch", "--frames", "2",
         "--warmup", "0", "--format", "markdown", "--plot", tmp_path / "fps.png",
@@ -45,6 +52,7 @@ def test_repvsr_table_markdown_and_plot(tmp_path):
     for column in ("Params (M)", "GFLOPs", "FPS", "Median ms", "p90 ms", "Peak MB", "GFLOP/s", "% peak"):
         assert column in header
     assert (tmp_path / "fps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(scratch.glob("repvsr-bench-*"))  # torch's own caches may stay
 
 
 def test_the_tables_name_their_lr_sizes_and_hold_the_papers_numbers():
