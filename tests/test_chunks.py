@@ -65,6 +65,23 @@ def test_chunks_give_the_sequential_frames_times_and_streams(rotated_clip, tmp_p
     assert all(p > c for p, c in zip(primed, cold)), (primed, cold)  # the warm-up brings the state nearer
 
 
+def test_a_rate_that_falls_at_a_seam_joins_with_rising_decoding_times(tmp_path):
+    """x264 reorders frames (B-frames) at the default crf, and a segment's decoding times run two
+    frames behind its presentation times: where the rate falls from 25 to 10 fps at a seam, the next
+    segment's would start before the last of the one before, which a muxer refuses. The join gives
+    every packet the whole video's decoding time."""
+    clip = tmp_path / "in.mp4"
+    make_clip(clip, 30, 64, 48, times=frame_times(30, slow_after=20), options=KEYFRAMES_EVERY_10)
+    assert upscale(clip, tmp_path / "seq.mp4").returncode == 0
+    result = upscale(clip, tmp_path / "out.mp4", "--chunks", 2, "--segment", 0.3)
+    assert result.returncode == 0, result.stderr
+    packets = video_packets(tmp_path / "out.mp4")
+    assert any(pts != dts for pts, dts, _, _ in packets)  # reordered: what the case needs
+    decoding = [dts for _, dts, _, _ in packets]
+    assert all(a < b for a, b in zip(decoding, decoding[1:])) and all(dts <= pts for pts, dts, _, _ in packets)
+    assert decode_video(tmp_path / "out.mp4").times == decode_video(tmp_path / "seq.mp4").times
+
+
 def start(*args) -> subprocess.Popen:
     command = [str(BIN / "repvsr-upscale"), *map(str, args), "--onnx", str(GRAPH)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -175,30 +175,42 @@ def join_segments(clip: VideoFile, paths: list[Path], target: Path, encoding: En
 
 
 def _video_packets(paths: list[Path]) -> Iterator:
-    """The segments' video packets in decoding order, each with its decoding time."""
+    """The segments' video packets in decoding order, with decoding times for the whole video.
+
+    Each segment's encoder gave its packets decoding times that run `delay` frames behind their
+    presentation times; where the frame rate falls at a seam, the next segment's first decoding
+    times fall before the last of the segment before (a muxer refuses that). So every packet gets
+    the presentation time of the frame `delay` places earlier in display order, as an encoder of the
+    whole video would give it; the first `delay` packets keep theirs (held below the first frame's)."""
     av = import_av()
+    delay = max(_reorder_delay(path) for path in paths)
+    shown: list[int] = []  # presentation times read that are no packet's decoding time yet
+    first = None
+    index = 0
     for path in paths:
         with av.open(str(path)) as segment:
-            yield from _with_decoding_times(p for p in segment.demux(segment.streams.video[0]) if p.size)
+            for packet in segment.demux(segment.streams.video[0]):
+                if not packet.size:
+                    continue
+                heapq.heappush(shown, packet.pts)
+                if index < delay:
+                    first = packet.pts if first is None else first
+                    held = first - (delay - index)
+                    packet.dts = held if packet.dts is None else min(packet.dts, held)
+                else:
+                    packet.dts = heapq.heappop(shown)
+                index += 1
+                yield packet
 
 
-def _with_decoding_times(packets: Iterator) -> Iterator:
-    """Packets whose decoding time the container did not keep (Matroska keeps presentation times
-    only: a segment's first packets, before the reordered ones, read back without one) get the
-    one the encoder gave them: the next packet's, less their durations."""
-    waiting: list = []
-    for packet in packets:
-        if packet.dts is None:
-            waiting.append(packet)
-            continue
-        dts = packet.dts
-        for earlier in reversed(waiting):
-            dts -= earlier.duration or 1
-            earlier.dts = min(dts, earlier.pts)
-        yield from waiting
-        waiting = []
-        yield packet
-    yield from waiting  # none has a decoding time: the muxer takes their presentation times
+def _reorder_delay(path: Path) -> int:
+    """How many frames a decoder of the segment must hold before it shows one: the most that any
+    packet is decoded after frames shown after it."""
+    av = import_av()
+    with av.open(str(path)) as segment:
+        times = [p.pts for p in segment.demux(segment.streams.video[0]) if p.size]
+    shown_at = {pts: position for position, pts in enumerate(sorted(times))}
+    return max((decoded - shown_at[pts] for decoded, pts in enumerate(times)), default=0)
 
 
 def _carried_packets(clip: VideoFile, carried: list) -> Iterator:
