@@ -3,6 +3,11 @@ pixel shape, every stream's edges and tags, containers, truncated and interlaced
 is checked on its own streams against the input's (bicubic stands in for the model where colours
 are compared)."""
 
+import hashlib
+import os
+import platform
+import subprocess
+import sys
 from fractions import Fraction
 
 import av
@@ -23,9 +28,10 @@ from footage import (
     psnr,
     stream_summary,
 )
-from helpers import run_cli
+from helpers import BIN, run_cli
 
 from repvsr_deploy.data.degrade import bicubic_upscale
+from repvsr_deploy.video.encoders import x264_capabilities
 from repvsr_deploy.video.picture import ContentLight, MasteringDisplay
 
 
@@ -192,6 +198,47 @@ def test_encoders_get_only_the_options_they_have(tmp_path):
     one_line_refusal(
         upscale(tmp_path / "in.mp4", tmp_path / "o2.mkv", "--bicubic", "--codec", "mjpeg", "--crf", 5), "--crf", "mjpeg"
     )
+
+
+PLAIN_X264 = """
+import sys
+from fractions import Fraction
+import av
+with av.open(sys.argv[1]) as source, av.open(sys.argv[2], "w") as target:
+    video = target.add_stream("libx264", rate=25)
+    context = video.codec_context
+    context.width, context.height, context.pix_fmt, context.time_base = 704, 192, "yuv420p", Fraction(1, 25)
+    video.options = {"crf": "18"}
+    for index, frame in enumerate(source.decode(video=0)):
+        frame.pts, frame.time_base = index, context.time_base
+        target.mux(video.encode(frame))
+    target.mux(video.encode(None))
+"""
+
+
+def video_digest(path) -> str:
+    with av.open(str(path)) as container:
+        return hashlib.sha256(b"".join(bytes(p) for p in container.demux(video=0))).hexdigest()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="fills fresh memory with glibc's MALLOC_PERTURB_")
+def test_an_x264_output_is_the_same_whatever_fresh_memory_held(tmp_path):
+    """At 704 pixels (44 macroblocks) x264's AVX-512 macroblock-tree code reads memory it never
+    wrote: plain x264 writes another file when fresh memory holds other bytes; the upscaler's does not."""
+    if "AVX512" not in x264_capabilities(av):
+        pytest.skip("x264 uses no AVX-512 on this CPU: nothing to hold it to")
+    make_clip(tmp_path / "in.mp4", 16, 176, 48)
+    upscaled, plain = [], []
+    for fill in (1, 255):  # glibc fills fresh memory with these bytes' complements
+        environment = {**os.environ, "MALLOC_PERTURB_": str(fill)}
+        out, again = tmp_path / f"up{fill}.mp4", tmp_path / f"plain{fill}.mp4"
+        command = [BIN / "repvsr-upscale", tmp_path / "in.mp4", out, "--bicubic"]
+        subprocess.run(command, env=environment, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-c", PLAIN_X264, tmp_path / "up1.mp4", again], env=environment, check=True)
+        upscaled.append(video_digest(out))
+        plain.append(video_digest(again))
+    assert plain[0] != plain[1]  # the condition is there: x264 left alone depends on what memory held
+    assert upscaled[0] == upscaled[1]
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])

@@ -5,8 +5,10 @@ which containers take a stream that is to be copied."""
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..errors import ReportedError, first_sentence
 from .picture import Picture
@@ -89,9 +91,10 @@ def takes_option(av, codec: str, option: str) -> bool:
     return any(o.name == option for o in av.CodecContext.create(codec, "w").supported_options.private)
 
 
-def video_options(av, codec: str, encoding: Encoding, picture: Picture) -> dict[str, str]:
+def video_options(av, codec: str, encoding: Encoding, picture: Picture, width: int) -> dict[str, str]:
     """The encoder's options: quality (crf) and speed (preset) where it has them (asked of one
-    without: refused), x265's HDR10 metadata and quiet logs."""
+    without: refused), x265's HDR10 metadata and quiet logs, x264's instruction sets at a `width`
+    where its AVX-512 code is not reproducible."""
     options = {}
     for option, asked, default in (
         ("crf", encoding.crf, DEFAULT_CRF),
@@ -116,7 +119,39 @@ def video_options(av, codec: str, encoding: Encoding, picture: Picture) -> dict[
         if picture.content_light:
             params.append(f"max-cll={picture.content_light.max_cll},{picture.content_light.max_fall}")
         options["x265-params"] = ":".join(params)
+    if codec == "libx264" and _x264_unreproducible_width(width) and "AVX512" in x264_capabilities(av):
+        without = [name for name in x264_capabilities(av) if name != "AVX512"]
+        options["x264-params"] = f"asm={','.join(without)}"
     return options
+
+
+def _x264_unreproducible_width(width: int) -> bool:
+    """Widths whose count of 16-pixel macroblocks is not a multiple of 8: there x264's AVX-512
+    macroblock-tree code reads memory it never wrote, and two encodes of the same frames differ
+    (measured with freshly allocated memory filled with different bytes; not at 1280, 1920, 3840)."""
+    return -(-width // 16) % 8 != 0
+
+
+@functools.cache
+def x264_capabilities(av) -> tuple[str, ...]:
+    """The instruction sets libx264 uses on this CPU, by the names its `asm` option takes (what it
+    logs when an encoder opens)."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.INFO)
+    try:
+        with av.logging.Capture() as logs:
+            context = av.CodecContext.create("libx264", "w")
+            context.width, context.height, context.pix_fmt = 16, 16, "yuv420p"
+            context.time_base = Fraction(1, 25)
+            context.open()
+    except (av.FFmpegError, ValueError):
+        return ()  # not knowing them, x264 is left to choose: the encode itself says what is wrong
+    finally:
+        av.logging.set_level(level)
+    for _, _, message in logs:
+        if message.startswith("using cpu capabilities:"):
+            return tuple(message.split(":", 1)[1].split())
+    return ()
 
 
 def containers_taking(av, stream) -> list[str]:

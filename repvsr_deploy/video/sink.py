@@ -109,7 +109,7 @@ class VideoSink:
             self.video.set_display_matrix(picture.display_matrix)
         if av.Codec(codec, "w").canonical_name == "hevc" and container_format in ("mp4", "mov"):
             context.codec_tag = "hvc1"  # what Apple's players take
-        self.video.options = video_options(av, codec, encoding, picture)
+        self.video.options = video_options(av, codec, encoding, picture, context.width)
         try:  # now, not at the first frame: an encoder that refuses these settings is said before any work
             context.open()
         except (av.FFmpegError, ValueError) as exc:
