@@ -3,6 +3,7 @@ joined by stream copy, and resumed after a SIGKILL."""
 
 import subprocess
 import time
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -65,21 +66,28 @@ def test_chunks_give_the_sequential_frames_times_and_streams(rotated_clip, tmp_p
     assert all(p > c for p, c in zip(primed, cold)), (primed, cold)  # the warm-up brings the state nearer
 
 
-def test_a_rate_that_falls_at_a_seam_joins_with_rising_decoding_times(tmp_path):
-    """x264 reorders frames (B-frames) at the default crf, and a segment's decoding times run two
-    frames behind its presentation times: where the rate falls from 25 to 10 fps at a seam, the next
-    segment's would start before the last of the one before, which a muxer refuses. The join gives
-    every packet the whole video's decoding time."""
-    clip = tmp_path / "in.mp4"
-    make_clip(clip, 30, 64, 48, times=frame_times(30, slow_after=20), options=KEYFRAMES_EVERY_10)
-    assert upscale(clip, tmp_path / "seq.mp4").returncode == 0
-    result = upscale(clip, tmp_path / "out.mp4", "--chunks", 2, "--segment", 0.3)
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_seams_where_the_rate_changes_keep_every_time_and_rising_decoding_times(tmp_path, suffix):
+    """25, then 30, then 10 fps, a segment from each change (frames 0, 10, 20). x264 reorders frames
+    at the default crf, so a segment's decoding times run two frames behind its presentation times:
+    where the rate falls at a seam, the next segment's would start before the last of the one
+    before, which a muxer refuses. And the third segment starts at 0.7333 s, which an mp4 or mov
+    segment keeps in whole milliseconds. The join gives the sequential run's times exactly."""
+    times = [Fraction(k, 25) if k <= 10 else Fraction(2, 5) + Fraction(k - 10, 30) for k in range(21)]
+    times += [times[-1] + Fraction(k, 10) for k in range(1, 10)]
+    clip = tmp_path / f"in{suffix}"
+    make_clip(clip, 30, 64, 48, times=times, options=KEYFRAMES_EVERY_10)
+    assert upscale(clip, tmp_path / f"seq{suffix}").returncode == 0
+    result = upscale(clip, tmp_path / f"out{suffix}", "--chunks", 2, "--segment", 0.3)
     assert result.returncode == 0, result.stderr
-    packets = video_packets(tmp_path / "out.mp4")
+    assert "3 segments" in result.stdout
+    packets = video_packets(tmp_path / f"out{suffix}")
     assert any(pts != dts for pts, dts, _, _ in packets)  # reordered: what the case needs
     decoding = [dts for _, dts, _, _ in packets]
     assert all(a < b for a, b in zip(decoding, decoding[1:])) and all(dts <= pts for pts, dts, _, _ in packets)
-    assert decode_video(tmp_path / "out.mp4").times == decode_video(tmp_path / "seq.mp4").times
+    joined, sequential = decode_video(tmp_path / f"out{suffix}"), decode_video(tmp_path / f"seq{suffix}")
+    # mp4 keeps no frame durations but decoding-time steps, which differ by a tick from x264's own
+    assert (joined.times, joined.ends[-1]) == (sequential.times, sequential.ends[-1])
 
 
 def start(*args) -> subprocess.Popen:

@@ -469,7 +469,15 @@ def _join_chunked(planned: _ChunkedInput, encoding, scale: int | None) -> str:
     """The finished segments joined into the output; the line that reports it."""
     from ..video.chunked import join_segments
 
-    join_segments(planned.clip, planned.staging.paths, planned.target, encoding, planned.carried)
+    join_segments(
+        planned.clip,
+        planned.index,
+        planned.segments,
+        planned.staging.paths,
+        planned.target,
+        encoding,
+        planned.carried,
+    )
     planned.staging.remove()
     copied = len(planned.carried)
     size = f", {planned.clip.width * scale}x{planned.clip.height * scale}" if scale else ""

@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import heapq
 import json
+import math
 import shutil
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from fractions import Fraction
 from pathlib import Path
 
 from .. import __version__
@@ -152,7 +154,15 @@ def _steps(clip: VideoFile, index: FrameIndex, segments: list[Segment], width: i
         yield step
 
 
-def join_segments(clip: VideoFile, paths: list[Path], target: Path, encoding: Encoding, carried: list) -> None:
+def join_segments(
+    clip: VideoFile,
+    index: FrameIndex,
+    segments: list[Segment],
+    paths: list[Path],
+    target: Path,
+    encoding: Encoding,
+    carried: list,
+) -> None:
     """The segments' video packets in order and the carried streams copied from the input (cut
     to its whole time range), interleaved by time, into `target`, written whole or not at all."""
     av = import_av()
@@ -164,7 +174,9 @@ def join_segments(clip: VideoFile, paths: list[Path], target: Path, encoding: En
             video.time_base = template.time_base
         carry_tags(clip.video, video)
         writers = {s: carried_writer(output, s, encoding.audio_codec, suffix) for s in carried}
-        for packet in heapq.merge(_video_packets(paths), _carried_packets(clip, carried), key=_decoding_time):
+        starts = [index.frame_time(segment.first).pts * index.time_base for segment in segments]
+        video_packets = _video_packets(paths, starts)
+        for packet in heapq.merge(video_packets, _carried_packets(clip, carried), key=_decoding_time):
             if packet.stream in writers:
                 writers[packet.stream].push(packet)
             else:
@@ -174,43 +186,60 @@ def join_segments(clip: VideoFile, paths: list[Path], target: Path, encoding: En
             writer.finish(None)
 
 
-def _video_packets(paths: list[Path]) -> Iterator:
-    """The segments' video packets in decoding order, with decoding times for the whole video.
+def _video_packets(paths: list[Path], starts: list[Fraction]) -> Iterator:
+    """The segments' video packets in decoding order, each segment starting at its first frame's
+    time (`starts`, seconds), with decoding times for the whole video.
 
-    Each segment's encoder gave its packets decoding times that run `delay` frames behind their
-    presentation times; where the frame rate falls at a seam, the next segment's first decoding
-    times fall before the last of the segment before (a muxer refuses that). So every packet gets
-    the presentation time of the frame `delay` places earlier in display order, as an encoder of the
-    whole video would give it; the first `delay` packets keep theirs (held below the first frame's)."""
+    An mp4 or mov segment keeps where it starts in an edit list counted in whole milliseconds (the
+    movie's time scale), so its frames read back up to half a millisecond early or late: each
+    segment is moved back to its start. Each segment's encoder gave its packets decoding times that
+    run `delay` frames behind their presentation times; where the frame rate falls at a seam, the
+    next segment's first ones fall before the last of the segment before (a muxer refuses that). So
+    every packet gets the presentation time of the frame `delay` places earlier in display order, as
+    an encoder of the whole video would give it; the first `delay` packets keep theirs (held below
+    the first frame's)."""
     av = import_av()
-    delay = max(_reorder_delay(path) for path in paths)
-    shown: list[int] = []  # presentation times read that are no packet's decoding time yet
+    shown = [_presentation_times(path) for path in paths]
+    delay = max(_reorder_delay(times) for times in shown)
+    waiting: list[int] = []  # presentation times read that are no packet's decoding time yet
     first = None
     index = 0
-    for path in paths:
+    for path, start, times in zip(paths, starts, shown):
         with av.open(str(path)) as segment:
-            for packet in segment.demux(segment.streams.video[0]):
+            stream = segment.streams.video[0]
+            shift = _nearest(start / stream.time_base) - min(times)
+            for packet in segment.demux(stream):
                 if not packet.size:
                     continue
-                heapq.heappush(shown, packet.pts)
+                packet.pts += shift
+                heapq.heappush(waiting, packet.pts)
                 if index < delay:
                     first = packet.pts if first is None else first
                     held = first - (delay - index)
-                    packet.dts = held if packet.dts is None else min(packet.dts, held)
+                    packet.dts = held if packet.dts is None else min(packet.dts + shift, held)
                 else:
-                    packet.dts = heapq.heappop(shown)
+                    packet.dts = heapq.heappop(waiting)
                 index += 1
                 yield packet
 
 
-def _reorder_delay(path: Path) -> int:
-    """How many frames a decoder of the segment must hold before it shows one: the most that any
-    packet is decoded after frames shown after it."""
+def _presentation_times(path: Path) -> list[int]:
+    """The segment's video packets' presentation times, in decoding order."""
     av = import_av()
     with av.open(str(path)) as segment:
-        times = [p.pts for p in segment.demux(segment.streams.video[0]) if p.size]
+        return [p.pts for p in segment.demux(segment.streams.video[0]) if p.size]
+
+
+def _reorder_delay(times: list[int]) -> int:
+    """How many frames a decoder must hold before it shows one, for packets of these presentation
+    times in decoding order: the most that any packet is decoded after frames shown after it."""
     shown_at = {pts: position for position, pts in enumerate(sorted(times))}
     return max((decoded - shown_at[pts] for decoded, pts in enumerate(times)), default=0)
+
+
+def _nearest(ticks: Fraction) -> int:
+    """`ticks` rounded as FFmpeg rescales a time (halves away from zero; times here are not negative)."""
+    return math.floor(ticks + Fraction(1, 2))
 
 
 def _carried_packets(clip: VideoFile, carried: list) -> Iterator:
