@@ -4,6 +4,7 @@ cluster whose nodes lack the model's backend refused before any work."""
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from footage import Audio, decode_audio, decode_video, frame_times, make_clip
 from helpers import BIN, run_cli
 
 from repvsr_deploy.demo import GRAPH
+from repvsr_deploy.video.ray_chunks import require_answer
 
 pytest.importorskip("ray")
 pytest.importorskip("onnxruntime")
@@ -96,3 +98,28 @@ def test_a_cluster_without_the_models_backend_is_refused_before_any_work(tmp_pat
     assert stderr.strip().splitlines()[-1].startswith("repvsr-upscale: error: Ray node ")
     assert "openvino is not installed" in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "no-openvino"]  # nothing written
+
+
+def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path):
+    """Ray itself would go on trying such an address for minutes, a warning every few seconds."""
+    with socket.socket() as probe:  # a port of this machine that nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    make_clip(tmp_path / "a.mp4", 10, 64, 48)
+    started = time.monotonic()
+    result = run_cli("repvsr-upscale", tmp_path / "a.mp4", tmp_path / "out.mp4", *CHUNKS, "--ray", f"127.0.0.1:{port}")
+    assert result.returncode == 1 and time.monotonic() - started < 30
+    assert (
+        result.stderr
+        == f"repvsr-upscale: error: --ray 127.0.0.1:{port}: nothing answers there (Connection refused); give a Ray cluster's address\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]  # nothing written
+
+
+def test_an_address_that_answers_is_left_to_ray():
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        require_answer(f"127.0.0.1:{listening.getsockname()[1]}")
+        require_answer(f"ray://127.0.0.1:{listening.getsockname()[1]}")
+    require_answer("auto")  # Ray's own way to find a cluster

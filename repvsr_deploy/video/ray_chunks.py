@@ -101,6 +101,22 @@ def import_ray():
     return ray
 
 
+def require_answer(address: str, seconds: float = 10) -> None:
+    """A cluster's `host:port` (or `ray://host:port`) that nothing answers at is said in one line:
+    Ray itself goes on trying it, minutes on end, printing a warning every few seconds. Other forms
+    (`auto`) are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not (host and port.isdigit()):
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=seconds):
+            pass
+    except OSError as exc:
+        raise ReportedError(
+            f"--ray {address}: nothing answers there ({exc.strerror or exc}); give a Ray cluster's address"
+        ) from None
+
+
 class RayWorkers:
     """Workers on a Ray cluster (at `address`; None: the one Ray finds, or a new local one), each
     checked to run the model on its node; use it in a `with` block, which disconnects (and stops a
@@ -113,6 +129,8 @@ class RayWorkers:
         self.idle: list = []  # the workers waiting for a group
         self._started = not self.ray.is_initialized()
         if self._started:
+            if address:
+                require_answer(address)
             options = {} if address else {"include_dashboard": False}
             self.ray.init(address=address, log_to_driver=False, logging_level="ERROR", **options)
         try:
