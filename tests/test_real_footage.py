@@ -224,21 +224,21 @@ def video_digest(path) -> str:
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="fills fresh memory with glibc's MALLOC_PERTURB_")
 def test_an_x264_output_is_the_same_whatever_fresh_memory_held(tmp_path):
     """At 704 pixels (44 macroblocks) x264's AVX-512 macroblock-tree code reads memory it never
-    wrote: plain x264 writes another file when fresh memory holds other bytes; the upscaler's does not."""
+    wrote: plain x264 writes other files when fresh memory holds other bytes; the upscaler's does not."""
     if "AVX512" not in x264_capabilities(av):
         pytest.skip("x264 uses no AVX-512 on this CPU: nothing to hold it to")
     make_clip(tmp_path / "in.mp4", 16, 176, 48)
-    upscaled, plain = [], []
-    for fill in (1, 255):  # glibc fills fresh memory with these bytes' complements
-        environment = {**os.environ, "MALLOC_PERTURB_": str(fill)}
-        out, again = tmp_path / f"up{fill}.mp4", tmp_path / f"plain{fill}.mp4"
-        command = [BIN / "repvsr-upscale", tmp_path / "in.mp4", out, "--bicubic"]
-        subprocess.run(command, env=environment, check=True, capture_output=True)
-        subprocess.run([sys.executable, "-c", PLAIN_X264, tmp_path / "up1.mp4", again], env=environment, check=True)
-        upscaled.append(video_digest(out))
-        plain.append(video_digest(again))
-    assert plain[0] != plain[1]  # the condition is there: x264 left alone depends on what memory held
-    assert upscaled[0] == upscaled[1]
+    fills = (1, 128, 255)  # glibc fills fresh memory with these bytes' complements
+
+    def run(fill: int, *command) -> None:
+        subprocess.run(list(command), env={**os.environ, "MALLOC_PERTURB_": str(fill)}, check=True, capture_output=True)
+
+    for fill in fills:
+        run(fill, BIN / "repvsr-upscale", tmp_path / "in.mp4", tmp_path / f"up{fill}.mp4", "--bicubic")
+        run(fill, sys.executable, "-c", PLAIN_X264, tmp_path / f"up{fills[0]}.mp4", tmp_path / f"plain{fill}.mp4")
+    if len({video_digest(tmp_path / f"plain{fill}.mp4") for fill in fills}) == 1:
+        pytest.skip("plain x264 here writes one file whatever memory held: nothing to hold it to")
+    assert len({video_digest(tmp_path / f"up{fill}.mp4") for fill in fills}) == 1
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
