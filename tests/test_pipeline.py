@@ -1,6 +1,7 @@
 """The pipelined upscale: decode, model and encode overlap, in order, and a failure anywhere stops every
 stage and reaches the caller; many inputs in one command, each on its own."""
 
+import signal
 import threading
 import time
 from time import sleep
@@ -79,6 +80,42 @@ def test_a_failure_in_any_stage_ends_every_thread_and_reaches_the_caller(stage):
 def _frame_count(path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+class _Stop(BaseException):
+    pass
+
+
+def test_a_stop_while_a_thread_starts_is_raised_once_every_thread_can_be_joined(monkeypatch):
+    """The stop comes inside `Thread.start`, after the thread is launched and before it has begun
+    (as on a loaded machine): raised there, the cleanup would not see that thread, left running
+    while its caller closes what it reads (a crash, seen). Held until the threads have started, it
+    ends them all before it reaches the caller."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers run in the main thread only")
+    launch = threading._start_new_thread
+
+    def launched_late_then_stopped(function, args):
+        def late():
+            time.sleep(0.3)
+            function(*args)
+
+        launch(late, ())
+        signal.raise_signal(signal.SIGTERM)  # its handler runs at the next instruction, inside start
+
+    def stop(signum, frame):
+        raise _Stop
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    monkeypatch.setattr(threading, "_start_new_thread", launched_late_then_stopped)
+    try:
+        with pytest.raises(_Stop):
+            pipelined(iter(range(100)), lambda items: iter(items), _slow)
+        left = [t.name for t in threading.enumerate() if t.name in ("producer", "consumer")]
+    finally:
+        monkeypatch.undo()
+        signal.signal(signal.SIGTERM, previous)
+    assert left == []
 
 
 def test_decoding_does_not_wait_on_the_encoder_to_copy_the_other_streams():

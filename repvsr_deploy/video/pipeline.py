@@ -4,12 +4,16 @@ thread (encoding). What each stage spent working is timed, to show which one bou
 
 A failure in any stage, or a signal (KeyboardInterrupt, a stop) in the calling thread, stops the others
 and is raised in the calling thread once every thread has ended: nothing is left writing when the
-caller cleans up, and nothing keeps the interpreter from exiting.
+caller cleans up, and nothing keeps the interpreter from exiting. Signals wait while the threads
+start and while they are joined: one raised inside `Thread.start` would leave a thread launched that
+the cleanup does not see yet, reading a file its caller then closes (a crash, seen).
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -122,22 +126,45 @@ def pipelined(
 
     threads = [threading.Thread(target=guarded(work), name=work.__name__) for work in (producer, consumer)]
     start = time.perf_counter()
-    try:  # the threads start in here: a signal that comes while they do still stops them
-        for thread in threads:
-            thread.start()
+    try:
+        with _signals_held():
+            for thread in threads:
+                thread.start()
         _pass_on(transform(received()), outbox, times, "transform")
         threads[1].join()  # the consumer has done its last item
     except _Stopped:
         pass
     finally:
         stop.set()  # the threads have ended, or end now
-        for thread in threads:
-            if thread.is_alive():
-                thread.join()
+        with _signals_held():
+            for thread in threads:
+                if thread.is_alive():
+                    thread.join()
     if failures:
         raise failures[0]
     times.wall = time.perf_counter() - start
     return times
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Interrupting signals that come in the block are raised when it ends. Python runs signal
+    handlers in the main thread only, so there the handlers are swapped for ones that take note
+    (blocking the signals would not do: another thread receives them and the main thread still
+    runs the handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    before = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum)) for signum in held}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in caught:
+            signal.raise_signal(signum)
 
 
 def _pass_on(items: Iterator, channel: _Channel, times: StageTimes, stage: str) -> None:
