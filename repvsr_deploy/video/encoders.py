@@ -119,9 +119,8 @@ def video_options(av, codec: str, encoding: Encoding, picture: Picture, width: i
         if picture.content_light:
             params.append(f"max-cll={picture.content_light.max_cll},{picture.content_light.max_fall}")
         options["x265-params"] = ":".join(params)
-    if codec == "libx264" and _x264_unreproducible_width(width) and "AVX512" in x264_capabilities(av):
-        without = [name for name in x264_capabilities(av) if name != "AVX512"]
-        options["x264-params"] = f"asm={','.join(without)}"
+    if codec == "libx264" and _x264_unreproducible_width(width) and "AVX512" in (found := x264_capabilities(av)):
+        options["x264-params"] = "asm=" + ",".join(name for name in found if name != "AVX512")
     return options
 
 

@@ -25,6 +25,7 @@ from .segments import FrameIndex, Segment
 
 RETRIES = 3  # times a group of segments is given to another worker after its worker died
 CLOSE_SECONDS = 60  # how long the workers may take to free what they hold at the end
+ANSWER_SECONDS = 10  # how long a cluster's address may take to accept a connection
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def import_ray():
     return ray
 
 
-def require_answer(address: str, seconds: float = 10) -> None:
+def require_answer(address: str) -> None:
     """A cluster's `host:port` (or `ray://host:port`) that nothing answers at is said in one line:
     Ray itself goes on trying it, minutes on end, printing a warning every few seconds. Other forms
     (`auto`) are left to Ray."""
@@ -109,7 +110,7 @@ def require_answer(address: str, seconds: float = 10) -> None:
     if not (host and port.isdigit()):
         return
     try:
-        with socket.create_connection((host, int(port)), timeout=seconds):
+        with socket.create_connection((host, int(port)), timeout=ANSWER_SECONDS):
             pass
     except OSError as exc:
         raise ReportedError(
