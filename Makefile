@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 # Pin torch to its CPU build unless an NVIDIA GPU is here; override with `make test TORCH_CONSTRAINTS=`.
 TORCH_CONSTRAINTS ?= $(if $(shell command -v nvidia-smi),,constraints-cpu.txt)
-EXTRAS ?= torch,onnxruntime,openvino,quantize,rtx,plot,video,docs,test
+EXTRAS ?= torch,onnxruntime,openvino,quantize,rtx,plot,video,train,docs,test
 STAMP := $(VENV)/.installed
 # uv installs (unpacks on every core: under 20 s here with its cache warm; pip took 2 minutes). It reads
 # no pip configuration, so the wheel folder and extra indexes pip is given, if any, are passed on,

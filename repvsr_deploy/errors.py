@@ -17,6 +17,16 @@ class MissingDependency(ReportedError):
         super().__init__(f"{purpose} needs {package}, which is not installed (pip install 'repvsr-deploy[{extra}]')")
 
 
+class Stopped(BaseException):
+    """A termination signal, raised where the program is, so that its cleanup runs (a
+    BaseException, as KeyboardInterrupt is: no `except Exception` swallows it). `detail`: what was
+    kept, said after "stopped by SIGNAL"."""
+
+    def __init__(self, signum: int, detail: str = ""):
+        super().__init__(signum)
+        self.signum, self.detail = signum, detail
+
+
 def require_torch(purpose: str):
     """Import torch or say which extra brings it: the runtime path runs without it."""
     try:

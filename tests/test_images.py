@@ -5,7 +5,8 @@ import pytest
 from helpers import run_cli
 from PIL import Image
 
-from repvsr_deploy.data.sequences import list_sequences, read_sequence
+from repvsr_deploy.data.sequences import list_sequences
+from repvsr_deploy.data.training_sets import open_training_data
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.video.source import read_image
 
@@ -29,7 +30,8 @@ def test_training_and_evaluation_read_16_bit_frames_as_rounded_8_bit_levels(tmp_
     sequence.mkdir(parents=True)
     for index in range(2):
         Image.fromarray(gray_levels()).save(sequence / f"{index}.png")
-    frames = read_sequence(sequence)
+    (indexed,) = open_training_data([tmp_path / "data"]).train
+    frames = indexed.read(0, 2)
     assert frames.dtype == np.uint8 and frames.shape == (2, 40, 48, 3)
     assert np.abs(frames[0, ..., 0] - gray_levels() / 257).max() <= 0.5
     assert frames.std() > 50  # the pattern, not a white page
@@ -89,4 +91,5 @@ def test_hidden_entries_are_not_sequences_or_frames(tmp_path):
         Image.new("RGB", (16, 16)).save(tmp_path / folder / "0.png")
     Image.new("RGB", (8, 8)).save(tmp_path / "seq" / "._0.png")
     assert list_sequences(tmp_path) == [tmp_path / "seq"]
-    assert read_sequence(tmp_path / "seq").shape == (1, 16, 16, 3)
+    (indexed,) = open_training_data([tmp_path]).train
+    assert indexed.frames == ("0.png",) and indexed.read(0, 1).shape == (1, 16, 16, 3)

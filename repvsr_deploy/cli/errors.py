@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from ..errors import ReportedError
+from ..errors import ReportedError, Stopped
 
 DEBUG_FLAG = "--debug"
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # what `kill`, `timeout`, container runtimes and a closed terminal send
@@ -45,7 +45,7 @@ def run_command(command: click.Command) -> None:
         _fail(prog, str(exc), 1)
     except Stopped as exc:
         _quiet_half_built_objects()
-        _fail(prog, f"stopped by {signal.Signals(exc.signum).name}", 128 + exc.signum)
+        _fail(prog, f"stopped by {signal.Signals(exc.signum).name}{exc.detail}", 128 + exc.signum)
     except (click.Abort, KeyboardInterrupt):
         _quiet_half_built_objects()
         _fail(prog, "interrupted", 130)
@@ -71,15 +71,6 @@ OUT_OF_MEMORY = "out of memory (a smaller frame, clip or batch needs less)"
 def _is_torch_out_of_memory(exc: Exception) -> bool:
     """torch's allocators fail with their own errors (CUDA) or a RuntimeError (CPU), not MemoryError."""
     return type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(exc)
-
-
-class Stopped(BaseException):
-    """A termination signal, raised where the program is, so that its cleanup runs (a
-    BaseException, as KeyboardInterrupt is: no `except Exception` swallows it)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _stop(signum, frame):

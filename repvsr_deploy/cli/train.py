@@ -1,31 +1,37 @@
-"""repvsr-train: a registry model trained with its paper's recipe on folders of sequences."""
+"""repvsr-train: a registry model trained with its paper's recipe on REDS, Vimeo-90K, a BasicSR LMDB
+or folders of sequences (`repvsr_deploy.train.run.train_model` does the work)."""
 
-import contextlib
+import sys
 from pathlib import Path
 
 import click
 
-from ..atomic import exclusive, require_space, writable_directory
-from ..errors import ReportedError
+from ..data.training_sets import DATASETS
 from .errors import debug_option, run_command
 from .options import FiniteRange
 
-
-def _load(roots: tuple[Path, ...], max_frames: int | None) -> list:
-    from ..data.sequences import list_sequences, read_sequence
-
-    return [read_sequence(path, max_frames) for root in roots for path in list_sequences(root)]
-
-
-def _validation(root: Path | None, degradation: str, max_frames: int | None) -> list:
-    from ..evaluate import file_sequences
-
-    return [] if root is None else file_sequences(root, degradation, max_frames)
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEGRADATIONS = ("bd", "bi", "mix")
 
 
 @click.command("repvsr-train")
 @click.argument("data", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default="repvsr", show_default=True, help="Registry model.")
+@click.option(
+    "--dataset",
+    type=click.Choice(DATASETS),
+    default="auto",
+    show_default=True,
+    help="DATA's layout; auto: REDS (train_sharp/), Vimeo-90K (sequences/ + sep_trainlist.txt), LMDB "
+    "(data.mdb + meta_info.txt), else folders of sequences.",
+)
+@click.option(
+    "--lr-frames",
+    type=click.Path(path_type=Path),
+    help="Precomputed LR frames named as DATA's HR ones (a folder, or an LMDB of the same keys), e.g. "
+    "Vimeo-90K's BD LR; --degradation says what they are. REDS's train_sharp_bicubic/X4 is used by itself "
+    "with --degradation bi.",
+)
 @click.option(
     "--demo-data",
     is_flag=True,
@@ -37,9 +43,11 @@ def _validation(root: Path | None, degradation: str, max_frames: int | None) -> 
     "checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Checkpoint to write (and to resume from with --resume).",
+    help="Checkpoint to write (and to resume from with --resume); NAME.best.pth and NAME.logs/ beside it.",
 )
-@click.option("--resume", is_flag=True, help="Continue from --out's iteration, optimizer and weights.")
+@click.option(
+    "--resume", is_flag=True, help="Continue --out's run exactly: its settings, weights, optimizer, random streams."
+)
 @click.option(
     "--init",
     "init",
@@ -47,121 +55,118 @@ def _validation(root: Path | None, degradation: str, max_frames: int | None) -> 
     help="Start from this checkpoint's weights at iteration 0 (e.g. official ones, see repvsr-import).",
 )
 @click.option("--iterations", type=click.IntRange(1), help="[default: the recipe's, e.g. 400k for RepVSR]")
-@click.option("--batch", type=click.IntRange(1), help="Clips per iteration and GPU [default: the recipe's, 4].")
-@click.option("--clip-frames", default=5, show_default=True, type=click.IntRange(2), help="Frames per clip.")
-@click.option("--patch", default=64, show_default=True, type=click.IntRange(8), help="LR patch side.")
-@click.option("--degradation", type=click.Choice(["bd", "bi"]), default="bd", show_default=True)
+@click.option("--batch", type=click.IntRange(1), help="Clips per iteration and process [default: the recipe's, 4].")
+@click.option(
+    "--clip-frames",
+    type=click.IntRange(2),
+    help="Frames per clip [default: the recipe's: 10 RepVSR, 15 KSNet; 7 on Vimeo-90K].",
+)
+@click.option("--patch", type=click.IntRange(8), help="LR patch side [default: the recipe's, 64].")
+@click.option(
+    "--degradation",
+    type=click.Choice(DEGRADATIONS),
+    help="How LR frames are made: bd (blur σ 1.5, ×4 decimation; the papers'), bi (bicubic), mix (BD, "
+    "bicubic, area or bilinear, with noise and JPEG/H.264 at random) [default: bd].",
+)
 @click.option("--lr", "base_lr", type=FiniteRange(min=0, min_open=True), help="[default: the recipe's]")
-@click.option("--val", "val_root", type=click.Path(path_type=Path), help="Vid4-style folder for validation PSNR.")
-@click.option("--val-every", default=1000, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    help="Mixed precision (torch.amp; fp16 with a loss scaler) [default: fp32].",
+)
+@click.option(
+    "--clip-grad",
+    type=FiniteRange(min=0, min_open=True),
+    help="Clip the gradient norm to this [default: not clipped, as both papers].",
+)
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model for training.")
+@click.option(
+    "--workers", type=click.IntRange(0), help="Loader worker processes per process [default: the cores left, 1-8]."
+)
+@click.option(
+    "--val",
+    "val_root",
+    type=click.Path(path_type=Path),
+    help="Vid4-style folder to validate on instead of the data set's own clips.",
+)
+@click.option(
+    "--val-every",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Iterations between validations (0: none).",
+)
+@click.option(
+    "--val-clips",
+    type=click.IntRange(1),
+    help="Validate on this many clips, evenly spaced [default: all; 100 of Vimeo-90K-T].",
+)
+@click.option("--val-frames", type=click.IntRange(2), help="Validate on at most this many frames of a clip.")
 @click.option("--save-every", default=1000, show_default=True, type=click.IntRange(1))
-@click.option("--max-frames", type=click.IntRange(2), help="Read at most this many frames of a sequence.")
+@click.option(
+    "--log-every", default=10, show_default=True, type=click.IntRange(1), help="Iterations a logged row averages."
+)
+@click.option("--max-frames", type=click.IntRange(2), help="Train on at most this many frames of a sequence.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", type=int, help="[default: 0]")
 @debug_option
-def train_command(
-    data,
-    model_name,
-    demo_data,
-    checkpoint,
-    resume,
-    init,
-    iterations,
-    batch,
-    clip_frames,
-    patch,
-    degradation,
-    base_lr,
-    val_root,
-    val_every,
-    save_every,
-    max_frames,
-    device,
-    seed,
-):
-    """Train MODEL on the sequences under DATA (folders of frame folders or videos), LR made on the
-    fly by --degradation, with the paper's loss, optimizer and schedule (RepVSR's for repvsr, frvsr,
-    tecogan; KSNet's otherwise). Several GPUs: torchrun --nproc_per_node N $(which repvsr-train) ..."""
-    import torch
+def train_command(data, model_name, demo_data, checkpoint, base_lr, val_root, compile_model, **options):
+    """Train MODEL on DATA with the paper's loss, optimizer and schedule (RepVSR's for repvsr, frvsr,
+    tecogan; KSNet's otherwise), clips made by loader workers. Several GPUs or machines:
+    torchrun --nproc_per_node N $(which repvsr-train) ..."""
     from tqdm import tqdm
 
-    from ..data.synthetic import TRAIN_PHOTOS, photo_clips
-    from ..models import build_model, load_checkpoint
-    from ..models.checkpoint import load_training_state
-    from ..train.loop import distributed, train
-    from ..train.recipes import recipe_for, replace_lr
-    from ..train.sampler import ClipSampler
+    from ..train.run import TrainOptions, train_model
 
     if bool(data) == demo_data:
         raise click.UsageError("give DATA folders or --demo-data")
-    if resume and init:
+    if options["resume"] and options["init"]:
         raise click.UsageError("--resume continues --out; --init starts from another checkpoint: give one")
-    writable_directory(checkpoint.parent)  # before any training, not at the first save
-    rank, world = distributed()
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    if device == "cuda" and world > 1:
-        device = f"cuda:{rank}"
-        torch.cuda.set_device(rank)
-    torch.manual_seed(seed)
-    state = {}
-    if resume:
-        if not checkpoint.is_file():
-            raise ReportedError(f"--resume: {checkpoint} does not exist yet")
-        model, state = load_checkpoint(checkpoint, expect_model=model_name).train(), load_training_state(checkpoint)
-        if not state:
-            raise ReportedError(f"--resume: {checkpoint} holds weights but no training state")
-    elif init:
-        model = load_checkpoint(init, expect_model=model_name).train()
-        if model.fused:
-            raise ReportedError(f"--init: {init} holds a fused (deploy-form) model, which does not train")
-    else:
-        model = build_model(model_name)
-    # one writer of --out, and room for its checkpoints (weights and Adam's two moments), before training
-    with exclusive(checkpoint) if rank == 0 else contextlib.nullcontext():
-        if rank == 0:
-            require_space(checkpoint, 2 * 3 * 4 * sum(p.numel() for p in model.parameters()))
-        recipe = recipe_for(model_name)
-        recipe = replace_lr(recipe, base_lr) if base_lr else recipe
-        iterations = iterations or state.get("iterations") or recipe.iterations
-        sequences = (
-            photo_clips(TRAIN_PHOTOS, 8, 12, (4 * patch + 64, 4 * patch + 64), seed)
-            if demo_data
-            else _load(data, max_frames)
-        )
-        sampler = ClipSampler(sequences, clip_frames, patch, degradation, model.scale, seed + rank)
-        val = _validation(val_root, degradation, max_frames)
-        if demo_data and not val:  # the demo's held-out photographs
-            from ..evaluate import demo_sequences
+    run = TrainOptions(
+        out=checkpoint,
+        data=data,
+        model=model_name,
+        demo_data=demo_data,
+        lr=base_lr,
+        val=val_root,
+        compile=compile_model,
+        **options,
+    )
+    bar = None
 
-            val = demo_sequences(degradation)
-        start = state.get("iteration", 0)
-        with tqdm(total=iterations, initial=start, unit="it", disable=rank != 0, dynamic_ncols=True) as bar:
+    def start(first: int, total: int) -> None:
+        nonlocal bar
+        if _is_leader():
+            bar = tqdm(total=total, initial=first, unit="it", dynamic_ncols=True)
 
-            def report(progress):
-                bar.update()
-                bar.set_postfix(loss=f"{progress.loss:.4g}", lr=f"{progress.lr:.2g}")
-                if progress.val_psnr is not None:
-                    bar.write(f"iteration {progress.iteration}: validation PSNR {progress.val_psnr:.3f} dB")
-
-            train(
-                model,
-                sampler,
-                recipe,
-                iterations,
-                batch or recipe.batch,
-                device,
-                checkpoint,
-                state.get("optimizer"),
-                start,
-                val,
-                val_every,
-                save_every,
-                report,
+    def report(progress) -> None:
+        if bar is None:
+            return
+        bar.update()
+        if progress.loss is not None:
+            bar.set_postfix(loss=f"{progress.loss:.4g}", lr=f"{progress.lr:.2g}")
+        if progress.val_psnr is not None:
+            bar.write(
+                f"iteration {progress.iteration}: validation PSNR {progress.val_psnr:.3f} dB, SSIM {progress.val_ssim:.4f}",
+                file=sys.stderr,
             )
-    if world > 1:
-        torch.distributed.destroy_process_group()
-    if rank == 0:
-        click.echo(f"{checkpoint}: {model_name} after {iterations} iterations")
+
+    try:
+        result = train_model(run, say=lambda line: click.echo(line, err=True), report=report, start=start)
+    finally:
+        if bar is not None:
+            bar.close()
+    if _is_leader():
+        best = f"; best validation {result.best}" if result.best else ""
+        click.echo(
+            f"{result.checkpoint}: {model_name} after {result.iteration} iterations{best}; logs in {result.logs}"
+        )
+
+
+def _is_leader() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 def main():

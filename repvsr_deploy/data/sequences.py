@@ -23,11 +23,6 @@ def frames_8bit(path: Path, max_frames: int | None = None, start: int = 0) -> It
             yield to_8bit(frame)
 
 
-def read_sequence(path: Path, max_frames: int | None = None) -> np.ndarray:
-    """The whole sequence, [T, H, W, 3] uint8 (training reads its data into memory)."""
-    return np.stack(list(frames_8bit(path, max_frames)))
-
-
 def to_8bit(frame: np.ndarray) -> np.ndarray:
     """uint8 as it is; uint16 levels rounded to the nearest of 256 (65535 / 255 = 257)."""
     if frame.dtype == np.uint8:

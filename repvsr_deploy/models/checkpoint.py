@@ -108,7 +108,16 @@ def _state_dict_mismatch(expected: dict, given: dict) -> str:
 
 
 # what `repvsr-train` stores as its training state, and of which kind
-TRAINING_FIELDS = {"iteration": int, "iterations": int, "recipe": str, "optimizer": dict}
+TRAINING_FIELDS = {
+    "iteration": int,
+    "iterations": int,
+    "recipe": str,
+    "optimizer": dict,
+    "scaler": dict,
+    "samples": int,
+    "random": list,
+    "settings": dict,
+}
 
 
 def load_training_state(path) -> dict:
@@ -122,7 +131,9 @@ def load_training_state(path) -> dict:
         value = state.get(key)
         if key in state and (not isinstance(value, kind) or isinstance(value, bool)):
             raise ReportedError(f"{path}: its training state's '{key}' is {type(value).__name__}, not {kind.__name__}")
-    if state.get("iteration", 0) < 0 or state.get("iterations", 1) < 1:
+    if not isinstance(state.get("best_psnr"), (float, int, type(None))):
+        raise ReportedError(f"{path}: its training state's 'best_psnr' is not a number")
+    if state.get("iteration", 0) < 0 or state.get("iterations", 1) < 1 or state.get("samples", 0) < 0:
         raise ReportedError(
             f"{path}: its training state counts {state.get('iteration')} of {state.get('iterations')} iterations"
         )

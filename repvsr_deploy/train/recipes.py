@@ -1,11 +1,15 @@
-"""The papers' training recipes: loss, optimizer, learning-rate schedule.
+"""The papers' training recipes: loss, optimizer, learning-rate schedule, clips, validation measure.
 
 - RepVSR §3.3 / §4.1.2 (also for FRVSR, TecoGAN): L = L_SR + L_Flow (Eq. 8-10, squared L2 on the HR
   frames and on the LR frame warped by the estimated flow), Adam(0.9, 0.999), lr 1e-4 halved every
-  150k iterations, batch 4, 400k iterations.
+  150k iterations, batch 4, 400k iterations; PSNR/SSIM on RGB (§4.2.1). The paper gives no patch or
+  clip length: FRVSR's (which RepVSR re-parameterises), 64x64 LR patches of 10-frame clips.
 - KSNet §4.1 (also for the other models): Charbonnier loss (Eq. 13, eps 1e-3), Adam(0.9, 0.999,
-  eps 1e-8), lr 2e-4 with cosine annealing over 600k iterations, the flow network's lr doubled and
-  frozen for the first 5,000 iterations, 64x64 LR patches.
+  eps 1e-8), lr 2e-4 on Vimeo-90K and 1e-4 on REDS with cosine annealing over 600k iterations, the
+  flow network's lr doubled and frozen for the first 5,000 iterations, 64x64 LR patches. Clip length
+  and the measure as BasicVSR, which KSNet follows and compares with: 15 frames on REDS (7, a whole
+  septuplet, on Vimeo-90K); REDS4 on RGB, Vimeo-90K-T and Vid4 on Y. Batch 4 (not stated).
+Neither paper clips gradients.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class Recipe:
     flow_lr_factor: float = 1.0
     flow_frozen_iterations: int = 0
     step_every: int = 150_000
+    patch: int = 64  # LR side
+    clip_frames: int = 10
+    channel: str = "rgb"  # what validation PSNR/SSIM is measured on (REDS4: always RGB)
 
     def learning_rate(self, iteration: int, flow: bool, total: int | None = None) -> float:
         """The learning rate of the main (or flow) parameters at `iteration` of `total`."""
@@ -46,16 +53,26 @@ class Recipe:
 
 
 REPVSR = Recipe("repvsr", "sr_l2+flow", 1e-4, "halving", 400_000, 4)
-KSNET = Recipe("ksnet", "charbonnier", 2e-4, "cosine", 600_000, 4, flow_lr_factor=2.0, flow_frozen_iterations=5_000)
+KSNET = Recipe(
+    "ksnet", "charbonnier", 2e-4, "cosine", 600_000, 4, flow_lr_factor=2.0, flow_frozen_iterations=5_000,
+    clip_frames=15, channel="y",
+)  # fmt: skip
 RECIPES = {"repvsr": REPVSR, "ksnet": KSNET}
+VIMEO_CLIP = 7  # frames of a Vimeo-90K septuplet
 
 
 def replace_lr(recipe: Recipe, lr: float) -> Recipe:
     return replace(recipe, lr=lr)
 
 
-def recipe_for(model_name: str) -> Recipe:
-    return REPVSR if model_name in ("repvsr", "frvsr", "tecogan") else KSNET
+def recipe_for(model_name: str, dataset: str = "") -> Recipe:
+    """The paper's recipe for `model_name`, as it trains on `dataset` (reds, vimeo90k, ...)."""
+    recipe = REPVSR if model_name in ("repvsr", "frvsr", "tecogan") else KSNET
+    if dataset == "vimeo90k":
+        recipe = replace(recipe, clip_frames=min(recipe.clip_frames, VIMEO_CLIP))
+    if recipe.name == "ksnet" and dataset == "reds":
+        recipe = replace(recipe, lr=1e-4)
+    return recipe
 
 
 def charbonnier(output: Tensor, target: Tensor, eps: float = 1e-3) -> Tensor:

@@ -1,0 +1,135 @@
+"""What a training run leaves to look at (rank 0 writes it), in its log folder:
+
+- TensorBoard event files (`tensorboard --logdir FOLDER`): loss, learning rates, speed, validation
+  PSNR/SSIM, and the validation crops as images;
+- `metrics.csv`: one row per `log_every` iterations (mean loss, learning rates, iterations/s,
+  clips/s) and one per validation (PSNR, SSIM), blank where a row has no such value;
+- `val/ITERATION/SEQUENCE.png` at each validation: LR bicubic | output | GT of the same crop;
+- `curves.png` when the run ends: loss, learning rate and validation PSNR over the iterations.
+
+A resumed run drops what the stopped one logged past its checkpoint (rows and events), so that the
+log is the one run's.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..errors import MissingDependency
+
+COLUMNS = (
+    "iteration",
+    "loss",
+    "lr",
+    "flow_lr",
+    "iterations_per_s",
+    "clips_per_s",
+    "val_psnr",
+    "val_ssim",
+    "seconds",
+)
+
+
+class Logbook:
+    def __init__(self, folder: Path, start_iteration: int):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise MissingDependency("tensorboard", "train", "writing training logs") from None
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.csv_path = self.folder / "metrics.csv"
+        self._keep_rows_until(start_iteration)
+        self._csv_file = open(self.csv_path, "a", newline="")
+        self._csv = csv.DictWriter(self._csv_file, COLUMNS)
+        if self.csv_path.stat().st_size == 0:
+            self._csv.writeheader()
+        self.events = SummaryWriter(str(self.folder), purge_step=start_iteration + 1 if start_iteration else None)
+
+    def _keep_rows_until(self, iteration: int) -> None:
+        if not self.csv_path.is_file():
+            return
+        with open(self.csv_path, newline="") as file:
+            rows = [row for row in csv.DictReader(file) if int(row["iteration"]) <= iteration]
+        with atomic_path(self.csv_path) as tmp, open(tmp, "w", newline="") as file:
+            writer = csv.DictWriter(file, COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def _row(self, **values) -> None:
+        self._csv.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in values.items()})
+        self._csv_file.flush()
+
+    def training(
+        self, iteration: int, loss: float, lr: float, flow_lr: float, rate: float, clips: float, seconds: float
+    ):
+        self._row(
+            iteration=iteration,
+            loss=loss,
+            lr=lr,
+            flow_lr=flow_lr,
+            iterations_per_s=rate,
+            clips_per_s=clips,
+            seconds=seconds,
+        )
+        for name, value in (("loss", loss), ("lr", lr), ("flow_lr", flow_lr), ("iterations_per_s", rate)):
+            self.events.add_scalar(f"train/{name}", value, iteration)
+
+    def validation(self, iteration: int, psnr: float, ssim: float, crops: dict[str, np.ndarray], seconds: float):
+        self._row(iteration=iteration, val_psnr=psnr, val_ssim=ssim, seconds=seconds)
+        self.events.add_scalar("val/psnr", psnr, iteration)
+        self.events.add_scalar("val/ssim", ssim, iteration)
+        folder = self.folder / "val" / f"{iteration:08d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        from PIL import Image
+
+        for name, image in crops.items():
+            safe = name.replace("/", "_")
+            with atomic_path(folder / f"{safe}.png") as tmp:
+                Image.fromarray(image).save(tmp, format="PNG")
+            self.events.add_image(f"val/{safe}", image, iteration, dataformats="HWC")
+        self.events.flush()
+
+    def close(self) -> Path | None:
+        """Flush everything; the curves' plot, where matplotlib is installed."""
+        self.events.close()
+        self._csv_file.close()
+        return plot_curves(self.csv_path, self.folder / "curves.png")
+
+
+def plot_curves(csv_path: Path, out: Path) -> Path | None:
+    """Loss, learning rate and validation PSNR against the iteration, from metrics.csv."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    with open(csv_path, newline="") as file:
+        rows = list(csv.DictReader(file))
+
+    def series(column: str) -> tuple[list[int], list[float]]:
+        points = [(int(r["iteration"]), float(r[column])) for r in rows if r[column]]
+        return [p[0] for p in points], [p[1] for p in points]
+
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for axis, (column, title) in zip(
+        axes, (("loss", "training loss"), ("lr", "learning rate"), ("val_psnr", "validation PSNR (dB)"))
+    ):
+        x, y = series(column)
+        axis.plot(x, y, marker="o" if column == "val_psnr" else None, markersize=3)
+        axis.set_title(title)
+        axis.set_xlabel("iteration")
+        if column == "loss" and y and min(y) > 0:
+            axis.set_yscale("log")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    plt.close(figure)
+    return out

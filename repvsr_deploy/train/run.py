@@ -1,0 +1,307 @@
+"""`train_model`: everything `repvsr-train` does, for a Python program. A run reads its data set's
+index, resolves its settings (given > the resumed run's > the paper's recipe), trains, and leaves
+beside its checkpoint `NAME.best.pth` (the best validation's weights) and `NAME.logs/`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..atomic import exclusive, require_space, writable_directory
+from ..errors import ReportedError
+from . import distributed
+from .loop import PRECISIONS, LoopSettings, Progress, RunFiles, train
+from .recipes import Recipe, recipe_for, replace_lr
+
+# what makes a run's clips and steps; a resumed run takes them from its checkpoint unless given
+RUN_SETTINGS = ("batch", "clip_frames", "patch", "degradation", "precision", "seed", "lr", "clip_grad")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What to train on and how; None: the resumed run's setting, else the recipe's default."""
+
+    out: Path  # the checkpoint (resumed from with `resume`)
+    data: tuple[Path, ...] = ()
+    model: str = "repvsr"
+    dataset: str = "auto"  # auto | reds | vimeo90k | lmdb | folders
+    lr_frames: Path | None = None  # precomputed LR frames, named as the HR ones
+    demo_data: bool = False  # the demo's synthetic clips instead of `data`
+    resume: bool = False
+    init: Path | None = None  # start from these weights at iteration 0
+    iterations: int | None = None
+    batch: int | None = None  # clips per iteration and process
+    clip_frames: int | None = None
+    patch: int | None = None  # LR side
+    degradation: str | None = None  # bd | bi | mix (default bd)
+    lr: float | None = None
+    precision: str | None = None  # fp32 | bf16 | fp16 (default fp32)
+    clip_grad: float | None = None
+    compile: bool = False
+    workers: int | None = None
+    val: Path | None = None  # a Vid4-style folder instead of the data set's own validation clips
+    val_every: int = 1000
+    val_clips: int | None = None
+    val_frames: int | None = None
+    save_every: int = 1000
+    log_every: int = 10
+    max_frames: int | None = None
+    device: str = "auto"
+    seed: int | None = None
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    best: Path | None
+    logs: Path
+    iteration: int
+    iterations: int
+    settings: dict = field(default_factory=dict)
+
+
+def run_files(out: Path) -> RunFiles:
+    out = Path(out)
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    return RunFiles(out, out.with_name(f"{stem}.best{out.suffix or '.pth'}"), out.with_name(f"{stem}.logs"))
+
+
+def train_model(
+    options: TrainOptions,
+    say: Callable[[str], None] = lambda line: None,
+    report: Callable[[Progress], None] = lambda p: None,
+    start: Callable[[int, int], None] = lambda first, total: None,
+) -> TrainResult:
+    """Train `options.model` as `options` say. `say`: lines describing the run (rank 0);
+    `start(first, total)`: before the first iteration; `report`: after each."""
+    _check(options)
+    device = _device(options.device)
+    processes = distributed.join(device)
+    if device == "cuda":
+        device = f"cuda:{processes.local_rank}"
+        torch.cuda.set_device(processes.local_rank)
+    try:
+        return _train(options, device, processes, say, report, start)
+    finally:
+        distributed.leave(processes)
+
+
+def _check(options: TrainOptions) -> None:
+    if bool(options.data) == options.demo_data:
+        raise ReportedError("give DATA folders or --demo-data")
+    if options.resume and options.init:
+        raise ReportedError("resume continues the checkpoint; init starts from another one: give one")
+    if options.precision not in (None, *PRECISIONS):
+        raise ReportedError(f"precision '{options.precision}': one of {', '.join(PRECISIONS)}")
+
+
+def _device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ReportedError("device cuda: torch sees no CUDA GPU here (a CPU build of torch, or no driver)")
+    return device
+
+
+def _train(options, device, processes, say, report, start) -> TrainResult:
+    from ..models import build_model
+
+    files = run_files(options.out)
+    writable_directory(files.checkpoint.parent)  # before any training, not at the first save
+    packed, resumed = distributed.from_leader(processes, _starting_point(options) if processes.leader else None)
+    resumed = resumed or {}
+    stored = resumed.get("settings", {})
+    torch.manual_seed(_setting(options, stored, "seed", 0))  # a new model's weights: the same on every rank
+    model = _rebuilt(packed) if packed else build_model(options.model)
+    with exclusive(files.checkpoint) if processes.leader else contextlib.nullcontext():
+        if processes.leader:  # room for its checkpoints (weights and Adam's two moments), before training
+            require_space(files.checkpoint, 2 * 3 * 4 * sum(p.numel() for p in model.parameters()))
+        data = _training_data(options, stored)
+        recipe, settings, describe = _resolve(options, stored, resumed, data, processes, model)
+        dataset = _clip_dataset(data, describe, model.scale)
+        validation = _validation(options, data, describe) if processes.leader else None
+        if processes.leader:
+            for line in _describe_run(
+                options, data, dataset, recipe, settings, describe, processes, device, validation
+            ):
+                say(line)
+        start(resumed.get("iteration", 0), settings.iterations)
+        reached = train(
+            model, dataset, recipe, settings, device, files, processes, resumed, validation, describe, report
+        )
+    best = files.best if files.best.is_file() else None
+    return TrainResult(files.checkpoint, best, files.logs, reached, settings.iterations, describe)
+
+
+def _starting_point(options: TrainOptions):
+    """(model, training state) to start from, read by rank 0: the checkpoint to resume (its
+    model as (name, config, weights)), the weights of `init`, or (None, None)."""
+    from ..models import load_checkpoint
+    from ..models.checkpoint import load_training_state
+
+    path = options.out if options.resume else options.init
+    if path is None:
+        return None, None
+    if options.resume and not Path(path).is_file():
+        raise ReportedError(f"--resume: {path} does not exist yet")
+    model = load_checkpoint(path, expect_model=options.model)
+    if model.fused:
+        raise ReportedError(f"{path}: holds a fused (deploy-form) model, which does not train")
+    packed = (model.name, model.config, model.state_dict())
+    if not options.resume:
+        return packed, None
+    state = load_training_state(path)
+    if not state.get("optimizer"):
+        raise ReportedError(f"--resume: {path} holds weights but no training state")
+    return packed, state
+
+
+def _rebuilt(packed):
+    from ..models import build_model
+
+    name, config, weights = packed
+    model = build_model(name, **config)
+    model.load_state_dict(weights)
+    return model.train()
+
+
+def _setting(options: TrainOptions, stored: dict, name: str, default):
+    """The given value, else the resumed run's, else `default`."""
+    given = getattr(options, name)
+    if given is not None:
+        return given
+    return stored.get(name, default)
+
+
+def _training_data(options: TrainOptions, stored: dict):
+    from ..data.training_sets import open_training_data
+
+    if options.demo_data:
+        return _demo_data(_setting(options, stored, "patch", 64), _setting(options, stored, "seed", 0))
+    degradation = _setting(options, stored, "degradation", "bd")
+    return open_training_data(
+        list(options.data), options.dataset, options.lr_frames, degradation == "bi", options.max_frames
+    )
+
+
+def _demo_data(patch: int, seed: int):
+    from ..data.synthetic import TRAIN_PHOTOS, photo_clips
+    from ..data.training_sets import ArraySequence, TrainingData
+
+    clips = photo_clips(TRAIN_PHOTOS, 8, 12, (4 * patch + 64, 4 * patch + 64), seed)
+    names = [f"{name}-{i}" for name in TRAIN_PHOTOS for i in range(8)]
+    return TrainingData("demo", [ArraySequence(n, c) for n, c in zip(names, clips)], [], "", "")
+
+
+def _resolve(options, stored, resumed, data, processes, model) -> tuple[Recipe, LoopSettings, dict]:
+    recipe = recipe_for(options.model, data.family)
+    if resumed and resumed.get("recipe") not in (None, recipe.name):
+        raise ReportedError(
+            f"--resume: {options.out} was trained with the {resumed['recipe']} recipe, not {recipe.name}"
+        )
+    base_lr = _setting(options, stored, "lr", None)
+    recipe = replace_lr(recipe, base_lr) if base_lr else recipe
+    degradation = _setting(options, stored, "degradation", "bd")
+    if data.lr_source and degradation == "mix":
+        raise ReportedError(f"LR frames are read from {data.lr_source}; the mix of degradations makes its own")
+    describe = {
+        "model": options.model,
+        "dataset": data.kind,
+        "batch": _setting(options, stored, "batch", recipe.batch),
+        "clip_frames": _setting(options, stored, "clip_frames", recipe.clip_frames),
+        "patch": _setting(options, stored, "patch", recipe.patch),
+        "degradation": degradation,
+        "lr_source": data.lr_source,
+        "precision": _setting(options, stored, "precision", "fp32"),
+        "seed": _setting(options, stored, "seed", 0),
+        "lr": recipe.lr,
+        "clip_grad": _setting(options, stored, "clip_grad", None),
+        "processes": processes.world,
+    }
+    iterations = options.iterations or resumed.get("iterations") or recipe.iterations
+    if resumed and resumed["iteration"] >= iterations:
+        raise ReportedError(
+            f"--resume: {options.out} is at iteration {resumed['iteration']} of {iterations}; "
+            "give more --iterations to go on"
+        )
+    if options.compile and not hasattr(torch, "compile"):
+        raise ReportedError("compile: this torch has no torch.compile")
+    settings = LoopSettings(
+        iterations=iterations,
+        batch=describe["batch"],
+        precision=describe["precision"],
+        clip_grad=describe["clip_grad"],
+        compile=options.compile,
+        workers=options.workers if options.workers is not None else default_workers(),
+        val_every=options.val_every,
+        save_every=options.save_every,
+        log_every=options.log_every,
+    )
+    return recipe, settings, describe
+
+
+def default_workers() -> int:
+    """Loader workers per process: the cores this node's processes leave, at most 8, at least 1."""
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, min(8, (os.cpu_count() or 2) // per_node - 1))
+
+
+def _clip_dataset(data, describe: dict, scale: int):
+    from .clips import ClipDataset
+
+    return ClipDataset(
+        data.train, describe["clip_frames"], describe["patch"], describe["degradation"], scale, describe["seed"]
+    )
+
+
+def _validation(options: TrainOptions, data, describe: dict):
+    """The run's validation clips: --val's folder, else the data set's own (REDS4, Vimeo-90K-T),
+    else the demo's held-out photographs; measured in the paper's convention."""
+    from ..evaluate import Convention, demo_sequences, file_sequences
+    from .validation import ValidationSet, from_training_sequences
+
+    if not options.val_every:
+        return None
+    recipe = recipe_for(options.model, data.family)
+    # mixed degradations are validated on the papers' BD
+    degradation = "bd" if describe["degradation"] == "mix" else describe["degradation"]
+    if options.val is not None:
+        sequences = file_sequences(options.val, degradation, options.val_frames)
+        return ValidationSet(str(options.val), sequences, Convention(recipe.channel), degradation)
+    if data.validation:
+        clips = options.val_clips or (100 if data.family == "vimeo90k" else None)
+        sequences = from_training_sequences(data.validation, degradation, options.val_frames, clips)
+        channel = "rgb" if data.validation_name == "REDS4" else recipe.channel
+        name = data.validation_name
+        if len(sequences) < len(data.validation):
+            name += f" ({len(sequences)} of {len(data.validation):,}, evenly spaced)"
+        return ValidationSet(name, sequences, Convention(channel), degradation)
+    if data.kind == "demo":
+        return ValidationSet("the demo's held-out photographs", demo_sequences(degradation), Convention(), degradation)
+    return None
+
+
+def _describe_run(options, data, dataset, recipe, settings, describe, processes, device, validation) -> list[str]:
+    lr_from = f"read from {data.lr_source}" if data.lr_source else f"made on the fly ({describe['degradation']})"
+    flow = ""
+    if recipe.flow_lr_factor != 1 or recipe.flow_frozen_iterations:
+        flow = (
+            f"; the flow network's {recipe.flow_lr_factor:g}x, frozen for its first "
+            f"{recipe.flow_frozen_iterations:,} iterations"
+        )
+    schedule = f"halved every {recipe.step_every:,} iterations" if recipe.schedule == "halving" else "cosine"
+    return [
+        f"data: {data.kind} ({len(dataset.sequences):,} sequences, {data.frames():,} frames), "
+        f"{describe['clip_frames']}-frame clips of {describe['patch']}x{describe['patch']} LR pixels, LR {lr_from}",
+        f"validation: {validation.describe() if validation else 'none'}",
+        f"global batch {settings.batch * processes.world} ({settings.batch} clips x {processes.world} "
+        f"process{'es' if processes.world > 1 else ''}); learning rate {recipe.lr:g} ({recipe.name} recipe, "
+        f"{schedule}{flow})",
+        f"{settings.precision} on {device}; {settings.workers} loader worker{'s' if settings.workers != 1 else ''} "
+        f"per process; logs in {run_files(options.out).logs}",
+    ]
