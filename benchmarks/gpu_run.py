@@ -1,7 +1,8 @@
 """Everything a lent GPU should measure, in one go, into one folder: the GPU tests, both papers' table
-rows at 720p/1080p/4K, streams in one batch, and the end-to-end upscale rate against the model's.
+rows at 720p/1080p/4K, streams in one batch, the end-to-end upscale rate against the model's, and
+training speed (RepVSR and KSNet-uni at the papers' patch, clip and batch, fp32 and bf16).
 
-    python benchmarks/gpu_run.py --out gpu-results            # on the GPU machine: 8 minutes at most
+    python benchmarks/gpu_run.py --out gpu-results            # on the GPU machine: 9 minutes at most
     python benchmarks/gpu_run.py --device cpu --quick --out x # the same steps on a CPU, small (the test)
 
 Each step is a command of its own with a time limit; one that fails or runs out is recorded as such
@@ -39,7 +40,7 @@ def steps(args, backend: str, device: str, out: Path) -> list[tuple[str, list[st
             "tables",
             [*bench, "--table", args.table, *sizes, *where, "--precision", args.precision, *frames,
              "--out", str(out / "tables.json"), "--out", str(out / "tables.md")],
-            210,
+            180,
         ),
         (
             "streams",
@@ -54,6 +55,13 @@ def steps(args, backend: str, device: str, out: Path) -> list[tuple[str, list[st
              "--lr-size", "64x48" if args.quick else "320x180", "--frames", "8" if args.quick else "120",
              "--out", str(out / "upscale.json")],
             75,
+        ),
+        (
+            "train",
+            [sys.executable, str(HERE / "train_speed.py"), "--device", device,
+             "--precision", "fp32" if args.quick else "fp32,bf16", *(["--quick"] if args.quick else ["--iterations", "8", "--warmup", "3"]),
+             "--out", str(out / "train.json")],
+            90,
         ),
     ]  # fmt: skip
 

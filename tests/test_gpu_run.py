@@ -32,7 +32,21 @@ def test_the_gpu_run_measures_streams_and_the_upscale_rate_on_the_cpu(tmp_path):
 def test_on_a_gpu_the_tables_cover_the_three_resolutions_and_the_streams_go_to_16(tmp_path):
     args = Namespace(quick=False, table="all", precision="fp16,fp32")
     steps = {name: command for name, command, _ in gpu_run.steps(args, "torch", "cuda", tmp_path)}
-    assert list(steps) == ["gpu-tests", "tables", "streams", "upscale"]
+    assert list(steps) == ["gpu-tests", "tables", "streams", "upscale", "train"]
     assert "720p,1080p,4k" in steps["tables"] and "gpu or tensorrt" in steps["gpu-tests"]
-    assert "1,4,16" in steps["streams"] and "cuda" in steps["upscale"]
-    assert sum(limit for *_, limit in gpu_run.steps(args, "torch", "cuda", tmp_path)) <= 8 * 60
+    assert "1,4,16" in steps["streams"] and "cuda" in steps["upscale"] and "fp32,bf16" in steps["train"]
+    assert sum(limit for *_, limit in gpu_run.steps(args, "torch", "cuda", tmp_path)) <= 9 * 60
+
+
+def test_training_speed_is_measured_as_repvsr_train_runs(tmp_path):
+    """The GPU run's training step, small, on the CPU: the loop with its loader workers, per model
+    and precision, with the recipe's hours at that rate."""
+    out = tmp_path / "train.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--quick", "--model", "repvsr"]
+    command += ["--iterations", "2", "--warmup", "1", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["model"] == "repvsr" and row["iterations_per_s"] > 0 and len(row["per_iteration_s"]) == 2
+    assert row["projected_hours"] == round(400_000 * row["seconds_per_iteration"] / 3600, 1)
+    assert "| RepVSR | fp32 |" in out.with_suffix(".md").read_text()

@@ -17,6 +17,7 @@ import pytest
 import torch
 from helpers import BIN, run_cli
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from repvsr_deploy.data.degrade import degrade
 from repvsr_deploy.data.mixed_degradation import DOWNSCALES, degrade_mixed, h264
@@ -129,6 +130,11 @@ def test_each_layout_trains_validates_and_logs(tmp_path, layout):
     assert (tmp_path / "run.best.pth").is_file() and (tmp_path / "run.logs" / "curves.png").is_file()
     crops = list((tmp_path / "run.logs" / "val" / "00000002").glob("*.png"))
     assert crops and all(Image.open(c).size[0] > 3 * Image.open(c).size[1] for c in crops)  # three panels
+    events = EventAccumulator(str(tmp_path / "run.logs"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2]
+    assert events.Scalars("val/psnr")[0].value == pytest.approx(float(rows[-1]["val_psnr"]), abs=1e-4)
+    assert len(events.Tags()["images"]) == len(crops)
 
 
 def test_reds4_is_validation_only(tmp_path):
@@ -375,3 +381,14 @@ def test_a_frame_of_the_wrong_size_is_named_from_a_loader_worker(tmp_path):
     result = run_cli("repvsr-train", data, *TINY[:-1], 1, "--iterations", 2, "-o", tmp_path / "run.pth")
     one_line(result, f"{data / 'clip' / '1.png'}: a frame of 32x36 in a sequence of 32x32 frames")
     _nothing_written(tmp_path)
+
+
+def test_a_model_whose_output_lags_is_measured_against_the_frames_it_gives():
+    """EDVR centred on frame t - 2 gives that frame's HR at step t: the loss pairs them so."""
+    from repvsr_deploy.train.recipes import KSNET, compute_loss
+
+    gt = torch.rand(2, 5, 3, 16, 16)
+    lagging = torch.cat([torch.zeros_like(gt[:, :2]), gt[:, :-2]], dim=1)  # step t gives frame t - 2
+    loss, _ = compute_loss(KSNET, lambda lr: lagging, gt[..., ::4, ::4], gt, delay=2)
+    assert float(loss) == pytest.approx(1e-3)  # Charbonnier's floor: every pair exact
+    assert float(compute_loss(KSNET, lambda lr: lagging, gt[..., ::4, ::4], gt)[0]) > 0.1

@@ -2,11 +2,13 @@
 beat bicubic whatever shrank its input, not only the papers' BD.
 
 Per clip, the same for all of its frames (as a video is degraded):
-1. one ×4 downscale, drawn evenly: BD (Gaussian blur σ = 1.5, the papers'), bicubic (antialiased,
-   MATLAB's imresize, and ffmpeg's default scaler), area (a 4×4 box mean) or bilinear (antialiased);
-2. 8-bit quantization; with probability 0.3, Gaussian noise of σ drawn in [1, 4] levels (a sensor);
-3. with probability 0.25 each: JPEG at quality 60–95 (frames saved as images), or H.264 (libx264,
+1. one ×4 downscale: BD (Gaussian blur σ = 1.5, the papers'; probability 0.4), bicubic (antialiased,
+   MATLAB's imresize, and ffmpeg's default scaler; 0.3), area (a 4×4 box mean; 0.15) or bilinear
+   (antialiased; 0.15);
+2. 8-bit quantization; with probability 0.2, Gaussian noise of σ drawn in [1, 4] levels (a sensor);
+3. with probability 0.15 each: JPEG at quality 60–95 (frames saved as images), or H.264 (libx264,
    crf 20–32, 4:2:0) over the clip (a video file); else none.
+So about a fifth of the clips are the papers' clean BD.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import torch.nn.functional as F
 from .degrade import degrade
 
 DOWNSCALES = ("bd", "bi", "area", "bilinear")
-NOISE_CHANCE, NOISE_SIGMA = 0.3, (1.0, 4.0)
-JPEG_CHANCE, JPEG_QUALITY = 0.25, (60, 95)
-H264_CHANCE, H264_CRF = 0.25, (20, 32)
+DOWNSCALE_CHANCES = (0.4, 0.3, 0.15, 0.15)
+NOISE_CHANCE, NOISE_SIGMA = 0.2, (1.0, 4.0)
+JPEG_CHANCE, JPEG_QUALITY = 0.15, (60, 95)
+H264_CHANCE, H264_CRF = 0.15, (20, 32)
 
 
 def downscale(hr: torch.Tensor, kind: str, scale: int = 4) -> torch.Tensor:
@@ -36,7 +39,7 @@ def downscale(hr: torch.Tensor, kind: str, scale: int = 4) -> torch.Tensor:
 
 def degrade_mixed(hr: torch.Tensor, rng: np.random.Generator, scale: int = 4) -> np.ndarray:
     """A clip's HR frames [T, 3, H, W] in [0, 1] -> its LR frames, uint8 [T, H/s, W/s, 3]."""
-    lr = downscale(hr, DOWNSCALES[rng.integers(len(DOWNSCALES))], scale)
+    lr = downscale(hr, DOWNSCALES[rng.choice(len(DOWNSCALES), p=DOWNSCALE_CHANCES)], scale)
     levels = lr.permute(0, 2, 3, 1).numpy() * 255
     if rng.random() < NOISE_CHANCE:
         levels = levels + rng.normal(0, rng.uniform(*NOISE_SIGMA), levels.shape)

@@ -179,6 +179,9 @@ def open_training_data(
         data.train = [_first_frames(s, max_frames) for s in data.train]
     if not data.train:
         raise ReportedError(f"{roots[0]}: no training sequences in this {kind} data set")
+    for sequence in (*data.train[:1], *data.validation[:1]):
+        if sequence.lr_store is not None:  # LR frames that are not there are found now, not hours in
+            sequence.read_lr(0, 1)
     return data
 
 
@@ -223,6 +226,8 @@ def _frame_folder(store: FolderStore, folder: Path, name: str, lr_store) -> Trai
 
 def reds(root: Path, lr: Path | None, official_lr: bool) -> TrainingData:
     gt_root = root if root.name == "train_sharp" else root / "train_sharp"
+    if not gt_root.is_dir():
+        raise ReportedError(f"{gt_root}: no such folder (REDS keeps its HR frames in train_sharp/NNN/)")
     official = gt_root.parent / "train_sharp_bicubic" / "X4"
     if lr is None and official_lr and official.is_dir():
         lr = official

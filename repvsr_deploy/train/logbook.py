@@ -3,7 +3,8 @@
 - TensorBoard event files (`tensorboard --logdir FOLDER`): loss, learning rates, speed, validation
   PSNR/SSIM, and the validation crops as images;
 - `metrics.csv`: one row per `log_every` iterations (mean loss, learning rates, iterations/s,
-  clips/s) and one per validation (PSNR, SSIM), blank where a row has no such value;
+  clips/s, the share of the time spent waiting for clips) and one per validation (PSNR, SSIM),
+  blank where a row has no such value;
 - `val/ITERATION/SEQUENCE.png` at each validation: LR bicubic | output | GT of the same crop;
 - `curves.png` when the run ends: loss, learning rate and validation PSNR over the iterations.
 
@@ -28,6 +29,7 @@ COLUMNS = (
     "flow_lr",
     "iterations_per_s",
     "clips_per_s",
+    "data_wait",
     "val_psnr",
     "val_ssim",
     "seconds",
@@ -65,18 +67,11 @@ class Logbook:
         self._csv_file.flush()
 
     def training(
-        self, iteration: int, loss: float, lr: float, flow_lr: float, rate: float, clips: float, seconds: float
+        self, iteration: int, loss: float, lr: float, flow_lr: float, rate: float, clips: float, wait: float, seconds
     ):
-        self._row(
-            iteration=iteration,
-            loss=loss,
-            lr=lr,
-            flow_lr=flow_lr,
-            iterations_per_s=rate,
-            clips_per_s=clips,
-            seconds=seconds,
-        )
-        for name, value in (("loss", loss), ("lr", lr), ("flow_lr", flow_lr), ("iterations_per_s", rate)):
+        values = dict(loss=loss, lr=lr, flow_lr=flow_lr, iterations_per_s=rate, clips_per_s=clips, data_wait=wait)
+        self._row(iteration=iteration, **values, seconds=seconds)
+        for name, value in values.items():
             self.events.add_scalar(f"train/{name}", value, iteration)
 
     def validation(self, iteration: int, psnr: float, ssim: float, crops: dict[str, np.ndarray], seconds: float):

@@ -54,6 +54,8 @@ class RunFiles:
 @dataclass
 class Progress:
     iteration: int
+    seconds: float = 0.0  # this iteration's: waiting for its clips and the step
+    data_wait: float = 0.0  # of which waiting for its clips (more loader workers, if large)
     loss: float | None = None  # mean over the last logged iterations
     lr: float = 0.0
     val_psnr: float | None = None
@@ -109,7 +111,7 @@ class Trainer:
             else contextlib.nullcontext()
         )
         with autocast:
-            loss, _ = compute_loss(self.recipe, self.net, lr, gt)
+            loss, _ = compute_loss(self.recipe, self.net, lr, gt, self.model.delay)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.settings.clip_grad:
@@ -153,19 +155,22 @@ def train(
     )
     logbook = Logbook(files.logs, start) if processes.leader else None
     best = resumed.get("best_psnr")
-    window, busy, began = [], 0.0, time.perf_counter()  # busy: seconds of the window's loading and steps
+    window, busy, waited = [], 0.0, 0.0  # the window's losses, seconds of its iterations, of waiting for clips
+    began = time.perf_counter()
     done, saved = start, False
     try:
         with StopRequests() as stops:
             batches = iter(loader)
             for iteration in range(start, settings.iterations):
-                step_began = time.perf_counter()
+                asked = time.perf_counter()
                 lr, gt = _next_batch(batches)
+                given = time.perf_counter()
                 window.append(trainer.step(iteration, lr, gt))
-                busy += time.perf_counter() - step_began
+                progress = Progress(iteration + 1, time.perf_counter() - asked, given - asked)
+                busy, waited = busy + progress.seconds, waited + progress.data_wait
+                progress.lr = trainer.learning_rates(iteration)[0]
                 done = iteration + 1
                 samples += global_batch
-                progress = Progress(done, lr=trainer.learning_rates(iteration)[0])
                 stop = any_rank(processes, stops.asked, device)
                 last = done == settings.iterations
                 if done % settings.log_every == 0 or last or stop or done % settings.save_every == 0:
@@ -174,9 +179,9 @@ def train(
                         rate = len(window) / busy
                         logbook.training(
                             done, progress.loss, *trainer.learning_rates(iteration), rate, rate * global_batch,
-                            time.perf_counter() - began,
+                            waited / busy, time.perf_counter() - began,
                         )  # fmt: skip
-                    window, busy = [], 0.0
+                    window, busy, waited = [], 0.0, 0.0
                 if validation and processes.leader and settings.val_every and (done % settings.val_every == 0 or last):
                     result = validate(model, validation, device)
                     progress.val_psnr, progress.val_ssim = result.psnr, result.ssim

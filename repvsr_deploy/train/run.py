@@ -18,9 +18,6 @@ from . import distributed
 from .loop import PRECISIONS, LoopSettings, Progress, RunFiles, train
 from .recipes import Recipe, recipe_for, replace_lr
 
-# what makes a run's clips and steps; a resumed run takes them from its checkpoint unless given
-RUN_SETTINGS = ("batch", "clip_frames", "patch", "degradation", "precision", "seed", "lr", "clip_grad")
-
 
 @dataclass(frozen=True)
 class TrainOptions:
@@ -57,6 +54,9 @@ class TrainOptions:
 
 @dataclass
 class TrainResult:
+    """What a run left: its checkpoint, the best validation's weights (None without validation),
+    its log folder, the iteration reached of `iterations`, and the settings it ran with."""
+
     checkpoint: Path
     best: Path | None
     logs: Path
@@ -115,7 +115,7 @@ def _train(options, device, processes, say, report, start) -> TrainResult:
     writable_directory(files.checkpoint.parent)  # before any training, not at the first save
     packed, resumed = distributed.from_leader(processes, _starting_point(options) if processes.leader else None)
     resumed = resumed or {}
-    stored = resumed.get("settings", {})
+    stored = _stored_settings(resumed.get("settings", {}), options.out)
     torch.manual_seed(_setting(options, stored, "seed", 0))  # a new model's weights: the same on every rank
     model = _rebuilt(packed) if packed else build_model(options.model)
     with exclusive(files.checkpoint) if processes.leader else contextlib.nullcontext():
@@ -123,7 +123,7 @@ def _train(options, device, processes, say, report, start) -> TrainResult:
             require_space(files.checkpoint, 2 * 3 * 4 * sum(p.numel() for p in model.parameters()))
         data = _training_data(options, stored)
         recipe, settings, describe = _resolve(options, stored, resumed, data, processes, model)
-        dataset = _clip_dataset(data, describe, model.scale)
+        dataset = _clip_dataset(data, describe, model)
         validation = _validation(options, data, describe) if processes.leader else None
         if processes.leader:
             for line in _describe_run(
@@ -168,6 +168,26 @@ def _rebuilt(packed):
     model = build_model(name, **config)
     model.load_state_dict(weights)
     return model.train()
+
+
+def _stored_settings(stored: dict, path: Path) -> dict:
+    """The resumed run's settings, each of the kind a run writes (the file is the user's)."""
+    from .clips import TRAIN_DEGRADATIONS
+
+    rules = {
+        "batch": lambda v: isinstance(v, int) and v >= 1,
+        "clip_frames": lambda v: isinstance(v, int) and v >= 2,
+        "patch": lambda v: isinstance(v, int) and v >= 1,
+        "seed": lambda v: isinstance(v, int),
+        "degradation": lambda v: v in TRAIN_DEGRADATIONS,
+        "precision": lambda v: v in PRECISIONS,
+        "lr": lambda v: isinstance(v, float) and 0 < v < float("inf"),
+        "clip_grad": lambda v: v is None or (isinstance(v, float) and 0 < v < float("inf")),
+    }
+    for name, fits in rules.items():
+        if name in stored and (isinstance(stored[name], bool) or not fits(stored[name])):
+            raise ReportedError(f"{path}: its training settings' '{name}' is {stored[name]!r}")
+    return stored
 
 
 def _setting(options: TrainOptions, stored: dict, name: str, default):
@@ -251,11 +271,19 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // per_node - 1))
 
 
-def _clip_dataset(data, describe: dict, scale: int):
+def _clip_dataset(data, describe: dict, model):
     from .clips import ClipDataset
 
+    patch = describe["patch"]
+    if describe["clip_frames"] <= model.delay:
+        raise ReportedError(
+            f"--clip-frames {describe['clip_frames']}: {model.name}'s output lags {model.delay} frames; give more"
+        )
+    if patch < model.min_size or patch % model.size_multiple:
+        multiple = f", a multiple of {model.size_multiple}" if model.size_multiple > 1 else ""
+        raise ReportedError(f"--patch {patch}: {model.name} takes LR sides of at least {model.min_size}{multiple}")
     return ClipDataset(
-        data.train, describe["clip_frames"], describe["patch"], describe["degradation"], scale, describe["seed"]
+        data.train, describe["clip_frames"], patch, describe["degradation"], model.scale, describe["seed"]
     )
 
 
