@@ -16,7 +16,9 @@ DEGRADATIONS = ("bd", "bi", "mix")
 
 @click.command("repvsr-train")
 @click.argument("data", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--model", "model_name", default="repvsr", show_default=True, help="Registry model.")
+@click.option(
+    "--model", "model_name", help="Registry model [default: repvsr; with --resume or --init, the checkpoint's]."
+)
 @click.option(
     "--dataset",
     type=click.Choice(DATASETS),
@@ -159,7 +161,7 @@ def train_command(data, model_name, demo_data, checkpoint, base_lr, val_root, co
     if _is_leader():
         best = f"; best validation {result.best}" if result.best else ""
         click.echo(
-            f"{result.checkpoint}: {model_name} after {result.iteration} iterations{best}; logs in {result.logs}"
+            f"{result.checkpoint}: {result.settings['model']} after {result.iteration} iterations{best}; logs in {result.logs}"
         )
 
 

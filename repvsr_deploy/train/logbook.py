@@ -6,7 +6,9 @@
   clips/s, the share of the time spent waiting for clips) and one per validation (PSNR, SSIM),
   blank where a row has no such value;
 - `val/ITERATION/SEQUENCE.png` at each validation: LR bicubic | output | GT of the same crop;
-- `curves.png` when the run ends: loss, learning rate and validation PSNR over the iterations.
+- `curves.png` when the run ends: loss, learning rate and validation PSNR over the iterations;
+- `runs.txt`: what the run is (data, clips, global batch, learning rate, precision), a paragraph
+  each time it starts or resumes (also TensorBoard's text).
 
 A resumed run drops what the stopped one logged past its checkpoint (rows and events), so that the
 log is the one run's.
@@ -15,6 +17,7 @@ log is the one run's.
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +40,7 @@ COLUMNS = (
 
 
 class Logbook:
-    def __init__(self, folder: Path, start_iteration: int):
+    def __init__(self, folder: Path, start_iteration: int, header: list[str] = ()):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -51,6 +54,11 @@ class Logbook:
         if self.csv_path.stat().st_size == 0:
             self._csv.writeheader()
         self.events = SummaryWriter(str(self.folder), purge_step=start_iteration + 1 if start_iteration else None)
+        if header:  # what the run is (data, batch, learning rate, ...), as it starts or resumes
+            text = "\n".join(header)
+            self.events.add_text("run", text.replace("\n", "  \n"), start_iteration)
+            with open(self.folder / "runs.txt", "a") as file:
+                file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, from iteration {start_iteration}:\n{text}\n\n")
 
     def _keep_rows_until(self, iteration: int) -> None:
         if not self.csv_path.is_file():

@@ -10,7 +10,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -128,96 +128,139 @@ class Trainer:
         }
 
 
-def train(
-    model: VSRModel,
-    dataset: ClipDataset,
-    recipe: Recipe,
-    settings: LoopSettings,
-    device: str,
-    files: RunFiles,
-    processes: Processes,
-    resumed: dict,
-    validation: ValidationSet | None,
-    describe: dict,
-    report: Callable[[Progress], None] = lambda p: None,
-) -> int:
-    """Train from `resumed`'s iteration (0 for a new run) to settings.iterations; the iteration
-    reached. Stopped (a signal): saves, then raises Stopped saying where."""
-    trainer = Trainer(model, recipe, settings, device, processes)
-    start = resumed.get("iteration", 0)
-    if resumed:
-        trainer.load(resumed, files.checkpoint)
-        _restore_random(resumed.get("random") or [], processes, files.checkpoint)
-    global_batch = settings.batch * processes.world
-    samples = resumed.get("samples", start * global_batch)
-    loader = clip_loader(
-        dataset, samples, settings.batch, processes.rank, processes.world, settings.workers, device.startswith("cuda")
-    )
-    logbook = Logbook(files.logs, start) if processes.leader else None
-    best = resumed.get("best_psnr")
-    window, busy, waited = [], 0.0, 0.0  # the window's losses, seconds of its iterations, of waiting for clips
-    began = time.perf_counter()
-    done, saved = start, False
+@dataclass
+class Run:
+    """What one training run is made of."""
+
+    model: VSRModel
+    dataset: ClipDataset
+    recipe: Recipe
+    settings: LoopSettings
+    device: str
+    files: RunFiles
+    processes: Processes
+    resumed: dict  # the training state it continues ({} for a new run)
+    validation: ValidationSet | None
+    describe: dict  # its settings, as its checkpoints keep them
+    header: list[str] = field(default_factory=list)  # its description, for its log
+
+
+def train(run: Run, report: Callable[[Progress], None] = lambda p: None) -> int:
+    """Train from the resumed iteration (0 for a new run) to run.settings.iterations; the iteration
+    reached. Stopped by a signal: saves, then raises Stopped saying where. A new run that fails
+    before its first checkpoint leaves no log behind."""
+    trainer = Trainer(run.model, run.recipe, run.settings, run.device, run.processes)
+    start = run.resumed.get("iteration", 0)
+    if run.resumed:
+        trainer.load(run.resumed, run.files.checkpoint)
+        _restore_random(run.resumed.get("random") or [], run.processes, run.files.checkpoint)
+    logbook = Logbook(run.files.logs, start, run.header) if run.processes.leader else None
+    loop = _Loop(run, trainer, logbook, start)
     try:
         with StopRequests() as stops:
-            batches = iter(loader)
-            for iteration in range(start, settings.iterations):
-                asked = time.perf_counter()
-                lr, gt = _next_batch(batches)
-                given = time.perf_counter()
-                window.append(trainer.step(iteration, lr, gt))
-                progress = Progress(iteration + 1, time.perf_counter() - asked, given - asked)
-                busy, waited = busy + progress.seconds, waited + progress.data_wait
-                progress.lr = trainer.learning_rates(iteration)[0]
-                done = iteration + 1
-                samples += global_batch
-                stop = any_rank(processes, stops.asked, device)
-                last = done == settings.iterations
-                if done % settings.log_every == 0 or last or stop or done % settings.save_every == 0:
-                    progress.loss = _mean_finite(window, done, files.checkpoint)
-                    if logbook:
-                        rate = len(window) / busy
-                        logbook.training(
-                            done, progress.loss, *trainer.learning_rates(iteration), rate, rate * global_batch,
-                            waited / busy, time.perf_counter() - began,
-                        )  # fmt: skip
-                    window, busy, waited = [], 0.0, 0.0
-                if validation and processes.leader and settings.val_every and (done % settings.val_every == 0 or last):
-                    result = validate(model, validation, device)
-                    progress.val_psnr, progress.val_ssim = result.psnr, result.ssim
-                    logbook.validation(done, result.psnr, result.ssim, result.crops, time.perf_counter() - began)
-                    if best is None or result.psnr > best:
-                        best = result.psnr
-                        _save_best(model, files.best, done, settings.iterations, recipe, result)
-                if done % settings.save_every == 0 or last or stop:
-                    with stops.saving():
-                        _save(trainer, files.checkpoint, processes, done, settings, recipe, samples, best, describe)
-                    saved = True
-                report(progress)
-                if stop:
-                    raise Stopped(
-                        stops.signum,
-                        f" at iteration {done} of {settings.iterations}: saved {files.checkpoint} "
-                        "(--resume continues it)",
-                    )
+            return loop.iterate(stops, report)
     except Exception:
-        if logbook and not saved and start == 0:  # a new run that saved nothing leaves nothing
+        if logbook and not loop.saved and start == 0:
             logbook.close()
             logbook = None
-            shutil.rmtree(files.logs, ignore_errors=True)
-            files.best.unlink(missing_ok=True)
+            shutil.rmtree(run.files.logs, ignore_errors=True)
+            run.files.best.unlink(missing_ok=True)
         raise
     finally:
         if logbook:
             logbook.close()
-    return done
+
+
+class _Loop:
+    """The iterations of one process, and what it counts along the way."""
+
+    def __init__(self, run: Run, trainer: Trainer, logbook: Logbook | None, start: int):
+        self.run, self.trainer, self.logbook, self.start = run, trainer, logbook, start
+        self.global_batch = run.settings.batch * run.processes.world
+        self.samples = run.resumed.get("samples", start * self.global_batch)
+        self.best = run.resumed.get("best_psnr")
+        self.window, self.busy, self.waited = [], 0.0, 0.0  # losses, seconds, seconds waiting for clips
+        self.began = time.perf_counter()
+        self.saved = False
+
+    def iterate(self, stops: StopRequests, report: Callable[[Progress], None]) -> int:
+        run, settings = self.run, self.run.settings
+        loader = clip_loader(
+            run.dataset, self.samples, settings.batch, run.processes.rank, run.processes.world, settings.workers,
+            run.device.startswith("cuda"),
+        )  # fmt: skip
+        batches, done = iter(loader), self.start
+        for iteration in range(self.start, settings.iterations):
+            progress = self._step(iteration, batches)
+            done = iteration + 1
+            stop = any_rank(run.processes, stops.asked, run.device)
+            last = done == settings.iterations
+            if done % settings.log_every == 0 or done % settings.save_every == 0 or last or stop:
+                self._log(progress, iteration)
+            if (
+                run.validation
+                and run.processes.leader
+                and settings.val_every
+                and (done % settings.val_every == 0 or last)
+            ):
+                self._validate(progress)
+            if done % settings.save_every == 0 or last or stop:
+                with stops.saving():
+                    _save(self.trainer, run, done, self.samples, self.best)
+                self.saved = True
+            report(progress)
+            if stop:
+                raise Stopped(
+                    stops.signum,
+                    f" at iteration {done} of {settings.iterations}: saved {run.files.checkpoint} (--resume continues it)",
+                )
+        return done
+
+    def _step(self, iteration: int, batches) -> Progress:
+        asked = time.perf_counter()
+        lr, gt = _next_batch(batches)
+        given = time.perf_counter()
+        self.window.append(self.trainer.step(iteration, lr, gt))
+        progress = Progress(iteration + 1, time.perf_counter() - asked, given - asked)
+        progress.lr = self.trainer.learning_rates(iteration)[0]
+        self.busy, self.waited = self.busy + progress.seconds, self.waited + progress.data_wait
+        self.samples += self.global_batch
+        return progress
+
+    def _log(self, progress: Progress, iteration: int) -> None:
+        """The window's mean loss (finite, or the run ends), and its row in the log."""
+        progress.loss = _mean_finite(self.window, progress.iteration, self.run.files.checkpoint)
+        if self.logbook:
+            rate = len(self.window) / self.busy
+            self.logbook.training(
+                progress.iteration, progress.loss, *self.trainer.learning_rates(iteration), rate,
+                rate * self.global_batch, self.waited / self.busy, time.perf_counter() - self.began,
+            )  # fmt: skip
+        self.window, self.busy, self.waited = [], 0.0, 0.0
+
+    def _validate(self, progress: Progress) -> None:
+        run = self.run
+        result = validate(run.model, run.validation, run.device)
+        progress.val_psnr, progress.val_ssim = result.psnr, result.ssim
+        self.logbook.validation(
+            progress.iteration, result.psnr, result.ssim, result.crops, time.perf_counter() - self.began
+        )
+        if self.best is None or result.psnr > self.best:
+            self.best = result.psnr
+            _save_best(run, progress.iteration, result)
 
 
 def _next_batch(batches):
+    """The next batch of clips; what failed in a loader worker (re-raised here with the worker's
+    traceback as its message) as its last line."""
     try:
         return next(batches)
-    except ReportedError as exc:  # raised in a loader worker: its traceback is the message
+    except ReportedError as exc:
         raise ReportedError(worker_error(exc) or str(exc)) from None
+    except Exception as exc:
+        if (line := worker_error(exc)) is None:
+            raise
+        raise RuntimeError(f"in a loader worker: {line}") from exc
 
 
 def _mean_finite(losses: list, iteration: int, checkpoint: Path) -> float:
@@ -242,35 +285,35 @@ def _restore_random(states: list, processes: Processes, where: Path) -> None:
         raise ReportedError(f"{where}: its random streams cannot be restored ({exc})") from None
 
 
-def _save(trainer, path, processes, iteration, settings, recipe, samples, best, describe) -> None:
+def _save(trainer: Trainer, run: Run, iteration: int, samples: int, best: float | None) -> None:
     """All ranks give their random streams; rank 0 writes the checkpoint, whole or not at all."""
-    states = gather(processes, random_state.capture())
-    if not processes.leader:
+    states = gather(run.processes, random_state.capture())
+    if not run.processes.leader:
         return
     save_checkpoint(
         trainer.model,
-        path,
+        run.files.checkpoint,
         training={
             "iteration": iteration,
-            "iterations": settings.iterations,
-            "recipe": recipe.name,
+            "iterations": run.settings.iterations,
+            "recipe": run.recipe.name,
             **trainer.state(),
             "samples": samples,
             "random": states,
             "best_psnr": best,
-            "settings": describe,
+            "settings": run.describe,
         },
     )
 
 
-def _save_best(model, path: Path, iteration: int, iterations: int, recipe: Recipe, result) -> None:
+def _save_best(run: Run, iteration: int, result) -> None:
     save_checkpoint(
-        model,
-        path,
+        run.model,
+        run.files.best,
         training={
             "iteration": iteration,
-            "iterations": iterations,
-            "recipe": recipe.name,
+            "iterations": run.settings.iterations,
+            "recipe": run.recipe.name,
             "val_psnr": result.psnr,
             "val_ssim": result.ssim,
         },

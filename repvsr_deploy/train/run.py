@@ -15,8 +15,10 @@ import torch
 from ..atomic import exclusive, require_space, writable_directory
 from ..errors import ReportedError
 from . import distributed
-from .loop import PRECISIONS, LoopSettings, Progress, RunFiles, train
+from .loop import PRECISIONS, LoopSettings, Progress, Run, RunFiles, train
 from .recipes import Recipe, recipe_for, replace_lr
+
+DEFAULT_MODEL = "repvsr"
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class TrainOptions:
 
     out: Path  # the checkpoint (resumed from with `resume`)
     data: tuple[Path, ...] = ()
-    model: str = "repvsr"
+    model: str | None = None  # a registry name; None: the resumed or init checkpoint's, else repvsr
     dataset: str = "auto"  # auto | reds | vimeo90k | lmdb | folders
     lr_frames: Path | None = None  # precomputed LR frames, named as the HR ones
     demo_data: bool = False  # the demo's synthetic clips instead of `data`
@@ -117,23 +119,21 @@ def _train(options, device, processes, say, report, start) -> TrainResult:
     resumed = resumed or {}
     stored = _stored_settings(resumed.get("settings", {}), options.out)
     torch.manual_seed(_setting(options, stored, "seed", 0))  # a new model's weights: the same on every rank
-    model = _rebuilt(packed) if packed else build_model(options.model)
+    model = _rebuilt(packed) if packed else build_model(options.model or DEFAULT_MODEL)
     with exclusive(files.checkpoint) if processes.leader else contextlib.nullcontext():
         if processes.leader:  # room for its checkpoints (weights and Adam's two moments), before training
             require_space(files.checkpoint, 2 * 3 * 4 * sum(p.numel() for p in model.parameters()))
         data = _training_data(options, stored)
         recipe, settings, describe = _resolve(options, stored, resumed, data, processes, model)
         dataset = _clip_dataset(data, describe, model)
-        validation = _validation(options, data, describe) if processes.leader else None
+        validation = _validation(options, data, describe, model) if processes.leader else None
+        header = _describe_run(options, data, dataset, recipe, settings, describe, processes, device, validation)
         if processes.leader:
-            for line in _describe_run(
-                options, data, dataset, recipe, settings, describe, processes, device, validation
-            ):
+            for line in header:
                 say(line)
         start(resumed.get("iteration", 0), settings.iterations)
-        reached = train(
-            model, dataset, recipe, settings, device, files, processes, resumed, validation, describe, report
-        )
+        run = Run(model, dataset, recipe, settings, device, files, processes, resumed, validation, describe, header)
+        reached = train(run, report)
     best = files.best if files.best.is_file() else None
     return TrainResult(files.checkpoint, best, files.logs, reached, settings.iterations, describe)
 
@@ -149,7 +149,7 @@ def _starting_point(options: TrainOptions):
         return None, None
     if options.resume and not Path(path).is_file():
         raise ReportedError(f"--resume: {path} does not exist yet")
-    model = load_checkpoint(path, expect_model=options.model)
+    model = load_checkpoint(path, expect_model=options.model)  # None: whichever it holds
     if model.fused:
         raise ReportedError(f"{path}: holds a fused (deploy-form) model, which does not train")
     packed = (model.name, model.config, model.state_dict())
@@ -219,7 +219,7 @@ def _demo_data(patch: int, seed: int):
 
 
 def _resolve(options, stored, resumed, data, processes, model) -> tuple[Recipe, LoopSettings, dict]:
-    recipe = recipe_for(options.model, data.family)
+    recipe = recipe_for(model.name, data.family)
     if resumed and resumed.get("recipe") not in (None, recipe.name):
         raise ReportedError(
             f"--resume: {options.out} was trained with the {resumed['recipe']} recipe, not {recipe.name}"
@@ -230,7 +230,7 @@ def _resolve(options, stored, resumed, data, processes, model) -> tuple[Recipe, 
     if data.lr_source and degradation == "mix":
         raise ReportedError(f"LR frames are read from {data.lr_source}; the mix of degradations makes its own")
     describe = {
-        "model": options.model,
+        "model": model.name,
         "dataset": data.kind,
         "batch": _setting(options, stored, "batch", recipe.batch),
         "clip_frames": _setting(options, stored, "clip_frames", recipe.clip_frames),
@@ -287,7 +287,7 @@ def _clip_dataset(data, describe: dict, model):
     )
 
 
-def _validation(options: TrainOptions, data, describe: dict):
+def _validation(options: TrainOptions, data, describe: dict, model):
     """The run's validation clips: --val's folder, else the data set's own (REDS4, Vimeo-90K-T),
     else the demo's held-out photographs; measured in the paper's convention."""
     from ..evaluate import Convention, demo_sequences, file_sequences
@@ -295,7 +295,7 @@ def _validation(options: TrainOptions, data, describe: dict):
 
     if not options.val_every:
         return None
-    recipe = recipe_for(options.model, data.family)
+    recipe = recipe_for(model.name, data.family)
     # mixed degradations are validated on the papers' BD
     degradation = "bd" if describe["degradation"] == "mix" else describe["degradation"]
     if options.val is not None:
