@@ -14,7 +14,8 @@ Photographs (the licences the demo's model card repeats):
 scikit-image's coffee and retina are left out: they are the demo's validation clips (`--val-out`).
 
 Each clip: the photograph shrunk by a random factor in [1, 3] (Lanczos; a large photograph's pixels
-are softer than a small one's), a window moving over it along a smooth path (`camera_clip`: a pan of
+are softer than a small one's), never below what the camera's path needs (a magnified photograph
+would be a blurred HR frame), a window moving over it along a smooth path (`camera_clip`: a pan of
 up to 2 pixels and a zoom of up to 1 % a frame), and in half of the clips a second photograph's
 patch in a soft-edged ellipse moving across it on a path of its own (independent motion, occlusion).
 """
@@ -59,8 +60,12 @@ def photographs(kde: Path) -> dict[str, np.ndarray]:
     return found
 
 
-def shrunk(image: np.ndarray, factor: float) -> np.ndarray:
+def shrunk(image: np.ndarray, factor: float, frames: int, side: int) -> np.ndarray:
+    """`image` made `factor` times smaller, or as much smaller as still fills a camera path of
+    `frames` frames of `side` pixels (camera_clip's margins), or as it is."""
     height, width = image.shape[:2]
+    needed = side + 2 * (2.0 * frames + side * 0.2)  # camera_clip's window and margins at max_pan 2
+    factor = max(1.0, min(factor, min(height, width) / needed))
     size = (max(1, round(width / factor)), max(1, round(height / factor)))
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
@@ -100,14 +105,15 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=False)
     for name in names:
         for index in range(args.clips):
-            source = shrunk(photos[name], rng.uniform(1, 3))
+            source = shrunk(photos[name], rng.uniform(1, 3), args.frames, args.size)
             clip = camera_clip(source, args.frames, (args.size, args.size), rng)
             if rng.random() < 0.5:
                 other = photos[names[rng.integers(len(names))]]
                 side = int(rng.integers(args.size // 4, args.size // 2))
-                clip = with_moving_patch(
-                    clip, camera_clip(shrunk(other, rng.uniform(1, 3)), args.frames, (side, side), rng), rng
+                moving = camera_clip(
+                    shrunk(other, rng.uniform(1, 3), args.frames, side), args.frames, (side, side), rng
                 )
+                clip = with_moving_patch(clip, moving, rng)
             folder = args.out / f"{name}-{index:02d}"
             folder.mkdir()
             for number, frame in enumerate(clip):
