@@ -127,6 +127,8 @@ def test_each_layout_trains_validates_and_logs(tmp_path, layout):
     with open(tmp_path / "run.logs" / "metrics.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert [r["iteration"] for r in rows] == ["1", "2", "2"] and float(rows[-1]["val_psnr"]) > 5
+    sr, flow, loss = (float(rows[0][k]) for k in ("sr_loss", "flow_loss", "loss"))  # RepVSR's Eq. 8-10
+    assert sr > 0 and flow > 0 and loss == pytest.approx(sr + flow, rel=1e-4)
     assert (tmp_path / "run.best.pth").is_file() and (tmp_path / "run.logs" / "curves.png").is_file()
     crops = list((tmp_path / "run.logs" / "val" / "00000002").glob("*.png"))
     assert crops and all(Image.open(c).size[0] > 3 * Image.open(c).size[1] for c in crops)  # three panels

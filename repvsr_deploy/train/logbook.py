@@ -2,8 +2,8 @@
 
 - TensorBoard event files (`tensorboard --logdir FOLDER`): loss, learning rates, speed, validation
   PSNR/SSIM, and the validation crops as images;
-- `metrics.csv`: one row per `log_every` iterations (mean loss, learning rates, iterations/s,
-  clips/s, the share of the time spent waiting for clips) and one per validation (PSNR, SSIM),
+- `metrics.csv`: one row per `log_every` iterations (mean loss, and for RepVSR's recipe its SR and
+  flow terms; learning rates, iterations/s, clips/s, the share of the time spent waiting for clips) and one per validation (PSNR, SSIM),
   blank where a row has no such value;
 - `val/ITERATION/SEQUENCE.png` at each validation: LR bicubic | output | GT of the same crop;
 - `curves.png` when the run ends: loss, learning rate and validation PSNR over the iterations;
@@ -28,6 +28,8 @@ from ..errors import MissingDependency
 COLUMNS = (
     "iteration",
     "loss",
+    "sr_loss",
+    "flow_loss",
     "lr",
     "flow_lr",
     "iterations_per_s",
@@ -75,9 +77,12 @@ class Logbook:
         self._csv_file.flush()
 
     def training(
-        self, iteration: int, loss: float, lr: float, flow_lr: float, rate: float, clips: float, wait: float, seconds
-    ):
-        values = dict(loss=loss, lr=lr, flow_lr=flow_lr, iterations_per_s=rate, clips_per_s=clips, data_wait=wait)
+        self, iteration: int, loss: float, terms: dict, lr: float, flow_lr: float, rate: float, clips: float,
+        wait: float, seconds: float,
+    ):  # fmt: skip
+        values = dict(
+            loss=loss, **terms, lr=lr, flow_lr=flow_lr, iterations_per_s=rate, clips_per_s=clips, data_wait=wait
+        )
         self._row(iteration=iteration, **values, seconds=seconds)
         for name, value in values.items():
             self.events.add_scalar(f"train/{name}", value, iteration)

@@ -28,6 +28,7 @@ from .stopping import StopRequests
 from .validation import ValidationSet, validate
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+TERMS = ("sr_loss", "flow_loss")  # RepVSR's Eq. 8 and Eq. 9, logged beside their sum
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -99,7 +100,8 @@ class Trainer:
         )
 
     def step(self, iteration: int, lr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        """One iteration on a batch of uint8 clips; the loss, detached, on the device."""
+        """One iteration on a batch of uint8 clips; the loss and its terms, detached, on the device
+        (one tensor: the loss first)."""
         for group, rate in zip(self.optimizer.param_groups, self.learning_rates(iteration)):
             group["lr"] = rate
         lr = lr.to(self.device, non_blocking=True).float() / 255
@@ -111,7 +113,7 @@ class Trainer:
             else contextlib.nullcontext()
         )
         with autocast:
-            loss, _ = compute_loss(self.recipe, self.net, lr, gt, self.model.delay)
+            loss, terms = compute_loss(self.recipe, self.net, lr, gt, self.model.delay)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.settings.clip_grad:
@@ -119,7 +121,7 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_grad)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return loss.detach().float()
+        return torch.stack([loss.detach(), *terms.values()]).float()
 
     def state(self) -> dict:
         return {
@@ -228,12 +230,14 @@ class _Loop:
         return progress
 
     def _log(self, progress: Progress, iteration: int) -> None:
-        """The window's mean loss (finite, or the run ends), and its row in the log."""
-        progress.loss = _mean_finite(self.window, progress.iteration, self.run.files.checkpoint)
+        """The window's mean loss (finite, or the run ends) and its terms, and their row in the log."""
+        means = _means_finite(self.window, progress.iteration, self.run.files.checkpoint)
+        progress.loss = means[0]
         if self.logbook:
             rate = len(self.window) / self.busy
+            terms = dict(zip(TERMS, means[1:])) if self.run.recipe.loss == "sr_l2+flow" else {}
             self.logbook.training(
-                progress.iteration, progress.loss, *self.trainer.learning_rates(iteration), rate,
+                progress.iteration, progress.loss, terms, *self.trainer.learning_rates(iteration), rate,
                 rate * self.global_batch, self.waited / self.busy, time.perf_counter() - self.began,
             )  # fmt: skip
         self.window, self.busy, self.waited = [], 0.0, 0.0
@@ -263,16 +267,17 @@ def _next_batch(batches):
         raise RuntimeError(f"in a loader worker: {line}") from exc
 
 
-def _mean_finite(losses: list, iteration: int, checkpoint: Path) -> float:
-    """The mean loss of the window; a loss that is not a number means the weights are lost: stop
-    before they overwrite the last checkpoint."""
-    mean = float(torch.stack(losses).mean())
+def _means_finite(losses: list, iteration: int, checkpoint: Path) -> list[float]:
+    """The window's mean loss (and terms); a loss that is not a number means the weights are lost:
+    stop before they overwrite the last checkpoint."""
+    means = torch.stack(losses).mean(dim=0).tolist()
+    mean = means[0]
     if not math.isfinite(mean):
         raise ReportedError(
             f"the loss is {mean} by iteration {iteration}: training diverged ({checkpoint} keeps the last "
             "good state; resume it with a lower --lr, or --precision fp32)"
         )
-    return mean
+    return means
 
 
 def _restore_random(states: list, processes: Processes, where: Path) -> None:

@@ -80,18 +80,18 @@ def charbonnier(output: Tensor, target: Tensor, eps: float = 1e-3) -> Tensor:
     return torch.sqrt((output - target) ** 2 + eps**2).mean()
 
 
-def compute_loss(recipe: Recipe, model, lr: Tensor, gt: Tensor, delay: int = 0) -> tuple[Tensor, Tensor]:
-    """(loss, HR output) of a batch of clips lr [B,T,3,h,w] against gt [B,T,3,H,W]. A model whose
-    output lags its input by `delay` frames (a window centred on an earlier frame) is measured
-    against the frames its outputs are of."""
+def compute_loss(recipe: Recipe, model, lr: Tensor, gt: Tensor, delay: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
+    """(loss, its terms, detached) of a batch of clips lr [B,T,3,h,w] against gt [B,T,3,H,W]. A
+    model whose output lags its input by `delay` frames (a window centred on an earlier frame) is
+    measured against the frames its outputs are of."""
     if recipe.loss == "charbonnier":
         hr = model(lr)
         if delay:
             hr, gt = hr[:, delay:], gt[:, :-delay]
-        return charbonnier(hr, gt), hr
+        return charbonnier(hr, gt), {}
     hr, flows = model(lr, return_flows=True)
     sr = torch.mean((hr - gt) ** 2)  # Eq. 8
     previous, current = lr[:, :-1].flatten(0, 1), lr[:, 1:].flatten(0, 1)
     warped = flow_warp(previous, flows[:, 1:].flatten(0, 1))
     flow = torch.mean((warped - current) ** 2)  # Eq. 9
-    return sr + flow, hr  # Eq. 10
+    return sr + flow, {"sr": sr.detach(), "flow": flow.detach()}  # Eq. 10
