@@ -110,7 +110,7 @@ DEGRADATIONS = ("bd", "bi", "mix")
 )
 @click.option("--max-frames", type=click.IntRange(2), help="Train on at most this many frames of a sequence.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--seed", type=int, help="[default: 0]")
+@click.option("--seed", type=click.IntRange(0), help="[default: 0]")
 @debug_option
 def train_command(data, model_name, demo_data, checkpoint, base_lr, val_root, compile_model, **options):
     """Train MODEL on DATA with the paper's loss, optimizer and schedule (RepVSR's for repvsr, frvsr,

@@ -98,6 +98,8 @@ def _check(options: TrainOptions) -> None:
         raise ReportedError("give DATA folders or --demo-data")
     if options.resume and options.init:
         raise ReportedError("resume continues the checkpoint; init starts from another one: give one")
+    if options.seed is not None and options.seed < 0:
+        raise ReportedError(f"seed {options.seed}: seeds are 0 or more")
     if options.precision not in (None, *PRECISIONS):
         raise ReportedError(f"precision '{options.precision}': one of {', '.join(PRECISIONS)}")
 
@@ -178,7 +180,7 @@ def _stored_settings(stored: dict, path: Path) -> dict:
         "batch": lambda v: isinstance(v, int) and v >= 1,
         "clip_frames": lambda v: isinstance(v, int) and v >= 2,
         "patch": lambda v: isinstance(v, int) and v >= 1,
-        "seed": lambda v: isinstance(v, int),
+        "seed": lambda v: isinstance(v, int) and v >= 0,
         "degradation": lambda v: v in TRAIN_DEGRADATIONS,
         "precision": lambda v: v in PRECISIONS,
         "lr": lambda v: isinstance(v, float) and 0 < v < float("inf"),
