@@ -229,7 +229,8 @@ def test_a_run_killed_and_resumed_equals_the_run_straight_through(tmp_path):
     """12 iterations straight; 6 saved, the process SIGKILLed, then --resume (no other setting given)
     to 12: the same weights, bit for bit, on the CPU with a loader worker."""
     data = make_folders(tmp_path / "data")
-    settings = ("--patch", 8, "--clip-frames", 4, "--batch", 4, "--degradation", "mix", "--seed", 4, "--workers", 1)
+    settings = ("--patch", 8, "--clip-frames", 3, "--batch", 4, "--degradation", "mix", "--seed", 4, "--workers", 1)
+    settings += ("--max-frames", 3)  # the video's 4th frame left out: --resume must leave it out too
     common = (data, *settings, "--iterations", 12, "--val-every", 0)
     straight = _train_process(*common, "--save-every", 12, "-o", tmp_path / "straight.pth")
     assert straight.wait(timeout=240) == 0, straight.stderr.read()
@@ -362,6 +363,18 @@ def test_bad_trees_are_one_line_naming_the_file(tmp_path):
     (corrupt / "meta_info.txt").write_text("000/00000000.png (48,64,3) 1\n000/00000001.png (48,64,3) 1\n")
     one_line(run_cli("repvsr-train", corrupt, *TINY, "-o", tmp_path / "run.pth"), str(corrupt / "data.mdb"))
     _nothing_written(tmp_path)
+
+
+def test_a_new_run_does_not_replace_an_earlier_one(tmp_path):
+    data = make_folders(tmp_path / "data")
+    args = ("repvsr-train", data, *TINY, "--iterations", 1, "--val-every", 0, "-o", tmp_path / "run.pth")
+    assert run_cli(*args).returncode == 0
+    before = (tmp_path / "run.pth").read_bytes()
+    one_line(run_cli(*args), f"{tmp_path / 'run.pth'}: an earlier run's; --resume continues it, --overwrite")
+    assert (tmp_path / "run.pth").read_bytes() == before and (tmp_path / "run.logs" / "metrics.csv").is_file()
+    again = run_cli(*args[:-2], "--iterations", 2, "--overwrite", "-o", tmp_path / "run.pth")
+    assert again.returncode == 0, again.stderr
+    assert torch.load(tmp_path / "run.pth", weights_only=True)["training"]["iteration"] == 2
 
 
 def test_sigterm_and_sighup_ask_for_a_stop_as_ctrl_c_does():

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import click
 
-from ..data.training_sets import DATASETS
+from ..train.choices import DATASETS, DEGRADATIONS, PRECISIONS
 from .errors import debug_option, run_command
 from .options import FiniteRange
-
-PRECISIONS = ("fp32", "bf16", "fp16")
-DEGRADATIONS = ("bd", "bi", "mix")
 
 
 @click.command("repvsr-train")
@@ -50,6 +47,7 @@ DEGRADATIONS = ("bd", "bi", "mix")
 @click.option(
     "--resume", is_flag=True, help="Continue --out's run exactly: its settings, weights, optimizer, random streams."
 )
+@click.option("--overwrite", is_flag=True, help="Start a new run where --out's earlier run (checkpoint, logs) is.")
 @click.option(
     "--init",
     "init",

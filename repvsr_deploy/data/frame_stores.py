@@ -51,9 +51,15 @@ class LmdbStore(FrameStore):
         self._env = None
         self._pid = None
         self._environment()  # a file that is not an LMDB is refused here, not in a loader worker
+        self.close()  # each process opens its own, when it first reads
 
     def __getstate__(self):  # loader workers started by spawn open their own environment
         return {"root": self.root, "_env": None, "_pid": None}
+
+    def close(self) -> None:
+        if self._env is not None and self._pid == os.getpid():
+            self._env.close()
+        self._env = self._pid = None
 
     def _environment(self):
         if self._env is None or self._pid != os.getpid():
@@ -78,7 +84,7 @@ class LmdbStore(FrameStore):
 
         try:
             with self._environment().begin(write=False, buffers=False) as txn:
-                data = txn.get(key.encode("ascii"))
+                data = txn.get(key.encode())
         except lmdb.Error as exc:
             raise ReportedError(f"{self.where(key)}: cannot be read ({first_sentence(exc)})") from None
         if data is None:

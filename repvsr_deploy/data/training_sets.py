@@ -26,7 +26,6 @@ from ..video.source import IMAGE_SUFFIXES
 from .frame_stores import FolderStore, FrameStore, LmdbStore
 from .sequences import frames_8bit, list_sequences, sequence_file
 
-DATASETS = ("auto", "reds", "vimeo90k", "lmdb", "folders")
 REDS4 = ("000", "011", "015", "020")
 VIMEO_FRAMES = tuple(f"im{i}.png" for i in range(1, 8))
 
@@ -263,7 +262,9 @@ def _vimeo_list(listing: Path, store: FolderStore, lr_store) -> list[TrainSequen
     the first one's (Vimeo-90K's frames are all 448x256), each frame checked when read."""
     entries = [(number, line.strip()) for number, line in enumerate(_text(listing).splitlines(), 1) if line.strip()]
     for number, entry in entries:
-        if not re.fullmatch(r"[\w.-]+/[\w.-]+", entry) or not (store.root / entry).is_dir():
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", entry):
+            raise ReportedError(f"{listing}, line {number}: '{entry[:60]}' is not a septuplet's name (NNNNN/NNNN)")
+        if not (store.root / entry).is_dir():
             raise ReportedError(f"{listing}, line {number}: names {store.root / entry}, which is not a folder")
     if not entries:
         return []

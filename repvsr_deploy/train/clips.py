@@ -3,7 +3,7 @@ reversal, then the LR frames (read where given, else made by the degradation), 8
 
 What a clip is follows from (seed, sample number) alone: sample n draws from its own random
 stream, `numpy.random.default_rng([seed, n])`. Iteration k on rank r of a run whose global batch
-is G takes samples first + k·G + r·B … + B − 1 (B the batch of one process). So the clips do not
+is G takes samples first + k·G + r·B to first + k·G + r·B + B − 1 (B the batch of one process). So the clips do not
 depend on which worker makes them or how many workers there are, and a resumed run draws the clips
 the uninterrupted run would have drawn.
 """
@@ -18,10 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..data.degrade import DEGRADATIONS, degrade
+from ..data.degrade import degrade
 from ..errors import ReportedError
-
-TRAIN_DEGRADATIONS = (*DEGRADATIONS, "mix")
 
 
 class ClipDataset(Dataset):
@@ -31,10 +29,14 @@ class ClipDataset(Dataset):
         hr_patch = patch * scale
         usable = [s for s in sequences if len(s) >= clip_frames and min(s.height, s.width) >= hr_patch]
         if not usable:
+            longest = max(sequences, key=len)
             raise ReportedError(
-                f"no training sequence has {clip_frames} frames of at least {hr_patch}x{hr_patch} "
-                f"pixels (--clip-frames, --patch)"
+                f"no training sequence has {clip_frames} frames of at least {hr_patch}x{hr_patch} pixels "
+                f"(--clip-frames, --patch); the longest, {longest.name}, has {len(longest)} of "
+                f"{longest.width}x{longest.height}"
             )
+        if any(s.lr_store is not None and s.scale != scale for s in usable):
+            raise ReportedError(f"the LR frames given are x{usable[0].scale}; the model upscales x{scale}")
         self.sequences, self.clip_frames, self.patch, self.scale = usable, clip_frames, patch, scale
         self.degradation, self.seed = degradation, seed
         # every (sequence, first frame) window is equally likely
@@ -103,11 +105,12 @@ class SampleNumbers(Sampler):
 def _start_worker(worker_id: int) -> None:
     """Any library randomness in a worker seeded from the loader's own seed (the clips use none);
     Ctrl-C and a closed terminal, which reach every process of the terminal's group, left to the
-    main process, which decides how training stops (and ends its workers)."""
+    main process, which decides how training stops (and ends its workers); so is SIGTERM, which
+    schedulers send to every process of a job."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
-    for name in ("SIGINT", "SIGHUP"):
+    for name in ("SIGINT", "SIGHUP", "SIGTERM"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
 

@@ -4,9 +4,14 @@ collectives the loop needs. One process (no torchrun) is rank 0 of 1 and calls n
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import torch
+
+# how long a process waits at a collective for the others: rank 0 validates (minutes on REDS4 or a
+# long --val clip) while the others wait at their next step
+COLLECTIVE_TIMEOUT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -14,6 +19,7 @@ class Processes:
     rank: int
     world: int
     local_rank: int
+    control: object = field(default=None, compare=False)  # a gloo group for flags: no GPU sync
 
     @property
     def leader(self) -> bool:
@@ -29,8 +35,10 @@ def join(device: str) -> Processes:
     if world == 1:
         return Processes(0, 1, 0)
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return Processes(torch.distributed.get_rank(), world, local_rank)
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        torch.distributed.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
+    control = torch.distributed.new_group(backend="gloo", timeout=COLLECTIVE_TIMEOUT)
+    return Processes(torch.distributed.get_rank(), world, local_rank, control)
 
 
 def leave(processes: Processes) -> None:
@@ -56,10 +64,11 @@ def from_leader(processes: Processes, value):
     return box[0]
 
 
-def any_rank(processes: Processes, flag: bool, device: str) -> bool:
-    """Whether `flag` is true on any rank (a stop asked of one process stops them all)."""
+def any_rank(processes: Processes, flag: bool) -> bool:
+    """Whether `flag` is true on any rank (a stop asked of one process stops them all); through the
+    CPU group, so that asking does not wait for the GPU's queued work."""
     if processes.world == 1:
         return flag
-    value = torch.tensor([int(flag)], device=device)
-    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+    value = torch.tensor([int(flag)])
+    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX, group=processes.control)
     return bool(value.item())

@@ -2,7 +2,7 @@
 
 - TensorBoard event files (`tensorboard --logdir FOLDER`): loss, learning rates, speed, validation
   PSNR/SSIM, and the validation crops as images;
-- `metrics.csv`: one row per `log_every` iterations (mean loss, and for RepVSR's recipe its SR and
+- `metrics.csv`: one row per `log_every` iterations and at each save (mean loss, and for RepVSR's recipe its SR and
   flow terms; learning rates, iterations/s, clips/s, the share of the time spent waiting for clips) and one per validation (PSNR, SSIM),
   blank where a row has no such value;
 - `val/ITERATION/SEQUENCE.png` at each validation: LR bicubic | output | GT of the same crop;
@@ -17,13 +17,14 @@ log is the one run's.
 from __future__ import annotations
 
 import csv
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_path
-from ..errors import MissingDependency
+from ..errors import MissingDependency, ReportedError
 
 COLUMNS = (
     "iteration",
@@ -50,23 +51,31 @@ class Logbook:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.folder / "metrics.csv"
-        self._keep_rows_until(start_iteration)
+        self._keep_until(start_iteration)
+        self.events = SummaryWriter(str(self.folder), purge_step=start_iteration + 1 if start_iteration else None)
         self._csv_file = open(self.csv_path, "a", newline="")
         self._csv = csv.DictWriter(self._csv_file, COLUMNS)
         if self.csv_path.stat().st_size == 0:
             self._csv.writeheader()
-        self.events = SummaryWriter(str(self.folder), purge_step=start_iteration + 1 if start_iteration else None)
         if header:  # what the run is (data, batch, learning rate, ...), as it starts or resumes
             text = "\n".join(header)
             self.events.add_text("run", text.replace("\n", "  \n"), start_iteration)
             with open(self.folder / "runs.txt", "a") as file:
                 file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, from iteration {start_iteration}:\n{text}\n\n")
 
-    def _keep_rows_until(self, iteration: int) -> None:
+    def _keep_until(self, iteration: int) -> None:
+        """What a stopped run logged up to `iteration`, where a resumed run goes on: its rows and
+        validation crops past it dropped."""
+        for folder in (self.folder / "val").glob("*"):
+            if folder.name.isdigit() and int(folder.name) > iteration:
+                shutil.rmtree(folder)
         if not self.csv_path.is_file():
             return
-        with open(self.csv_path, newline="") as file:
-            rows = [row for row in csv.DictReader(file) if int(row["iteration"]) <= iteration]
+        try:
+            with open(self.csv_path, newline="") as file:
+                rows = [row for row in csv.DictReader(file) if int(row["iteration"]) <= iteration]
+        except (KeyError, ValueError, TypeError, csv.Error, UnicodeDecodeError) as exc:
+            raise ReportedError(f"{self.csv_path}: not this toolkit's training log ({exc}); move it away") from None
         with atomic_path(self.csv_path) as tmp, open(tmp, "w", newline="") as file:
             writer = csv.DictWriter(file, COLUMNS)
             writer.writeheader()
@@ -103,10 +112,14 @@ class Logbook:
         self.events.flush()
 
     def close(self) -> Path | None:
-        """Flush everything; the curves' plot, where matplotlib is installed."""
+        """Flush everything; the curves' plot, where matplotlib is installed (a plot that fails is
+        left out: it must not hide why the run ended)."""
         self.events.close()
         self._csv_file.close()
-        return plot_curves(self.csv_path, self.folder / "curves.png")
+        try:
+            return plot_curves(self.csv_path, self.folder / "curves.png")
+        except Exception:  # the log is written; the picture is a convenience
+            return None
 
 
 def plot_curves(csv_path: Path, out: Path) -> Path | None:

@@ -27,7 +27,6 @@ from .recipes import FLOW_MODULES, Recipe, compute_loss
 from .stopping import StopRequests
 from .validation import ValidationSet, validate
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 TERMS = ("sr_loss", "flow_loss")  # RepVSR's Eq. 8 and Eq. 9, logged beside their sum
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -143,7 +142,7 @@ class Run:
     processes: Processes
     resumed: dict  # the training state it continues ({} for a new run)
     validation: ValidationSet | None
-    describe: dict  # its settings, as its checkpoints keep them
+    recorded: dict  # its settings, as its checkpoints record them
     header: list[str] = field(default_factory=list)  # its description, for its log
 
 
@@ -159,7 +158,7 @@ def train(run: Run, report: Callable[[Progress], None] = lambda p: None) -> int:
     logbook = Logbook(run.files.logs, start, run.header) if run.processes.leader else None
     loop = _Loop(run, trainer, logbook, start)
     try:
-        with StopRequests() as stops:
+        with StopRequests(repeats_end=run.processes.world == 1) as stops:
             return loop.iterate(stops, report)
     except Exception:
         if logbook and not loop.saved and start == 0:
@@ -191,11 +190,22 @@ class _Loop:
             run.dataset, self.samples, settings.batch, run.processes.rank, run.processes.world, settings.workers,
             run.device.startswith("cuda"),
         )  # fmt: skip
-        batches, done = iter(loader), self.start
+        batches = iter(loader)
+        try:
+            return self._iterations(batches, stops, report)
+        finally:
+            # the loader's workers end now, not when a traceback that holds the iterator is collected
+            # (what the iterator's own finalizer calls)
+            shutdown = getattr(batches, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+
+    def _iterations(self, batches, stops: StopRequests, report: Callable[[Progress], None]) -> int:
+        run, settings, done = self.run, self.run.settings, self.start
         for iteration in range(self.start, settings.iterations):
             progress = self._step(iteration, batches)
             done = iteration + 1
-            stop = any_rank(run.processes, stops.asked, run.device)
+            stop = any_rank(run.processes, stops.asked)
             last = done == settings.iterations
             if done % settings.log_every == 0 or done % settings.save_every == 0 or last or stop:
                 self._log(progress, iteration)
@@ -212,9 +222,9 @@ class _Loop:
                 self.saved = True
             report(progress)
             if stop:
+                saved = f"saved {run.files.checkpoint}" if run.processes.leader else "rank 0 saved the checkpoint"
                 raise Stopped(
-                    stops.signum,
-                    f" at iteration {done} of {settings.iterations}: saved {run.files.checkpoint} (--resume continues it)",
+                    stops.signum, f" at iteration {done} of {settings.iterations}: {saved} (--resume continues it)"
                 )
         return done
 
@@ -306,7 +316,7 @@ def _save(trainer: Trainer, run: Run, iteration: int, samples: int, best: float 
             "samples": samples,
             "random": states,
             "best_psnr": best,
-            "settings": run.describe,
+            "settings": run.recorded,
         },
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,8 @@ import torch
 from ..atomic import exclusive, require_space, writable_directory
 from ..errors import ReportedError
 from . import distributed
-from .loop import PRECISIONS, LoopSettings, Progress, Run, RunFiles, train
+from .choices import DATASETS, DEGRADATIONS, PRECISIONS
+from .loop import LoopSettings, Progress, Run, RunFiles, train
 from .recipes import Recipe, recipe_for, replace_lr
 
 DEFAULT_MODEL = "repvsr"
@@ -32,6 +34,7 @@ class TrainOptions:
     lr_frames: Path | None = None  # precomputed LR frames, named as the HR ones
     demo_data: bool = False  # the demo's synthetic clips instead of `data`
     resume: bool = False
+    overwrite: bool = False  # a new run over an earlier run's checkpoint and logs
     init: Path | None = None  # start from these weights at iteration 0
     iterations: int | None = None
     batch: int | None = None  # clips per iteration and process
@@ -100,8 +103,13 @@ def _check(options: TrainOptions) -> None:
         raise ReportedError("resume continues the checkpoint; init starts from another one: give one")
     if options.seed is not None and options.seed < 0:
         raise ReportedError(f"seed {options.seed}: seeds are 0 or more")
-    if options.precision not in (None, *PRECISIONS):
-        raise ReportedError(f"precision '{options.precision}': one of {', '.join(PRECISIONS)}")
+    for name, value, choices in (
+        ("precision", options.precision, PRECISIONS),
+        ("degradation", options.degradation, DEGRADATIONS),
+        ("dataset", options.dataset, DATASETS),
+    ):
+        if value not in (None, *choices):
+            raise ReportedError(f"{name} '{value}': one of {', '.join(choices)}")
 
 
 def _device(device: str) -> str:
@@ -123,21 +131,44 @@ def _train(options, device, processes, say, report, start) -> TrainResult:
     torch.manual_seed(_setting(options, stored, "seed", 0))  # a new model's weights: the same on every rank
     model = _rebuilt(packed) if packed else build_model(options.model or DEFAULT_MODEL)
     with exclusive(files.checkpoint) if processes.leader else contextlib.nullcontext():
-        if processes.leader:  # room for its checkpoints (weights and Adam's two moments), before training
-            require_space(files.checkpoint, 2 * 3 * 4 * sum(p.numel() for p in model.parameters()))
-        data = _training_data(options, stored)
-        recipe, settings, describe = _resolve(options, stored, resumed, data, processes, model)
-        dataset = _clip_dataset(data, describe, model)
-        validation = _validation(options, data, describe, model) if processes.leader else None
-        header = _describe_run(options, data, dataset, recipe, settings, describe, processes, device, validation)
         if processes.leader:
-            for line in header:
+            if not options.resume:
+                _claim(files, options.overwrite)
+            # room for its checkpoints (weights and Adam's two moments), before training
+            require_space(files.checkpoint, 2 * 3 * 4 * sum(p.numel() for p in model.parameters()))
+        run = _prepare(options, stored, resumed, model, processes, device, files)
+        if processes.leader:
+            for line in run.header + _changes(stored, run.recorded):
                 say(line)
-        start(resumed.get("iteration", 0), settings.iterations)
-        run = Run(model, dataset, recipe, settings, device, files, processes, resumed, validation, describe, header)
+        start(resumed.get("iteration", 0), run.settings.iterations)
         reached = train(run, report)
     best = files.best if files.best.is_file() else None
-    return TrainResult(files.checkpoint, best, files.logs, reached, settings.iterations, describe)
+    return TrainResult(files.checkpoint, best, files.logs, reached, run.settings.iterations, run.recorded)
+
+
+def _claim(files: RunFiles, overwrite: bool) -> None:
+    """A new run's outputs: refused where an earlier run's are, unless `overwrite` removes them."""
+    earlier = [p for p in (files.checkpoint, files.best, files.logs) if p.exists()]
+    if earlier and not overwrite:
+        raise ReportedError(
+            f"{earlier[0]}: an earlier run's; --resume continues it, --overwrite starts a new run over it"
+        )
+    for path in earlier:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _prepare(options, stored, resumed, model, processes, device, files) -> Run:
+    """The run `options` ask for: its data, recipe, settings, clips and validation (on every rank,
+    so that a bad validation folder fails every process, not rank 0 alone)."""
+    data = _training_data(options, stored)
+    recipe = _recipe(options, stored, resumed, model, data)
+    recorded = _record(options, stored, model, data, recipe, processes)
+    dataset = _clip_dataset(data, recorded, model)
+    recorded["windows"] = len(dataset)
+    settings = _loop_settings(options, resumed, recipe, recorded)
+    validation = _validation(options, data, recorded, recipe)
+    header = _header(files, data, dataset, recipe, settings, recorded, processes, device, validation)
+    return Run(model, dataset, recipe, settings, device, files, processes, resumed, validation, recorded, header)
 
 
 def _starting_point(options: TrainOptions):
@@ -174,17 +205,27 @@ def _rebuilt(packed):
 
 def _stored_settings(stored: dict, path: Path) -> dict:
     """The resumed run's settings, each of the kind a run writes (the file is the user's)."""
-    from .clips import TRAIN_DEGRADATIONS
+
+    def positive(v) -> bool:
+        return isinstance(v, float) and 0 < v < float("inf")
+
+    def count(low: int):
+        return lambda v: isinstance(v, int) and v >= low
 
     rules = {
-        "batch": lambda v: isinstance(v, int) and v >= 1,
-        "clip_frames": lambda v: isinstance(v, int) and v >= 2,
-        "patch": lambda v: isinstance(v, int) and v >= 1,
-        "seed": lambda v: isinstance(v, int) and v >= 0,
-        "degradation": lambda v: v in TRAIN_DEGRADATIONS,
+        "batch": count(1),
+        "clip_frames": count(2),
+        "patch": count(1),
+        "seed": count(0),
+        "windows": count(1),
+        "processes": count(1),
+        "max_frames": lambda v: v is None or count(2)(v),
+        "degradation": lambda v: v in DEGRADATIONS,
         "precision": lambda v: v in PRECISIONS,
-        "lr": lambda v: isinstance(v, float) and 0 < v < float("inf"),
-        "clip_grad": lambda v: v is None or (isinstance(v, float) and 0 < v < float("inf")),
+        "dataset": lambda v: v in (*DATASETS, "demo"),
+        "lr_frames": lambda v: v is None or isinstance(v, str),
+        "lr": positive,
+        "clip_grad": lambda v: v is None or positive(v),
     }
     for name, fits in rules.items():
         if name in stored and (isinstance(stored[name], bool) or not fits(stored[name])):
@@ -201,13 +242,20 @@ def _setting(options: TrainOptions, stored: dict, name: str, default):
 
 
 def _training_data(options: TrainOptions, stored: dict):
+    """The data set's index; a resumed run reads its data as it did (layout, LR frames, frames a
+    sequence) unless told otherwise."""
     from ..data.training_sets import open_training_data
 
     if options.demo_data:
         return _demo_data(_setting(options, stored, "patch", 64), _setting(options, stored, "seed", 0))
-    degradation = _setting(options, stored, "degradation", "bd")
+    dataset = options.dataset if options.dataset != "auto" else stored.get("dataset", "auto")
+    lr_frames = options.lr_frames or stored.get("lr_frames")
     return open_training_data(
-        list(options.data), options.dataset, options.lr_frames, degradation == "bi", options.max_frames
+        list(options.data),
+        dataset,
+        Path(lr_frames) if lr_frames else None,
+        _setting(options, stored, "degradation", "bd") == "bi",
+        _setting(options, stored, "max_frames", None),
     )
 
 
@@ -220,31 +268,55 @@ def _demo_data(patch: int, seed: int):
     return TrainingData("demo", [ArraySequence(n, c) for n, c in zip(names, clips)], [], "", "")
 
 
-def _resolve(options, stored, resumed, data, processes, model) -> tuple[Recipe, LoopSettings, dict]:
+def _recipe(options, stored, resumed, model, data) -> Recipe:
     recipe = recipe_for(model.name, data.family)
     if resumed and resumed.get("recipe") not in (None, recipe.name):
         raise ReportedError(
             f"--resume: {options.out} was trained with the {resumed['recipe']} recipe, not {recipe.name}"
         )
     base_lr = _setting(options, stored, "lr", None)
-    recipe = replace_lr(recipe, base_lr) if base_lr else recipe
+    return replace_lr(recipe, base_lr) if base_lr else recipe
+
+
+def _record(options, stored, model, data, recipe, processes) -> dict:
+    """The run's settings as its checkpoints record them (what --resume takes back)."""
     degradation = _setting(options, stored, "degradation", "bd")
     if data.lr_source and degradation == "mix":
         raise ReportedError(f"LR frames are read from {data.lr_source}; the mix of degradations makes its own")
-    describe = {
+    return {
         "model": model.name,
         "dataset": data.kind,
+        "lr_frames": data.lr_source or None,
+        "max_frames": _setting(options, stored, "max_frames", None),
         "batch": _setting(options, stored, "batch", recipe.batch),
         "clip_frames": _setting(options, stored, "clip_frames", recipe.clip_frames),
         "patch": _setting(options, stored, "patch", recipe.patch),
         "degradation": degradation,
-        "lr_source": data.lr_source,
         "precision": _setting(options, stored, "precision", "fp32"),
         "seed": _setting(options, stored, "seed", 0),
         "lr": recipe.lr,
         "clip_grad": _setting(options, stored, "clip_grad", None),
         "processes": processes.world,
     }
+
+
+def _changes(stored: dict, recorded: dict) -> list[str]:
+    """What makes a resumed run differ from the run it continues, said before it starts."""
+    notes = []
+    if stored.get("windows") not in (None, recorded["windows"]):
+        notes.append(
+            f"note: the data hold {recorded['windows']:,} clip windows, the run had {stored['windows']:,}: "
+            "its clips from here on are not those of the run it continues"
+        )
+    if stored.get("processes") not in (None, recorded["processes"]):
+        notes.append(
+            f"note: {recorded['processes']} processes, the run had {stored['processes']}: the global batch "
+            "and the clips of each iteration differ from the run it continues"
+        )
+    return notes
+
+
+def _loop_settings(options, resumed, recipe, recorded) -> LoopSettings:
     iterations = options.iterations or resumed.get("iterations") or recipe.iterations
     if resumed and resumed["iteration"] >= iterations:
         raise ReportedError(
@@ -253,18 +325,17 @@ def _resolve(options, stored, resumed, data, processes, model) -> tuple[Recipe, 
         )
     if options.compile and not hasattr(torch, "compile"):
         raise ReportedError("compile: this torch has no torch.compile")
-    settings = LoopSettings(
+    return LoopSettings(
         iterations=iterations,
-        batch=describe["batch"],
-        precision=describe["precision"],
-        clip_grad=describe["clip_grad"],
+        batch=recorded["batch"],
+        precision=recorded["precision"],
+        clip_grad=recorded["clip_grad"],
         compile=options.compile,
         workers=options.workers if options.workers is not None else default_workers(),
         val_every=options.val_every,
         save_every=options.save_every,
         log_every=options.log_every,
     )
-    return recipe, settings, describe
 
 
 def default_workers() -> int:
@@ -273,23 +344,21 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // per_node - 1))
 
 
-def _clip_dataset(data, describe: dict, model):
+def _clip_dataset(data, recorded: dict, model):
     from .clips import ClipDataset
 
-    patch = describe["patch"]
-    if describe["clip_frames"] <= model.delay:
-        raise ReportedError(
-            f"--clip-frames {describe['clip_frames']}: {model.name}'s output lags {model.delay} frames; give more"
-        )
+    patch, clip_frames = recorded["patch"], recorded["clip_frames"]
+    if clip_frames <= model.delay:
+        raise ReportedError(f"clips of {clip_frames} frames: {model.name}'s output lags {model.delay}; give more")
     if patch < model.min_size or patch % model.size_multiple:
         multiple = f", a multiple of {model.size_multiple}" if model.size_multiple > 1 else ""
-        raise ReportedError(f"--patch {patch}: {model.name} takes LR sides of at least {model.min_size}{multiple}")
-    return ClipDataset(
-        data.train, describe["clip_frames"], patch, describe["degradation"], model.scale, describe["seed"]
-    )
+        raise ReportedError(
+            f"patches of {patch} LR pixels: {model.name} takes sides of at least {model.min_size}{multiple}"
+        )
+    return ClipDataset(data.train, clip_frames, patch, recorded["degradation"], model.scale, recorded["seed"])
 
 
-def _validation(options: TrainOptions, data, describe: dict, model):
+def _validation(options: TrainOptions, data, recorded: dict, recipe: Recipe):
     """The run's validation clips: --val's folder, else the data set's own (REDS4, Vimeo-90K-T),
     else the demo's held-out photographs; measured in the paper's convention."""
     from ..evaluate import Convention, demo_sequences, file_sequences
@@ -297,9 +366,8 @@ def _validation(options: TrainOptions, data, describe: dict, model):
 
     if not options.val_every:
         return None
-    recipe = recipe_for(model.name, data.family)
     # mixed degradations are validated on the papers' BD
-    degradation = "bd" if describe["degradation"] == "mix" else describe["degradation"]
+    degradation = "bd" if recorded["degradation"] == "mix" else recorded["degradation"]
     if options.val is not None:
         sequences = file_sequences(options.val, degradation, options.val_frames)
         return ValidationSet(str(options.val), sequences, Convention(recipe.channel), degradation)
@@ -310,14 +378,15 @@ def _validation(options: TrainOptions, data, describe: dict, model):
         name = data.validation_name
         if len(sequences) < len(data.validation):
             name += f" ({len(sequences)} of {len(data.validation):,}, evenly spaced)"
-        return ValidationSet(name, sequences, Convention(channel), degradation)
+        return ValidationSet(name, sequences, Convention(channel), degradation, data.lr_source)
     if data.kind == "demo":
         return ValidationSet("the demo's held-out photographs", demo_sequences(degradation), Convention(), degradation)
     return None
 
 
-def _describe_run(options, data, dataset, recipe, settings, describe, processes, device, validation) -> list[str]:
-    lr_from = f"read from {data.lr_source}" if data.lr_source else f"made on the fly ({describe['degradation']})"
+def _header(files, data, dataset, recipe, settings, recorded, processes, device, validation) -> list[str]:
+    """What the run is, in a few lines: said as it starts, kept in its log."""
+    lr_from = f"read from {data.lr_source}" if data.lr_source else f"made on the fly ({recorded['degradation']})"
     flow = ""
     if recipe.flow_lr_factor != 1 or recipe.flow_frozen_iterations:
         flow = (
@@ -325,13 +394,15 @@ def _describe_run(options, data, dataset, recipe, settings, describe, processes,
             f"{recipe.flow_frozen_iterations:,} iterations"
         )
     schedule = f"halved every {recipe.step_every:,} iterations" if recipe.schedule == "halving" else "cosine"
+    frames = sum(len(s) for s in dataset.sequences)
     return [
-        f"data: {data.kind} ({len(dataset.sequences):,} sequences, {data.frames():,} frames), "
-        f"{describe['clip_frames']}-frame clips of {describe['patch']}x{describe['patch']} LR pixels, LR {lr_from}",
+        f"data: {data.kind} ({len(dataset.sequences):,} sequences, {frames:,} frames, {len(dataset):,} clip "
+        f"windows), {recorded['clip_frames']}-frame clips of {recorded['patch']}x{recorded['patch']} LR pixels, "
+        f"LR {lr_from}",
         f"validation: {validation.describe() if validation else 'none'}",
         f"global batch {settings.batch * processes.world} ({settings.batch} clips x {processes.world} "
         f"process{'es' if processes.world > 1 else ''}); learning rate {recipe.lr:g} ({recipe.name} recipe, "
         f"{schedule}{flow})",
         f"{settings.precision} on {device}; {settings.workers} loader worker{'s' if settings.workers != 1 else ''} "
-        f"per process; logs in {run_files(options.out).logs}",
+        f"per process; logs in {files.logs}",
     ]

@@ -1,6 +1,10 @@
 """Stopping a training run without losing its work: the first Ctrl-C, SIGTERM or SIGHUP asks the
 loop to stop after the iteration in progress, which it saves; a second stops at once (the last
-saved checkpoint stands), except while a checkpoint is written: that finishes first, whole."""
+saved checkpoint stands), except while a checkpoint is written: that finishes first, whole.
+
+Under torchrun a second signal is not a second request: the agent passes the signal it gets on to
+every process (which a terminal's Ctrl-C reached already), then kills them all after its grace
+period (30 s); every process goes on to the agreed stop, so that rank 0's save can complete."""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 class StopRequests:
     """Holds the signals' handlers while training (in the main thread; elsewhere it only listens)."""
 
-    def __init__(self):
+    def __init__(self, repeats_end: bool = True):
+        self.repeats_end = repeats_end  # whether a second signal stops at once
         self.signum: int | None = None
         self._saving = False
         self._pending: int | None = None
@@ -47,6 +52,8 @@ class StopRequests:
                 file=sys.stderr,
                 flush=True,
             )
+        elif not self.repeats_end:
+            return
         elif self._saving:
             self._pending = signum
         else:

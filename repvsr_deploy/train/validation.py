@@ -22,10 +22,11 @@ class ValidationSet:
     sequences: list[Sequence]
     convention: Convention
     degradation: str  # how LR frames are made where none are read
+    lr_source: str = ""  # where LR frames are read from, if they are
 
     def describe(self) -> str:
-        frames = f"{len(self.sequences)} clips"
-        return f"{self.name}: {frames}, {self.convention.describe()}; LR {self.degradation}"
+        lr = f"LR read from {self.lr_source}" if self.lr_source else f"LR {self.degradation}"
+        return f"{self.name}: {len(self.sequences)} clips, {self.convention.describe()}; {lr}"
 
 
 def from_training_sequences(sequences: list, degradation: str, max_frames: int | None, max_clips: int | None) -> list:
