@@ -99,14 +99,16 @@ from .options import FiniteRange
 @click.option(
     "--val-clips",
     type=click.IntRange(1),
-    help="Validate on this many clips, evenly spaced [default: all; 100 of Vimeo-90K-T].",
+    help="Validate on this many of the data set's own clips, evenly spaced [default: all; 100 of Vimeo-90K-T].",
 )
 @click.option("--val-frames", type=click.IntRange(2), help="Validate on at most this many frames of a clip.")
 @click.option("--save-every", default=1000, show_default=True, type=click.IntRange(1))
 @click.option(
     "--log-every", default=10, show_default=True, type=click.IntRange(1), help="Iterations a logged row averages."
 )
-@click.option("--max-frames", type=click.IntRange(2), help="Train on at most this many frames of a sequence.")
+@click.option(
+    "--max-frames", type=click.IntRange(2), help="Train on at most the first this many frames of each DATA sequence."
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=click.IntRange(0), help="[default: 0]")
 @debug_option
