@@ -42,17 +42,24 @@ COLUMNS = (
 )
 
 
+def summary_writer():
+    """TensorBoard's writer class, or which extra brings it (every process asks before training,
+    so that a missing package stops them all, not rank 0 alone)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise MissingDependency("tensorboard", "train", "writing training logs") from None
+    return SummaryWriter
+
+
 class Logbook:
     def __init__(self, folder: Path, start_iteration: int, header: list[str] = ()):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise MissingDependency("tensorboard", "train", "writing training logs") from None
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.folder / "metrics.csv"
         self._keep_until(start_iteration)
-        self.events = SummaryWriter(str(self.folder), purge_step=start_iteration + 1 if start_iteration else None)
+        purge = start_iteration + 1 if start_iteration else None  # events a stopped run wrote past it
+        self.events = summary_writer()(str(self.folder), purge_step=purge)
         self._csv_file = open(self.csv_path, "a", newline="")
         self._csv = csv.DictWriter(self._csv_file, COLUMNS)
         if self.csv_path.stat().st_size == 0:

@@ -17,6 +17,7 @@ from ..atomic import exclusive, require_space, writable_directory
 from ..errors import ReportedError
 from . import distributed
 from .choices import DATASETS, DEGRADATIONS, PRECISIONS
+from .logbook import summary_writer
 from .loop import LoopSettings, Progress, Run, RunFiles, train
 from .recipes import Recipe, recipe_for, replace_lr
 
@@ -160,6 +161,7 @@ def _claim(files: RunFiles, overwrite: bool) -> None:
 def _prepare(options, stored, resumed, model, processes, device, files) -> Run:
     """The run `options` ask for: its data, recipe, settings, clips and validation (on every rank,
     so that a bad validation folder fails every process, not rank 0 alone)."""
+    summary_writer()
     data = _training_data(options, stored)
     recipe = _recipe(options, stored, resumed, model, data)
     recorded = _record(options, stored, model, data, recipe, processes)
