@@ -206,6 +206,40 @@ def test_the_mix_of_degradations_is_reproducible_and_uses_each_kind():
     compressed = h264(frames, 30)
     assert compressed.shape == frames.shape and np.array_equal(compressed, h264(frames, 30))
     assert not np.array_equal(compressed, frames)
+    odd = frames[:, :15, :23]  # an odd --patch: padded to even sides for 4:2:0, cropped back
+    error = {name: np.abs(h264(f, 20).astype(int) - f).mean() for name, f in (("odd", odd), ("even", frames))}
+    assert h264(odd, 30).shape == odd.shape and error["odd"] < 1.2 * error["even"]  # the frame, not its padding
+
+
+def test_lr_frames_in_an_lmdb_are_found_by_the_names_of_hr_frame_files(tmp_path):
+    from repvsr_deploy.data.frame_stores import LmdbStore
+
+    store = LmdbStore(make_lmdb(tmp_path / "lr.lmdb", clips=("000",), frames=1))
+    assert np.array_equal(store.read("000/00000000.png"), store.read("000/00000000"))
+
+
+def test_a_frozen_flow_network_neither_moves_nor_gathers_adam_moments():
+    """KSNet's recipe freezes its flow network for its first iterations, as BasicVSR sets
+    requires_grad off: Adam keeps no state for it until it thaws."""
+    from dataclasses import replace
+
+    from repvsr_deploy.models import build_model
+    from repvsr_deploy.train.distributed import Processes
+    from repvsr_deploy.train.loop import LoopSettings, Trainer, parameter_groups
+    from repvsr_deploy.train.recipes import KSNET
+
+    torch.manual_seed(0)
+    model = build_model("ksnet-uni")
+    trainer = Trainer(model, replace(KSNET, flow_frozen_iterations=1), LoopSettings(2, 1), "cpu", Processes(0, 1, 0))
+    main, flow = parameter_groups(model)
+    assert flow
+    lr, gt = (torch.randint(0, 256, (1, 3, 3, s, s), dtype=torch.uint8) for s in (16, 64))
+    before = [p.detach().clone() for p in flow]
+    trainer.step(0, lr, gt)
+    assert all(torch.equal(a, b) for a, b in zip(before, flow)) and not any(p in trainer.optimizer.state for p in flow)
+    assert all(p in trainer.optimizer.state for p in main if p.grad is not None)
+    trainer.step(1, lr, gt)
+    assert any(not torch.equal(a, b) for a, b in zip(before, flow)) and all(p in trainer.optimizer.state for p in flow)
 
 
 def test_the_most_detailed_window_is_where_the_texture_is():
@@ -302,9 +336,21 @@ def test_memory_follows_the_clips_not_the_data_set(tmp_path):
     assert peak < 2 * 2**30, f"a process peaked at {peak / 2**30:.2f} GiB"
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_two_processes_under_torchrun_train_save_from_rank_0_and_resume(tmp_path):
+    """Two processes of one machine train; then two machines (two torchrun agents, each in a folder
+    of its own, -o relative) resume it, where only the first machine holds the checkpoint."""
     data = make_folders(tmp_path / "data")
-    out = tmp_path / "run.pth"
+    first_machine, second_machine = tmp_path / "a", tmp_path / "b"
+    first_machine.mkdir(), second_machine.mkdir()
+    out = first_machine / "run.pth"
     torchrun = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", str(BIN / "repvsr-train")]
     common = [str(data), "--patch", "8", "--clip-frames", "2", "--batch", "2", "--workers", "1", "--val-every", "0",
               "--log-every", "1", "-o", str(out)]  # fmt: skip
@@ -317,15 +363,43 @@ def test_two_processes_under_torchrun_train_save_from_rank_0_and_resume(tmp_path
     assert first.stdout.count("after 3 iterations") == 1  # rank 0 reports
     state = torch.load(out, weights_only=True)["training"]
     assert state["samples"] == 12 and len(state["random"]) == 2 and state["settings"]["processes"] == 2
-    second = subprocess.run(
-        [*torchrun, str(data), "--resume", "--iterations", "5", "--log-every", "1", "-o", str(out)],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert torch.load(out, weights_only=True)["training"]["iteration"] == 5
-    with open(tmp_path / "run.logs" / "metrics.csv", newline="") as file:
-        assert [int(r["iteration"]) for r in csv.DictReader(file)] == [1, 2, 3, 4, 5]  # one writer
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run.logs", "run.pth"]
+    assert sorted(p.name for p in first_machine.iterdir()) == ["run.logs", "run.pth"]  # rank 0 alone wrote
+    rendezvous = ["--nnodes", "2", "--nproc_per_node", "1", "--rdzv-backend", "c10d",
+                  "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-id", "resume"]  # fmt: skip
+    agents = [
+        subprocess.Popen(
+            [
+                str(BIN / "torchrun"),
+                *rendezvous,
+                str(BIN / "repvsr-train"),
+                str(data),
+                "--resume",
+                "--iterations",
+                "5",
+                "--log-every",
+                "1",
+                "-o",
+                "run.pth",
+            ],
+            cwd=machine,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for machine in (first_machine, second_machine)
+    ]
+    for agent in agents:
+        _, stderr = agent.communicate(timeout=300)
+        assert agent.returncode == 0, stderr[-3000:]
+    # rank 0, on whichever machine the rendezvous put it, wrote iteration 5
+    saved = [
+        torch.load(m / "run.pth", weights_only=True)["training"]
+        for m in (first_machine, second_machine)
+        if (m / "run.pth").exists()
+    ]
+    last = max(saved, key=lambda state: state["iteration"])
+    assert sorted(s["iteration"] for s in saved) in ([5], [3, 5]) and last["samples"] == 20
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -372,9 +446,28 @@ def test_a_new_run_does_not_replace_an_earlier_one(tmp_path):
     before = (tmp_path / "run.pth").read_bytes()
     one_line(run_cli(*args), f"{tmp_path / 'run.pth'}: an earlier run's; --resume continues it, --overwrite")
     assert (tmp_path / "run.pth").read_bytes() == before and (tmp_path / "run.logs" / "metrics.csv").is_file()
+    (tmp_path / "empty").mkdir()
+    mistaken = run_cli("repvsr-train", tmp_path / "empty", *TINY, "--overwrite", "-o", tmp_path / "run.pth")
+    one_line(mistaken, str(tmp_path / "empty"))  # a new run that cannot start leaves the earlier one
+    assert (tmp_path / "run.pth").read_bytes() == before and (tmp_path / "run.logs" / "metrics.csv").is_file()
+    both = run_cli(*args, "--resume", "--overwrite")
+    assert both.returncode == 2 and "give one" in both.stderr
     again = run_cli(*args[:-2], "--iterations", 2, "--overwrite", "-o", tmp_path / "run.pth")
     assert again.returncode == 0, again.stderr
     assert torch.load(tmp_path / "run.pth", weights_only=True)["training"]["iteration"] == 2
+
+
+def test_a_resumed_run_validates_as_the_run_did(tmp_path):
+    data = make_folders(tmp_path / "data")
+    first = run_cli(
+        "repvsr-train", data, *TINY, "--iterations", 2, "--val", data, "--val-every", 1, "-o", tmp_path / "run.pth"
+    )
+    assert first.returncode == 0, first.stderr
+    resumed = run_cli("repvsr-train", data, "--resume", "--iterations", 4, "-o", tmp_path / "run.pth")
+    assert resumed.returncode == 0 and f"validation: {data}: 2 clips" in resumed.stderr, resumed.stderr
+    with open(tmp_path / "run.logs" / "metrics.csv", newline="") as file:
+        validated = [int(r["iteration"]) for r in csv.DictReader(file) if r["val_psnr"]]
+    assert validated == [1, 2, 3, 4]
 
 
 def test_sigterm_and_sighup_ask_for_a_stop_as_ctrl_c_does():

@@ -89,27 +89,33 @@ from .options import FiniteRange
     type=click.Path(path_type=Path),
     help="Vid4-style folder to validate on instead of the data set's own clips.",
 )
-@click.option(
-    "--val-every",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Iterations between validations (0: none).",
-)
+@click.option("--val-every", type=click.IntRange(0), help="Iterations between validations (0: none) [default: 1000].")
 @click.option(
     "--val-clips",
     type=click.IntRange(1),
     help="Validate on this many of the data set's own clips, evenly spaced [default: all; 100 of Vimeo-90K-T].",
 )
 @click.option("--val-frames", type=click.IntRange(2), help="Validate on at most this many frames of a clip.")
-@click.option("--save-every", default=1000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--save-every",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Iterations between checkpoints (a stop or the end also saves).",
+)
 @click.option(
     "--log-every", default=10, show_default=True, type=click.IntRange(1), help="Iterations a logged row averages."
 )
 @click.option(
     "--max-frames", type=click.IntRange(2), help="Train on at most the first this many frames of each DATA sequence."
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: a CUDA GPU where torch sees one (under torchrun, the process's LOCAL_RANK), else the CPU.",
+)
 @click.option("--seed", type=click.IntRange(0), help="[default: 0]")
 @debug_option
 def train_command(data, model_name, demo_data, checkpoint, base_lr, val_root, compile_model, **options):
@@ -124,6 +130,8 @@ def train_command(data, model_name, demo_data, checkpoint, base_lr, val_root, co
         raise click.UsageError("give DATA folders or --demo-data")
     if options["resume"] and options["init"]:
         raise click.UsageError("--resume continues --out; --init starts from another checkpoint: give one")
+    if options["resume"] and options["overwrite"]:
+        raise click.UsageError("--resume continues --out's run; --overwrite starts a new one over it: give one")
     run = TrainOptions(
         out=checkpoint,
         data=data,

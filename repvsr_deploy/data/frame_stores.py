@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from ..errors import MissingDependency, ReportedError, first_sentence
-from ..video.source import read_image
+from ..video.source import IMAGE_SUFFIXES, read_image
 from .sequences import to_8bit
 
 
@@ -43,7 +43,9 @@ class FolderStore(FrameStore):
 
 
 class LmdbStore(FrameStore):
-    """BasicSR's LMDB: `data.mdb` maps a key (no suffix) to the frame's PNG bytes. Opened read-only,
+    """BasicSR's LMDB: `data.mdb` maps a key (no suffix) to the frame's PNG bytes; a key given with
+    an image suffix (a frame file's name, for LR frames beside HR folders) is looked up without it.
+    Opened read-only,
     without locks, once per process (an LMDB environment must not be used across a fork)."""
 
     def __init__(self, root: Path):
@@ -80,8 +82,8 @@ class LmdbStore(FrameStore):
 
     def read(self, key: str) -> np.ndarray:
         import lmdb
-        from PIL import Image
 
+        key = _without_image_suffix(key)
         try:
             with self._environment().begin(write=False, buffers=False) as txn:
                 data = txn.get(key.encode())
@@ -89,19 +91,12 @@ class LmdbStore(FrameStore):
             raise ReportedError(f"{self.where(key)}: cannot be read ({first_sentence(exc)})") from None
         if data is None:
             raise ReportedError(f"{self.where(key)}: no such key in the database (meta_info.txt names it)")
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                return to_8bit(_rgb(image))
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise ReportedError(f"{self.where(key)}: not a readable image ({first_sentence(exc)})") from None
+        return to_8bit(read_image(io.BytesIO(data), self.where(key)))
 
     def where(self, key: str) -> str:
         return f"{self.root / 'data.mdb'} key '{key}'"
 
 
-def _rgb(image) -> np.ndarray:
-    """RGB levels of a decoded PNG: 16-bit grayscale kept at 16 bits, everything else as RGB."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return np.repeat(np.asarray(image).astype(np.uint16)[..., None], 3, axis=2)
-    return np.asarray(image.convert("RGB"))
+def _without_image_suffix(key: str) -> str:
+    path = PurePosixPath(key)
+    return str(path.with_suffix("")) if path.suffix.lower() in IMAGE_SUFFIXES else key

@@ -5,9 +5,11 @@ Per clip, the same for all of its frames (as a video is degraded):
 1. one ×4 downscale: BD (Gaussian blur σ = 1.5, the papers'; probability 0.4), bicubic (antialiased,
    MATLAB's imresize, and ffmpeg's default scaler; 0.3), area (a 4×4 box mean; 0.15) or bilinear
    (antialiased; 0.15);
-2. 8-bit quantization; with probability 0.2, Gaussian noise of σ drawn in [1, 4] levels (a sensor);
+2. with probability 0.2, Gaussian noise of σ drawn in [1, 4] levels (a sensor); then 8-bit
+   quantization;
 3. with probability 0.15 each: JPEG at quality 60–95 (frames saved as images), or H.264 (libx264,
-   crf 20–32, 4:2:0) over the clip (a video file); else none.
+   crf 20–32, 4:2:0; odd sides padded by their edge pixels and cropped back) over the clip (a video
+   file); else none.
 So about a fifth of the clips are the papers' clean BD.
 """
 
@@ -47,7 +49,7 @@ def degrade_mixed(hr: torch.Tensor, rng: np.random.Generator, scale: int = 4) ->
     compression = rng.random()
     if compression < JPEG_CHANCE:
         return jpeg(frames, int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1)))
-    if compression < JPEG_CHANCE + H264_CHANCE and frames.shape[1] % 2 == 0 and frames.shape[2] % 2 == 0:
+    if compression < JPEG_CHANCE + H264_CHANCE:
         return h264(frames, int(rng.integers(H264_CRF[0], H264_CRF[1] + 1)))
     return frames
 
@@ -73,6 +75,8 @@ def h264(frames: np.ndarray, crf: int) -> np.ndarray:
     for it reads memory it never wrote at small widths, and a clip must come out the same each time)."""
     import av
 
+    height, width = frames.shape[1:3]
+    frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")  # 4:2:0: even sides
     encoder = av.CodecContext.create("libx264", "w")
     encoder.width, encoder.height, encoder.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
     encoder.time_base = Fraction(1, 25)
@@ -84,7 +88,7 @@ def h264(frames: np.ndarray, crf: int) -> np.ndarray:
     for packet in packets:
         out += [f.to_ndarray(format="rgb24") for f in decoder.decode(packet)]
     out += [f.to_ndarray(format="rgb24") for f in decoder.decode(None)]
-    return np.stack(out)
+    return np.stack(out)[:, :height, :width]
 
 
 def _frame(av, rgb: np.ndarray, index: int):

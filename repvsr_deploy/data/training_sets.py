@@ -137,9 +137,6 @@ class TrainingData:
     def __post_init__(self):
         self.family = self.family or (self.kind if self.kind in ("reds", "vimeo90k") else "")
 
-    def frames(self) -> int:
-        return sum(len(s) for s in self.train)
-
 
 def detect(root: Path) -> str:
     """The layout of a DATA folder."""

@@ -55,12 +55,12 @@ def gather(processes: Processes, value) -> list:
     return values
 
 
-def from_leader(processes: Processes, value):
-    """Rank 0's `value` on every rank (what rank 0 read from a checkpoint only it may see)."""
+def from_rank(processes: Processes, value, source: int):
+    """Rank `source`'s `value` on every rank (what it read from a file only its machine holds)."""
     if processes.world == 1:
         return value
     box = [value]
-    torch.distributed.broadcast_object_list(box, src=0)
+    torch.distributed.broadcast_object_list(box, src=source)
     return box[0]
 
 

@@ -115,6 +115,11 @@ class Trainer:
             loss, terms = compute_loss(self.recipe, self.net, lr, gt, self.model.delay)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if iteration < self.recipe.flow_frozen_iterations:
+            # frozen as BasicVSR freezes its SPyNet (requires_grad off): no gradient, so Adam neither
+            # moves these weights nor gathers moments for them
+            for parameter in self.optimizer.param_groups[1]["params"]:
+                parameter.grad = None
         if self.settings.clip_grad:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_grad)
@@ -160,7 +165,7 @@ def train(run: Run, report: Callable[[Progress], None] = lambda p: None) -> int:
     try:
         with StopRequests(repeats_end=run.processes.world == 1) as stops:
             return loop.iterate(stops, report)
-    except Exception:
+    except BaseException:  # a failure, or a second signal before the first checkpoint
         if logbook and not loop.saved and start == 0:
             logbook.close()
             logbook = None

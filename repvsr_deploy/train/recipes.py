@@ -57,12 +57,7 @@ KSNET = Recipe(
     "ksnet", "charbonnier", 2e-4, "cosine", 600_000, 4, flow_lr_factor=2.0, flow_frozen_iterations=5_000,
     clip_frames=15, channel="y",
 )  # fmt: skip
-RECIPES = {"repvsr": REPVSR, "ksnet": KSNET}
 VIMEO_CLIP = 7  # frames of a Vimeo-90K septuplet
-
-
-def replace_lr(recipe: Recipe, lr: float) -> Recipe:
-    return replace(recipe, lr=lr)
 
 
 def recipe_for(model_name: str, dataset: str = "") -> Recipe:

@@ -8,7 +8,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ from . import distributed
 from .choices import DATASETS, DEGRADATIONS, PRECISIONS
 from .logbook import summary_writer
 from .loop import LoopSettings, Progress, Run, RunFiles, train
-from .recipes import Recipe, recipe_for, replace_lr
+from .recipes import Recipe, recipe_for
 
 DEFAULT_MODEL = "repvsr"
 
@@ -48,7 +48,7 @@ class TrainOptions:
     compile: bool = False
     workers: int | None = None
     val: Path | None = None  # a Vid4-style folder instead of the data set's own validation clips
-    val_every: int = 1000
+    val_every: int | None = None  # default 1000
     val_clips: int | None = None
     val_frames: int | None = None
     save_every: int = 1000
@@ -102,6 +102,8 @@ def _check(options: TrainOptions) -> None:
         raise ReportedError("give DATA folders or --demo-data")
     if options.resume and options.init:
         raise ReportedError("resume continues the checkpoint; init starts from another one: give one")
+    if options.resume and options.overwrite:
+        raise ReportedError("resume continues the earlier run; overwrite starts a new one over it: give one")
     if options.seed is not None and options.seed < 0:
         raise ReportedError(f"seed {options.seed}: seeds are 0 or more")
     for name, value, choices in (
@@ -126,18 +128,19 @@ def _train(options, device, processes, say, report, start) -> TrainResult:
 
     files = run_files(options.out)
     writable_directory(files.checkpoint.parent)  # before any training, not at the first save
-    packed, resumed = distributed.from_leader(processes, _starting_point(options) if processes.leader else None)
+    packed, resumed = _shared_starting_point(options, processes)
     resumed = resumed or {}
     stored = _stored_settings(resumed.get("settings", {}), options.out)
     torch.manual_seed(_setting(options, stored, "seed", 0))  # a new model's weights: the same on every rank
     model = _rebuilt(packed) if packed else build_model(options.model or DEFAULT_MODEL)
     with exclusive(files.checkpoint) if processes.leader else contextlib.nullcontext():
+        earlier = _earlier_outputs(files, options.overwrite) if processes.leader and not options.resume else []
         if processes.leader:
-            if not options.resume:
-                _claim(files, options.overwrite)
             # room for its checkpoints (weights and Adam's two moments), before training
             require_space(files.checkpoint, 2 * 3 * 4 * sum(p.numel() for p in model.parameters()))
         run = _prepare(options, stored, resumed, model, processes, device, files)
+        for path in earlier:  # --overwrite: the earlier run goes once the new one is known to start
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
         if processes.leader:
             for line in run.header + _changes(stored, run.recorded):
                 say(line)
@@ -147,15 +150,15 @@ def _train(options, device, processes, say, report, start) -> TrainResult:
     return TrainResult(files.checkpoint, best, files.logs, reached, run.settings.iterations, run.recorded)
 
 
-def _claim(files: RunFiles, overwrite: bool) -> None:
-    """A new run's outputs: refused where an earlier run's are, unless `overwrite` removes them."""
+def _earlier_outputs(files: RunFiles, overwrite: bool) -> list[Path]:
+    """An earlier run's outputs where a new run writes: refused unless `overwrite` (then the new
+    run removes them once its data and settings are known good)."""
     earlier = [p for p in (files.checkpoint, files.best, files.logs) if p.exists()]
     if earlier and not overwrite:
         raise ReportedError(
             f"{earlier[0]}: an earlier run's; --resume continues it, --overwrite starts a new run over it"
         )
-    for path in earlier:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return earlier
 
 
 def _prepare(options, stored, resumed, model, processes, device, files) -> Run:
@@ -173,17 +176,35 @@ def _prepare(options, stored, resumed, model, processes, device, files) -> Run:
     return Run(model, dataset, recipe, settings, device, files, processes, resumed, validation, recorded, header)
 
 
-def _starting_point(options: TrainOptions):
-    """(model, training state) to start from, read by rank 0: the checkpoint to resume (its
-    model as (name, config, weights)), the weights of `init`, or (None, None)."""
-    from ..models import load_checkpoint
-    from ..models.checkpoint import load_training_state
-
+def _shared_starting_point(options: TrainOptions, processes: distributed.Processes):
+    """`_starting_point`, read by the first rank whose machine holds the file and handed to the
+    others (under torchrun's rendezvous, which machine gets rank 0 can change between starts)."""
     path = options.out if options.resume else options.init
     if path is None:
         return None, None
-    if options.resume and not Path(path).is_file():
-        raise ReportedError(f"--resume: {path} does not exist yet")
+    holders = distributed.gather(processes, Path(path).is_file())
+    if not any(holders):
+        what = "--resume" if options.resume else "--init"
+        raise ReportedError(f"{what}: {path} does not exist{' yet' if options.resume else ''}")
+    reader = holders.index(True)
+    read = None
+    if processes.rank == reader:
+        try:
+            read = ("read", _starting_point(options, Path(path)))
+        except ReportedError as exc:
+            read = ("error", str(exc))
+    outcome, value = distributed.from_rank(processes, read, reader)
+    if outcome == "error":  # on every rank: one line each, not a broken collective
+        raise ReportedError(value)
+    return value
+
+
+def _starting_point(options: TrainOptions, path: Path):
+    """(model, training state) to start from: the checkpoint to resume (its model as (name,
+    config, weights)) or the weights of `init`."""
+    from ..models import load_checkpoint
+    from ..models.checkpoint import load_training_state
+
     model = load_checkpoint(path, expect_model=options.model)  # None: whichever it holds
     if model.fused:
         raise ReportedError(f"{path}: holds a fused (deploy-form) model, which does not train")
@@ -222,6 +243,10 @@ def _stored_settings(stored: dict, path: Path) -> dict:
         "windows": count(1),
         "processes": count(1),
         "max_frames": lambda v: v is None or count(2)(v),
+        "val": lambda v: v is None or isinstance(v, str),
+        "val_every": count(0),
+        "val_clips": lambda v: v is None or count(1)(v),
+        "val_frames": lambda v: v is None or count(2)(v),
         "degradation": lambda v: v in DEGRADATIONS,
         "precision": lambda v: v in PRECISIONS,
         "dataset": lambda v: v in (*DATASETS, "demo"),
@@ -277,7 +302,7 @@ def _recipe(options, stored, resumed, model, data) -> Recipe:
             f"--resume: {options.out} was trained with the {resumed['recipe']} recipe, not {recipe.name}"
         )
     base_lr = _setting(options, stored, "lr", None)
-    return replace_lr(recipe, base_lr) if base_lr else recipe
+    return replace(recipe, lr=base_lr) if base_lr else recipe
 
 
 def _record(options, stored, model, data, recipe, processes) -> dict:
@@ -299,6 +324,10 @@ def _record(options, stored, model, data, recipe, processes) -> dict:
         "lr": recipe.lr,
         "clip_grad": _setting(options, stored, "clip_grad", None),
         "processes": processes.world,
+        "val": str(options.val) if options.val is not None else stored.get("val"),
+        "val_every": _setting(options, stored, "val_every", 1000),
+        "val_clips": _setting(options, stored, "val_clips", None),
+        "val_frames": _setting(options, stored, "val_frames", None),
     }
 
 
@@ -334,7 +363,7 @@ def _loop_settings(options, resumed, recipe, recorded) -> LoopSettings:
         clip_grad=recorded["clip_grad"],
         compile=options.compile,
         workers=options.workers if options.workers is not None else default_workers(),
-        val_every=options.val_every,
+        val_every=recorded["val_every"],
         save_every=options.save_every,
         log_every=options.log_every,
     )
@@ -343,7 +372,9 @@ def _loop_settings(options, resumed, recipe, recorded) -> LoopSettings:
 def default_workers() -> int:
     """Loader workers per process: the cores this node's processes leave, at most 8, at least 1."""
     per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    return max(1, min(8, (os.cpu_count() or 2) // per_node - 1))
+    # the cores this process may run on (a scheduler's limit), where the system says
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, min(8, cores // per_node - 1))
 
 
 def _clip_dataset(data, recorded: dict, model):
@@ -366,16 +397,19 @@ def _validation(options: TrainOptions, data, recorded: dict, recipe: Recipe):
     from ..evaluate import Convention, demo_sequences, file_sequences
     from .validation import ValidationSet, from_training_sequences
 
-    if not options.val_every:
+    if not recorded["val_every"]:
         return None
     # mixed degradations are validated on the papers' BD
     degradation = "bd" if recorded["degradation"] == "mix" else recorded["degradation"]
-    if options.val is not None:
-        sequences = file_sequences(options.val, degradation, options.val_frames)
-        return ValidationSet(str(options.val), sequences, Convention(recipe.channel), degradation)
+    frames = recorded["val_frames"]
+    if recorded["val"] is not None:
+        folder = Path(recorded["val"])
+        sequences = file_sequences(folder, degradation, frames)
+        lr_folder = str(folder / "LR") if (folder / "LR").is_dir() else ""  # read where it holds a sequence's
+        return ValidationSet(recorded["val"], sequences, Convention(recipe.channel), degradation, lr_folder)
     if data.validation:
-        clips = options.val_clips or (100 if data.family == "vimeo90k" else None)
-        sequences = from_training_sequences(data.validation, degradation, options.val_frames, clips)
+        clips = recorded["val_clips"] or (100 if data.family == "vimeo90k" else None)
+        sequences = from_training_sequences(data.validation, degradation, frames, clips)
         channel = "rgb" if data.validation_name == "REDS4" else recipe.channel
         name = data.validation_name
         if len(sequences) < len(data.validation):

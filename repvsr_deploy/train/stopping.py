@@ -47,8 +47,9 @@ class StopRequests:
     def _handle(self, signum, frame) -> None:
         if self.signum is None:
             self.signum = signum
+            again = " (again to stop at once)" if self.repeats_end else ""
             print(
-                f"{signal.Signals(signum).name}: stopping after this iteration, which is saved (again to stop at once)",
+                f"{signal.Signals(signum).name}: stopping after this iteration, which is saved{again}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -127,31 +128,33 @@ class ImageFolder(FrameSource):
 GRAY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
-def read_image(file: Path) -> np.ndarray:
-    """An image as RGB [H, W, 3] at its bit depth: uint16 for 16-bit grayscale (replicated to three
-    channels), uint8 otherwise (Pillow reads 16-bit colour at 8 bits). An alpha channel that is
-    opaque everywhere is dropped; a transparent one is refused: the models have no alpha to upscale."""
+def read_image(file: Path | BinaryIO, name: str | None = None) -> np.ndarray:
+    """An image (a file, or its bytes as a file object `name`d in messages) as RGB [H, W, 3] at its
+    bit depth: uint16 for 16-bit grayscale (replicated to three channels), uint8 otherwise (Pillow
+    reads 16-bit colour at 8 bits). An alpha channel that is opaque everywhere is dropped; a
+    transparent one is refused: the models have no alpha to upscale."""
     from PIL import Image
 
+    file_name = name or file
     try:
         with Image.open(file) as image:
             image.load()
     except (OSError, Image.DecompressionBombError, ValueError) as exc:
-        raise ReportedError(f"{file}: not a readable image ({first_sentence(exc)})") from None
+        raise ReportedError(f"{file_name}: not a readable image ({first_sentence(exc)})") from None
     if image.mode in GRAY16_MODES or image.mode == "I":
         levels = np.asarray(image)
         if image.mode == "I" and (levels.min() < 0 or levels.max() > 65535):
-            raise ReportedError(f"{file}: a 32-bit integer image; give 8- or 16-bit images")
+            raise ReportedError(f"{file_name}: a 32-bit integer image; give 8- or 16-bit images")
         return np.repeat(levels.astype(np.uint16)[..., None], 3, axis=2)
     if image.mode == "F":
-        raise ReportedError(f"{file}: a 32-bit float image; give 8- or 16-bit images")
+        raise ReportedError(f"{file_name}: a 32-bit float image; give 8- or 16-bit images")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if "A" in image.getbands():
         alpha = np.asarray(image.getchannel("A"))
         if alpha.min() < 255:
             raise ReportedError(
-                f"{file}: has transparent pixels (an alpha channel); the models upscale RGB "
+                f"{file_name}: has transparent pixels (an alpha channel); the models upscale RGB "
                 "only: flatten the images onto a background first"
             )
     return np.asarray(image.convert("RGB"))
