@@ -1,5 +1,6 @@
-"""The demo model shipped with the package: RepVSR trained on clips made from scikit-image's
-photographs (see MODEL_CARD.md beside it), as a checkpoint and as its exported, verified step graph
+"""The demo model shipped with the package: RepVSR trained on clips made from photographs under
+free licences, degraded by a mix of downscales, noise and compression (see MODEL_CARD.md beside
+it), as a checkpoint and as its exported, verified step graph
 (`repvsr-export repvsr-demo.pth --onnx`). `repvsr-upscale` uses it when no model is given, on the
 fastest backend present: the graph on OpenVINO or onnxruntime, the checkpoint on torch."""
 

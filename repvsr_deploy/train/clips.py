@@ -35,8 +35,6 @@ class ClipDataset(Dataset):
                 f"(--clip-frames, --patch); the longest, {longest.name}, has {len(longest)} of "
                 f"{longest.width}x{longest.height}"
             )
-        if any(s.lr_store is not None and s.scale != scale for s in usable):
-            raise ReportedError(f"the LR frames given are x{usable[0].scale}; the model upscales x{scale}")
         self.sequences, self.clip_frames, self.patch, self.scale = usable, clip_frames, patch, scale
         self.degradation, self.seed = degradation, seed
         # every (sequence, first frame) window is equally likely
