@@ -439,23 +439,6 @@ def test_bad_trees_are_one_line_naming_the_file(tmp_path):
     _nothing_written(tmp_path)
 
 
-def test_a_model_that_is_not_x4_is_refused(tmp_path):
-    from repvsr_deploy.models import build_model, save_checkpoint
-
-    save_checkpoint(build_model("repvsr", scale=2), tmp_path / "x2.pth")
-    result = run_cli(
-        "repvsr-train",
-        make_folders(tmp_path / "data"),
-        *TINY,
-        "--init",
-        tmp_path / "x2.pth",
-        "-o",
-        tmp_path / "run.pth",
-    )
-    one_line(result, "repvsr upscales x2: repvsr-train trains x4 models")
-    _nothing_written(tmp_path)
-
-
 def test_a_new_run_does_not_replace_an_earlier_one(tmp_path):
     data = make_folders(tmp_path / "data")
     args = ("repvsr-train", data, *TINY, "--iterations", 1, "--val-every", 0, "-o", tmp_path / "run.pth")

@@ -381,8 +381,6 @@ def _clip_dataset(data, recorded: dict, model):
     from .clips import ClipDataset
 
     patch, clip_frames = recorded["patch"], recorded["clip_frames"]
-    if model.scale != 4:  # the data sets' LR frames, the degradations and validation are all x4
-        raise ReportedError(f"{model.name} upscales x{model.scale}: repvsr-train trains x4 models")
     if clip_frames <= model.delay:
         raise ReportedError(f"clips of {clip_frames} frames: {model.name}'s output lags {model.delay}; give more")
     if patch < model.min_size or patch % model.size_multiple:
