@@ -3,6 +3,7 @@
 import importlib.util
 import math
 import shutil
+from dataclasses import replace
 
 import av
 import numpy as np
@@ -16,7 +17,7 @@ from repvsr_deploy.data.training_sets import ArraySequence
 from repvsr_deploy.metrics import psnr, ssim
 from repvsr_deploy.models import build_model, save_checkpoint
 from repvsr_deploy.train.clips import ClipDataset
-from repvsr_deploy.train.recipes import REPVSR, compute_loss, replace_lr
+from repvsr_deploy.train.recipes import REPVSR, compute_loss
 from repvsr_deploy.video.scenes import SceneCuts
 from repvsr_deploy.video.upscale import upscale_frames
 
@@ -129,7 +130,7 @@ def test_a_few_iterations_reduce_the_loss():
         return torch.stack(lr).float() / 255, torch.stack(hr).float() / 255
 
     fixed = batch(0)
-    recipe = replace_lr(REPVSR, 1e-3)
+    recipe = replace(REPVSR, lr=1e-3)
 
     def loss_on_fixed():
         with torch.no_grad():
