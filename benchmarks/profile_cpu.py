@@ -100,8 +100,10 @@ def profile_openvino(path: Path, inputs: dict, steps: int) -> dict[str, float]:
     """{OpenVINO node type (its kernel): ms per step}, after OpenVINO's own fusions."""
     import openvino as ov
 
+    from repvsr_deploy.runtime.openvino_backend import openvino_core
+
     config = {ov.properties.hint.inference_precision: ov.Type.f32, ov.properties.enable_profiling: True}
-    request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+    request = openvino_core().compile_model(str(path), "CPU", config).create_infer_request()
     request.infer(inputs)  # the first run also compiles kernels for these shapes
     times: dict[str, float] = defaultdict(float)
     for _ in range(steps):

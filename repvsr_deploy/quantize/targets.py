@@ -70,9 +70,9 @@ def quantize_model(graph: Path, target: Target, precision: str, feeds: list[dict
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     if target.name == "openvino":
-        from ..runtime.openvino_backend import import_openvino
+        from ..runtime.openvino_backend import openvino_core
 
-        model = import_openvino().Core().read_model(str(graph))
+        model = openvino_core().read_model(str(graph))
         kept = openvino_names(model, onnx.load(graph, load_external_data=False), set(float_nodes))
     else:
         model, kept = distinct_inputs(onnx.load(graph)), list(float_nodes)

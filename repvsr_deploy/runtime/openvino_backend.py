@@ -14,6 +14,7 @@ in the runtime instead (OpenVINO's MakeStateful: ReadValue/Assign) measured no f
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,16 @@ def import_openvino():
     return openvino
 
 
+@functools.cache
+def openvino_core():
+    """The process's one `ov.Core`, kept for its life. Each Core loads a CPU plugin of its own, which
+    gives the thread a signal stack of its own and, released, puts back the stack it found, even one
+    that a Core released before it has freed (OpenVINO 2026.4): two Cores released in the order they
+    were made leave the main thread a freed signal stack, and the next signal Python handles there
+    (Ctrl-C, SIGTERM, the SIGCHLD handler torch's DataLoader installs) ends the process with SIGSEGV."""
+    return import_openvino().Core()
+
+
 def _config(ov, precision: str) -> dict:
     """fp32 graphs, and the float parts of int8 models, in fp32: on CPUs with bf16 (AMX, AVX-512
     BF16) OpenVINO otherwise runs them in bf16, ~5e-3 off on [0, 1] frames. Threads: `cpu_threads`."""
@@ -53,7 +64,7 @@ def read_ir(ov, path: Path):
         if b"<net " not in head.read(1024):
             raise ReportedError(f"{path}: not an OpenVINO IR model (no <net> element at its start)")
     try:
-        model = ov.Core().read_model(str(path))
+        model = openvino_core().read_model(str(path))
     except Exception as exc:  # OpenVINO raises RuntimeError for files it cannot parse
         raise ReportedError(f"{path}: not an OpenVINO model ({first_sentence(exc)})") from None
     props = {}
@@ -87,7 +98,7 @@ class OpenVINOBackend:
         self.info.check_runs_on("openvino", str(path))
         try:
             self.request = (
-                ov.Core().compile_model(model, "CPU", _config(ov, self.info.precision)).create_infer_request()
+                openvino_core().compile_model(model, "CPU", _config(ov, self.info.precision)).create_infer_request()
             )
         except Exception as exc:  # OpenVINO raises RuntimeError/OpConversionFailure for graphs it cannot take
             hint = " (export with --dcn portable)" if "DeformConv" in str(exc) else ""
