@@ -68,7 +68,7 @@ def model_only(session, frames: list[np.ndarray]) -> float:
 
 
 def end_to_end(session, clip_path: Path, out: Path):
-    with open_source(clip_path) as source, open_sink(out, source, session.info.scale) as sink:
+    with open_source(clip_path) as source, open_sink(out, source, session.info.scale, overwrite=True) as sink:
         times = run(source, sink, session, None, lambda: None)
     return 1e3 * times.wall / times.items, times
 

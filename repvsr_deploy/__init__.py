@@ -1,7 +1,8 @@
 """repvsr-deploy: re-parameterizable video super-resolution, from checkpoint to engine.
 
-The torch-side helpers below load lazily, so that the runtime path
-(`repvsr_deploy.runtime`, `repvsr_deploy.trt`) imports on machines without torch.
+`upscale` and `upscaled_frames` do what `repvsr-upscale` does (`repvsr_deploy.upscaling` holds
+their options). Everything below loads lazily, so that the runtime path (`repvsr_deploy.runtime`,
+`repvsr_deploy.trt`) imports on machines without torch.
 """
 
 __version__ = "0.1.0"
@@ -11,6 +12,8 @@ _LAZY = {
     "fuse": "repvsr_deploy.models",
     "count_params": "repvsr_deploy.models",
     "count_flops": "repvsr_deploy.bench.flops",
+    "upscale": "repvsr_deploy.upscaling",
+    "upscaled_frames": "repvsr_deploy.upscaling",
 }
 
 __all__ = ["__version__", *_LAZY]

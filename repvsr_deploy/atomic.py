@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import ReportedError
+from .errors import ReportedError, parameter
 
 _HELD: set[Path] = set()  # outputs this process holds the lock of (a save inside a held run nests)
 
@@ -159,13 +159,13 @@ def _check_replaceable(folder: Path, kept: tuple[str, ...], overwrite: bool) -> 
     if not overwrite:
         raise ReportedError(
             f"{folder}: a folder that is not empty ({len(entries)} entries); "
-            "give --overwrite to replace it, or another folder"
+            f"give {parameter('overwrite')} to replace it, or another folder"
         )
     foreign = [e.name for e in entries if not (e.is_file() and e.suffix.lower() in kept)]
     if foreign:
         raise ReportedError(
             f"{folder}: holds more than {'/'.join(kept)} files (e.g. {sorted(foreign)[0]}); "
-            "not replacing it, even with --overwrite"
+            f"not replacing it, even with {parameter('overwrite')}"
         )
 
 

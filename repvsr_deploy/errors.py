@@ -6,8 +6,30 @@ GPU_INSTALL = (
 )
 
 
+PARAMETER_MARK = "\x00"
+
+
+def parameter(name: str) -> str:
+    """`name`, a parameter of the Python API, where an error's message names it: `str()` writes it
+    `name=`, and a command its flag (`ReportedError.spelled`), so each reader meets their own word."""
+    return f"{PARAMETER_MARK}{name}{PARAMETER_MARK}"
+
+
 class ReportedError(Exception):
-    """Bad input or a missing optional piece; the message names the file or flag and what is wrong."""
+    """Bad input or a missing optional piece; the message names the file or parameter and what is wrong."""
+
+    def __str__(self) -> str:
+        return self.spelled({})
+
+    def spelled(self, flags: dict[str, str]) -> str:
+        """The message, each `parameter(name)` in it written `flags[name]`, or `name=` where absent."""
+        parts = super().__str__().split(PARAMETER_MARK)
+        return "".join(flags.get(part, f"{part}=") if k % 2 else part for k, part in enumerate(parts))
+
+
+class ParameterError(ReportedError):
+    """A parameter's value that cannot be taken, or parameters that do not go together (a command
+    says so as it says a bad flag: exit 2)."""
 
 
 class MissingDependency(ReportedError):

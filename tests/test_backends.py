@@ -60,7 +60,7 @@ def test_a_backend_takes_the_lowering_asked_or_the_only_one_it_runs():
     assert BACKENDS["tensorrt-rtx"].lowering("plugin") == "portable"
     assert BACKENDS["tensorrt"].lowering("plugin") == "plugin"
     assert BACKENDS["torch"].lowering("plugin") == "plugin"  # the model itself: any
-    with pytest.raises(ReportedError, match="--dcn plugin: the onnxruntime backend runs standard, portable graphs"):
+    with pytest.raises(ReportedError, match="dcn= plugin: the onnxruntime backend runs standard, portable graphs"):
         BACKENDS["onnxruntime"].lowering("plugin")
 
 

@@ -53,7 +53,9 @@ def test_a_session_runs_a_clip_through_openvino(exported):
 
 def test_openvino_refuses_the_standard_deformable_conv_with_the_way_out(exported):
     _, path = exported("ksnet-uni", "fp32", "standard")
-    with pytest.raises(ReportedError, match="OpenVINO cannot compile it \\(export with --dcn portable\\)"):
+    with pytest.raises(
+        ReportedError, match="OpenVINO cannot compile it \\(export it with repvsr-export --dcn portable\\)"
+    ):
         open_session(path, "openvino")
     with pytest.raises(ReportedError, match="the openvino backend runs on the CPU here"):
         open_session(path, "openvino", "cuda")

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from ..errors import ReportedError, Stopped
+from ..errors import ParameterError, ReportedError, Stopped
 
 DEBUG_FLAG = "--debug"
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # what `kill`, `timeout`, container runtimes and a closed terminal send
@@ -39,10 +39,10 @@ def run_command(command: click.Command) -> None:
         if debug:
             raise
         _fail(prog, exc.format_message(), exc.exit_code)
-    except ReportedError as exc:
+    except ReportedError as exc:  # the library's words for its parameters, spelled as this command's flags
         if debug:
             raise
-        _fail(prog, str(exc), 1)
+        _fail(prog, exc.spelled(command_flags(command)), 2 if isinstance(exc, ParameterError) else 1)
     except Stopped as exc:
         _quiet_half_built_objects()
         _fail(prog, f"stopped by {signal.Signals(exc.signum).name}{exc.detail}", 128 + exc.signum)
@@ -63,6 +63,16 @@ def run_command(command: click.Command) -> None:
         if _is_torch_out_of_memory(exc):
             _fail(prog, OUT_OF_MEMORY, 1)
         _fail(prog, f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+
+
+def command_flags(command: click.Command) -> dict[str, str]:
+    """{parameter name: the flag that sets it} over `command` and its subcommands (the long form),
+    and the words a command gives the API's parameters that no flag of its own sets (`spellings`)."""
+    commands = [command, *getattr(command, "commands", {}).values()]
+    flags = {p.name: max(p.opts, key=len) for c in commands for p in c.params if isinstance(p, click.Option)}
+    for c in commands:
+        flags.update(getattr(c, "spellings", {}))
+    return flags
 
 
 OUT_OF_MEMORY = "out of memory (a smaller frame, clip or batch needs less)"

@@ -49,6 +49,7 @@ def encoding_options(command):
         ),
         click.option(
             "--drop-stream",
+            "drop_streams",
             multiple=True,
             metavar="INDEX|audio|subtitle",
             help="Leave an input stream out (its index, or every audio or subtitle stream); repeatable.",
@@ -57,3 +58,10 @@ def encoding_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def encoding_from(codec, crf, preset, bit_depth, audio_codec):
+    """The `Encoding` that `encoding_options` give."""
+    from ..video.encoders import Encoding
+
+    return Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)

@@ -9,7 +9,7 @@ from ..errors import ReportedError
 from ..modelinfo import MAX_STREAMS
 from ..runtime.backends import DEVICES
 from .errors import debug_option, run_command
-from .options import FrameSize, encoding_options
+from .options import FrameSize, encoding_from, encoding_options
 
 MODEL_NAME = "repvsr"
 
@@ -53,24 +53,24 @@ def export_command(source, repository, name, max_streams, device, native_size, s
 @click.argument("target", metavar="OUT", type=click.Path(path_type=Path))
 @click.option("--name", default=MODEL_NAME, show_default=True, help="The served model.")
 @encoding_options
-@click.option("--overwrite", is_flag=True, help="Replace OUT when it is a folder that is not empty.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT (a file, or a folder that is not empty).")
 @debug_option
-def client_command(url, source, target, name, codec, crf, preset, bit_depth, audio_codec, drop_stream, overwrite):
+def client_command(url, source, target, name, codec, crf, preset, bit_depth, audio_codec, drop_streams, overwrite):
     """Upscale IN into OUT through the model served at URL (host:port of Triton's gRPC endpoint), as
     repvsr-upscale writes it: each frame at its time, colour, rotation, audio and subtitles carried.
     The video is one sequence; frames cross as RGB uint8."""
     from ..serve.client import RemoteStream
+    from ..upscaling import carried_streams
     from ..video import upscale
-    from ..video.encoders import Encoding
+    from ..video.progress import progress_bar
     from ..video.sink import open_sink
     from ..video.source import open_source
-    from .upscale import carried_streams, progress_bar
 
-    encoding = Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)
+    encoding = encoding_from(codec, crf, preset, bit_depth, audio_codec)
     if target.resolve() == source.resolve():
         raise ReportedError(f"{target}: the output would overwrite the input")
     with open_source(source) as clip, RemoteStream(url, name) as remote:  # the input checked first
-        carried = carried_streams(clip.other_streams, drop_stream)
+        carried = carried_streams(clip.other_streams, drop_streams)
         with (
             open_sink(target, clip, remote.info.scale, encoding, carried, overwrite) as sink,
             progress_bar(source.name, clip.frame_count) as tick,

@@ -1,120 +1,15 @@
-"""repvsr-upscale: videos (or folders of images) upscaled x4 through any backend's session: one
-IN OUT, or many inputs into --out-dir, one line each, the others going on when one fails."""
+"""repvsr-upscale: the command over `repvsr_deploy.upscaling.upscale`, its flags parsed into the
+API's options; one line said per input, the others going on when one of many fails."""
 
-import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from ..errors import ReportedError
 from ..runtime.backends import DEVICES, GRAPH_BACKENDS
-from .errors import debug_option, run_command
-from .options import FiniteRange, encoding_options
-
-WARMUP = 8  # frames before a segment that prime the state at its seam (benchmarks/chunk_seams.py)
-
-
-def _model_file(ckpt, onnx, engine) -> Path:
-    """The model file the run reads (the demo's when none is given)."""
-    from ..demo import demo_model
-
-    return next((path for path in (ckpt, onnx, engine) if path), None) or demo_model()[0]
-
-
-def _chosen_model(ckpt, onnx, engine, graph_backend: str, device: str) -> tuple[Path, str, str]:
-    """(model file, backend, device) the flags name: the flag names the backend, whatever the file's
-    suffix; no model: the demo on the fastest backend present."""
-    from ..runtime.backends import backend_for
-
-    if onnx and backend_for(onnx).name == "openvino":  # an OpenVINO IR model (repvsr-quantize)
-        graph_backend = "openvino"
-    given = [
-        (path, backend) for path, backend in ((ckpt, "torch"), (onnx, graph_backend), (engine, "tensorrt")) if path
-    ]
-    if len(given) > 1:
-        raise click.UsageError("give one of --ckpt, --onnx, --engine, --bicubic")
-    if given:
-        return *given[0], device
-    from ..demo import demo_model
-
-    model, backend, fastest_device = demo_model()
-    return model, backend, fastest_device if device == "auto" else device
-
-
-def _open_model(
-    ckpt,
-    onnx,
-    engine,
-    bicubic: bool,
-    graph_backend: str,
-    device: str,
-    window: int,
-    trust_host_code: bool,
-    streams: bool,
-):
-    """The session (with `streams`, a batch of streams) over the model the flags name."""
-    from ..runtime.session import Session, open_session
-    from ..runtime.streams import open_streams
-
-    if bicubic:
-        if ckpt or onnx or engine:
-            raise click.UsageError("give one of --ckpt, --onnx, --engine, --bicubic")
-        if streams:
-            raise click.UsageError("--chunks runs a model as streams of a batch; --bicubic is no model")
-        from ..runtime.bicubic_backend import BicubicBackend
-
-        return Session(BicubicBackend())
-    model, backend, device = _chosen_model(ckpt, onnx, engine, graph_backend, device)
-    if streams:
-        return open_streams(model, backend, device)
-    return open_session(model, backend, device, window, trust_host_code)
-
-
-def carried_streams(streams: list, dropped: tuple[str, ...]) -> list:
-    """The input's audio and subtitle streams less those --drop-stream names (index or kind)."""
-    known = {str(s.index) for s in streams} | {s.type for s in streams}
-    for name in dropped:
-        if name not in known:
-            raise click.BadParameter(
-                f"'{name}' is none of the input's audio or subtitle streams "
-                f"(indexes {', '.join(sorted(known - {'audio', 'subtitle'})) or 'none'}, "
-                "or audio, subtitle)",
-                param_hint="--drop-stream",
-            )
-    return [s for s in streams if str(s.index) not in dropped and s.type not in dropped]
-
-
-def _listed_inputs(list_file: Path) -> list[Path]:
-    """The paths a list file names, one a line, relative to its folder."""
-    try:
-        lines = list_file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportedError(f"{list_file}: not a readable list of inputs ({exc})") from None
-    return [list_file.parent / line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Path]]:
-    """(IN, OUT) pairs: IN OUT, or each IN into `out_dir` under its own name (a suffix of no video
-    container we write becomes .mkv); two inputs may not make one output."""
-    from ..video.encoders import CONTAINERS
-
-    if out_dir is None:
-        if len(paths) != 2:
-            raise click.UsageError("give IN OUT, or IN... --out-dir DIR")
-        return [(paths[0], paths[1])]
-    if not paths:
-        raise click.UsageError("no inputs: give IN... or --inputs-from FILE")
-    jobs = [
-        (path, out_dir / (path.name if path.suffix.lower() in CONTAINERS or path.is_dir() else path.stem + ".mkv"))
-        for path in paths
-    ]
-    outputs: dict[Path, Path] = {}
-    for source, target in jobs:
-        if target in outputs:
-            raise click.UsageError(f"{outputs[target]} and {source} would both be written to {target}")
-        outputs[target] = source
-    return jobs
+from ..upscaling import WARMUP
+from .errors import command_flags, debug_option, run_command
+from .options import FiniteRange, encoding_from, encoding_options
 
 
 @click.command("repvsr-upscale")
@@ -177,7 +72,6 @@ def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Pat
 )
 @click.option(
     "--ray",
-    "ray_address",
     is_flag=False,
     flag_value="",
     metavar="[ADDRESS]",
@@ -202,358 +96,109 @@ def _jobs(paths: tuple[Path, ...], out_dir: Path | None) -> list[tuple[Path, Pat
     "--window", default=10, show_default=True, type=click.IntRange(2), help="Clip window of bidirectional models."
 )
 @click.option("--trust-host-code", is_flag=True, help="Run version-compatible TensorRT engines.")
-@click.option("--overwrite", is_flag=True, help="Replace OUT when it is a folder that is not empty.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT (a file, or a folder that is not empty).")
 @click.option(
     "--stats", is_flag=True, help="Print what decoding, the model and encoding each took per frame, at the end."
 )
 @debug_option
 def upscale_command(
-    paths,
-    out_dir,
-    inputs_from,
-    ckpt,
-    onnx,
-    engine,
-    bicubic,
-    graph_backend,
-    device,
-    codec,
-    crf,
-    preset,
-    bit_depth,
-    audio_codec,
-    drop_stream,
-    start,
-    frames,
-    deinterlace,
-    allow_partial,
-    chunks,
-    segment,
-    warmup,
-    reset_at_cuts,
-    cut_threshold,
-    window,
-    trust_host_code,
-    overwrite,
-    stats,
-    ray_address,
-    workers,
-):
+    paths, out_dir, inputs_from, ckpt, onnx, engine, bicubic, graph_backend, device, codec, crf, preset, bit_depth,
+    audio_codec, drop_streams, start, frames, deinterlace, allow_partial, chunks, segment, warmup, reset_at_cuts,
+    cut_threshold, window, trust_host_code, overwrite, stats, ray, workers,
+):  # fmt: skip
     """Upscale IN (a video file or a folder of images) x4 into OUT (a .mp4/.mkv/.mov/.webm/.avi file,
     or a folder, which gets PNG images); or each IN into --out-dir. Each frame keeps its time; colour,
     bit depth, rotation and pixel shape are carried; audio and subtitles are copied with their tags,
-    cut to the frames upscaled. An output appears whole when done, or not at all; a folder is replaced
-    whole (one that is not empty only with --overwrite). Without --ckpt/--onnx/--engine/--bicubic, the
-    demo RepVSR shipped with the package runs, on the fastest backend present."""
-    from ..video.encoders import Encoding
+    cut to the frames upscaled. An output appears whole when done, or not at all; an existing one is
+    replaced only with --overwrite. Without --ckpt/--onnx/--engine/--bicubic, the demo RepVSR shipped
+    with the package runs, on the fastest backend present."""
+    from ..upscaling import Chunks, RayCluster, Selection, upscale
 
+    inputs, output = _inputs_and_output(paths, out_dir, inputs_from)
+    if ray is None and workers:
+        raise click.UsageError("--workers is the number of Ray workers: it goes with --ray")
+    if ray is not None and stats:
+        raise click.UsageError("--stats times the stages of one machine; with --ray they run on many")
+    flags = command_flags(upscale_command)
+    results = upscale(
+        inputs,
+        output,
+        out_dir=out_dir,
+        model=_model(ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code),
+        encoding=encoding_from(codec, crf, preset, bit_depth, audio_codec),
+        select=Selection(start, frames, deinterlace, allow_partial, cut_threshold if reset_at_cuts else None),
+        chunks=Chunks(chunks, segment, warmup) if chunks else None,
+        ray=RayCluster(ray or None, workers) if ray is not None else None,
+        drop_streams=drop_streams,
+        overwrite=overwrite,
+        progress=True,
+        on_result=lambda result: _say(result, stats, flags),
+    )
+    failed = sum(result.error is not None for result in results)
+    if failed:
+        raise ReportedError(f"{failed} of {len(results)} inputs failed (each said above); the others are written")
+
+
+upscale_command.spellings = {"scene_cuts": "--reset-at-cuts", "inputs": "IN", "output": "OUT"}
+
+
+def _inputs_and_output(paths: tuple[Path, ...], out_dir, inputs_from) -> tuple[list[Path], Path | None]:
+    """IN OUT, or IN... (and those --inputs-from lists) into --out-dir."""
     if inputs_from:
         if out_dir is None:
             raise click.UsageError("--inputs-from takes --out-dir: where every input is written")
         paths = (*paths, *_listed_inputs(inputs_from))
-    jobs = _jobs(paths, out_dir)
-    encoding = Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)
-    chunking = None
-    if chunks:
-        _check_chunking(start, frames, deinterlace, allow_partial, reset_at_cuts)
-        if engine:
-            _check_engine_streams(engine, chunks)
-        chunking = Chunking(chunks, segment, warmup, _model_digest(_model_file(ckpt, onnx, engine)))
-    if ray_address is not None:
-        _check_ray(chunking, bicubic, stats)
-    elif workers:
-        raise click.UsageError("--workers is the number of Ray workers: it goes with --ray")
-    made_out_dir = out_dir is not None and not out_dir.exists()
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is None:
+        if len(paths) != 2:
+            raise click.UsageError("give IN OUT, or IN... --out-dir DIR")
+        return [paths[0]], paths[1]
+    if not paths:
+        raise click.UsageError("no inputs: give IN... or --inputs-from FILE")
+    return list(paths), None
+
+
+def _listed_inputs(list_file: Path) -> list[Path]:
+    """The paths a list file names, one a line, relative to its folder."""
     try:
-        if ray_address is not None:
-            from ..video.ray_chunks import ModelChoice
-
-            path, backend, model_device = _chosen_model(ckpt, onnx, engine, graph_backend, device)
-            model = ModelChoice(Path(path).absolute(), backend, model_device)  # as every node finds it
-            failed = _upscale_on_ray(jobs, model, encoding, drop_stream, chunking, ray_address or None, workers)
-        else:
-            failed = _upscale_here(
-                jobs, ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code, chunking, encoding,
-                drop_stream, start, frames, deinterlace, allow_partial, cut_threshold if reset_at_cuts else None,
-                overwrite, stats,
-            )  # fmt: skip
-    finally:
-        if made_out_dir and not any(out_dir.iterdir()):  # nothing written: no empty folder left behind
-            out_dir.rmdir()
-    if failed:
-        raise ReportedError(f"{failed} of {len(jobs)} inputs failed (each said above); the others are written")
+        lines = list_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportedError(f"{list_file}: not a readable list of inputs ({exc})") from None
+    return [list_file.parent / line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _upscale_here(
-    jobs, ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code, chunking, encoding,
-    drop_stream, start, frames, deinterlace, allow_partial, cut_threshold, overwrite, stats,
-) -> int:  # fmt: skip
-    """Every input through one session (or batch of streams) on this machine, one line each;
-    returns how many inputs failed."""
-    failed = 0
-    with _open_model(
-        ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code, streams=chunking is not None
-    ) as session:
-        for source, target in jobs:
-            try:
-                if target.resolve() == source.resolve():
-                    raise ReportedError(f"{target}: the output would overwrite the input")
-                if chunking:
-                    lines = _upscale_chunked(source, target, session, encoding, drop_stream, chunking, stats)
-                else:
-                    lines = _upscale_one(
-                        source, target, session, encoding, drop_stream, start, frames, deinterlace,
-                        allow_partial, cut_threshold, overwrite, stats,
-                    )  # fmt: skip
-            except (ReportedError, click.BadParameter) as exc:  # this input's (a --drop-stream it lacks too)
-                if len(jobs) == 1:
-                    raise
-                failed += 1
-                message = exc.format_message() if isinstance(exc, click.BadParameter) else str(exc)
-                click.echo(f"repvsr-upscale: {source}: {message}", err=True)
-                continue
-            for line in lines:
-                click.echo(line)
-    return failed
+def _model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, window: int, trust_host_code: bool):
+    """The model the flags name: the flag names the backend, whatever the file's suffix (an OpenVINO
+    model given to --onnx runs on OpenVINO); none: the demo."""
+    from ..runtime.backends import backend_for
+    from ..upscaling import Model
 
-
-def _check_ray(chunking, bicubic: bool, stats: bool) -> None:
-    """--ray runs chunks of a model: refuse what it does not take, before any work."""
-    if chunking is None:
-        raise click.UsageError("--ray runs videos in segments: give --chunks K (the streams of each worker's batch)")
-    if bicubic:
-        raise click.UsageError("--ray runs a model's streams; --bicubic is no model")
-    if stats:
-        raise click.UsageError("--stats times the stages of one machine; with --ray they run on many")
-
-
-def _upscale_one(
-    source, target, session, encoding, drop_stream, start, frames, deinterlace, allow_partial, cut_threshold,
-    overwrite, stats,
-) -> list[str]:  # fmt: skip
-    """Upscale one input into `target` through `session`; the lines that report it (warnings to stderr)."""
-
-    from ..video import upscale
-    from ..video.scenes import SceneCuts
-    from ..video.sink import open_sink
-    from ..video.source import open_source
-
-    scale = session.info.scale
-    cuts = SceneCuts(cut_threshold) if cut_threshold is not None else None
-    with open_source(source, start, frames, deinterlace, allow_partial) as clip:
-        carried = carried_streams(clip.other_streams, drop_stream)
-        with (
-            open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
-            progress_bar(source.name, clip.frame_count) as tick,
-        ):
-            times = upscale.run(clip, sink, session, cuts, tick, carried)
-    if clip.shortfall:
-        click.echo(
-            f"repvsr-upscale: warning: {clip.shortfall}; {target} holds the {times.items} frames that decoded", err=True
-        )
-    copied = len(sink.carried)
-    lines = [
-        f"{target}: {times.items} frames, {clip.width * scale}x{clip.height * scale}"
-        f"{f', {copied} stream(s) carried' if copied else ''}"
+    given = [
+        (path, backend) for path, backend in ((ckpt, "torch"), (onnx, graph_backend), (engine, "tensorrt")) if path
     ]
-    return lines + ([f"stages: {times.describe()}"] if stats else [])
+    if len(given) + bicubic > 1:
+        raise click.UsageError("give one of --ckpt, --onnx, --engine, --bicubic")
+    path, backend = given[0] if given else (None, "auto")
+    if onnx and backend_for(onnx).name == "openvino":
+        backend = "openvino"
+    return Model(path, backend, device, bicubic, window, trust_host_code)
 
 
-@contextlib.contextmanager
-def progress_bar(label: str, total: int | None):
-    """A frame counter on stderr (its `update`); cleared if the work fails, so the error is the one line left."""
-    from tqdm import tqdm
-
-    with tqdm(total=total, unit="frame", desc=label, dynamic_ncols=True) as bar:
-        try:
-            yield bar.update
-        except BaseException:
-            bar.leave = False
-            raise
-
-
-@dataclass(frozen=True)
-class Chunking:
-    streams: int
-    seconds: float
-    warmup: int
-    model_digest: str
-
-
-def _check_chunking(start, frames, deinterlace, allow_partial, reset_at_cuts) -> None:
-    """--chunks runs whole, complete, progressive inputs: refuse what it does not take, before any work."""
-    for given, flag in (
-        (start, "--start"),
-        (frames, "--frames"),
-        (deinterlace, "--deinterlace"),
-        (allow_partial, "--allow-partial"),
-        (reset_at_cuts, "--reset-at-cuts"),
-    ):
-        if given:
-            raise click.UsageError(f"--chunks runs a whole video: it does not take {flag}")
-
-
-def _check_engine_streams(engine: Path, chunks: int) -> None:
-    """An engine runs batches of at most the streams it was built for: more is refused before any work."""
-    from ..trt.engine import read_engine_sidecar
-
-    built = read_engine_sidecar(engine).key.streams
-    if built < chunks:
-        raise ReportedError(
-            f"{engine}: built for at most {built} stream(s) a run, and --chunks {chunks} runs {chunks}; "
-            f"rebuild it with repvsr-trt build --streams {chunks}"
-        )
-
-
-def _model_digest(path: Path) -> str:
-    """SHA-256 of the model file (with an OpenVINO model's weights, its .bin beside its .xml)."""
-    from ..trt.cache import file_sha256
-
-    path = Path(path)
-    files = [path, path.with_suffix(".bin")] if path.suffix.lower() == ".xml" else [path]
-    for file in files:
-        if not file.is_file():
-            raise ReportedError(f"{file}: no such model file")
-    return "+".join(file_sha256(file) for file in files)
-
-
-@dataclass
-class _ChunkedInput:
-    """One input planned for a chunked run: its segments, those still to do, and where they go."""
-
-    source: Path
-    target: Path
-    clip: object
-    carried: list
-    index: object
-    segments: list
-    staging: object
-    todo: list
-
-
-def _plan_chunked(source, target, stack: contextlib.ExitStack, encoding, drop_stream, chunking) -> _ChunkedInput:
-    """Open `source` and lock `target` (both held by `stack`), cut the video into segments and
-    take those an interrupted run of the same job finished."""
-    from ..atomic import exclusive
-    from ..video.chunked import Staging, describe_job
-    from ..video.encoders import CONTAINERS
-    from ..video.segments import index_frames, plan_segments
-    from ..video.sink import is_image_folder
-    from ..video.source import VideoFile, open_source
-
-    if is_image_folder(target):
-        raise ReportedError(f"{target}: --chunks writes a video file, not a folder of images")
-    if target.suffix.lower() not in CONTAINERS:
-        raise ReportedError(f"{target}: unknown video container (known: {', '.join(CONTAINERS)})")
-    clip = stack.enter_context(open_source(source))
-    stack.enter_context(exclusive(target))
-    if not isinstance(clip, VideoFile):
-        raise ReportedError(f"{source}: --chunks cuts a video file, not a folder of images")
-    carried = carried_streams(clip.other_streams, drop_stream)
-    index = index_frames(clip, carried)
-    segments = plan_segments(index, chunking.streams, chunking.seconds, chunking.warmup)
-    job = describe_job(clip, chunking.model_digest, encoding, chunking.streams, chunking.seconds, chunking.warmup)
-    staging = Staging(target.absolute(), job, segments)  # absolute: Ray workers write there from elsewhere
-    todo = [s for s in segments if not staging.done(s)]
-    return _ChunkedInput(source, target, clip, carried, index, segments, staging, todo)
-
-
-def _resumed_line(planned: _ChunkedInput) -> list[str]:
-    done = len(planned.segments) - len(planned.todo)
-    return [f"{planned.target}: resuming: {done} of {len(planned.segments)} segments were done"] if done else []
-
-
-def _join_chunked(planned: _ChunkedInput, encoding, scale: int | None) -> str:
-    """The finished segments joined into the output; the line that reports it."""
-    from ..video.chunked import join_segments
-
-    join_segments(
-        planned.clip,
-        planned.index,
-        planned.segments,
-        planned.staging.paths,
-        planned.target,
-        encoding,
-        planned.carried,
-    )
-    planned.staging.remove()
-    copied = len(planned.carried)
-    size = f", {planned.clip.width * scale}x{planned.clip.height * scale}" if scale else ""
-    return (
-        f"{planned.target}: {len(planned.index.pts)} frames{size}, {len(planned.segments)} segments"
-        f"{f', {copied} stream(s) carried' if copied else ''}"
-    )
-
-
-def _upscale_chunked(source, target, batch, encoding, drop_stream, chunking: Chunking, stats) -> list[str]:
-    """Upscale one video into `target` in segments run as streams of `batch`, resuming a killed run."""
-    from ..video.chunked import upscale_segments
-
-    batch.reset()  # this input's frames may be of another size than the last one's
-    with contextlib.ExitStack() as stack:
-        planned = _plan_chunked(source, target, stack, encoding, drop_stream, chunking)
-        lines = _resumed_line(planned)
-        times = None
-        if planned.todo:
-            with progress_bar(source.name, sum(s.frames for s in planned.todo)) as tick:
-                times = upscale_segments(
-                    planned.clip, planned.index, planned.todo, batch, chunking.streams, planned.staging, encoding, tick
-                )
-        lines.append(_join_chunked(planned, encoding, batch.info.scale))
-    return lines + ([f"stages: {times.describe()}"] if stats and times else [])
-
-
-def _upscale_on_ray(jobs, model, encoding, drop_stream, chunking: Chunking, address, workers) -> int:
-    """Every input's segments run by the workers of a Ray cluster (each checked to run the model
-    before any work), then joined here; each input's lines said; returns how many inputs failed."""
-    from ..video.ray_chunks import RayWorkers, SegmentGroup
-
-    failed = 0
-
-    def report(source, message: str) -> None:
-        nonlocal failed
-        if len(jobs) == 1:
-            raise ReportedError(message)
-        failed += 1
-        click.echo(f"repvsr-upscale: {source}: {message}", err=True)
-
-    with RayWorkers(model, chunking.streams, address, workers) as pool, contextlib.ExitStack() as stack:
-        planned: dict[int, _ChunkedInput] = {}
-        for key, (source, target) in enumerate(jobs):
-            try:
-                if target.resolve() == source.resolve():
-                    raise ReportedError(f"{target}: the output would overwrite the input")
-                planned[key] = _plan_chunked(source, target, stack, encoding, drop_stream, chunking)
-            except (ReportedError, click.BadParameter) as exc:
-                report(source, exc.format_message() if isinstance(exc, click.BadParameter) else str(exc))
-        for item in planned.values():
-            for line in _resumed_line(item):
-                click.echo(line)
-        groups = [
-            SegmentGroup(
-                key, item.source.resolve(), item.index, tuple(item.todo[k : k + chunking.streams]), item.staging
-            )
-            for key, item in planned.items()
-            for k in range(0, len(item.todo), chunking.streams)
-        ]
-        errors = {}
-        if groups:
-            with progress_bar(f"{len(planned)} input(s) on Ray", sum(g.frames for g in groups)) as tick:
-                errors = pool.run(groups, encoding, tick)
-            if pool.deaths:
-                click.echo(
-                    f"repvsr-upscale: warning: {pool.deaths} Ray worker(s) died running segments; "
-                    "what they had not written was run by others",
-                    err=True,
-                )
-        for key, item in planned.items():
-            if key in errors:
-                report(item.source, errors[key])
-                continue
-            click.echo(_join_chunked(item, encoding, None))
-    return failed
+def _say(result, stats: bool, flags: dict[str, str]) -> None:
+    """An input's line on stdout (its error, its warnings on stderr)."""
+    if result.error is not None:
+        click.echo(f"repvsr-upscale: {result.source}: {result.error.spelled(flags)}", err=True)
+        return
+    for warning in result.warnings:
+        click.echo(f"repvsr-upscale: warning: {warning}", err=True)
+    if result.resumed:
+        click.echo(f"{result.target}: resuming: {result.resumed} of {result.segments} segments were done")
+    parts = [f"{result.frames} frames"]
+    parts += [f"{result.size[0]}x{result.size[1]}"] if result.size else []
+    parts += [f"{result.segments} segments"] if result.segments is not None else []
+    parts += [f"{result.carried} stream(s) carried"] if result.carried else []
+    click.echo(f"{result.target}: {', '.join(parts)}")
+    if stats and result.stages is not None:
+        click.echo(f"stages: {result.stages.describe()}")
 
 
 def main():

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import GPU_INSTALL, MissingDependency, ReportedError
+from ..errors import GPU_INSTALL, MissingDependency, ReportedError, parameter
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -74,7 +74,7 @@ class BackendKind:
             return asked
         if len(self.dcn) == 1:
             return self.dcn[0]
-        raise ReportedError(f"--dcn {asked}: the {self.name} backend runs {', '.join(self.dcn)} graphs")
+        raise ReportedError(f"{parameter('dcn')} {asked}: the {self.name} backend runs {', '.join(self.dcn)} graphs")
 
 
 # -- whether each backend runs here ---------------------------------------------------------------------
@@ -170,7 +170,7 @@ def _open_tensorrt(source, device: str, options: TensorRTOptions) -> dict:
     from ..trt.backend import TensorRTBackend
 
     if device == "cpu":
-        raise ReportedError(f"{source}: a TensorRT engine runs on an NVIDIA GPU only, not --device cpu")
+        raise ReportedError(f"{source}: a TensorRT engine runs on an NVIDIA GPU only, not {parameter('device')} cpu")
     opened = TensorRTBackend(source, options.trust_host_code)
     return _with_twins(
         Path(source), opened, lambda path: TensorRTBackend(path, options.trust_host_code, stream=opened.stream)

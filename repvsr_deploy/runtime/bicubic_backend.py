@@ -22,7 +22,7 @@ class BicubicBackend:
     device = "cpu"
 
     def __init__(self):
-        self.torch = require_torch("--bicubic")
+        self.torch = require_torch("bicubic upscaling")
 
     def zero_state(self, height: int, width: int) -> list:
         return []

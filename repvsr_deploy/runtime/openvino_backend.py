@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingDependency, ReportedError, first_sentence
+from ..errors import MissingDependency, ReportedError, first_sentence, parameter
 from ..graph_file import read_graph
 from ..modelinfo import GraphKind, ModelInfo
 from .arrays import backend_input, host_array
@@ -90,7 +90,7 @@ class OpenVINOBackend:
     def __init__(self, path, device: str = "auto"):
         ov = import_openvino()
         if device == "cuda":
-            raise ReportedError(f"{path}: the openvino backend runs on the CPU here, not --device cuda")
+            raise ReportedError(f"{path}: the openvino backend runs on the CPU here, not {parameter('device')} cuda")
         if Path(path).suffix.lower() == IR_SUFFIX:
             model, self.info = read_ir(ov, path)
         else:
@@ -101,7 +101,7 @@ class OpenVINOBackend:
                 openvino_core().compile_model(model, "CPU", _config(ov, self.info.precision)).create_infer_request()
             )
         except Exception as exc:  # OpenVINO raises RuntimeError/OpConversionFailure for graphs it cannot take
-            hint = " (export with --dcn portable)" if "DeformConv" in str(exc) else ""
+            hint = " (export it with repvsr-export --dcn portable)" if "DeformConv" in str(exc) else ""
             raise ReportedError(f"{path}: OpenVINO cannot compile it{hint}: {first_sentence(exc)}") from None
         self.dtype = np.float16 if self.info.precision == "fp16" else np.float32
 

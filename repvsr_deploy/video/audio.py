@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..errors import ReportedError, first_sentence
+from ..errors import ReportedError, first_sentence, parameter
 from .streams import carry_tags
 
 
@@ -23,17 +23,17 @@ class AudioTranscoder:
             encoder = av.Codec(codec, "w")
         except (av.FFmpegError, ValueError) as exc:
             raise ReportedError(
-                f"--audio-codec {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})"
+                f"{parameter('audio_codec')} {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})"
             ) from None
         if encoder.type != "audio":
-            raise ReportedError(f"--audio-codec {codec}: an encoder of {encoder.type}, not of audio")
+            raise ReportedError(f"{parameter('audio_codec')} {codec}: an encoder of {encoder.type}, not of audio")
         decoder = stream.codec_context
         rates = encoder.audio_rates
         self.rate = decoder.sample_rate if not rates or decoder.sample_rate in rates else max(rates)
         try:
             self.output = container.add_stream(codec, rate=self.rate)
         except (av.FFmpegError, ValueError) as exc:
-            raise ReportedError(f"--audio-codec {codec}: {first_sentence(exc)}") from None
+            raise ReportedError(f"{parameter('audio_codec')} {codec}: {first_sentence(exc)}") from None
         self.output.codec_context.layout = decoder.layout
         carry_tags(stream, self.output)
         sample_format = encoder.audio_formats[0].name if encoder.audio_formats else decoder.format.name

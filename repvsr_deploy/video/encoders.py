@@ -10,7 +10,7 @@ import io
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..errors import ReportedError, first_sentence
+from ..errors import ReportedError, first_sentence, parameter
 from .picture import Picture
 
 CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm", ".avi": "avi"}
@@ -66,18 +66,20 @@ def video_encoder(av, container_format: str, suffix: str, codec: str | None, bit
                 return name
         raise ReportedError(
             f"no encoder here writes {bit_depth}-bit video into {suffix} (tried "
-            f"{', '.join(PREFERRED[bit_depth][container_format])}); give --codec or --bit-depth 8"
+            f"{', '.join(PREFERRED[bit_depth][container_format])}); give {parameter('codec')} or {parameter('bit_depth')} 8"
         )
     try:
         kind = av.Codec(codec, "w").type
     except (av.FFmpegError, ValueError) as exc:
-        raise ReportedError(f"--codec {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})") from None
+        raise ReportedError(
+            f"{parameter('codec')} {codec}: not an encoder this FFmpeg has ({first_sentence(exc)})"
+        ) from None
     if kind != "video":
-        raise ReportedError(f"--codec {codec}: an encoder of {kind}, not of video")
+        raise ReportedError(f"{parameter('codec')} {codec}: an encoder of {kind}, not of video")
     if not _codes(av, codec, wanted):
         raise ReportedError(
-            f"--codec {codec}: does not code {bit_depth}-bit 4:2:0 video ({wanted}) in this FFmpeg; "
-            "give another --codec or --bit-depth"
+            f"{parameter('codec')} {codec}: does not code {bit_depth}-bit 4:2:0 video ({wanted}) in this FFmpeg; "
+            f"give another {parameter('codec')} or {parameter('bit_depth')}"
         )
     return codec
 
@@ -106,7 +108,7 @@ def video_options(av, codec: str, encoding: Encoding, picture: Picture, width: i
                 options[option] = str(value)
         elif asked is not None:
             raise ReportedError(
-                f"--{option}: encoder {codec} has no {option} option (leave --{option} out for its default)"
+                f"{parameter(option)}: encoder {codec} has no {option} option (leave {parameter(option)} out for its default)"
             )
     if codec in CONSTANT_QUALITY:
         options["b"] = "0"

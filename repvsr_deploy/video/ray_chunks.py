@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ReportedError
+from ..errors import ParameterError, ReportedError, parameter
 from .chunked import Staging, upscale_segments
 from .encoders import Encoding
 from .segments import FrameIndex, Segment
@@ -98,7 +98,7 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise ReportedError("--ray needs Ray: pip install 'repvsr-deploy[ray]'") from None
+        raise ReportedError(f"{parameter('ray')} needs Ray: pip install 'repvsr-deploy[ray]'") from None
     return ray
 
 
@@ -114,7 +114,7 @@ def require_answer(address: str) -> None:
             pass
     except OSError as exc:
         raise ReportedError(
-            f"--ray {address}: nothing answers there ({exc.strerror or exc}); give a Ray cluster's address"
+            f"{parameter('ray')} {address}: nothing answers there ({exc.strerror or exc}); give a Ray cluster's address"
         ) from None
 
 
@@ -137,7 +137,7 @@ class RayWorkers:
         try:
             resources = self.ray.cluster_resources()
             if model.device == "cuda" and resources.get("GPU", 0) < 1:
-                raise ReportedError("--device cuda: the Ray cluster has no GPU")
+                raise ParameterError(f"{parameter('device')} cuda: the Ray cluster has no GPU")
             gpus = 1 if model.device == "cuda" or (model.device == "auto" and resources.get("GPU", 0) >= 1) else 0
             self._remote = self.ray.remote(num_cpus=0 if gpus else 1, num_gpus=gpus, max_restarts=0)(SegmentWorker)
             self.idle = self._new_workers(workers or int(resources.get("GPU" if gpus else "CPU", 1)) or 1)

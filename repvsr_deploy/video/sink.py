@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path, staged_folder
-from ..errors import ReportedError, first_sentence
+from ..errors import ReportedError, first_sentence, parameter
 from .encoders import CONTAINERS, Encoding, containers_taking, pixel_format, video_encoder, video_options
 from .picture import Colour
 from .source import IMAGE_SUFFIXES, FrameSource, FrameTime, import_av
@@ -31,6 +31,12 @@ def is_image_folder(path: Path) -> bool:
     return path.suffix.lower() not in CONTAINERS and (path.suffix == "" or path.is_dir())
 
 
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """An output file that exists is replaced only with `overwrite`, before any work."""
+    if path.is_file() and not overwrite:
+        raise ReportedError(f"{path}: exists; give {parameter('overwrite')} to replace it, or another name")
+
+
 @contextlib.contextmanager
 def open_sink(
     path: Path,
@@ -41,7 +47,7 @@ def open_sink(
     overwrite: bool = False,
 ):
     """A sink for `source`'s frames upscaled by `scale`; committed when the block ends without an
-    error. A folder output replaces the folder whole: a non-empty one only with `overwrite`."""
+    error. An existing output is replaced only with `overwrite` (a folder whole)."""
     path = Path(path)
     if is_image_folder(path):
         with staged_folder(path, IMAGE_SUFFIXES, overwrite) as stage:
@@ -49,6 +55,7 @@ def open_sink(
         return
     if path.suffix.lower() not in CONTAINERS:
         raise ReportedError(f"{path}: unknown video container (known: {', '.join(CONTAINERS)}, or a folder)")
+    refuse_existing(path, overwrite)
     with atomic_path(path) as tmp:
         sink = VideoSink(tmp, path.suffix.lower(), source, scale, encoding, list(carried))
         try:
@@ -93,7 +100,7 @@ class VideoSink:
             self.video = self.container.add_stream(codec, rate=source.rate)
         except (av.FFmpegError, ValueError) as exc:
             raise ReportedError(
-                f"--codec {codec}: {first_sentence(exc)} (give another --codec, or another container)"
+                f"{parameter('codec')} {codec}: {first_sentence(exc)} (give another {parameter('codec')}, or another container)"
             ) from None
         # AVI counts frames (one tick each): a constant rate; the others keep the input's time base
         self.time_base = 1 / source.rate if container_format == "avi" else source.time_base
@@ -117,7 +124,7 @@ class VideoSink:
             raise ReportedError(
                 f"encoder {codec} refuses {context.width}x{context.height} {self.pix_fmt} with "
                 f"{settings or 'its defaults'} ({exc.strerror or first_sentence(exc)}); check "
-                "--codec, --preset, --crf, --bit-depth"
+                + ", ".join(parameter(name) for name in ("codec", "preset", "crf", "bit_depth"))
             ) from None
         if source.video is not None:
             carry_tags(source.video, self.video)
@@ -189,9 +196,9 @@ def _refusal(av, stream, suffix: str) -> str:
     codec = stream.codec_context.name
     taking = [s for s in containers_taking(av, stream) if s != suffix]
     ways = [f"write {' or '.join(taking)}"] if taking else []
-    ways.append(f"leave it out (--drop-stream {stream.index})")
+    ways.append(f"leave it out ({parameter('drop_streams')} {stream.index})")
     if stream.type == "audio":
-        ways.append("re-encode the audio (--audio-codec libopus, say)")
+        ways.append(f"re-encode the audio ({parameter('audio_codec')} libopus, say)")
     return (
         f"input stream {stream.index} ({stream.type}, {codec}) cannot go into {suffix}: "
         f"{', '.join(ways[:-1])}{' or ' if len(ways) > 1 else ''}{ways[-1]}"

@@ -20,15 +20,15 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import MissingDependency, ReportedError, first_sentence
+from ..errors import MissingDependency, ReportedError, first_sentence, parameter
 from ..resolutions import MAX_LR_SIDE
 from .picture import Colour, Picture, read_side_data, sample_bits
 from .streams import CARRIED_TYPES, StreamCut, TimeRange, packet_span
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 IMAGE_RATE = Fraction(25)  # a folder of images plays at this rate
-PARTIAL_HINT = "--allow-partial upscales the frames that decode"
-DEINTERLACE_HINT = "give --deinterlace to make it progressive first (FFmpeg's bwdif)"
+PARTIAL_HINT = f"{parameter('allow_partial')} upscales the frames that decode"
+DEINTERLACE_HINT = f"give {parameter('deinterlace')} to make it progressive first (FFmpeg's bwdif)"
 
 
 def import_av():
@@ -106,7 +106,7 @@ class ImageFolder(FrameSource):
         self.count = count
         self.files = files[start : None if count is None else start + count]
         if not self.files:
-            raise ReportedError(f"{path}: --start {start} is past its {len(files)} images")
+            raise ReportedError(f"{path}: {parameter('start')} {start} is past its {len(files)} images")
         first = read_image(self.files[0])
         self.width, self.height = first.shape[1::-1]
         self.rate, self.time_base = IMAGE_RATE, 1 / IMAGE_RATE
@@ -335,7 +335,7 @@ class VideoFile(FrameSource):
         """The input ended before the selection did: refuse what holds less than it declares (its
         frame count, its video's end, or where the container holds nothing else, its duration)."""
         if decoded <= self.start:
-            raise ReportedError(f"{self.path}: --start {self.start} is past its {decoded} frames")
+            raise ReportedError(f"{self.path}: {parameter('start')} {self.start} is past its {decoded} frames")
         slack = Fraction(3, 2) / self.rate
         declared_end = _declared_end(self.video)
         container_end = None

@@ -1,0 +1,486 @@
+"""Upscaling videos and folders of images, as `repvsr-upscale` does, from Python: `upscale` writes
+each input's output and says what became of it; `upscaled_frames` gives a program that does its own
+I/O the HR frames of one input with their times. The command only parses its flags into these."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import ParameterError, ReportedError, parameter
+from .video.encoders import Encoding
+from .video.pipeline import StageTimes
+
+WARMUP = 8  # frames before a segment that prime the state at its seam (benchmarks/chunk_seams.py)
+
+
+@dataclass(frozen=True)
+class Model:
+    """What upscales. `path`: a checkpoint, an exported graph (.onnx), an OpenVINO model (.xml) or a
+    TensorRT engine, run by `backend` ("auto": by the file, as `open_session` picks); None: the demo
+    model shipped with the package, on the fastest backend present. `bicubic`: bicubic x4, no model.
+    `window`: the clip windows of a bidirectional model. `trust_host_code`: run version-compatible
+    TensorRT engines, which carry executable host code."""
+
+    path: Path | str | None = None
+    backend: str = "auto"
+    device: str = "auto"
+    bicubic: bool = False
+    window: int = 10
+    trust_host_code: bool = False
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which frames of each input, and how they are read: from `start`, `frames` of them (None: to
+    the end); `deinterlace` (bwdif) first; `allow_partial`: upscale what decodes of a truncated or
+    corrupt input (said in the result's warnings) instead of refusing it; `scene_cuts`: a fresh
+    state at each scene cut, where the mean absolute grey difference of two frames exceeds it."""
+
+    start: int = 0
+    frames: int | None = None
+    deinterlace: bool = False
+    allow_partial: bool = False
+    scene_cuts: float | None = None
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """A video cut at keyframes into segments of at least `segment` seconds, run `streams` at a time
+    as the streams of one batch, each primed by the `warmup` frames before it; a run stopped part-way
+    resumes where it stopped when run again."""
+
+    streams: int
+    segment: float = 30.0
+    warmup: int = WARMUP
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """Chunks run by the workers of a Ray cluster at `address` (None: the one Ray finds, or a new
+    local one), `workers` of them (None: one per GPU of the cluster, or per CPU where it has none).
+    Inputs, outputs and the model lie on storage every node sees."""
+
+    address: str | None = None
+    workers: int | None = None
+
+
+@dataclass
+class Upscaled:
+    """What became of one input: its output, the frames written and their size (width, height; not
+    known where Ray ran it), the streams carried, with chunks the segments and how many of them an
+    earlier run had done, what each stage took on this machine, warnings; or the error that stopped it."""
+
+    source: Path
+    target: Path
+    frames: int = 0
+    size: tuple[int, int] | None = None
+    carried: int = 0
+    segments: int | None = None
+    resumed: int = 0
+    stages: StageTimes | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: ReportedError | None = None
+
+
+class TimedFrame(NamedTuple):
+    """An HR frame (RGB [H, W, 3] levels) and when it shows, in seconds from the selection's start."""
+
+    rgb: np.ndarray
+    start: Fraction
+    duration: Fraction
+
+
+def upscale(
+    inputs: Path | str | Sequence[Path | str],
+    output: Path | str | None = None,
+    *,
+    out_dir: Path | str | None = None,
+    model: Model = Model(),
+    encoding: Encoding = Encoding(),
+    select: Selection = Selection(),
+    chunks: Chunks | None = None,
+    ray: RayCluster | None = None,
+    drop_streams: Sequence[str] = (),
+    overwrite: bool = False,
+    progress: bool = False,
+    on_result: Callable[[Upscaled], None] | None = None,
+) -> list[Upscaled]:
+    """Upscale `inputs` (video files or folders of images) x4: one into `output` (a video file, or a
+    folder, which gets PNG images), or each into `out_dir` under its own name (a suffix of no video
+    container written becomes .mkv). Each frame keeps its time; colour, bit depth, rotation and pixel
+    shape are carried; audio and subtitles are copied with their tags (less `drop_streams`: indexes,
+    or "audio", "subtitle"), cut to the frames upscaled. An output appears whole when done, or not
+    at all; an existing one is replaced only with `overwrite`.
+
+    One input: its failure raises. Several: all must exist before any work; then one failing is kept
+    in its result (`error`) and the others go on. `on_result` sees each result as its input ends;
+    `progress`: a frame counter on standard error."""
+    jobs = output_paths(inputs, output, out_dir)
+    _check_options(model, select, chunks, ray)
+    digest = _model_digest(model_file(model)) if chunks else None
+    if chunks and model.path and _is_engine(model):
+        _check_engine_streams(Path(model.path), chunks.streams)
+    made_out_dir = out_dir is not None and not Path(out_dir).exists()
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    report = _Report(len(jobs), on_result)
+    try:
+        if ray is not None:
+            _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray, overwrite, progress, report)
+        else:
+            _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report)
+    finally:
+        if made_out_dir and not any(Path(out_dir).iterdir()):  # nothing written: no empty folder left behind
+            Path(out_dir).rmdir()
+    return report.results
+
+
+def upscaled_frames(
+    source: Path | str, model: Model = Model(), select: Selection = Selection(), dtype=np.uint8
+) -> Iterator[TimedFrame]:
+    """The HR frames of one input, in order, with their times; `dtype`: uint8 or uint16 levels. The
+    model and the input are released when the frames end or the generator is closed
+    (`contextlib.closing` it where it may not be read to its end)."""
+    from .video.scenes import SceneCuts
+    from .video.source import open_source
+    from .video.upscale import upscale_frames
+
+    times: deque = deque()
+    with (
+        open_model(model) as session,
+        open_source(Path(source), select.start, select.frames, select.deinterlace, select.allow_partial) as clip,
+    ):
+
+        def frames():
+            for rgb, time in clip.frames():
+                times.append(time)
+                yield rgb
+
+        cuts = SceneCuts(select.scene_cuts) if select.scene_cuts is not None else None
+        for hr in upscale_frames(session, frames(), cuts, dtype):
+            time = times.popleft()
+            yield TimedFrame(hr, time.pts * clip.time_base, time.duration * clip.time_base)
+
+
+def output_paths(
+    inputs: Path | str | Sequence[Path | str], output: Path | str | None, out_dir: Path | str | None
+) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: one input into `output`, or each into `out_dir` under its own name;
+    two inputs may not make one output."""
+    from .video.encoders import CONTAINERS
+
+    paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    if (output is None) == (out_dir is None):
+        raise ParameterError(f"give {parameter('output')} (one input) or {parameter('out_dir')}, not both")
+    if not paths:
+        raise ParameterError(f"no {parameter('inputs')}")
+    if output is not None:
+        if len(paths) != 1:
+            raise ParameterError(f"{len(paths)} inputs and one {parameter('output')}: give {parameter('out_dir')}")
+        return [(paths[0], Path(output))]
+    out_dir = Path(out_dir)
+    jobs = [
+        (path, out_dir / (path.name if path.suffix.lower() in CONTAINERS or path.is_dir() else path.stem + ".mkv"))
+        for path in paths
+    ]
+    outputs: dict[Path, Path] = {}
+    for source, target in jobs:
+        if target in outputs:
+            raise ParameterError(f"{outputs[target]} and {source} would both be written to {target}")
+        outputs[target] = source
+    if len(jobs) > 1:
+        missing = [str(source) for source, _ in jobs if not source.exists()]
+        if missing:
+            raise ReportedError(f"no such input: {', '.join(missing)} (nothing was upscaled)")
+    return jobs
+
+
+def carried_streams(streams: list, dropped: Sequence[str]) -> list:
+    """The input's audio and subtitle streams less those `dropped` names (an index or a kind)."""
+    known = {str(s.index) for s in streams} | {s.type for s in streams}
+    for name in dropped:
+        if name not in known:
+            indexes = ", ".join(sorted(known - {"audio", "subtitle"})) or "none"
+            raise ParameterError(
+                f"{parameter('drop_streams')}: '{name}' is none of the input's audio or subtitle streams "
+                f"(indexes {indexes}, or audio, subtitle)"
+            )
+    return [s for s in streams if str(s.index) not in dropped and s.type not in dropped]
+
+
+def model_file(model: Model) -> Path:
+    """The model file a run reads (the demo's when none is given)."""
+    from .demo import demo_model
+
+    return Path(model.path) if model.path else demo_model()[0]
+
+
+def resolved_model(model: Model) -> tuple[Path, str, str]:
+    """(model file, backend name, device): the demo's on the fastest backend present where no file is given."""
+    from .runtime.backends import backend_for
+
+    if model.path:
+        backend = backend_for(model.path).name if model.backend == "auto" else model.backend
+        return Path(model.path), backend, model.device
+    from .demo import demo_model
+
+    path, backend, fastest_device = demo_model()
+    return path, backend, fastest_device if model.device == "auto" else model.device
+
+
+def open_model(model: Model, streams: bool = False):
+    """The session (with `streams`, a batch of streams) over `model`."""
+    from .runtime.session import Session, open_session
+    from .runtime.streams import open_streams
+
+    if model.bicubic:
+        from .runtime.bicubic_backend import BicubicBackend
+
+        return Session(BicubicBackend())
+    path, backend, device = resolved_model(model)
+    if streams:
+        return open_streams(path, backend, device)
+    return open_session(path, backend, device, model.window, model.trust_host_code)
+
+
+def _check_options(model: Model, select: Selection, chunks: Chunks | None, ray: RayCluster | None) -> None:
+    """Refuse what does not go together, before any work."""
+    if model.bicubic and model.path:
+        raise ParameterError(f"{parameter('bicubic')} is no model: it takes no model file")
+    if chunks:
+        if model.bicubic:
+            raise ParameterError(
+                f"{parameter('chunks')} runs a model as streams of a batch; {parameter('bicubic')} is no model"
+            )
+        for given, name in (
+            (select.start, "start"),
+            (select.frames, "frames"),
+            (select.deinterlace, "deinterlace"),
+            (select.allow_partial, "allow_partial"),
+            (select.scene_cuts is not None, "scene_cuts"),
+        ):
+            if given:
+                raise ParameterError(f"{parameter('chunks')} runs a whole video: it does not take {parameter(name)}")
+    if ray is not None and chunks is None:
+        raise ParameterError(
+            f"{parameter('ray')} runs videos in segments: give {parameter('chunks')} (the streams of each worker's batch)"
+        )
+
+
+def _is_engine(model: Model) -> bool:
+    from .runtime.backends import backend_for
+
+    name = backend_for(model.path).name if model.backend == "auto" else model.backend
+    return name.startswith("tensorrt")
+
+
+def _check_engine_streams(engine: Path, streams: int) -> None:
+    """An engine runs batches of at most the streams it was built for: more is refused before any work."""
+    from .trt.engine import read_engine_sidecar
+
+    built = read_engine_sidecar(engine).key.streams
+    if built < streams:
+        raise ReportedError(
+            f"{engine}: built for at most {built} stream(s) a run, and {parameter('chunks')} {streams} runs "
+            f"{streams}; rebuild it with repvsr-trt build --streams {streams}"
+        )
+
+
+def _model_digest(path: Path) -> str:
+    """SHA-256 of the model file (with an OpenVINO model's weights, its .bin beside its .xml)."""
+    from .trt.cache import file_sha256
+
+    path = Path(path)
+    files = [path, path.with_suffix(".bin")] if path.suffix.lower() == ".xml" else [path]
+    for file in files:
+        if not file.is_file():
+            raise ReportedError(f"{file}: no such model file")
+    return "+".join(file_sha256(file) for file in files)
+
+
+class _Report:
+    """The results as inputs end: one input's failure raises; of several, it is kept and said."""
+
+    def __init__(self, inputs: int, on_result: Callable[[Upscaled], None] | None):
+        self.inputs, self.on_result, self.results = inputs, on_result, []
+
+    def done(self, result: Upscaled) -> None:
+        self.results.append(result)
+        if self.on_result:
+            self.on_result(result)
+
+    def failed(self, source: Path, target: Path, error: ReportedError) -> None:
+        if self.inputs == 1:
+            raise error
+        self.done(Upscaled(source, target, error=error))
+
+
+def _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report) -> None:
+    """Every input through one session (or batch of streams) on this machine."""
+    with open_model(model, streams=chunks is not None) as session:
+        for source, target in jobs:
+            try:
+                _check_distinct(source, target)
+                if chunks:
+                    result = _upscale_chunked(
+                        source, target, session, encoding, drop_streams, chunks, digest, overwrite, progress
+                    )
+                else:
+                    result = _upscale_one(source, target, session, encoding, drop_streams, select, overwrite, progress)
+            except ReportedError as exc:
+                report.failed(source, target, exc)
+                continue
+            report.done(result)
+
+
+def _check_distinct(source: Path, target: Path) -> None:
+    if target.resolve() == source.resolve():
+        raise ReportedError(f"{target}: the output would overwrite the input")
+
+
+def _upscale_one(source, target, session, encoding, drop_streams, select: Selection, overwrite, progress) -> Upscaled:
+    """One input into `target` through `session`."""
+    from .video import upscale as frame_loop
+    from .video.progress import progress_bar
+    from .video.scenes import SceneCuts
+    from .video.sink import open_sink
+    from .video.source import open_source
+
+    scale = session.info.scale
+    cuts = SceneCuts(select.scene_cuts) if select.scene_cuts is not None else None
+    with open_source(source, select.start, select.frames, select.deinterlace, select.allow_partial) as clip:
+        carried = carried_streams(clip.other_streams, drop_streams)
+        with (
+            open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
+            progress_bar(source.name, clip.frame_count, progress) as tick,
+        ):
+            times = frame_loop.run(clip, sink, session, cuts, tick, carried)
+    warnings = [f"{clip.shortfall}; {target} holds the {times.items} frames that decoded"] if clip.shortfall else []
+    size = (clip.width * scale, clip.height * scale)
+    return Upscaled(source, target, times.items, size, len(sink.carried), stages=times, warnings=warnings)
+
+
+@dataclass
+class _ChunkedInput:
+    """One input planned for a chunked run: its segments, those still to do, and where they go."""
+
+    source: Path
+    target: Path
+    clip: object
+    carried: list
+    index: object
+    segments: list
+    staging: object
+    todo: list
+
+
+def _plan_chunked(source, target, stack, encoding, drop_streams, chunks: Chunks, digest, overwrite) -> _ChunkedInput:
+    """Open `source` and lock `target` (both held by `stack`), cut the video into segments and
+    take those an interrupted run of the same job finished."""
+    from .atomic import exclusive
+    from .video.chunked import Staging, describe_job
+    from .video.encoders import CONTAINERS
+    from .video.segments import index_frames, plan_segments
+    from .video.sink import is_image_folder, refuse_existing
+    from .video.source import VideoFile, open_source
+
+    if is_image_folder(target):
+        raise ReportedError(f"{target}: {parameter('chunks')} writes a video file, not a folder of images")
+    if target.suffix.lower() not in CONTAINERS:
+        raise ReportedError(f"{target}: unknown video container (known: {', '.join(CONTAINERS)})")
+    refuse_existing(target, overwrite)
+    clip = stack.enter_context(open_source(source))
+    stack.enter_context(exclusive(target))
+    if not isinstance(clip, VideoFile):
+        raise ReportedError(f"{source}: {parameter('chunks')} cuts a video file, not a folder of images")
+    carried = carried_streams(clip.other_streams, drop_streams)
+    index = index_frames(clip, carried)
+    segments = plan_segments(index, chunks.streams, chunks.segment, chunks.warmup)
+    job = describe_job(clip, digest, encoding, chunks.streams, chunks.segment, chunks.warmup)
+    staging = Staging(target.absolute(), job, segments)  # absolute: Ray workers write there from elsewhere
+    todo = [s for s in segments if not staging.done(s)]
+    return _ChunkedInput(source, target, clip, carried, index, segments, staging, todo)
+
+
+def _join_chunked(planned: _ChunkedInput, encoding, scale: int | None, stages=None, warnings=()) -> Upscaled:
+    """The finished segments joined into the output."""
+    from .video.chunked import join_segments
+
+    join_segments(
+        planned.clip, planned.index, planned.segments, planned.staging.paths, planned.target, encoding, planned.carried
+    )
+    planned.staging.remove()
+    size = (planned.clip.width * scale, planned.clip.height * scale) if scale else None
+    return Upscaled(
+        planned.source,
+        planned.target,
+        len(planned.index.pts),
+        size,
+        len(planned.carried),
+        segments=len(planned.segments),
+        resumed=len(planned.segments) - len(planned.todo),
+        stages=stages,
+        warnings=list(warnings),
+    )
+
+
+def _upscale_chunked(source, target, batch, encoding, drop_streams, chunks, digest, overwrite, progress) -> Upscaled:
+    """One video into `target` in segments run as streams of `batch`, resuming a killed run."""
+    from .video.chunked import upscale_segments
+    from .video.progress import progress_bar
+
+    batch.reset()  # this input's frames may be of another size than the last one's
+    with contextlib.ExitStack() as stack:
+        planned = _plan_chunked(source, target, stack, encoding, drop_streams, chunks, digest, overwrite)
+        times = None
+        if planned.todo:
+            with progress_bar(source.name, sum(s.frames for s in planned.todo), progress) as tick:
+                times = upscale_segments(
+                    planned.clip, planned.index, planned.todo, batch, chunks.streams, planned.staging, encoding, tick
+                )
+        return _join_chunked(planned, encoding, batch.info.scale, times)
+
+
+def _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray: RayCluster, overwrite, progress, report):
+    """Every input's segments run by the workers of a Ray cluster (each checked to run the model
+    before any work), then joined here."""
+    from .video.progress import progress_bar
+    from .video.ray_chunks import ModelChoice, RayWorkers, SegmentGroup
+
+    path, backend, device = resolved_model(model)
+    choice = ModelChoice(path.absolute(), backend, device)  # as every node finds it
+    with RayWorkers(choice, chunks.streams, ray.address, ray.workers) as pool, contextlib.ExitStack() as stack:
+        planned: dict[int, _ChunkedInput] = {}
+        for key, (source, target) in enumerate(jobs):
+            try:
+                _check_distinct(source, target)
+                planned[key] = _plan_chunked(source, target, stack, encoding, drop_streams, chunks, digest, overwrite)
+            except ReportedError as exc:
+                report.failed(source, target, exc)
+        groups = [
+            SegmentGroup(key, item.source.resolve(), item.index, tuple(item.todo[k : k + chunks.streams]), item.staging)
+            for key, item in planned.items()
+            for k in range(0, len(item.todo), chunks.streams)
+        ]
+        errors: dict[int, str] = {}
+        warnings = []
+        if groups:
+            with progress_bar(f"{len(planned)} input(s) on Ray", sum(g.frames for g in groups), progress) as tick:
+                errors = pool.run(groups, encoding, tick)
+            if pool.deaths:
+                warnings.append(
+                    f"{pool.deaths} Ray worker(s) died running segments; what they had not written was run by others"
+                )
+        for key, item in planned.items():
+            if key in errors:
+                report.failed(item.source, item.target, ReportedError(errors[key]))
+            else:
+                report.done(_join_chunked(item, encoding, None, warnings=warnings))

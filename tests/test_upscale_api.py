@@ -1,0 +1,155 @@
+"""repvsr_deploy.upscale and upscaled_frames: what repvsr-upscale does, from Python, with the same
+outputs (the command is a front over `upscale`: its tests, Ray's included, run this code too);
+errors in the Python API's words from Python and in the command's flags from the command."""
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from footage import Audio, decode_video, frame_times, make_clip
+from helpers import make_video, run_cli
+from PIL import Image
+
+import repvsr_deploy
+from repvsr_deploy.demo import GRAPH
+from repvsr_deploy.errors import ParameterError
+from repvsr_deploy.upscaling import Chunks, Encoding, Model, Selection
+
+pytest.importorskip("onnxruntime")
+MODEL = Model(GRAPH, "onnxruntime")
+ROOT = Path(__file__).resolve().parents[1]
+KEYFRAMES_EVERY_4 = {"g": "4", "keyint_min": "4", "sc_threshold": "0"}
+
+
+@pytest.fixture(scope="module")
+def vfr_clip(tmp_path_factory) -> Path:
+    """Starting late after its audio, its rate falling from 25 to 10 fps."""
+    path = tmp_path_factory.mktemp("api") / "in.mp4"
+    times = frame_times(12, late=0.2, slow_after=6)
+    make_clip(path, 12, 48, 32, times=times, audio=(Audio(),), options=KEYFRAMES_EVERY_4)
+    return path
+
+
+def test_the_api_writes_what_the_command_writes(vfr_clip, tmp_path):
+    (result,) = repvsr_deploy.upscale(vfr_clip, tmp_path / "api.mp4", model=MODEL, encoding=Encoding(crf=0))
+    command = run_cli("repvsr-upscale", vfr_clip, tmp_path / "cli.mp4", "--onnx", GRAPH, "--crf", 0)
+    assert command.returncode == 0, command.stderr
+    assert command.stdout.splitlines()[-1] == f"{tmp_path / 'cli.mp4'}: 12 frames, 192x128, 1 stream(s) carried"
+    assert (result.frames, result.size, result.carried, result.error) == (12, (192, 128), 1, None)
+    assert result.stages.items == 12 and result.target == tmp_path / "api.mp4"
+    api, cli = decode_video(tmp_path / "api.mp4"), decode_video(tmp_path / "cli.mp4")
+    assert np.array_equal(api.frames, cli.frames) and api.times == cli.times and api.ends == cli.ends
+    assert abs(api.times[0] - 0.2) < 1e-3 and api.frames.std() > 5
+
+
+def test_chunks_and_many_inputs_from_python_one_failing(vfr_clip, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    seen = []
+    chunks = Chunks(2, segment=0.1, warmup=2)
+    results = repvsr_deploy.upscale(
+        [broken, vfr_clip], out_dir=tmp_path / "out", model=MODEL, chunks=chunks, on_result=seen.append
+    )
+    assert seen == results and [r.source for r in results] == [broken, vfr_clip]
+    failed, done = results
+    assert str(broken) in str(failed.error) and not (tmp_path / "out" / "broken.mp4").exists()
+    assert done.error is None and done.frames == 12 and done.segments == 3 and done.resumed == 0
+    command = run_cli(
+        "repvsr-upscale", vfr_clip, tmp_path / "cli.mp4", "--onnx", GRAPH, "--chunks", 2, "--segment", 0.1,
+        "--warmup", 2,
+    )  # fmt: skip
+    assert command.returncode == 0 and "12 frames, 192x128, 3 segments, 1 stream(s) carried" in command.stdout
+    api, cli = decode_video(tmp_path / "out" / "in.mp4"), decode_video(tmp_path / "cli.mp4")
+    assert np.array_equal(api.frames, cli.frames) and api.times == cli.times
+
+
+def test_upscaled_frames_give_each_hr_frame_at_its_time(vfr_clip, tmp_path):
+    """As a folder of PNGs holds them (exact levels), at the times a video output gives them."""
+    select = Selection(start=4, frames=5)
+    frames = list(repvsr_deploy.upscaled_frames(vfr_clip, MODEL, select))
+    command = run_cli("repvsr-upscale", vfr_clip, tmp_path / "png", "--onnx", GRAPH, "--start", 4, "--frames", 5)
+    assert command.returncode == 0, command.stderr
+    images = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "png").iterdir())]
+    assert len(frames) == len(images) == 5
+    assert all(f.rgb.dtype == np.uint8 and np.array_equal(f.rgb, image) for f, image in zip(frames, images))
+    repvsr_deploy.upscale(vfr_clip, tmp_path / "timed.mkv", model=MODEL, select=select, drop_streams=["audio"])
+    video = decode_video(tmp_path / "timed.mkv")
+    assert [float(f.start) for f in frames] == pytest.approx(video.times, abs=1e-3)
+    assert [float(f.start + f.duration) for f in frames] == pytest.approx(video.ends, abs=1e-3)
+    assert frames[-1].duration == pytest.approx(0.1, abs=1e-3)  # past frame 6: 10 fps
+
+
+def test_errors_name_python_parameters_from_python_and_flags_from_the_command(vfr_clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    with pytest.raises(ParameterError) as caught:
+        repvsr_deploy.upscale(vfr_clip, out, model=MODEL, chunks=Chunks(2), select=Selection(start=3))
+    assert str(caught.value) == "chunks= runs a whole video: it does not take start="
+    result = run_cli("repvsr-upscale", vfr_clip, out, "--onnx", GRAPH, "--chunks", 2, "--start", 3)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "repvsr-upscale: error: --chunks runs a whole video: it does not take --start"
+    result = run_cli("repvsr-upscale", vfr_clip, out, "--onnx", GRAPH, "--chunks", 2, "--reset-at-cuts")
+    assert result.stderr.strip().endswith("it does not take --reset-at-cuts")
+    result = run_cli("repvsr-upscale", vfr_clip, out, "--onnx", GRAPH, "--drop-stream", 7)
+    assert result.returncode == 2 and result.stderr.startswith("repvsr-upscale: error: --drop-stream: '7' is none")
+    assert not out.exists()
+
+
+def test_an_existing_output_file_is_replaced_only_with_overwrite(vfr_clip, tmp_path):
+    out = tmp_path / "keep.mkv"
+    out.write_bytes(b"an earlier output")
+    for chunks in ((), ("--chunks", 2)):
+        refused = run_cli("repvsr-upscale", vfr_clip, out, "--onnx", GRAPH, *chunks)
+        assert refused.returncode == 1 and refused.stderr.strip() == (
+            f"repvsr-upscale: error: {out}: exists; give --overwrite to replace it, or another name"
+        )
+        assert out.read_bytes() == b"an earlier output"
+    replaced = run_cli("repvsr-upscale", vfr_clip, out, "--onnx", GRAPH, "--frames", 2, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert len(decode_video(out).times) == 2
+
+
+def test_many_inputs_are_all_found_before_any_is_upscaled(vfr_clip, tmp_path):
+    listed = tmp_path / "inputs.txt"
+    listed.write_text(f"{vfr_clip}\nmissing.mp4\n")
+    result = run_cli("repvsr-upscale", "--inputs-from", listed, "--out-dir", tmp_path / "out", "--onnx", GRAPH)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"repvsr-upscale: error: no such input: {tmp_path / 'missing.mp4'} (nothing was upscaled)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+LIBRARY_BELOW_THE_COMMANDS = ("upscaling.py", "atomic.py", "video", "runtime")
+
+
+def test_the_library_below_the_commands_names_no_flag_in_its_errors():
+    """Messages raised in these modules name parameters with `parameter(name)`, which each reader
+    gets in their own words; a `--flag` written there would reach a Python caller (a hint to run
+    another command, `repvsr-export --dcn portable`, names that command's flags)."""
+    package = Path(repvsr_deploy.__file__).parent
+    files = [p for name in LIBRARY_BELOW_THE_COMMANDS for p in sorted((package / name).rglob("*.py"))]
+    flag = re.compile(r"(?<![\w-])--[a-z]")
+    found = []
+    for path in files:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                strings = [
+                    n.value for n in ast.walk(node.exc) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                ]
+                hints = [s for s in strings if "repvsr-" in s]  # another command's flag, named with it
+                found += [f"{path.name}:{node.lineno}: {s}" for s in strings if flag.search(s) and s not in hints]
+    assert found == []
+
+
+def test_the_python_api_pages_upscaling_code_runs_as_written(tmp_path, monkeypatch):
+    page = (ROOT / "docs" / "python-api.md").read_text()
+    code = page.split("## Upscaling videos", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    for name, frames in (("in.mp4", 6), ("a.mp4", 6), ("b.mkv", 4)):
+        make_video(tmp_path / name, frames=frames)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "python-api.md", "exec"), {})
+    assert len(decode_video(tmp_path / "out.mkv").times) == 6
+    assert sorted(p.name for p in (tmp_path / "upscaled").iterdir()) == ["a.mp4", "b.mkv"]
