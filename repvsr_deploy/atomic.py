@@ -11,6 +11,7 @@ it removes staging that dead writers (SIGKILL, power loss) left.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -27,10 +28,16 @@ def writable_directory(directory) -> Path:
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        in_the_way = next(p for p in (directory, *directory.parents) if p.exists() and not p.is_dir())
+        raise ReportedError(f"{directory}: cannot write there ({in_the_way} is a file, not a folder)") from None
     except OSError as exc:
         raise ReportedError(f"{directory}: cannot write there ({exc.strerror})") from None
-    if not os.access(directory, os.W_OK):
-        raise ReportedError(f"{directory}: cannot write there (no permission)")
+    try:  # a file made and removed: what permissions, read-only mounts and /proc-like trees allow
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as exc:  # /proc and the like answer "no such file" for a file they will not make
+        why = "it takes no new files" if exc.errno == errno.ENOENT else exc.strerror or "no permission"
+        raise ReportedError(f"{directory}: cannot write there ({why})") from None
     return directory
 
 

@@ -15,6 +15,24 @@ def parameter(name: str) -> str:
     return f"{PARAMETER_MARK}{name}{PARAMETER_MARK}"
 
 
+def spell(message: str, flags: dict[str, str]) -> str:
+    """`message`, each `parameter(name)` in it written `flags[name]`, or `name=` where absent."""
+    parts = message.split(PARAMETER_MARK)
+    return "".join(flags.get(part, f"{part}=") if k % 2 else part for k, part in enumerate(parts))
+
+
+class Note(str):
+    """A warning that may name parameters: as a str it reads `name=`; `spelled` gives a command's words."""
+
+    def __new__(cls, marked: str):
+        note = super().__new__(cls, spell(marked, {}))
+        note.marked = marked
+        return note
+
+    def spelled(self, flags: dict[str, str]) -> str:
+        return spell(self.marked, flags)
+
+
 class ReportedError(Exception):
     """Bad input or a missing optional piece; the message names the file or parameter and what is wrong."""
 
@@ -23,8 +41,7 @@ class ReportedError(Exception):
 
     def spelled(self, flags: dict[str, str]) -> str:
         """The message, each `parameter(name)` in it written `flags[name]`, or `name=` where absent."""
-        parts = super().__str__().split(PARAMETER_MARK)
-        return "".join(flags.get(part, f"{part}=") if k % 2 else part for k, part in enumerate(parts))
+        return spell(super().__str__(), flags)
 
 
 class ParameterError(ReportedError):

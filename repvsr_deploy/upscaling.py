@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import ParameterError, ReportedError, parameter
+from .errors import Note, ParameterError, ReportedError, parameter
 from .video.encoders import Encoding
 from .video.pipeline import StageTimes
 
@@ -86,7 +86,7 @@ class Upscaled:
     segments: int | None = None
     resumed: int = 0
     stages: StageTimes | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Note] = field(default_factory=list)
     error: ReportedError | None = None
 
 
@@ -363,7 +363,9 @@ def _upscale_one(source, target, session, encoding, drop_streams, select: Select
             progress_bar(source.name, clip.frame_count, progress) as tick,
         ):
             times = frame_loop.run(clip, sink, session, cuts, tick, carried)
-    warnings = [f"{clip.shortfall}; {target} holds the {times.items} frames that decoded"] if clip.shortfall else []
+    warnings = (
+        [Note(f"{clip.shortfall}; {target} holds the {times.items} frames that decoded")] if clip.shortfall else []
+    )
     size = (clip.width * scale, clip.height * scale)
     return Upscaled(source, target, times.items, size, len(sink.carried), stages=times, warnings=warnings)
 
@@ -380,6 +382,7 @@ class _ChunkedInput:
     segments: list
     staging: object
     todo: list
+    warnings: list
 
 
 def _plan_chunked(source, target, stack, encoding, drop_streams, chunks: Chunks, digest, overwrite) -> _ChunkedInput:
@@ -407,7 +410,22 @@ def _plan_chunked(source, target, stack, encoding, drop_streams, chunks: Chunks,
     job = describe_job(clip, digest, encoding, chunks.streams, chunks.segment, chunks.warmup)
     staging = Staging(target.absolute(), job, segments)  # absolute: Ray workers write there from elsewhere
     todo = [s for s in segments if not staging.done(s)]
-    return _ChunkedInput(source, target, clip, carried, index, segments, staging, todo)
+    return _ChunkedInput(
+        source, target, clip, carried, index, segments, staging, todo, _fewer_segments(index, segments, chunks)
+    )
+
+
+def _fewer_segments(index, segments: list, chunks: Chunks) -> list[str]:
+    """Why fewer segments than streams run, where they do: a stream left idle is said."""
+    if len(segments) >= chunks.streams:
+        return []
+    keyframes = len(index.keyframes)
+    why = (
+        f"it has {keyframes} keyframe(s), where segments start (re-encoded with a keyframe every second or two, it cuts finer)"
+        if keyframes < chunks.streams
+        else f"its keyframes are closer than {parameter('segment')} {chunks.segment:g} s"
+    )
+    return [Note(f"{len(segments)} segment(s) for {parameter('chunks')} {chunks.streams}: {why}")]
 
 
 def _join_chunked(planned: _ChunkedInput, encoding, scale: int | None, stages=None, warnings=()) -> Upscaled:
@@ -428,7 +446,7 @@ def _join_chunked(planned: _ChunkedInput, encoding, scale: int | None, stages=No
         segments=len(planned.segments),
         resumed=len(planned.segments) - len(planned.todo),
         stages=stages,
-        warnings=list(warnings),
+        warnings=[*planned.warnings, *warnings],
     )
 
 
@@ -477,7 +495,9 @@ def _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray: Ra
                 errors = pool.run(groups, encoding, tick)
             if pool.deaths:
                 warnings.append(
-                    f"{pool.deaths} Ray worker(s) died running segments; what they had not written was run by others"
+                    Note(
+                        f"{pool.deaths} Ray worker(s) died running segments; what they had not written was run by others"
+                    )
                 )
         for key, item in planned.items():
             if key in errors:

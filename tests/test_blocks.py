@@ -17,6 +17,8 @@ from repvsr_deploy.models.blocks import (
     Conv3x3Conv1x1,
 )
 
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 BRANCHES = {
     "1x1-3x3": lambda: Conv1x1Conv3x3(5, 7, 11),
     "3x3-1x1": lambda: Conv3x3Conv1x1(5, 7, 11),

@@ -11,6 +11,8 @@ from repvsr_deploy import count_params, fuse
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.models import build_model, load_checkpoint, model_names, save_checkpoint
 
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 
 def outputs(model, seed=0):
     lr = torch.rand(1, 2, 3, 20, 24, generator=torch.Generator().manual_seed(seed))

@@ -8,6 +8,8 @@ from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.models import build_model
 from repvsr_deploy.resolutions import RESOLUTIONS
 
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 
 def test_frvsr_parameters_are_the_papers():
     model = build_model("frvsr")

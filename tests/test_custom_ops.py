@@ -10,6 +10,8 @@ from repvsr_deploy.export import resize, warp
 from repvsr_deploy.models.resize import resize_bilinear, upsample_bilinear
 from repvsr_deploy.models.warp import sample_bilinear
 
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 CASES = {
     "sample_bilinear": (
         lambda x, g: sample_bilinear(x, g, "zeros"),

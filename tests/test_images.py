@@ -10,6 +10,8 @@ from repvsr_deploy.data.training_sets import open_training_data
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.video.source import read_image
 
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 
 def gray_levels(height=40, width=48) -> np.ndarray:
     """16-bit levels of a smooth pattern that uses the whole range, dark and bright."""

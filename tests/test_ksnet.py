@@ -15,6 +15,8 @@ from repvsr_deploy.models.spynet import SpyNet
 from repvsr_deploy.runtime import ClipSession, open_session
 from repvsr_deploy.runtime.torch_backend import TorchBackend
 
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 LR_720P = (180, 320)
 
 

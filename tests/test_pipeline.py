@@ -12,6 +12,8 @@ from helpers import make_video, run_cli
 
 from repvsr_deploy.video.pipeline import pipelined
 
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 STAGE_S = 0.02
 
 

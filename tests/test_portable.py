@@ -6,6 +6,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 WITHOUT_POSIX = textwrap.dedent("""
     import importlib, pkgutil, signal, sys
     for name in ("fcntl", "termios", "pwd", "grp", "resource"):

@@ -34,6 +34,8 @@ from repvsr_deploy.data.degrade import bicubic_upscale
 from repvsr_deploy.video.encoders import x264_capabilities
 from repvsr_deploy.video.picture import ContentLight, MasteringDisplay
 
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 
 def upscale(*args):
     result = run_cli("repvsr-upscale", *args)

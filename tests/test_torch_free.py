@@ -17,7 +17,8 @@ def test_runtime_runs_an_exported_graph_without_torch(exported):
 
         import numpy as np
         import repvsr_deploy
-        import repvsr_deploy.cli.trt, repvsr_deploy.trt.backend, repvsr_deploy.trt.builder, repvsr_deploy.trt.engine
+        import repvsr_deploy.cli.trt, repvsr_deploy.runtime.tensorrt_backend, repvsr_deploy.trt.builder
+        import repvsr_deploy.trt.engine, repvsr_deploy.runtime.bicubic_backend
         from repvsr_deploy.runtime import open_session
         session = open_session({str(path)!r})
         hr = session.step(np.random.default_rng(0).random((3, 24, 40), dtype=np.float32))

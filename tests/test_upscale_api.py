@@ -17,6 +17,8 @@ from repvsr_deploy.demo import GRAPH
 from repvsr_deploy.errors import ParameterError
 from repvsr_deploy.upscaling import Chunks, Encoding, Model, Selection
 
+pytestmark = pytest.mark.fast  # the tier `make check` runs
+
 pytest.importorskip("onnxruntime")
 MODEL = Model(GRAPH, "onnxruntime")
 ROOT = Path(__file__).resolve().parents[1]

@@ -189,7 +189,7 @@ def _say(result, stats: bool, flags: dict[str, str]) -> None:
         click.echo(f"repvsr-upscale: {result.source}: {result.error.spelled(flags)}", err=True)
         return
     for warning in result.warnings:
-        click.echo(f"repvsr-upscale: warning: {warning}", err=True)
+        click.echo(f"repvsr-upscale: warning: {warning.spelled(flags)}", err=True)
     if result.resumed:
         click.echo(f"{result.target}: resuming: {result.resumed} of {result.segments} segments were done")
     parts = [f"{result.frames} frames"]

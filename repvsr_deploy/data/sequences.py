@@ -34,6 +34,10 @@ def list_sequences(root: Path) -> list[Path]:
     """The sequences under `root` by name: its subfolders holding images or one video, and its
     video files; hidden ones (a writer's staging, `.name.staging-*`) left out."""
     root = Path(root)
+    if root.is_file():
+        raise ReportedError(
+            f"{root}: a file; give the folder that holds it (its sequences: videos or folders of frames)"
+        )
     if not root.is_dir():
         raise ReportedError(f"{root}: no such folder")
     found = sorted(

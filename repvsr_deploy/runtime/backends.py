@@ -167,7 +167,7 @@ def _open_openvino(source, device: str, options: None) -> dict:
 
 
 def _open_tensorrt(source, device: str, options: TensorRTOptions) -> dict:
-    from ..trt.backend import TensorRTBackend
+    from .tensorrt_backend import TensorRTBackend
 
     if device == "cpu":
         raise ReportedError(f"{source}: a TensorRT engine runs on an NVIDIA GPU only, not {parameter('device')} cpu")

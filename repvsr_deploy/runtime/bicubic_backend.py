@@ -3,17 +3,18 @@ session (frame contract, padding, cropping) and the same video pipeline as a mod
 
 `repvsr-upscale --bicubic` uses it to give the baseline beside a model's output, and the cost of the
 pipeline around a model (decoding, colour conversion, encoding). The interpolation is torch's
-(a = -0.75, half-pixel centres, as `repvsr-eval`'s bicubic row and MATLAB's imresize without antialiasing).
+`interpolate(mode="bicubic")` (a = -0.75, half-pixel centres, borders repeated, as `repvsr-eval`'s
+bicubic row), written in numpy so that the runtime path needs no torch.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import require_torch
 from ..modelinfo import ModelInfo
 
 BICUBIC_INFO = ModelInfo(model="bicubic", scale=4, size_multiple=1, min_size=1, states=())
+A = -0.75  # the cubic convolution kernel's parameter (torch's, and Keys's)
 
 
 class BicubicBackend:
@@ -21,21 +22,44 @@ class BicubicBackend:
     info = BICUBIC_INFO
     device = "cpu"
 
-    def __init__(self):
-        self.torch = require_torch("bicubic upscaling")
-
     def zero_state(self, height: int, width: int) -> list:
         return []
 
     def run(self, lr: np.ndarray, state: list, feature=None, download: bool = True):
-        from ..data.degrade import bicubic_upscale
-
-        with self.torch.no_grad():
-            hr = bicubic_upscale(self.torch.from_numpy(lr), self.info.scale)
-        return hr.numpy(), []
+        return bicubic_upscale(lr, self.info.scale), []
 
     def synchronize(self) -> None:
         """Computes on the host: nothing to wait for."""
 
     def close(self) -> None:
         """Holds nothing."""
+
+
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+    """Float frames [..., H, W] -> [..., H*scale, W*scale], clipped to [0, 1]: along the rows, then
+    the columns."""
+    up = _along(_along(lr.astype(np.float32, copy=False), -2, scale), -1, scale)
+    return np.clip(up, 0, 1)
+
+
+def _along(x: np.ndarray, axis: int, scale: int) -> np.ndarray:
+    """`x` upsampled by `scale` along `axis`: each output sample a cubic mix of the four inputs
+    around its centre, mapped back as (o + 0.5) / scale - 0.5."""
+    size = x.shape[axis]
+    centre = (np.arange(size * scale, dtype=np.float64) + 0.5) / scale - 0.5
+    first = np.floor(centre)
+    t = (centre - first).astype(np.float32)
+    taps = np.clip(first.astype(np.int64)[:, None] + np.arange(-1, 3), 0, size - 1)  # borders repeated
+    weights = _cubic(np.stack([t + 1, t, 1 - t, 2 - t], axis=1))
+    gathered = np.take(x, taps, axis=axis)  # the axis becomes (outputs, 4)
+    shape = [1] * gathered.ndim
+    axis = axis % x.ndim
+    shape[axis], shape[axis + 1] = weights.shape
+    return np.sum(gathered * weights.reshape(shape), axis=axis + 1, dtype=np.float32)
+
+
+def _cubic(d: np.ndarray) -> np.ndarray:
+    """Keys's cubic convolution kernel at distances `d` (0 to 2)."""
+    near = ((A + 2) * d - (A + 3)) * d * d + 1
+    far = ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+    return np.where(d <= 1, near, far).astype(np.float32)

@@ -16,12 +16,12 @@ import numpy as np
 
 from ..errors import ReportedError
 from ..modelinfo import GraphKind
-from ..runtime.arrays import host_array
-from . import cuda
-from .engine import load_engine
-from .flavors import TensorRTForRTX
-from .profiles import Profile, select_profile
-from .runtime_cache import RuntimeCache, runtime_cache_path
+from ..trt import cuda
+from ..trt.engine import load_engine
+from ..trt.flavors import TensorRTForRTX
+from ..trt.profiles import Profile, select_profile
+from ..trt.runtime_cache import RuntimeCache, runtime_cache_path
+from .arrays import host_array
 
 
 class TensorRTBackend:
