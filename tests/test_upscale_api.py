@@ -155,3 +155,26 @@ def test_the_python_api_pages_upscaling_code_runs_as_written(tmp_path, monkeypat
     exec(compile(code, "python-api.md", "exec"), {})
     assert len(decode_video(tmp_path / "out.mkv").times) == 6
     assert sorted(p.name for p in (tmp_path / "upscaled").iterdir()) == ["a.mp4", "b.mkv"]
+
+
+def test_what_a_new_user_met_is_said_plainly(vfr_clip, tmp_path):
+    """A file where the output's folder goes, a tree that takes no files, a video given to
+    repvsr-eval as DATA, and --chunks on a video with fewer keyframes than streams."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli("repvsr-upscale", vfr_clip, blocker / "out.mkv", "--bicubic")
+    assert result.returncode == 1 and result.stderr.strip() == (
+        f"repvsr-upscale: error: {blocker}: cannot write there ({blocker} is a file, not a folder)"
+    )
+    if Path("/proc/self").is_dir():
+        result = run_cli("repvsr-upscale", vfr_clip, "/proc/out.mkv", "--bicubic")
+        assert result.stderr.strip() == "repvsr-upscale: error: /proc: cannot write there (it takes no new files)"
+    result = run_cli("repvsr-eval", vfr_clip, GRAPH)
+    assert result.returncode == 1 and f"{vfr_clip}: a file; give the folder that holds it" in result.stderr
+    (chunked,) = repvsr_deploy.upscale(vfr_clip, tmp_path / "c.mp4", model=MODEL, chunks=Chunks(8, segment=0.1))
+    assert chunked.segments == 3 and chunked.warnings == [
+        "3 segment(s) for chunks= 8: it has 3 keyframe(s), where segments start (re-encoded with a keyframe every "
+        "second or two, it cuts finer)"
+    ]
+    result = run_cli("repvsr-upscale", vfr_clip, tmp_path / "d.mp4", "--onnx", GRAPH, "--chunks", 8, "--segment", 0.1)
+    assert "repvsr-upscale: warning: 3 segment(s) for --chunks 8: it has 3 keyframe(s)" in result.stderr
