@@ -154,3 +154,28 @@ def test_trt_check_reports_what_is_missing():
         assert_one_line_error(result, "repvsr-trt", "no TensorRT flavour can run engines on this machine")
     if found.can_build("rtx") and not found.can_run("rtx"):
         assert "TensorRT for RTX engines: build here" in result.stdout
+
+
+def test_a_long_commands_stages_show_on_a_terminal_and_are_cleared(monkeypatch):
+    """repvsr-export and repvsr-quantize say each stage on a terminal, cleared at the end (the
+    report, or the one-line error, is what stays); into a log or a pipe, nothing."""
+    import io
+    import sys
+
+    from repvsr_deploy.cli.status import status_line
+    from repvsr_deploy.errors import ReportedError
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with pytest.raises(ReportedError), status_line() as say:
+        say("r.onnx: tracing the fp32 step graph")
+        raise ReportedError("r.onnx: differs")
+    assert terminal.getvalue() == "\r\x1b[Kr.onnx: tracing the fp32 step graph…\r\x1b[K"
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with status_line() as say:
+        say("not a terminal")
+    assert sys.stderr.getvalue() == ""

@@ -1,5 +1,7 @@
 """repvsr-trt through its entry point: each failure is one line, whatever is missing."""
 
+import importlib.util
+
 import pytest
 from helpers import run_cli
 from test_cli import assert_one_line_error
@@ -33,6 +35,8 @@ def test_build_without_tensorrt_says_how_to_get_it(tmp_path, exported):
     assert "pip install 'repvsr-deploy[gpu-cu13]' (NVIDIA driver >= 580)" in result.stderr and not any(
         tmp_path.iterdir()
     )
+    if importlib.util.find_spec("tensorrt_rtx"):  # the flavour that builds here, named
+        assert result.stderr.strip().endswith("; TensorRT for RTX builds engines on this machine: --flavor rtx")
 
 
 def write_engine(tmp_path, with_sidecar=True):

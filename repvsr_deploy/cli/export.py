@@ -8,6 +8,7 @@ from ..modelinfo import FRAME_IO
 from ..runtime.backends import backends_taking
 from .errors import debug_option, run_command
 from .options import FrameSize
+from .status import status_line
 
 
 @click.command("repvsr-export")
@@ -90,7 +91,8 @@ def export_command(
         default = checkpoint.with_suffix("")
     output = output or default.with_name(f"{default.name}{'' if io == 'float' else '.' + io}.onnx")
     precisions = ("fp32", "fp16") if fp16 else ("fp32",)
-    report = export_verified(model, output, precisions, dcn, verify_frames, verify_size, io)
+    with status_line() as say:
+        report = export_verified(model, output, precisions, dcn, verify_frames, verify_size, io, say=say)
     click.echo("\n".join(report.lines()))
 
 

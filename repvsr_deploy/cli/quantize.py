@@ -10,6 +10,7 @@ from ..quantize.float_scope import DEFAULT_RULES
 from ..quantize.targets import TARGETS
 from .errors import debug_option, run_command
 from .options import FiniteRange
+from .status import status_line
 
 
 @click.command("repvsr-quantize")
@@ -111,7 +112,9 @@ def quantize_command(
     if output.resolve() == graph.resolve():
         raise ReportedError(f"-o {output}: that is GRAPH itself")
     clips = footage(list(calib), val, calib_frames, val_frames, degradation, read_graph(graph)[1].scale)
-    report = quantize_verified(graph, output, target, precision, clips, partial(float_nodes, rules=rules), max_loss)
+    with status_line() as say:
+        keep = partial(float_nodes, rules=rules)
+        report = quantize_verified(graph, output, target, precision, clips, keep, max_loss, say=say)
     click.echo("\n".join(report.lines()))
 
 

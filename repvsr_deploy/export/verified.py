@@ -3,6 +3,7 @@ model with them, step by step, within a limit per precision; files appear togeth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,11 +97,12 @@ def export_verified(
     frames: int | None = None,
     hw: tuple[int, int] = (64, 96),
     io: str = "float",
+    say: Callable[[str], None] = lambda line: None,
 ) -> ExportReport:
     """Export `model`'s fused step graph(s) to `output` (fp16: `precision_path`), verify each against
     `model` as it is (the training form, if it is unfused) over `frames` frames of `hw`, and keep
     them only if every step is within its `limit`; else ReportedError, and nothing is written. `io`:
-    frames as float, or as uint8 / uint16 levels (`ModelInfo.io`)."""
+    frames as float, or as uint8 / uint16 levels (`ModelInfo.io`). `say`: each stage as it starts."""
     output = Path(output)
     model = model.eval()
     frames = frames or (10 if isinstance(model, BidirectionalVSRModel) else 8)
@@ -111,10 +113,12 @@ def export_verified(
         twins.mkdir()
         for precision in precisions:
             path = precision_path(output, precision)
+            say(f"{path.name}: tracing the {precision} step graph")
             protos = export_onnx(model, stage / path.name, precision, dcn, io)
             checked, verified_as = stage / path.name, "itself"
             if dcn == "plugin":  # onnxruntime cannot run the plugin op: check the same graph, lowered to standard ops
                 checked, verified_as = write_lowered(model, checked, "standard", twins), "its standard lowering"
+            say(f"{path.name}: checking it against the torch model, {frames} frames of {hw[1]}x{hw[0]} (onnxruntime)")
             with closing_all(open_graphs(checked, "onnxruntime", "cpu")) as graphs:
                 errors = step_errors(graphs, model, frames, hw)
             files = [path.with_name(file.name) for file in model.graphs.files(path).values()]

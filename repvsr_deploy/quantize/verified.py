@@ -58,6 +58,7 @@ def quantize_verified(
     footage: Footage,
     keep: Callable[[onnx.ModelProto], list[FloatNode]] = partial(float_nodes, rules=DEFAULT_RULES),
     max_loss: float | None = DEFAULT_MAX_LOSS,
+    say: Callable[[str], None] = lambda line: None,
 ) -> QuantizeReport:
     """Quantize the fp32 graph(s) at `graph` into `output` (and its twins), the nodes `keep` names
     left in float, and check them; with `max_loss` (dB) refuse, writing nothing, a quantization that
@@ -70,6 +71,7 @@ def quantize_verified(
             raise ReportedError(f"{graph}: a {info.precision} graph; quantize the fp32 graph")
         if info.io != "float":
             raise ReportedError(f"{graph}: a graph with {info.io} frames; quantize the float-frame graph")
+        say(f"{graph.name}: running the fp32 graph over {footage.calibration_frames} calibration frames")
         feeds = record_feeds(fp32, footage.calibration)
         calibration = {
             "sources": [clip.name for clip in footage.calibration],
@@ -80,6 +82,7 @@ def quantize_verified(
         with staged_files(output) as stage:
             quantized, kept = {}, []
             for kind, source in sources.items():
+                say(f"{source.name}: quantizing it to {precision} for {target.name} (NNCF)")
                 kept_here = keep(onnx.load(source, load_external_data=False))
                 kept += kept_here
                 model = quantize_model(source, target, precision, feeds[kind], [n.name for n in kept_here])
@@ -92,6 +95,7 @@ def quantize_verified(
             }
             _save_all(quantized, outputs, stage, target, precision, metadata)
             # closed before its files are written again (OpenVINO maps an IR's weights)
+            say(f"{output.name}: checking it against the fp32 graph on {footage.validation.name} ({checked_on})")
             with closing_all(_open_checked(stage / output.name, checked_on, info, footage.validation)) as checked:
                 verdict = check(fp32, checked, footage.validation, checked_on)
             problem = verdict.problem(max_loss) if max_loss is not None else None

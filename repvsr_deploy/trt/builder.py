@@ -21,13 +21,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..atomic import exclusive, staged_files
-from ..errors import MissingDependency, ReportedError
+from ..errors import MissingDependency, ReportedError, parameter
 from ..graph_file import read_graph
 from ..modelinfo import PRECISIONS, QUANTIZED, ModelInfo
 from ..user_cache import cache_dir, slug
 from . import cuda
 from .cache import BuildKey, Sidecar, file_sha256, read_sidecar, sidecar_path
-from .flavors import Flavor, TensorRT, version_tuple
+from .flavors import FLAVORS, Flavor, TensorRT, version_tuple
 from .flavors import flavor as flavor_named
 from .plugin_op import NAME as PLUGIN_OP
 from .plugin_op import PLUGIN_ID
@@ -64,7 +64,7 @@ def build(onnx_path: Path, engine: Path, settings: BuildSettings, say=print) -> 
     """Build (or reuse) the engine(s) of a step graph; returns the engine files, forward last."""
     flavor = flavor_named(settings.flavor)
     _check_settings(flavor, settings)
-    trt = flavor.import_library()
+    trt = _library_that_builds(flavor)
     if flavor.builds_on_gpu:
         gpu, capability = cuda.device()
         target = (gpu, (capability,))
@@ -78,11 +78,26 @@ def build(onnx_path: Path, engine: Path, settings: BuildSettings, say=print) -> 
     return [e for _, e in pairs]
 
 
+def _library_that_builds(flavor: Flavor):
+    """The flavour's library; where it is missing, the flavour that builds here named too."""
+    try:
+        return flavor.import_library()
+    except ReportedError as exc:
+        others = [f for f in FLAVORS.values() if f is not flavor and not f.builds_on_gpu and f.version()[0]]
+        if not others:
+            raise
+        hint = f"{others[0].title} builds engines on this machine: {parameter('flavor')} {others[0].name}"
+        raise ReportedError(f"{exc.spelled({})}; {hint}") from None
+
+
 def _check_settings(flavor: Flavor, settings: BuildSettings) -> None:
     if settings.compute_capabilities and flavor.builds_on_gpu:
-        raise ReportedError("--compute-capability: TensorRT builds for the GPU at hand; it is for --flavor rtx")
+        raise ReportedError(
+            f"{parameter('compute_capabilities')}: TensorRT builds for the GPU at hand; it is for "
+            f"{parameter('flavor')} rtx"
+        )
     if settings.version_compatible and not isinstance(flavor, TensorRT):
-        raise ReportedError(f"--version-compatible: TensorRT 10/11 only, not {flavor.title}")
+        raise ReportedError(f"{parameter('version_compatible')}: TensorRT 10/11 only, not {flavor.title}")
 
 
 def _build_one(

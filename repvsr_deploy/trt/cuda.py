@@ -6,6 +6,7 @@ Every call is checked: a failure becomes a ReportedError naming the call and CUD
 from __future__ import annotations
 
 import ctypes
+import shutil
 from importlib import metadata
 
 import numpy as np
@@ -62,6 +63,8 @@ def device() -> tuple[str, str]:
     try:
         count = call("cudaGetDeviceCount")
     except ReportedError as exc:  # no driver: "CUDA driver version is insufficient", and the like
+        if shutil.which("nvidia-smi") is None:
+            raise ReportedError("no NVIDIA GPU here (no NVIDIA driver: nvidia-smi is not found)") from None
         raise ReportedError(f"no usable NVIDIA GPU here ({exc})") from None
     if not count:
         raise ReportedError("no NVIDIA GPU here (CUDA sees none)")
