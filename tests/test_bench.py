@@ -169,3 +169,15 @@ def test_uploaded_frames_without_download_compute_the_same_frames():
     assert resident[0].shape == (1, 3, 144, 208) and isinstance(resident[0], torch.Tensor)
     for expected, got in zip(host, resident):
         np.testing.assert_allclose(got[..., :136, :200].numpy(), expected, atol=1e-5)
+
+
+def test_warm_up_frames_are_counted_apart_from_the_timed_ones():
+    """repvsr-bench's bar says "(warm-up)" while they run: the first carries the session's start-up."""
+    from repvsr_deploy.bench.timing import time_session
+    from repvsr_deploy.runtime.bicubic_backend import BicubicBackend
+    from repvsr_deploy.runtime.session import Session
+
+    seen = []
+    clip = np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32)
+    timing = time_session(Session(BicubicBackend()), clip, 3, 2, include_io=True, progress=lambda n, w: seen.append(w))
+    assert seen == [True, True, False, False, False] and len(timing.latencies_s) == 3

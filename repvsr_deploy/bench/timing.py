@@ -35,7 +35,7 @@ def time_session(session, clip: np.ndarray, frames: int, warmup: int, *, include
     """`warmup` untimed frames, then `frames` timed ones from a fresh state, `clip` cycled. A frame's
     latency is the time since the previous HR frame; for a bidirectional session the first frame
     of each window carries the window's backward sweep, and both counts are at least 2 (a clip
-    needs two frames). `progress(n)` is called per frame."""
+    needs two frames). `progress(n, warmup)` is called per frame."""
     if isinstance(session, ClipSession):
         warmup, frames = (max(warmup, 2) if warmup else 0), max(frames, 2)
 
@@ -43,10 +43,10 @@ def time_session(session, clip: np.ndarray, frames: int, warmup: int, *, include
         source = clip if include_io else [session.upload(frame) for frame in clip]
         return (source[i % len(source)] for i in range(n))
 
-    tick = progress or (lambda n: None)
+    tick = progress or (lambda n, warmup: None)
     if warmup:
         for _ in session.run(cycle(warmup), download=include_io):
-            tick(1)
+            tick(1, True)
         session.reset()
     latencies = []
     frames_in = cycle(frames)
@@ -55,7 +55,7 @@ def time_session(session, clip: np.ndarray, frames: int, warmup: int, *, include
         now = time.perf_counter()
         latencies.append(now - last)
         last = now
-        tick(1)
+        tick(1, False)
     return Timing(np.array(latencies))
 
 
@@ -65,12 +65,12 @@ def time_streams(batch, clip: np.ndarray, frames: int, warmup: int, streams: int
     (each stream's time from one HR frame to the next); frames go in and out as host arrays. Timing's
     fps counts one frame per step: multiply by `streams` for all streams' frames."""
     ids = [batch.join() for _ in range(streams)]
-    tick = progress or (lambda n: None)
+    tick = progress or (lambda n, warmup: None)
     latencies = []
     for step in range(warmup + frames):
         start = time.perf_counter()
         batch.step({stream: clip[(step + k) % len(clip)] for k, stream in enumerate(ids)})
         if step >= warmup:
             latencies.append(time.perf_counter() - start)
-        tick(1)
+        tick(1, step < warmup)
     return Timing(np.array(latencies))

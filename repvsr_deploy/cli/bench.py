@@ -257,7 +257,8 @@ def _quality_note(footage) -> str:
 
 
 class _Progress:
-    """One bar over every frame of every row, labelled with the model being measured."""
+    """One bar over every frame of every row, labelled with the model being measured, and while
+    its untimed warm-up frames run (the first of them carries the session's start-up), so."""
 
     def __init__(self, total: int):
         from tqdm import tqdm
@@ -265,9 +266,11 @@ class _Progress:
         self.bar = tqdm(total=total, unit="frame", file=sys.stderr, leave=False, dynamic_ncols=True)
 
     def label(self, model: str) -> None:
-        self.bar.set_description(model)
+        self.model = model
+        self.bar.set_description(f"{model} (warm-up)")
 
-    def advance(self, n: int) -> None:
+    def advance(self, n: int, warmup: bool) -> None:
+        self.bar.set_description(f"{self.model} (warm-up)" if warmup else self.model, refresh=False)
         self.bar.update(n)
 
     def __enter__(self):
