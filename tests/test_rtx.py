@@ -75,7 +75,7 @@ def test_compute_capabilities_are_recorded_and_checked(exported, tmp_path):
     model, path = exported("repvsr")
     (engine,) = build_rtx(path, tmp_path / "r.plan", 1, "720p", compute_capabilities="8.6,8.9")
     assert read_sidecar(engine).key.compute_capabilities == ("8.6", "8.9")
-    with pytest.raises(ReportedError, match="--compute-capability 9.0: TensorRT for RTX .* builds for .*8.6"):
+    with pytest.raises(ReportedError, match="compute_capabilities= 9.0: TensorRT for RTX .* builds for .*8.6"):
         build_rtx(path, tmp_path / "h.plan", 1, "720p", compute_capabilities="9.0")
 
 
@@ -221,7 +221,7 @@ def test_our_plugin_needs_tensorrt_10_9(exported, tmp_path, tensorrt_stand_in):
     _, path = exported("ksnet-uni", "fp32", "plugin")
     with pytest.raises(
         ReportedError,
-        match="needs TensorRT >= 10.9 \\(ahead-of-time Python plugins\\), this is 10.8.0; export with --dcn standard",
+        match="needs TensorRT >= 10.9 \\(ahead-of-time Python plugins\\), this is 10.8.0; export it with repvsr-export --dcn standard",
     ):
         build(path, tmp_path / "k.plan", BuildSettings(parse_profiles("720p")), say=lambda line: None)
     assert not any(p.suffix == ".plan" for p in tmp_path.iterdir())

@@ -16,7 +16,7 @@ def plot(rows: list[BenchRow], path: Path, title: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise MissingDependency("matplotlib", "plot", "--plot") from None
+        raise MissingDependency("matplotlib", "plot", "plotting the results") from None
     several = len({r.resolution for r in rows}) > 1
     figure, axes = plt.subplots(figsize=(8, 5.5), layout="constrained")
     seen = set()

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from ..errors import ParameterError, ReportedError, Stopped
+from ..errors import ParameterError, ReportedError, Stopped, spell
 
 DEBUG_FLAG = "--debug"
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # what `kill`, `timeout`, container runtimes and a closed terminal send
@@ -45,7 +45,8 @@ def run_command(command: click.Command) -> None:
         _fail(prog, exc.spelled(command_flags(command)), 2 if isinstance(exc, ParameterError) else 1)
     except Stopped as exc:
         _quiet_half_built_objects()
-        _fail(prog, f"stopped by {signal.Signals(exc.signum).name}{exc.detail}", 128 + exc.signum)
+        detail = spell(exc.detail, command_flags(command))
+        _fail(prog, f"stopped by {signal.Signals(exc.signum).name}{detail}", 128 + exc.signum)
     except (click.Abort, KeyboardInterrupt):
         _quiet_half_built_objects()
         _fail(prog, "interrupted", 130)

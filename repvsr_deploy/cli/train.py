@@ -179,5 +179,8 @@ def _is_leader() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+train_command.spellings = {"data": "DATA folders"}
+
+
 def main():
     run_command(train_command)

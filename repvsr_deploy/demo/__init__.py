@@ -19,5 +19,5 @@ def demo_model() -> tuple[Path, str, str]:
     backend, device = fastest_backend(engines=False)
     model = CHECKPOINT if backend == "torch" else GRAPH
     if not model.is_file():
-        raise ReportedError(f"no model given and the demo model is missing ({model}); give --ckpt, --onnx or --engine")
+        raise ReportedError(f"no model given and the demo model is missing ({model}); give a model file")
     return model, backend, device

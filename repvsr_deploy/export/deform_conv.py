@@ -29,7 +29,7 @@ from onnxscript.values import Op, Opset
 
 import repvsr_deploy.models.deform_conv  # noqa: F401  (registers torch.ops.repvsr.*)
 
-from ..errors import ReportedError
+from ..errors import ReportedError, parameter
 from ..trt.plugin_op import NAME as PLUGIN_OP
 from ..trt.plugin_op import NAMESPACE as PLUGIN_DOMAIN
 from ..trt.plugin_op import VERSION as PLUGIN_VERSION
@@ -120,8 +120,8 @@ def lower_deform_convs(proto: onnx.ModelProto, dcn: str) -> onnx.ModelProto:
     if dcn == "plugin":
         if any(node.op_type == "DeformConv" for node in proto.graph.node):
             raise ReportedError(
-                "--dcn plugin: this model has deformable convolutions outside KSNet's MFDA (as "
-                "EDVR-M's PCD), which the plugin does not run; use --dcn standard or portable"
+                f"{parameter('dcn')} plugin: this model has deformable convolutions outside KSNet's MFDA (as "
+                f"EDVR-M's PCD), which the plugin does not run; use {parameter('dcn')} standard or portable"
             )
         return lowered
     rewrite = {PLUGIN_OP: _standard_flow_guided}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ReportedError
+from ..errors import ReportedError, parameter
 from .base import VSRModel
 from .checkpoint import FORMAT, read_weights_only
 from .registry import build_model
@@ -171,7 +171,9 @@ def import_official(path, into: str | None = None, key: str | None = None, seed:
     architecture = _architecture(weights, path)
     if architecture == "spynet":
         if into is None:
-            raise ReportedError(f"{path}: a SpyNet checkpoint; name the model whose SpyNet gets it (--into)")
+            raise ReportedError(
+                f"{path}: a SpyNet checkpoint; name the model whose SpyNet gets it ({parameter('into')})"
+            )
         torch.manual_seed(seed)
         model = build_model(into)
         if not isinstance(getattr(model, "spynet", None), SpyNet):
@@ -180,7 +182,9 @@ def import_official(path, into: str | None = None, key: str | None = None, seed:
         weights = {f"spynet.{k}": v for k, v in weights.items()}
     else:
         if into is not None:
-            raise ReportedError(f"{path}: a whole {architecture} checkpoint; --into is for SpyNet checkpoints only")
+            raise ReportedError(
+                f"{path}: a whole {architecture} checkpoint; {parameter('into')} is for SpyNet checkpoints only"
+            )
         name, config = _model_and_config(architecture, weights, path)
         model = build_model(name, **config)
         rules, scope = (BASICVSR_RULES if architecture == "basicvsr" else EDVR_RULES), ""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.sequences import crop_to_multiple, frames_8bit, sequence_file
-from ..errors import ReportedError
+from ..errors import ReportedError, parameter
 from ..evaluate import Sequence, degraded
 from ..video.source import open_source
 
@@ -41,7 +41,9 @@ def footage(
     """Calibration clips from `calib` (in order, `calib_frames` frames in all) and a validation clip
     of `val_frames` frames: from `val`, else held out from the end of the last calibration source."""
     if val is not None and Path(val).resolve() in {Path(p).resolve() for p in calib}:
-        raise ReportedError(f"--val {val} is also a --calib source: the check must be on frames never calibrated on")
+        raise ReportedError(
+            f"{parameter('val')} {val} is also a {parameter('calib')} source: the check must be on frames never calibrated on"
+        )
     counts = {path: _frame_count(path) for path in [*calib, *([val] if val else [])]}
     if val is not None:
         _require(val, counts[val], val_frames, "the check runs over --val-frames")

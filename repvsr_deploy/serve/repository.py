@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..errors import ReportedError
+from ..errors import ReportedError, parameter
 from ..modelinfo import GraphKind, ModelInfo
 
 FRAME, HR = "FRAME", "HR"
@@ -157,7 +157,7 @@ def read_served_model(source: Path, streams: int) -> tuple[ModelInfo, str, str |
         platform = "tensorrt_plan" if sidecar.key.flavor == "tensorrt" else None  # not TensorRT for RTX's
         if sidecar.key.streams < streams:
             raise ReportedError(
-                f"{source}: built for at most {sidecar.key.streams} stream(s) a run, not --max-streams {streams}; "
+                f"{source}: built for at most {sidecar.key.streams} stream(s) a run, not {parameter('max_streams')} {streams}; "
                 f"rebuild it with repvsr-trt build --streams {streams}"
             )
     elif backend in GRAPH_BACKENDS:
@@ -202,7 +202,7 @@ def write_repository(
     if native_size is not None:
         if platform is None:
             raise ReportedError(
-                f"{source}: Triton's own backends run .onnx graphs and TensorRT engines, not this one (--native-size)"
+                f"{source}: Triton's own backends run .onnx graphs and TensorRT engines, not this one ({parameter('native_size')})"
             )
         _check_native_size(info, native_size)
         native = f"{name}_native"
@@ -226,7 +226,7 @@ def _check_native_size(info: ModelInfo, size: tuple[int, int]) -> None:
     info.check_frame(height, width)
     if width % info.size_multiple or height % info.size_multiple:
         raise ReportedError(
-            f"--native-size {width}x{height}: the graph runs frames whose sides are multiples of {info.size_multiple}"
+            f"{parameter('native_size')} {width}x{height}: the graph runs frames whose sides are multiples of {info.size_multiple}"
         )
 
 

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..data.degrade import degrade
-from ..errors import ReportedError
+from ..errors import ReportedError, parameter
 
 
 class ClipDataset(Dataset):
@@ -32,7 +32,7 @@ class ClipDataset(Dataset):
             longest = max(sequences, key=len)
             raise ReportedError(
                 f"no training sequence has {clip_frames} frames of at least {hr_patch}x{hr_patch} pixels "
-                f"(--clip-frames, --patch); the longest, {longest.name}, has {len(longest)} of "
+                f"({parameter('clip_frames')}, {parameter('patch')}); the longest, {longest.name}, has {len(longest)} of "
                 f"{longest.width}x{longest.height}"
             )
         self.sequences, self.clip_frames, self.patch, self.scale = usable, clip_frames, patch, scale

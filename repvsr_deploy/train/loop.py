@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ReportedError, Stopped
+from ..errors import ReportedError, Stopped, parameter
 from ..models.base import VSRModel
 from ..models.checkpoint import save_checkpoint
 from . import random_state
@@ -229,7 +229,8 @@ class _Loop:
             if stop:
                 saved = f"saved {run.files.checkpoint}" if run.processes.leader else "rank 0 saved the checkpoint"
                 raise Stopped(
-                    stops.signum, f" at iteration {done} of {settings.iterations}: {saved} (--resume continues it)"
+                    stops.signum,
+                    f" at iteration {done} of {settings.iterations}: {saved} ({parameter('resume')} continues it)",
                 )
         return done
 
@@ -290,7 +291,7 @@ def _means_finite(losses: list, iteration: int, checkpoint: Path) -> list[float]
     if not math.isfinite(mean):
         raise ReportedError(
             f"the loss is {mean} by iteration {iteration}: training diverged ({checkpoint} keeps the last "
-            "good state; resume it with a lower --lr, or --precision fp32)"
+            f"good state; resume it with a lower {parameter('lr')}, or {parameter('precision')} fp32)"
         )
     return means
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import exclusive, require_space, writable_directory
-from ..errors import ReportedError
+from ..errors import ReportedError, parameter
 from . import distributed
 from .choices import DATASETS, DEGRADATIONS, PRECISIONS
 from .logbook import summary_writer
@@ -99,7 +99,7 @@ def train_model(
 
 def _check(options: TrainOptions) -> None:
     if bool(options.data) == options.demo_data:
-        raise ReportedError("give DATA folders or --demo-data")
+        raise ReportedError(f"give {parameter('data')} or {parameter('demo_data')}")
     if options.resume and options.init:
         raise ReportedError("resume continues the checkpoint; init starts from another one: give one")
     if options.resume and options.overwrite:
@@ -156,7 +156,7 @@ def _earlier_outputs(files: RunFiles, overwrite: bool) -> list[Path]:
     earlier = [p for p in (files.checkpoint, files.best, files.logs) if p.exists()]
     if earlier and not overwrite:
         raise ReportedError(
-            f"{earlier[0]}: an earlier run's; --resume continues it, --overwrite starts a new run over it"
+            f"{earlier[0]}: an earlier run's; {parameter('resume')} continues it, {parameter('overwrite')} starts a new run over it"
         )
     return earlier
 
@@ -213,7 +213,7 @@ def _starting_point(options: TrainOptions, path: Path):
         return packed, None
     state = load_training_state(path)
     if not state.get("optimizer"):
-        raise ReportedError(f"--resume: {path} holds weights but no training state")
+        raise ReportedError(f"{parameter('resume')}: {path} holds weights but no training state")
     return packed, state
 
 
@@ -299,7 +299,7 @@ def _recipe(options, stored, resumed, model, data) -> Recipe:
     recipe = recipe_for(model.name, data.family)
     if resumed and resumed.get("recipe") not in (None, recipe.name):
         raise ReportedError(
-            f"--resume: {options.out} was trained with the {resumed['recipe']} recipe, not {recipe.name}"
+            f"{parameter('resume')}: {options.out} was trained with the {resumed['recipe']} recipe, not {recipe.name}"
         )
     base_lr = _setting(options, stored, "lr", None)
     return replace(recipe, lr=base_lr) if base_lr else recipe
@@ -351,8 +351,8 @@ def _loop_settings(options, resumed, recipe, recorded) -> LoopSettings:
     iterations = options.iterations or resumed.get("iterations") or recipe.iterations
     if resumed and resumed["iteration"] >= iterations:
         raise ReportedError(
-            f"--resume: {options.out} is at iteration {resumed['iteration']} of {iterations}; "
-            "give more --iterations to go on"
+            f"{parameter('resume')}: {options.out} is at iteration {resumed['iteration']} of {iterations}; "
+            f"give more {parameter('iterations')} to go on"
         )
     if options.compile and not hasattr(torch, "compile"):
         raise ReportedError("compile: this torch has no torch.compile")

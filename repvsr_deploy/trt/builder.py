@@ -127,11 +127,13 @@ def _build_locked(
     info.check_runs_on("tensorrt", str(graph_path))
     if settings.streams > 1 and not info.streams:
         raise ReportedError(
-            f"{graph_path}: --streams {settings.streams}: its graph runs one stream at a time (a bidirectional "
+            f"{graph_path}: {parameter('streams')} {settings.streams}: its graph runs one stream at a time (a bidirectional "
             "or centred-window model, or a graph exported before batches of streams: re-export it)"
         )
     if info.io == "uint16":  # TensorRT's tensor types have no 16-bit unsigned integer
-        raise ReportedError(f"{graph_path}: TensorRT takes no uint16 frames; export with --io uint8 or float")
+        raise ReportedError(
+            f"{graph_path}: TensorRT takes no uint16 frames; export it with repvsr-export --io uint8 or float"
+        )
     precision = settings.precision or info.precision
     gpu, capabilities = target
     _check_precision(flavor, trt, graph_path, info.precision, precision, capabilities)
@@ -246,7 +248,7 @@ def _check_precision(
     flavor: Flavor, trt, graph_path: Path, graph_precision: str, precision: str, capabilities: tuple[str, ...]
 ) -> None:
     if precision not in PRECISIONS:
-        raise ReportedError(f"--precision {precision}: not one of {', '.join(PRECISIONS)}")
+        raise ReportedError(f"{parameter('precision')} {precision}: not one of {', '.join(PRECISIONS)}")
     if graph_precision in QUANTIZED and precision != graph_precision:
         raise ReportedError(f"{graph_path}: a {graph_precision} graph builds {graph_precision} engines only")
     if precision in QUANTIZED and graph_precision != precision:
@@ -285,7 +287,7 @@ def _register_plugins(flavor: Flavor, trt, graph, graph_path: Path) -> tuple[str
         raise ReportedError(
             f"{graph_path}: the {PLUGIN_ID} plugin needs TensorRT >= "
             f"{'.'.join(map(str, TensorRT.plugin_floor))} (ahead-of-time Python plugins), this is "
-            f"{trt.__version__}; export with --dcn standard"
+            f"{trt.__version__}; export it with repvsr-export --dcn standard"
         )
     try:
         import triton  # noqa: F401

@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import ReportedError
+from ..errors import ReportedError, parameter
 from ..modelinfo import ModelInfo
 
 
@@ -127,12 +127,12 @@ def check_runs_here(engine: Path, key: BuildKey, gpu: str, compute_capability: s
     if key.compute_capabilities and compute_capability not in key.compute_capabilities:
         raise ReportedError(
             f"{engine}: built for {key.target()}; this GPU, {gpu}, has {compute_capability}: "
-            f"{rebuild} --compute-capability {compute_capability}"
+            f"rebuild it with repvsr-trt build --flavor {key.flavor} --compute-capability {compute_capability}"
         )
     if key.library != library and not key.version_compatible:
         raise ReportedError(
             f"{engine}: built with {title} {key.library}, this machine has {library}; {rebuild}"
-            + (" (or build it --version-compatible)" if key.flavor == "tensorrt" else "")
+            + (" (or build it with repvsr-trt build --version-compatible)" if key.flavor == "tensorrt" else "")
         )
 
 
@@ -141,5 +141,5 @@ def check_host_code(engine: Path, key: BuildKey, trust_host_code: bool) -> None:
     if key.version_compatible and not trust_host_code:
         raise ReportedError(
             f"{engine}: a version-compatible engine carries executable host code; run it only if you trust "
-            "where it came from, with --trust-host-code"
+            f"where it came from, with {parameter('trust_host_code')}"
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import GPU_INSTALL, ReportedError, first_sentence
+from ..errors import GPU_INSTALL, ReportedError, first_sentence, parameter
 
 FLAVOR_NAMES = ("tensorrt", "rtx")
 
@@ -86,7 +86,7 @@ class TensorRTForRTX(Flavor):
         for capability in wanted:
             if capability not in known:
                 raise ReportedError(
-                    f"--compute-capability {capability}: {self.title} {trt.__version__} builds for {', '.join(known)}"
+                    f"{parameter('compute_capabilities')} {capability}: {self.title} {trt.__version__} builds for {', '.join(known)}"
                 )
         return wanted
 

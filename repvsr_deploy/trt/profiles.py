@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from ..errors import ReportedError
+from ..errors import ReportedError, parameter
 from ..modelinfo import ModelInfo, TensorSpec
 from ..resolutions import RESOLUTIONS, round_up
 
@@ -35,12 +35,12 @@ def parse_profiles(text: str, size_multiple: int = 1) -> list[Profile]:
                 width, height = (int(v) for v in item.split("x"))
             except ValueError:
                 raise ReportedError(
-                    f"--profiles: '{item}' is neither {', '.join(RESOLUTIONS)} nor an LR size like 640x360"
+                    f"{parameter('profiles')}: '{item}' is neither {', '.join(RESOLUTIONS)} nor an LR size like 640x360"
                 ) from None
             hw = (height, width)
         profiles.append(Profile(item, (round_up(hw[0], size_multiple), round_up(hw[1], size_multiple))))
     if not profiles:
-        raise ReportedError("--profiles: no resolution given")
+        raise ReportedError(f"{parameter('profiles')}: no resolution given")
     return sorted(profiles, key=lambda p: p.lr_hw[0] * p.lr_hw[1])
 
 
