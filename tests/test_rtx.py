@@ -273,3 +273,27 @@ def test_every_registry_graph_builds_as_int8(exported, tmp_path, name):
     engines = build_rtx(int8, tmp_path / f"{name}.int8.plan", model.size_multiple, "96x64", compute_capabilities="8.9")
     assert len(engines) == len(model.graphs.kinds)
     assert {read_sidecar(engine).key.precision for engine in engines} == {"int8"}
+
+
+def test_the_builders_steps_each_without_a_gpu(exported, tmp_path):
+    """The key, the network from ONNX, the config from the settings (a profile per resolution) and
+    the engine persisted with its sidecar: each step on its own, with TensorRT for RTX on this CPU
+    (the profiles' shapes: tests/test_trt_logic.py)."""
+    from repvsr_deploy.graph_file import read_graph
+    from repvsr_deploy.trt.builder import build_key, builder_config, network_from_onnx, persist_engine
+    from repvsr_deploy.trt.flavors import FLAVORS
+
+    _, path = exported("repvsr")
+    graph, info = read_graph(path)
+    flavor = FLAVORS["rtx"]
+    trt = flavor.import_library()
+    settings = BuildSettings(parse_profiles("720p,1080p", info.size_multiple), flavor="rtx", streams=2)
+    target = ("", flavor.compute_capabilities(trt, "8.6"))
+    key = build_key(flavor, trt, path, settings, target, "fp32")
+    assert key.profiles == (("720p", 180, 320), ("1080p", 270, 480)) and key.streams == 2
+    builder, network, parser = network_from_onnx(flavor, trt, path, strongly_typed=True)
+    assert [network.get_input(i).name for i in range(network.num_inputs)] == info.input_names
+    config, timing_cache = builder_config(flavor, trt, builder, parser, graph, info, settings, key)
+    assert config.num_optimization_profiles == 2 and timing_cache is None  # RTX times nothing ahead
+    persist_engine(tmp_path / "r.plan", b"engine bytes", key, info, plugins=[])
+    assert (tmp_path / "r.plan").read_bytes() == b"engine bytes" and read_sidecar(tmp_path / "r.plan").key == key

@@ -123,21 +123,59 @@ def _build_locked(
     target: tuple[str, tuple[str, ...]],
     say,
 ) -> None:
+    """The steps: the graph checked, its build key (reuse when it matches), the network from ONNX,
+    the config from the settings, the build, the engine and its sidecar persisted."""
     graph, info = read_graph(graph_path)
+    _check_graph(graph_path, info, settings)
+    precision = settings.precision or info.precision
+    _check_precision(flavor, trt, graph_path, info.precision, precision, target[1])
+    key = build_key(flavor, trt, graph_path, settings, target, precision)
+    old = _previous_build(engine_path, say)
+    if old is not None and old.key == key and not settings.force:
+        say(f"{engine_path}: up to date (built {old.built} from {graph_path.name}), reused")
+        return
+    if old is not None:
+        say(f"{engine_path}: stale ({'; '.join(old.key.differences(key)) or 'rebuild forced'}), rebuilding")
+    plugins = _register_plugins(flavor, trt, graph, graph_path)
+    builder, network, parser = network_from_onnx(flavor, trt, graph_path, strongly_typed=precision == info.precision)
+    config, timing_cache_path = builder_config(flavor, trt, builder, parser, graph, info, settings, key)
+    say(
+        f"{engine_path}: building from {graph_path.name} with {flavor.title} {trt.__version__} for {key.target()}, "
+        f"{precision}, profiles {', '.join(p.name for p in settings.profiles)}"
+        + (f", 1 to {settings.streams} streams a run" if settings.streams > 1 else "")
+    )
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ReportedError(
+            f"{graph_path}: {flavor.title} could not build an engine from it (its messages above say why)"
+        )
+    persist_engine(engine_path, bytes(serialized), key, info, plugins)
+    if timing_cache_path is not None:
+        save_timing_cache(config, timing_cache_path, say)
+    cache_note = f"; timing cache {timing_cache_path}" if timing_cache_path else ""
+    say(f"{engine_path}: written, {os.path.getsize(engine_path) / 2**20:.1f} MiB{cache_note}")
+
+
+def _check_graph(graph_path: Path, info: ModelInfo, settings: BuildSettings) -> None:
+    """What TensorRT cannot take of this graph, or of these settings for it: refused before any work."""
     info.check_runs_on("tensorrt", str(graph_path))
     if settings.streams > 1 and not info.streams:
         raise ReportedError(
-            f"{graph_path}: {parameter('streams')} {settings.streams}: its graph runs one stream at a time (a bidirectional "
-            "or centred-window model, or a graph exported before batches of streams: re-export it)"
+            f"{graph_path}: {parameter('streams')} {settings.streams}: its graph runs one stream at a time (a "
+            "bidirectional or centred-window model, or a graph exported before batches of streams: re-export it)"
         )
     if info.io == "uint16":  # TensorRT's tensor types have no 16-bit unsigned integer
         raise ReportedError(
             f"{graph_path}: TensorRT takes no uint16 frames; export it with repvsr-export --io uint8 or float"
         )
-    precision = settings.precision or info.precision
+
+
+def build_key(
+    flavor: Flavor, trt, graph_path: Path, settings: BuildSettings, target: tuple[str, tuple[str, ...]], precision: str
+) -> BuildKey:
+    """Everything that makes the engine what it is: an engine whose sidecar holds an equal key is reused."""
     gpu, capabilities = target
-    _check_precision(flavor, trt, graph_path, info.precision, precision, capabilities)
-    key = BuildKey(
+    return BuildKey(
         flavor=flavor.name,
         library=trt.__version__,
         gpu=gpu,
@@ -150,30 +188,35 @@ def _build_locked(
         version_compatible=settings.version_compatible,
         streams=settings.streams,
     )
-    old = _previous_build(engine_path, say)
-    if old is not None and old.key == key and not settings.force:
-        say(f"{engine_path}: up to date (built {old.built} from {graph_path.name}), reused")
-        return
-    if old is not None:
-        say(f"{engine_path}: stale ({'; '.join(old.key.differences(key)) or 'rebuild forced'}), rebuilding")
 
-    plugins = _register_plugins(flavor, trt, graph, graph_path)
+
+def network_from_onnx(flavor: Flavor, trt, graph_path: Path, strongly_typed: bool) -> tuple:
+    """(builder, network, parser): the graph parsed into a network (the parser kept: it knows the
+    plugin libraries it used)."""
     logger = trt.Logger(trt.Logger.WARNING)
     flavor.init_plugins(trt, logger)
     builder = trt.Builder(logger)
-    network = builder.create_network(flavor.network_flags(trt, strongly_typed=precision == info.precision))
+    network = builder.create_network(flavor.network_flags(trt, strongly_typed=strongly_typed))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(graph_path)):
         errors = [parser.get_error(i).desc() for i in range(parser.num_errors)] or ["no reason given"]
         raise ReportedError(f"{graph_path}: {flavor.title} cannot parse it ({errors[0]})")
+    return builder, network, parser
 
+
+def builder_config(
+    flavor: Flavor, trt, builder, parser, graph, info: ModelInfo, settings: BuildSettings, key: BuildKey
+) -> tuple:
+    """(config, timing cache file or None): the build's config from the settings and the key: memory,
+    optimization level, precision flags, version compatibility, target GPUs, a profile per resolution
+    (frames of 1 to `streams` streams), the timing cache (TensorRT; TensorRT for RTX times nothing)."""
     config = builder.create_builder_config()
     if settings.workspace_gib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(settings.workspace_gib * 2**30))
     config.builder_optimization_level = settings.opt_level
-    if precision == "fp16" and info.precision == "fp32":
+    if key.precision == "fp16" and info.precision == "fp32":
         config.set_flag(trt.BuilderFlag.FP16)  # TensorRT 10 only; _check_precision refused it elsewhere
-    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+    if key.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)
     if settings.version_compatible:
         config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
@@ -181,7 +224,7 @@ def _build_locked(
         # since a version-compatible engine runs on a lean runtime that does not load them itself
         config.plugins_to_serialize = parser.get_used_vc_plugin_libraries()
     if not flavor.builds_on_gpu:
-        flavor.set_compute_capabilities(trt, config, capabilities)
+        flavor.set_compute_capabilities(trt, config, key.compute_capabilities)
     inputs = graph_inputs(graph, info)
     for profile in settings.profiles:
         shapes = builder.create_optimization_profile()
@@ -190,23 +233,17 @@ def _build_locked(
         config.add_optimization_profile(shapes)
     timing_cache_path = None
     if flavor.builds_on_gpu:  # TensorRT for RTX times nothing ahead of time: its timing cache is a no-op
-        timing_cache_path = settings.timing_cache or default_timing_cache(trt.__version__, gpu, capabilities[0])
+        timing_cache_path = settings.timing_cache or default_timing_cache(
+            trt.__version__, key.gpu, key.compute_capabilities[0]
+        )
         timing = timing_cache_path.read_bytes() if timing_cache_path.is_file() else b""
         config.set_timing_cache(config.create_timing_cache(timing), ignore_mismatch=False)
     config.progress_monitor = _progress_monitor(trt)
+    return config, timing_cache_path
 
-    say(
-        f"{engine_path}: building from {graph_path.name} with {flavor.title} {trt.__version__} for {key.target()}, "
-        f"{precision}, profiles {', '.join(p.name for p in settings.profiles)}"
-        + (f", 1 to {settings.streams} streams a run" if settings.streams > 1 else "")
-    )
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise ReportedError(
-            f"{graph_path}: {flavor.title} could not build an engine from it (its messages above say why)"
-        )
 
-    engine_bytes = bytes(serialized)
+def persist_engine(engine_path: Path, engine_bytes: bytes, key: BuildKey, info: ModelInfo, plugins) -> None:
+    """The engine and its sidecar (what it was built from and for) appear together, or neither."""
     sidecar = Sidecar(
         key=key,
         model=info.to_metadata(),
@@ -214,13 +251,9 @@ def _build_locked(
         built=datetime.datetime.now().isoformat(timespec="seconds"),
         engine_sha256=hashlib.sha256(engine_bytes).hexdigest(),
     )
-    with staged_files(engine_path) as stage:  # engine and sidecar appear together (sidecar first), or neither
+    with staged_files(engine_path) as stage:  # the sidecar is written first
         (stage / engine_path.name).write_bytes(engine_bytes)
         (stage / sidecar_path(engine_path).name).write_text(sidecar.to_json())
-    if timing_cache_path is not None:
-        save_timing_cache(config, timing_cache_path, say)
-    cache_note = f"; timing cache {timing_cache_path}" if timing_cache_path else ""
-    say(f"{engine_path}: written, {os.path.getsize(engine_path) / 2**20:.1f} MiB{cache_note}")
 
 
 def _previous_build(engine_path: Path, say) -> Sidecar | None:
