@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from repvsr_deploy.bench.machine import describe_machine
-from repvsr_deploy.runtime.backends import BACKENDS, fastest_backend
+from repvsr_deploy.runtime.backends import fastest_backend
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,7 +33,6 @@ def steps(args, backend: str, device: str, out: Path) -> list[tuple[str, list[st
     frames = ["--frames", "2", "--warmup", "1"] if args.quick else ["--frames", "30", "--warmup", "5"]
     where = ["--backend", backend, "--device", device]
     bench = [str(Path(sys.executable).with_name("repvsr-bench"))]
-    batching = backend if BACKENDS[backend].batches else "torch"
     return [
         ("gpu-tests", [sys.executable, "-m", "pytest", "-m", "gpu or tensorrt", "-q", "-p", "no:cacheprovider"], 120),
         (
@@ -44,7 +43,7 @@ def steps(args, backend: str, device: str, out: Path) -> list[tuple[str, list[st
         ),
         (
             "streams",
-            [*bench, "--model", "repvsr", *(["--lr-size", "64x48"] if args.quick else ["--res", "720p"]), "--backend", batching,
+            [*bench, "--model", "repvsr", *(["--lr-size", "64x48"] if args.quick else ["--res", "720p"]), "--backend", backend,
              "--device", device, "--streams", "1,2" if args.quick else "1,4,16", *frames,
              "--out", str(out / "streams.json"), "--out", str(out / "streams.md")],
             75,

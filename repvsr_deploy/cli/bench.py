@@ -33,8 +33,8 @@ def _check_choices(flag: str, values: list[str], known) -> list[str]:
     return values
 
 
-def _stream_counts(values: tuple[str, ...], backends: list[str]) -> list[int | None]:
-    """The --streams counts ([None]: a session only), each a positive integer, for backends that batch."""
+def _stream_counts(values: tuple[str, ...]) -> list[int | None]:
+    """The --streams counts ([None]: a session only), each a positive integer (every backend batches)."""
     if not values:
         return [None]
     try:
@@ -43,11 +43,6 @@ def _stream_counts(values: tuple[str, ...], backends: list[str]) -> list[int | N
         counts = [0]
     if not counts or min(counts) < 1:
         raise click.BadParameter("give stream counts as positive integers, like 1,2,4,8", param_hint="'--streams'")
-    for backend in backends:
-        if not BACKENDS[backend].batches:
-            raise click.BadParameter(
-                f"the {backend} backend does not run a batch of streams yet", param_hint="'--streams'"
-            )
     return list(dict.fromkeys(counts))
 
 
@@ -199,7 +194,7 @@ def bench_command(
         )
     if "fp8" in precisions and set(backends) - set(TENSORRT_BACKENDS):
         raise click.BadParameter("fp8 runs on --backend tensorrt and tensorrt-rtx only", param_hint="'--precision'")
-    streams = _stream_counts(stream_counts, backends)
+    streams = _stream_counts(stream_counts)
     targets = [
         Target(b, BACKENDS[b].resolve_device(device), p, include_io, lowerings[b], s)
         for b in backends

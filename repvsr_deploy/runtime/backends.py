@@ -45,7 +45,6 @@ class BackendKind:
     options: type | None
     open_graphs: Callable  # (source, device, options) -> {GraphKind: Backend}
     device_problem: Callable[[str], str | None]  # (device) -> why it cannot compute there here, or None
-    batches: bool  # runs a batch of streams (`streams.StreamBatch`)
     flavor: str | None = None  # the TensorRT flavour (trt.flavors) of a TensorRT backend
 
     def problem(self, device: str = "auto") -> str | None:
@@ -220,7 +219,6 @@ BACKENDS: dict[str, BackendKind] = {
             TensorRTOptions,
             _open_tensorrt,
             _tensorrt_problem("tensorrt"),
-            batches=True,  # up to the streams its engine was built for (repvsr-trt build --streams)
             flavor="tensorrt",
         ),
         BackendKind(
@@ -231,7 +229,6 @@ BACKENDS: dict[str, BackendKind] = {
             TensorRTOptions,
             _open_tensorrt,
             _tensorrt_problem("rtx"),
-            batches=True,
             flavor="rtx",
         ),
         BackendKind(
@@ -242,12 +239,9 @@ BACKENDS: dict[str, BackendKind] = {
             None,
             _open_onnxruntime,
             _onnxruntime_problem,
-            batches=True,
         ),
-        BackendKind(
-            "openvino", (".xml",), ("cpu",), ("portable",), None, _open_openvino, _openvino_problem, batches=True
-        ),
-        BackendKind("torch", (), ("cuda", "cpu"), (), TorchOptions, _open_torch, _torch_problem, batches=True),
+        BackendKind("openvino", (".xml",), ("cpu",), ("portable",), None, _open_openvino, _openvino_problem),
+        BackendKind("torch", (), ("cuda", "cpu"), (), TorchOptions, _open_torch, _torch_problem),
     )
 }
 TENSORRT_BACKENDS = tuple(name for name, kind in BACKENDS.items() if kind.flavor)
@@ -293,9 +287,9 @@ def open_graphs(source, backend: str = "auto", device: str = "auto", options=Non
 
 
 def runs_streams(backend) -> bool:
-    """The backend runs its graph on a batch of streams: the graph takes one, and the backend does."""
-    kind = BACKENDS.get(backend.name)
-    return backend.info.streams and kind is not None and kind.batches
+    """The backend runs its graph on a batch of streams: a graph that takes one, on a backend of the
+    registry (every one runs batches; a TensorRT engine up to the streams it was built for)."""
+    return bool(backend.info.streams) and backend.name in BACKENDS
 
 
 def backends_taking(lowering: str) -> str:

@@ -31,7 +31,7 @@ class StreamBatch(OwnsBackends):
         if not runs_streams(backend):
             backend.close()
             raise ReportedError(
-                f"the {backend.name} backend does not run a batch of streams yet"
+                f"the {backend.name} backend runs one stream at a time"
                 if info.streams
                 else f"this {info.model} graph takes one stream (exported before step graphs took a batch): re-export it"
             )
