@@ -19,6 +19,21 @@ from .video.encoders import Encoding
 from .video.pipeline import StageTimes
 
 WARMUP = 8  # frames before a segment that prime the state at its seam (benchmarks/chunk_seams.py)
+SEGMENT_SECONDS = (0.1, 3600.0)  # the least length of a segment a run may ask for
+
+
+def _whole(name: str, value, least: int, optional: bool = False) -> None:
+    """`value` an integer of at least `least` (or None where `optional`), else a ParameterError."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ParameterError(f"{parameter(name)} {value!r}: an integer of at least {least}")
+
+
+def _number(name: str, value, low: float, high: float) -> None:
+    """`value` a finite number in [low, high], else a ParameterError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ParameterError(f"{parameter(name)} {value!r}: a number from {low:g} to {high:g}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,9 @@ class Model:
     window: int = 10
     trust_host_code: bool = False
 
+    def __post_init__(self):
+        _whole("window", self.window, 2)
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -50,6 +68,12 @@ class Selection:
     allow_partial: bool = False
     scene_cuts: float | None = None
 
+    def __post_init__(self):
+        _whole("start", self.start, 0)
+        _whole("frames", self.frames, 1, optional=True)
+        if self.scene_cuts is not None:
+            _number("scene_cuts", self.scene_cuts, 0, 1)
+
 
 @dataclass(frozen=True)
 class Chunks:
@@ -61,6 +85,11 @@ class Chunks:
     segment: float = 30.0
     warmup: int = WARMUP
 
+    def __post_init__(self):
+        _whole("chunks", self.streams, 1)
+        _number("segment", self.segment, *SEGMENT_SECONDS)
+        _whole("warmup", self.warmup, 0)
+
 
 @dataclass(frozen=True)
 class RayCluster:
@@ -70,6 +99,9 @@ class RayCluster:
 
     address: str | None = None
     workers: int | None = None
+
+    def __post_init__(self):
+        _whole("workers", self.workers, 1, optional=True)
 
 
 @dataclass
@@ -146,8 +178,9 @@ def upscale(
 def upscaled_frames(
     source: Path | str, model: Model = Model(), select: Selection = Selection(), dtype=np.uint8
 ) -> Iterator[TimedFrame]:
-    """The HR frames of one input, in order, with their times; `dtype`: uint8 or uint16 levels. The
-    model and the input are released when the frames end or the generator is closed
+    """The HR frames of one input, in order, with their times in seconds from the first frame
+    selected (at 0, as an output file has them); `dtype`: uint8 or uint16 levels. The model and the
+    input are released when the frames end or the generator is closed
     (`contextlib.closing` it where it may not be read to its end)."""
     from .video.scenes import SceneCuts
     from .video.source import open_source
@@ -178,8 +211,10 @@ def output_paths(
     from .video.encoders import CONTAINERS
 
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
-    if (output is None) == (out_dir is None):
+    if output is not None and out_dir is not None:
         raise ParameterError(f"give {parameter('output')} (one input) or {parameter('out_dir')}, not both")
+    if output is None and out_dir is None:
+        raise ParameterError(f"give {parameter('output')} (one input) or {parameter('out_dir')}: where to write")
     if not paths:
         raise ParameterError(f"no {parameter('inputs')}")
     if output is not None:
@@ -230,8 +265,10 @@ def resolved_model(model: Model) -> tuple[Path, str, str]:
     if model.path:
         backend = backend_for(model.path).name if model.backend == "auto" else model.backend
         return Path(model.path), backend, model.device
-    from .demo import demo_model
+    from .demo import demo_model, demo_model_for
 
+    if model.backend != "auto":  # the demo on the backend asked for
+        return demo_model_for(model.backend), model.backend, model.device
     path, backend, fastest_device = demo_model()
     return path, backend, fastest_device if model.device == "auto" else model.device
 

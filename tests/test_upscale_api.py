@@ -14,7 +14,7 @@ from PIL import Image
 
 import repvsr_deploy
 from repvsr_deploy.demo import GRAPH
-from repvsr_deploy.errors import ParameterError
+from repvsr_deploy.errors import ParameterError, ReportedError
 from repvsr_deploy.upscaling import Chunks, Encoding, Model, Selection
 
 pytestmark = pytest.mark.fast  # the tier `make check` runs
@@ -175,3 +175,34 @@ def test_what_a_new_user_met_is_said_plainly(vfr_clip, tmp_path):
     ]
     result = run_cli("repvsr-upscale", vfr_clip, tmp_path / "d.mp4", "--onnx", GRAPH, "--chunks", 8, "--segment", 0.1)
     assert "repvsr-upscale: warning: 3 segment(s) for --chunks 8: it has 3 keyframe(s)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: Selection(frames=0), "frames= 0: an integer of at least 1"),
+        (lambda: Selection(start=-1), "start= -1: an integer of at least 0"),
+        (lambda: Selection(start=1.5), "start= 1.5: an integer of at least 0"),
+        (lambda: Selection(scene_cuts=float("nan")), "scene_cuts= nan: a number from 0 to 1"),
+        (lambda: Chunks(0), "chunks= 0: an integer of at least 1"),
+        (lambda: Chunks(2, segment=0), "segment= 0: a number from 0.1 to 3600"),
+        (lambda: Chunks(2, warmup=-1), "warmup= -1: an integer of at least 0"),
+        (lambda: Encoding(bit_depth=12), "bit_depth= 12: 8 or 10"),
+        (lambda: Encoding(crf=99), "crf= 99: an integer from 0 to 63"),
+        (lambda: Model(window=1), "window= 1: an integer of at least 2"),
+    ],
+)
+def test_options_the_command_would_refuse_are_refused_from_python(make, words):
+    with pytest.raises(ParameterError, match=re.escape(words)):
+        make()
+
+
+def test_a_backend_asked_for_without_a_model_file_runs_the_demo_there(vfr_clip, tmp_path):
+    with pytest.raises(ReportedError, match="unknown backend 'nope'"):
+        repvsr_deploy.upscale(vfr_clip, tmp_path / "a.mp4", model=Model(backend="nope"))
+    with pytest.raises(ReportedError, match="backend= tensorrt: the demo ships no engine"):
+        repvsr_deploy.upscale(vfr_clip, tmp_path / "b.mp4", model=Model(backend="tensorrt"))
+    with pytest.raises(ParameterError, match=r"give output= \(one input\) or out_dir=: where to write"):
+        repvsr_deploy.upscale(vfr_clip)
+    (result,) = repvsr_deploy.upscale(vfr_clip, tmp_path / "c.mp4", model=Model(backend="onnxruntime"))
+    assert result.error is None and result.frames == 12 and not (tmp_path / "a.mp4").exists()

@@ -186,7 +186,9 @@ def _model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, w
 def _say(result, stats: bool, flags: dict[str, str]) -> None:
     """An input's line on stdout (its error, its warnings on stderr)."""
     if result.error is not None:
-        click.echo(f"repvsr-upscale: {result.source}: {result.error.spelled(flags)}", err=True)
+        message = result.error.spelled(flags)
+        named = message if message.startswith(str(result.source)) else f"{result.source}: {message}"
+        click.echo(f"repvsr-upscale: {named}", err=True)
         return
     for warning in result.warnings:
         click.echo(f"repvsr-upscale: warning: {warning.spelled(flags)}", err=True)
@@ -194,7 +196,7 @@ def _say(result, stats: bool, flags: dict[str, str]) -> None:
         click.echo(f"{result.target}: resuming: {result.resumed} of {result.segments} segments were done")
     parts = [f"{result.frames} frames"]
     parts += [f"{result.size[0]}x{result.size[1]}"] if result.size else []
-    parts += [f"{result.segments} segments"] if result.segments is not None else []
+    parts += [f"{result.segments} segment{'s' * (result.segments != 1)}"] if result.segments is not None else []
     parts += [f"{result.carried} stream(s) carried"] if result.carried else []
     click.echo(f"{result.target}: {', '.join(parts)}")
     if stats and result.stages is not None:

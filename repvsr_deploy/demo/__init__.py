@@ -6,7 +6,7 @@ fastest backend present: the graph on OpenVINO or onnxruntime, the checkpoint on
 
 from pathlib import Path
 
-from ..errors import ReportedError
+from ..errors import ReportedError, parameter
 
 CHECKPOINT = Path(__file__).with_name("repvsr-demo.pth")
 GRAPH = Path(__file__).with_name("repvsr-demo.onnx")
@@ -21,3 +21,17 @@ def demo_model() -> tuple[Path, str, str]:
     if not model.is_file():
         raise ReportedError(f"no model given and the demo model is missing ({model}); give a model file")
     return model, backend, device
+
+
+def demo_model_for(backend: str) -> Path:
+    """The demo's file that `backend` runs: the checkpoint on torch, the graph on the others but
+    TensorRT's, which run engines (none ships: build one from the graph)."""
+    from ..runtime.backends import TENSORRT_BACKENDS, backend_named
+
+    backend_named(backend)  # an unknown name refused, naming the known ones
+    if backend in TENSORRT_BACKENDS:
+        raise ReportedError(
+            f"{parameter('backend')} {backend}: the demo ships no engine; build one with "
+            f"repvsr-trt build {GRAPH} and give it as the model"
+        )
+    return CHECKPOINT if backend == "torch" else GRAPH

@@ -10,7 +10,7 @@ import io
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..errors import ReportedError, first_sentence, parameter
+from ..errors import ParameterError, ReportedError, first_sentence, parameter
 from .picture import Picture
 
 CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm", ".avi": "avi"}
@@ -51,6 +51,14 @@ class Encoding:
     preset: str | None = None
     bit_depth: int | None = None
     audio_codec: str | None = None
+
+    def __post_init__(self):
+        if self.bit_depth not in (None, 8, 10):
+            raise ParameterError(f"{parameter('bit_depth')} {self.bit_depth!r}: 8 or 10 (None: the input's)")
+        if self.crf is not None and (
+            isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 63
+        ):
+            raise ParameterError(f"{parameter('crf')} {self.crf!r}: an integer from 0 to 63")
 
 
 def pixel_format(bit_depth: int) -> str:
