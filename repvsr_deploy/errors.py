@@ -24,6 +24,8 @@ def spell(message: str, flags: dict[str, str]) -> str:
 class Note(str):
     """A warning that may name parameters: as a str it reads `name=`; `spelled` gives a command's words."""
 
+    marked: str
+
     def __new__(cls, marked: str):
         note = super().__new__(cls, spell(marked, {}))
         note.marked = marked
@@ -75,7 +77,7 @@ def require_torch(purpose: str):
     return torch
 
 
-def first_sentence(exc: BaseException) -> str:
+def first_sentence(exc: BaseException | str) -> str:
     """The gist of a library's exception, for the one-line report: its first sentence."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text.split(". ")[0].rstrip(".")

@@ -10,13 +10,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .errors import Note, ParameterError, ReportedError, parameter
 from .video.encoders import Encoding
 from .video.pipeline import StageTimes
+
+if TYPE_CHECKING:
+    from .video.chunked import Staging
+    from .video.segments import FrameIndex, Segment
+    from .video.source import VideoFile
 
 WARMUP = 8  # frames before a segment that prime the state at its seam (benchmarks/chunk_seams.py)
 SEGMENT_SECONDS = (0.1, 3600.0)  # the least length of a segment a run may ask for
@@ -170,7 +175,7 @@ def upscale(
         else:
             _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report)
     finally:
-        if made_out_dir and not any(Path(out_dir).iterdir()):  # nothing written: no empty folder left behind
+        if made_out_dir and out_dir is not None and not any(Path(out_dir).iterdir()):  # none written: none left
             Path(out_dir).rmdir()
     return report.results
 
@@ -221,9 +226,9 @@ def output_paths(
         if len(paths) != 1:
             raise ParameterError(f"{len(paths)} inputs and one {parameter('output')}: give {parameter('out_dir')}")
         return [(paths[0], Path(output))]
-    out_dir = Path(out_dir)
+    folder = Path(out_dir)  # type: ignore[arg-type]  # given: output is None
     jobs = [
-        (path, out_dir / (path.name if path.suffix.lower() in CONTAINERS or path.is_dir() else path.stem + ".mkv"))
+        (path, folder / (path.name if path.suffix.lower() in CONTAINERS or path.is_dir() else path.stem + ".mkv"))
         for path in paths
     ]
     outputs: dict[Path, Path] = {}
@@ -347,7 +352,8 @@ class _Report:
     """The results as inputs end: one input's failure raises; of several, it is kept and said."""
 
     def __init__(self, inputs: int, on_result: Callable[[Upscaled], None] | None):
-        self.inputs, self.on_result, self.results = inputs, on_result, []
+        self.inputs, self.on_result = inputs, on_result
+        self.results: list[Upscaled] = []
 
     def done(self, result: Upscaled) -> None:
         self.results.append(result)
@@ -413,13 +419,13 @@ class _ChunkedInput:
 
     source: Path
     target: Path
-    clip: object
+    clip: VideoFile
     carried: list
-    index: object
-    segments: list
-    staging: object
-    todo: list
-    warnings: list
+    index: FrameIndex
+    segments: list[Segment]
+    staging: Staging
+    todo: list[Segment]
+    warnings: list[Note]
 
 
 def _plan_chunked(source, target, stack, encoding, drop_streams, chunks: Chunks, digest, overwrite) -> _ChunkedInput:
@@ -452,7 +458,7 @@ def _plan_chunked(source, target, stack, encoding, drop_streams, chunks: Chunks,
     )
 
 
-def _fewer_segments(index, segments: list, chunks: Chunks) -> list[str]:
+def _fewer_segments(index, segments: list, chunks: Chunks) -> list[Note]:
     """Why fewer segments than streams run, where they do: a stream left idle is said."""
     if len(segments) >= chunks.streams:
         return []

@@ -25,6 +25,15 @@ class BicubicBackend:
     def zero_state(self, height: int, width: int) -> list:
         return []
 
+    def upload(self, array: np.ndarray) -> np.ndarray:
+        return array
+
+    def load_state(self, arrays: list[np.ndarray]) -> list:
+        return []
+
+    def to_host(self, value: np.ndarray) -> np.ndarray:
+        return value
+
     def run(self, lr: np.ndarray, state: list, feature=None, download: bool = True):
         return bicubic_upscale(lr, self.info.scale), []
 

@@ -85,9 +85,12 @@ class FrameFormat:
 
     @property
     def padded_hw(self) -> tuple[int, int]:
-        return tuple(round_up(size, self.info.size_multiple) for size in self.frame_hw)
+        assert self.frame_hw is not None, "no frame prepared yet"
+        height, width = self.frame_hw
+        return round_up(height, self.info.size_multiple), round_up(width, self.info.size_multiple)
 
     def crop(self, hr: np.ndarray) -> np.ndarray:
+        assert self.frame_hw is not None, "no frame prepared yet"
         height, width = self.frame_hw
         return hr[..., : height * self.info.scale, : width * self.info.scale]
 
@@ -164,6 +167,11 @@ class OwnsBackends:
 
     backends: tuple = ()
     closed = False
+    info: ModelInfo
+
+    def reset(self) -> None:
+        """Start from a fresh state."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Drop the state (its values may hold the runtime's session), then close the backends."""
@@ -234,7 +242,7 @@ class CentredSession(OwnsBackends):
     def reset(self) -> None:
         self._frames = FrameFormat(self.info)
 
-    def upload(self, frame: np.ndarray) -> Any:
+    def upload(self, frame: Any) -> Any:
         raise ReportedError(
             f"model '{self.info.model}' reconstructs the centre of its window: "
             "give it frames on the host, not uploaded ones"
@@ -345,9 +353,8 @@ def open_session(
     """
     kind = backend_for(source) if backend == "auto" else backend_named(backend)
     if options is None:
-        options = {TensorRTOptions: TensorRTOptions(trust_host_code), TorchOptions: TorchOptions(precision)}.get(
-            kind.options
-        )
+        shorthands: dict = {TensorRTOptions: TensorRTOptions(trust_host_code), TorchOptions: TorchOptions(precision)}
+        options = shorthands.get(kind.options)
     return session_over(open_graphs(source, kind.name, device, options), window)
 
 

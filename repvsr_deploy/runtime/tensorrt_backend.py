@@ -184,7 +184,7 @@ class TensorRTBackend:
         for graph in self._graphs.values():
             if graph is not None:
                 graph.destroy()
-        buffers = [*self._state_sets[0], *self._state_sets[1], self._lr, self._lr_host]
+        buffers: list = [*self._state_sets[0], *self._state_sets[1], self._lr, self._lr_host]
         if self.output == "hr":
             buffers += [self._hr, self._hr_host]
         for buffer in buffers:
@@ -213,7 +213,9 @@ class TensorRTBackend:
                 self.graph_fallback = str(exc)
                 self.cuda_graphs = False
             return
-        self._graphs[side].launch(self.stream)
+        graph = self._graphs[side]
+        assert graph is not None
+        graph.launch(self.stream)
 
     def _enqueue(self) -> None:
         if not self.context.execute_async_v3(self.stream.ptr):

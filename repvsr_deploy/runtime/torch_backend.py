@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ReportedError, require_torch
 from ..modelinfo import GraphKind
+
+if TYPE_CHECKING:
+    import torch
 
 
 def load_model(source):
@@ -63,7 +67,7 @@ class TorchBackend:
             raise ReportedError("torch here has no CUDA device (needs an NVIDIA GPU and a CUDA build of torch)")
         return device
 
-    def _tensor(self, shape) -> torch.Tensor:  # noqa: F821
+    def _tensor(self, shape) -> torch.Tensor:
         return self.torch.zeros(shape, dtype=self.dtype, device=self.device).contiguous(
             memory_format=self.memory_format
         )

@@ -65,6 +65,7 @@ def build(onnx_path: Path, engine: Path, settings: BuildSettings, say=print) -> 
     flavor = flavor_named(settings.flavor)
     _check_settings(flavor, settings)
     trt = _library_that_builds(flavor)
+    target: tuple[str, tuple[str, ...]]
     if flavor.builds_on_gpu:
         gpu, capability = cuda.device()
         target = (gpu, (capability,))

@@ -134,7 +134,7 @@ class PinnedArray:
         self.nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
         self.ptr = int(call("cudaMallocHost", self.nbytes))
         raw = (ctypes.c_byte * self.nbytes).from_address(self.ptr)
-        self.array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        self.array = np.frombuffer(memoryview(raw), dtype=dtype).reshape(shape)
 
     def upload(self, device: DeviceBuffer, stream: Stream) -> None:
         kind = runtime().cudaMemcpyKind.cudaMemcpyHostToDevice
@@ -147,7 +147,7 @@ class PinnedArray:
     def free(self) -> None:
         """Unpin and free; `array` is gone with it."""
         if getattr(self, "ptr", None):
-            self.array = None
+            del self.array
             runtime().cudaFreeHost(self.ptr)
             self.ptr = 0
 

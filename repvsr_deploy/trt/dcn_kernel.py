@@ -190,6 +190,8 @@ def _with_exactly_tensorrts_arguments(compiled, arguments: int) -> str:
     params = [line for line in ptx[start:end].split(",") if line.strip()]
     hidden = params[arguments:]
     used = any(f"[{name}_param_{i}]" in ptx for i in range(arguments, len(params)))
-    if hidden and (used or getattr(metadata, "global_scratch_size", 0) or getattr(metadata, "profile_scratch_size", 0)):
+    if hidden and (
+        used or getattr(metadata, "global_scratch_size", None) or getattr(metadata, "profile_scratch_size", None)
+    ):
         raise RuntimeError(f"{name} uses Triton scratch memory, which TensorRT's AOT plugins do not provide")
     return ptx[:start] + ",".join(params[:arguments]) + "\n" + ptx[end:]

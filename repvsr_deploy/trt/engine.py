@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ReportedError
 from . import cuda
@@ -26,10 +27,10 @@ _INVALIDITY = {
 
 @dataclass
 class LoadedEngine:
-    engine: object  # ICudaEngine of the flavour's library
+    engine: Any  # ICudaEngine of the flavour's library
     sidecar: Sidecar
     flavor: Flavor
-    trt: object  # the flavour's library module
+    trt: Any  # the flavour's library module
     gpu: str
     compute_capability: str
 

@@ -25,6 +25,7 @@ class Flavor:
     module: str  # what Python imports
     title: str
     install: str  # how to get it
+    builds_on_gpu: bool  # TensorRT builds for the GPU at hand; TensorRT for RTX ahead of time, anywhere
 
     def import_library(self):
         version, problem = self.version()
@@ -42,6 +43,21 @@ class Flavor:
     def strongly_typed_only(self, trt) -> bool:
         """True where every network is strongly typed: FP16 engines then come from FP16 graphs."""
         raise NotImplementedError
+
+    def network_flags(self, trt, strongly_typed: bool) -> int:
+        """The flags the network is created with."""
+        raise NotImplementedError
+
+    def init_plugins(self, trt, logger) -> None:
+        """Register the plugin creators the parser and the runtime look up."""
+        raise NotImplementedError
+
+    def compute_capabilities(self, trt, text: str) -> tuple[str, ...]:
+        """The GPUs an engine is built for ahead of time (TensorRT for RTX)."""
+        raise ReportedError(f"{parameter('compute_capabilities')}: {self.title} builds for the GPU at hand")
+
+    def set_compute_capabilities(self, trt, config, capabilities: tuple[str, ...]) -> None:
+        """Set them on the build's config (TensorRT for RTX)."""
 
 
 class TensorRT(Flavor):
