@@ -150,16 +150,35 @@ def upscale(
     progress: bool = False,
     on_result: Callable[[Upscaled], None] | None = None,
 ) -> list[Upscaled]:
-    """Upscale `inputs` (video files or folders of images) x4: one into `output` (a video file, or a
-    folder, which gets PNG images), or each into `out_dir` under its own name (a suffix of no video
-    container written becomes .mkv). Each frame keeps its time; colour, bit depth, rotation and pixel
-    shape are carried; audio and subtitles are copied with their tags (less `drop_streams`: indexes,
-    or "audio", "subtitle"), cut to the frames upscaled. An output appears whole when done, or not
-    at all; an existing one is replaced only with `overwrite`.
+    """Upscale videos or folders of images x4, as `repvsr-upscale` does.
 
-    One input: its failure raises. Several: all must exist before any work; then one failing is kept
-    in its result (`error`) and the others go on. `on_result` sees each result as its input ends;
-    `progress`: a frame counter on standard error."""
+    Each frame keeps its time; colour, bit depth, rotation and pixel shape are carried; audio and
+    subtitles are copied with their tags, cut to the frames upscaled. An output appears whole when
+    done, or not at all. One input: its failure raises. Several: all must exist before any work;
+    then one failing is kept in its result (`Upscaled.error`) and the others go on.
+
+    Args:
+        inputs: A video file or a folder of images, or several.
+        output: Where one input goes: a video file (.mp4, .mkv, .mov, .webm, .avi) or a folder, which
+            gets PNG images.
+        out_dir: Where each of several inputs goes, under its own name (a suffix of no video
+            container written becomes .mkv).
+        model: What upscales (`Model`; the default: the demo on the fastest backend present).
+        encoding: The output video's encoder, quality, bit depth and audio encoder (`Encoding`).
+        select: Which frames of each input, and how they are read (`Selection`).
+        chunks: Run each video in segments cut at keyframes, as streams of one batch (`Chunks`).
+        ray: Run the chunks on a Ray cluster (`RayCluster`; needs `chunks`).
+        drop_streams: Input streams left out: their indexes, or "audio", "subtitle".
+        overwrite: Replace an output that exists (a file, or a folder that is not empty).
+        progress: A frame counter on standard error.
+        on_result: Called with each input's result as the input ends.
+
+    Returns:
+        An `Upscaled` per input, in the order they ended.
+
+    Raises:
+        ParameterError: Options that do not go together, or out of range.
+        ReportedError: The one input, or an output, that cannot be read or written."""
     jobs = output_paths(inputs, output, out_dir)
     _check_options(model, select, chunks, ray)
     digest = _model_digest(model_file(model)) if chunks else None
@@ -183,10 +202,20 @@ def upscale(
 def upscaled_frames(
     source: Path | str, model: Model = Model(), select: Selection = Selection(), dtype=np.uint8
 ) -> Iterator[TimedFrame]:
-    """The HR frames of one input, in order, with their times in seconds from the first frame
-    selected (at 0, as an output file has them); `dtype`: uint8 or uint16 levels. The model and the
-    input are released when the frames end or the generator is closed
-    (`contextlib.closing` it where it may not be read to its end)."""
+    """The HR frames of one input, in order, with their times, for a program that does its own I/O.
+
+    The model and the input are released when the frames end or the generator is closed
+    (`contextlib.closing` it where it may not be read to its end).
+
+    Args:
+        source: A video file or a folder of images.
+        model: What upscales (`Model`).
+        select: Which frames, and how they are read (`Selection`).
+        dtype: The frames' levels: `numpy.uint8` or `numpy.uint16`.
+
+    Yields:
+        `TimedFrame`: RGB [H, W, 3] levels, and when the frame shows and for how long, in seconds
+        from the first frame selected (at 0, as an output file has it)."""
     from .video.scenes import SceneCuts
     from .video.source import open_source
     from .video.upscale import upscale_frames

@@ -99,10 +99,26 @@ def export_verified(
     io: str = "float",
     say: Callable[[str], None] = lambda line: None,
 ) -> ExportReport:
-    """Export `model`'s fused step graph(s) to `output` (fp16: `precision_path`), verify each against
-    `model` as it is (the training form, if it is unfused) over `frames` frames of `hw`, and keep
-    them only if every step is within its `limit`; else ReportedError, and nothing is written. `io`:
-    frames as float, or as uint8 / uint16 levels (`ModelInfo.io`). `say`: each stage as it starts."""
+    """Export a model's fused step graph(s), verified, as `repvsr-export --onnx` does.
+
+    Each graph is checked against `model` as it is (the training form, if it is unfused), step by
+    step on the same state, and kept only if every step is within its limit; else nothing is written.
+
+    Args:
+        model: The model (a registry model, trained or not).
+        output: The fp32 graph's path (fp16 beside it: `precision_path`).
+        precisions: "fp32", "fp16", or both.
+        dcn: How deformable convolutions are lowered: "standard", "portable" or "plugin".
+        frames: Frames the check runs (default 8; 10 for bidirectional models).
+        hw: The (height, width) of the check's LR frames.
+        io: Frames as "float", or as "uint8" / "uint16" levels.
+        say: Called with each stage as it starts.
+
+    Returns:
+        An `ExportReport`: the files and each graph's check.
+
+    Raises:
+        ReportedError: A graph that differs from the model by more than its limit."""
     output = Path(output)
     model = model.eval()
     frames = frames or (10 if isinstance(model, BidirectionalVSRModel) else 8)

@@ -341,16 +341,22 @@ def open_session(
     precision: str = "fp32",
     options=None,
 ):
-    """A session on a TensorRT engine (`.plan`, `.engine`), an exported graph (`.onnx`: onnxruntime),
-    an OpenVINO IR model (`.xml`), or a model or checkpoint (torch): the rule of `backends`. Use it in a
-    `with` block (or `close()` it): it owns what its backends hold.
+    """A session over a model file: use it in a `with` block (or `close()` it), for it owns what
+    its backends hold.
 
-    backend: "auto" (by what `source` is) or a name in `backends.BACKENDS`; device: "auto",
-    "cpu" or "cuda". Bidirectional models give a ClipSession over windows of `window` frames.
-    `trust_host_code`: run version-compatible engines, which carry executable host code.
-    `precision`: the torch backend's (graphs and engines have their own).
-    `options`: the backend's options object instead (TensorRTOptions, TorchOptions; see backends).
-    """
+    Args:
+        source: A TensorRT engine (`.plan`, `.engine`), an exported graph (`.onnx`: onnxruntime), an
+            OpenVINO IR model (`.xml`), or a model or checkpoint (torch): the rule of `backends`.
+        backend: "auto" (by what `source` is) or a name in `backends.BACKENDS`.
+        device: "auto", "cpu" or "cuda".
+        window: The clip windows of a bidirectional model (a `ClipSession`).
+        trust_host_code: Run version-compatible engines, which carry executable host code.
+        precision: The torch backend's (graphs and engines have their own).
+        options: The backend's options object instead (`TensorRTOptions`, `TorchOptions`).
+
+    Returns:
+        A `Session` (streaming models), `CentredSession` (centred windows) or `ClipSession`
+        (bidirectional models)."""
     kind = backend_for(source) if backend == "auto" else backend_named(backend)
     if options is None:
         shorthands: dict = {TensorRTOptions: TensorRTOptions(trust_host_code), TorchOptions: TorchOptions(precision)}

@@ -109,8 +109,17 @@ class StreamBatch(OwnsBackends):
 
 
 def open_streams(source, backend: str = "auto", device: str = "auto", options=None) -> StreamBatch:
-    """A StreamBatch over the step graph at `source` (opened as `open_graphs` opens it); use it in a
-    `with` block. A model without a step graph (bidirectional) is refused in one line."""
+    """Many independent streams of one streaming model, run as one batch of its step graph; use it
+    in a `with` block. A model without a step graph (bidirectional) is refused in one line.
+
+    Args:
+        source: The step graph, engine or checkpoint (opened as `open_graphs` opens it).
+        backend: "auto" (by what `source` is) or a name in `backends.BACKENDS`.
+        device: "auto", "cpu" or "cuda".
+        options: The backend's options object (`TensorRTOptions`, `TorchOptions`).
+
+    Returns:
+        A `StreamBatch`."""
     *others, last = open_graphs(source, backend, device, options).values()
     close_all(others)  # a bidirectional model's backward graph: its forward graph is refused below
     return StreamBatch(last)
