@@ -212,11 +212,21 @@ def test_the_entry_points_document_every_parameter_as_the_docs_render_them():
     """Google-style sections (mkdocstrings shows them as tables): each parameter named in Args."""
     import inspect
 
+    from repvsr_deploy.bench.flops import count_flops
+    from repvsr_deploy.data.training_sets import open_training_data
     from repvsr_deploy.export.verified import export_verified
+    from repvsr_deploy.models import build_model, count_params, fuse, load_checkpoint
+    from repvsr_deploy.runtime.backends import fastest_backend, open_graphs
     from repvsr_deploy.runtime.session import open_session
     from repvsr_deploy.runtime.streams import open_streams
+    from repvsr_deploy.train.run import train_model
 
-    for function in (repvsr_deploy.upscale, repvsr_deploy.upscaled_frames, open_session, open_streams, export_verified):
+    entry_points = (
+        repvsr_deploy.upscale, repvsr_deploy.upscaled_frames, open_session, open_streams, open_graphs,
+        fastest_backend, export_verified, build_model, fuse, load_checkpoint, count_params, count_flops,
+        train_model, open_training_data,
+    )  # fmt: skip
+    for function in entry_points:
         doc = inspect.getdoc(function)
         args = doc.split("Args:\n", 1)[1].split("\n\n", 1)[0]
         documented = set(re.findall(r"^    (\w+):", args, re.M))

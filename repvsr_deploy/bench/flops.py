@@ -29,8 +29,16 @@ _PAPER_MAPPING = {torch.ops.aten.convolution: _conv_flop_paper, torch.ops.aten._
 
 
 def count_flops(model: VSRModel, lr_hw: tuple[int, int], convention: str = "paper") -> int:
-    """FLOPs per frame on an LR frame of `lr_hw` = (H, W): one `step`, or for a bidirectional model one
-    backward and one forward step. Counted on the meta device (no compute)."""
+    """FLOPs per frame: one `step`, or for a bidirectional model one backward and one forward step,
+    counted on the meta device (no compute).
+
+    Args:
+        model: A registry model.
+        lr_hw: The LR frame's (height, width).
+        convention: "paper" (the papers' tables' way of counting) or "exact".
+
+    Returns:
+        FLOPs for one frame."""
     return sum(flops_by_operator(model, lr_hw, convention).values())
 
 

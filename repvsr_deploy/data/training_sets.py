@@ -152,8 +152,17 @@ def detect(root: Path) -> str:
 def open_training_data(
     roots: list[Path], dataset: str = "auto", lr: Path | None = None, official_lr: bool = False, max_frames=None
 ) -> TrainingData:
-    """The index of the data under `roots`. `lr`: precomputed LR frames under the same names;
-    `official_lr`: use a data set's own LR frames (REDS's bicubic X4) where it has them."""
+    """The index of a training data set, frames read only when a clip needs them.
+
+    Args:
+        roots: Its folders (REDS, Vimeo-90K, a BasicSR LMDB, folders of frames or videos).
+        dataset: "auto" (by the layout) or reds, vimeo90k, lmdb, folders.
+        lr: Precomputed LR frames under the same names.
+        official_lr: Use a data set's own LR frames (REDS's bicubic X4) where it has them.
+        max_frames: Read at most this many frames of each sequence.
+
+    Returns:
+        A `TrainingData`."""
     roots = [Path(r) for r in roots]
     for root in roots:
         if not root.is_dir():

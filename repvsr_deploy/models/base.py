@@ -115,5 +115,11 @@ class BidirectionalVSRModel(VSRModel):
 
 
 def count_params(model: nn.Module) -> int:
-    """Its parameters (not its buffers), as both papers' tables count them."""
+    """Parameters, as both papers' tables count them.
+
+    Args:
+        model: Any torch module.
+
+    Returns:
+        The number of its parameters (not its buffers)."""
     return sum(p.numel() for p in model.parameters())

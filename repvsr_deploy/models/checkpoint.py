@@ -23,7 +23,12 @@ FORMAT = "repvsr-deploy/checkpoint-v1"
 
 
 def save_checkpoint(model: VSRModel, path, training: dict | None = None) -> None:
-    """`training`: what resuming needs (iteration, optimizer state, ...); loading the model ignores it."""
+    """Save a model as a self-describing checkpoint (loads with `torch.load(..., weights_only=True)`).
+
+    Args:
+        model: A registry model, fused or not.
+        path: The file, written whole or not at all.
+        training: What resuming needs (iteration, optimizer state, ...); loading the model ignores it."""
     payload = {
         "format": FORMAT,
         "model": model.name,
@@ -43,7 +48,17 @@ def save_checkpoint(model: VSRModel, path, training: dict | None = None) -> None
 
 
 def load_checkpoint(path, expect_model: str | None = None) -> VSRModel:
-    """The model a checkpoint describes, in eval mode; `expect_model` guards against the wrong file."""
+    """The model a checkpoint describes.
+
+    Args:
+        path: A checkpoint `save_checkpoint` or `repvsr-train` wrote.
+        expect_model: The registry name it must hold (a guard against the wrong file).
+
+    Returns:
+        The model, in eval mode.
+
+    Raises:
+        ReportedError: A file that is no checkpoint of ours, or of another model."""
     path = Path(path)
     payload = read_weights_only(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

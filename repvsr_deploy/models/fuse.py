@@ -9,7 +9,14 @@ from .blocks import RepBlock
 
 
 def fuse(model: VSRModel) -> VSRModel:
-    """A new deploy-form model with no `RepBlock` left; the original is untouched. Idempotent."""
+    """The deploy form of a model: every re-parameterizable block (SRMB, FNMB, RCB) one plain
+    convolution, computing what the training form computes.
+
+    Args:
+        model: A model in training form (or fused already: fusing is idempotent).
+
+    Returns:
+        A new model; `model` is untouched."""
     deployed = copy.deepcopy(model)
     _replace_rep_blocks(deployed)
     deployed.fused = True

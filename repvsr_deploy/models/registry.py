@@ -37,7 +37,18 @@ def model_names() -> list[str]:
 
 
 def build_model(name: str, **overrides) -> VSRModel:
-    """The named model with its preset, changed by `overrides` (which a checkpoint records)."""
+    """The named model with its preset, in training form (multi-branch blocks).
+
+    Args:
+        name: A registry name (`model_names()`): repvsr, ksnet-uni, ksnet-bi, frvsr, ...
+        overrides: Its constructor's options to change (a checkpoint records them), each checked
+            against the type of its default and sane bounds.
+
+    Returns:
+        The model, its weights freshly initialised.
+
+    Raises:
+        ReportedError: An unknown name or option, or a model too large to allocate."""
     factory = _FACTORIES.get(name) if isinstance(name, str) else None
     if factory is None:
         raise ReportedError(f"unknown model '{name}' (known: {', '.join(model_names())})")

@@ -271,9 +271,17 @@ def backend_named(name: str) -> BackendKind:
 
 
 def open_graphs(source, backend: str = "auto", device: str = "auto", options=None) -> dict:
-    """{GraphKind: Backend} for all graphs of the model at `source` (see the module docstring);
-    `options`: the backend's options object, or None for its defaults. The caller closes them
-    (`close_all`), or a session over them does."""
+    """The backends of all graphs of a model, without a session; the caller closes them
+    (`close_all`, `closing_all`), or a session over them does.
+
+    Args:
+        source: An engine, graph, OpenVINO model or checkpoint (the rule of the module docstring).
+        backend: "auto" (by what `source` is) or a name in `BACKENDS`.
+        device: "auto", "cpu" or "cuda".
+        options: The backend's options object, or None for its defaults.
+
+    Returns:
+        {GraphKind: Backend}."""
     kind = backend_for(source) if backend == "auto" else backend_named(backend)
     if device not in DEVICES:
         raise ReportedError(f"unknown device '{device}' (known: {', '.join(DEVICES)})")
@@ -298,8 +306,13 @@ def backends_taking(lowering: str) -> str:
 
 
 def fastest_backend(engines: bool = True) -> tuple[str, str]:
-    """(backend, device) of the fastest that runs here, in SPEED_ORDER; without `engines`, none that
-    needs an engine build (TensorRT's)."""
+    """The fastest backend that runs here, in `SPEED_ORDER`.
+
+    Args:
+        engines: Whether backends that need an engine build (TensorRT's) count.
+
+    Returns:
+        (backend name, device)."""
     for name, device in SPEED_ORDER:
         if (engines or name not in TENSORRT_BACKENDS) and BACKENDS[name].problem(device) is None:
             return name, device

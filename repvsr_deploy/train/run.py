@@ -83,8 +83,16 @@ def train_model(
     report: Callable[[Progress], None] = lambda p: None,
     start: Callable[[int, int], None] = lambda first, total: None,
 ) -> TrainResult:
-    """Train `options.model` as `options` say. `say`: lines describing the run (rank 0);
-    `start(first, total)`: before the first iteration; `report`: after each."""
+    """Train a model as `repvsr-train` does (under torchrun too).
+
+    Args:
+        options: What to train, on what, how long, and where it goes (`TrainOptions`).
+        say: Called with each line describing the run (rank 0).
+        report: Called after each iteration with its `Progress`.
+        start: Called with (first iteration, last iteration) before the first.
+
+    Returns:
+        A `TrainResult`: the checkpoint, the best validation's weights, the logs, the iteration reached."""
     _check(options)
     device = _device(options.device)
     processes = distributed.join(device)
