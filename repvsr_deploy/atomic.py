@@ -28,9 +28,10 @@ def writable_directory(directory) -> Path:
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        in_the_way = next(p for p in (directory, *directory.parents) if p.exists() and not p.is_dir())
-        raise ReportedError(f"{directory}: cannot write there ({in_the_way} is a file, not a folder)") from None
+    except (FileExistsError, NotADirectoryError) as exc:
+        in_the_way = next((p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{in_the_way} is a file, not a folder" if in_the_way else exc.strerror  # else a dangling link
+        raise ReportedError(f"{directory}: cannot write there ({why})") from None
     except OSError as exc:
         raise ReportedError(f"{directory}: cannot write there ({exc.strerror})") from None
     try:  # a file made and removed: what permissions, read-only mounts and /proc-like trees allow

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from .atomic import writable_directory
 from .errors import Note, ParameterError, ReportedError, parameter
 from .video.encoders import Encoding
 from .video.pipeline import StageTimes
@@ -181,12 +182,14 @@ def upscale(
         ReportedError: The one input, or an output, that cannot be read or written."""
     jobs = output_paths(inputs, output, out_dir)
     _check_options(model, select, chunks, ray)
+    if isinstance(drop_streams, str):  # one name, not its letters
+        drop_streams = (drop_streams,)
     digest = _model_digest(model_file(model)) if chunks else None
     if chunks and model.path and _is_engine(model):
         _check_engine_streams(Path(model.path), chunks.streams)
     made_out_dir = out_dir is not None and not Path(out_dir).exists()
     if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        writable_directory(out_dir)
     report = _Report(len(jobs), on_result)
     try:
         if ray is not None:
@@ -220,6 +223,9 @@ def upscaled_frames(
     from .video.source import open_source
     from .video.upscale import upscale_frames
 
+    _check_options(model, select, None, None)
+    if np.dtype(dtype) not in (np.uint8, np.uint16):
+        raise ParameterError(f"{parameter('dtype')} {np.dtype(dtype)}: uint8 or uint16 levels")
     times: deque = deque()
     with (
         open_model(model) as session,
@@ -572,7 +578,11 @@ def _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray: Ra
                     )
                 )
         for key, item in planned.items():
-            if key in errors:
-                report.failed(item.source, item.target, ReportedError(errors[key]))
-            else:
-                report.done(_join_chunked(item, encoding, None, warnings=warnings))
+            try:
+                if key in errors:
+                    raise ReportedError(errors[key])
+                result = _join_chunked(item, encoding, None, warnings=warnings)
+            except ReportedError as exc:
+                report.failed(item.source, item.target, exc)
+                continue
+            report.done(result)

@@ -232,3 +232,19 @@ def test_the_entry_points_document_every_parameter_as_the_docs_render_them():
         documented = set(re.findall(r"^    (\w+):", args, re.M))
         assert documented == set(inspect.signature(function).parameters), function.__name__
         assert "Returns:" in doc or "Yields:" in doc, function.__name__
+
+
+def test_what_a_python_caller_may_get_wrong_is_one_clear_error(vfr_clip, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    with pytest.raises(ReportedError, match=f"{re.escape(str(a_file))} is a file, not a folder"):
+        repvsr_deploy.upscale([vfr_clip], out_dir=a_file, model=MODEL)
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ReportedError, match="cannot write there"):
+        repvsr_deploy.upscale(vfr_clip, tmp_path / "dangling" / "sub" / "out.mp4", model=MODEL)
+    with pytest.raises(ParameterError, match="bicubic= is no model: it takes no model file"):
+        next(repvsr_deploy.upscaled_frames(vfr_clip, Model(GRAPH, bicubic=True)))
+    with pytest.raises(ParameterError, match="dtype= float32: uint8 or uint16 levels"):
+        next(repvsr_deploy.upscaled_frames(vfr_clip, MODEL, dtype=np.float32))
+    (result,) = repvsr_deploy.upscale(vfr_clip, tmp_path / "silent.mp4", model=MODEL, drop_streams="audio")
+    assert result.carried == 0 and result.frames == 12  # one name, not its letters

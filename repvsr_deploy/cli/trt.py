@@ -6,7 +6,7 @@ import click
 
 from ..errors import ReportedError, first_sentence
 from ..modelinfo import MAX_STREAMS, PRECISIONS
-from .errors import debug_option, run_command
+from .errors import command_flags, debug_option, run_command
 from .options import FiniteRange, FrameSize
 
 trust_option = click.option(
@@ -126,7 +126,7 @@ def info_command(engine_path, trust_host_code):
     try:
         loaded = load_engine(engine_path, trust_host_code)
     except ReportedError as exc:
-        click.echo(f"  not loaded here: {exc}")
+        click.echo(f"  not loaded here: {exc.spelled(command_flags(trt_command))}")
         return
     click.echo("\n".join(describe_engine(loaded)))
 

@@ -45,26 +45,24 @@ class BicubicBackend:
 
 
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
-    """Float frames [..., H, W] -> [..., H*scale, W*scale], clipped to [0, 1]: along the rows, then
-    the columns."""
-    up = _along(_along(lr.astype(np.float32, copy=False), -2, scale), -1, scale)
-    return np.clip(up, 0, 1)
+    """Float frames [..., H, W] -> [..., H*scale, W*scale], clipped to [0, 1]: one matrix product
+    along the rows, one along the columns."""
+    height, width = lr.shape[-2:]
+    rows, columns = _interpolation(height, scale), _interpolation(width, scale)
+    return np.clip(rows @ lr.astype(np.float32, copy=False) @ columns.T, 0, 1)
 
 
-def _along(x: np.ndarray, axis: int, scale: int) -> np.ndarray:
-    """`x` upsampled by `scale` along `axis`: each output sample a cubic mix of the four inputs
-    around its centre, mapped back as (o + 0.5) / scale - 0.5."""
-    size = x.shape[axis]
+def _interpolation(size: int, scale: int) -> np.ndarray:
+    """The [size*scale, size] matrix upsampling by `scale`: each output sample a cubic mix of the
+    four inputs around its centre, mapped back as (o + 0.5) / scale - 0.5, borders repeated."""
     centre = (np.arange(size * scale, dtype=np.float64) + 0.5) / scale - 0.5
     first = np.floor(centre)
     t = (centre - first).astype(np.float32)
-    taps = np.clip(first.astype(np.int64)[:, None] + np.arange(-1, 3), 0, size - 1)  # borders repeated
+    taps = np.clip(first.astype(np.int64)[:, None] + np.arange(-1, 3), 0, size - 1)
     weights = _cubic(np.stack([t + 1, t, 1 - t, 2 - t], axis=1))
-    gathered = np.take(x, taps, axis=axis)  # the axis becomes (outputs, 4)
-    shape = [1] * gathered.ndim
-    axis = axis % x.ndim
-    shape[axis], shape[axis + 1] = weights.shape
-    return np.sum(gathered * weights.reshape(shape), axis=axis + 1, dtype=np.float32)
+    matrix = np.zeros((size * scale, size), np.float32)
+    np.add.at(matrix, (np.arange(size * scale)[:, None], taps), weights)  # repeated border taps add up
+    return matrix
 
 
 def _cubic(d: np.ndarray) -> np.ndarray:

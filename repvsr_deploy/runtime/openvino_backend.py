@@ -14,7 +14,7 @@ in the runtime instead (OpenVINO's MakeStateful: ReadValue/Assign) measured no f
 
 from __future__ import annotations
 
-import functools
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +37,22 @@ def import_openvino():
     return openvino
 
 
-@functools.cache
+_CORE_LOCK = threading.Lock()
+_core = None
+
+
 def openvino_core():
     """The process's one `ov.Core`, kept for its life. Each Core loads a CPU plugin of its own, which
     gives the thread a signal stack of its own and, released, puts back the stack it found, even one
     that a Core released before it has freed (OpenVINO 2026.4): two Cores released in the order they
     were made leave the main thread a freed signal stack, and the next signal Python handles there
-    (Ctrl-C, SIGTERM, the SIGCHLD handler torch's DataLoader installs) ends the process with SIGSEGV."""
-    return import_openvino().Core()
+    (Ctrl-C, SIGTERM, the SIGCHLD handler torch's DataLoader installs) ends the process with SIGSEGV.
+    NNCF makes Cores of its own while it quantizes; each is released before the next is made."""
+    global _core
+    with _CORE_LOCK:
+        if _core is None:
+            _core = import_openvino().Core()
+        return _core
 
 
 def _config(ov, precision: str) -> dict:

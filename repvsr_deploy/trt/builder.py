@@ -88,7 +88,7 @@ def _library_that_builds(flavor: Flavor):
         if not others:
             raise
         hint = f"{others[0].title} builds engines on this machine: {parameter('flavor')} {others[0].name}"
-        raise ReportedError(f"{exc.spelled({})}; {hint}") from None
+        raise ReportedError(f"{exc.args[0]}; {hint}") from None
 
 
 def _check_settings(flavor: Flavor, settings: BuildSettings) -> None:

@@ -72,7 +72,7 @@ class SegmentWorker:
             try:
                 self.batch = open_streams(self.model.path, self.model.backend, self.model.device)
             except ReportedError as exc:
-                problem = str(exc)
+                problem = exc.args[0]  # as raised: its parameters still marked, for the command to spell
         return node, problem
 
     def run(self, group: SegmentGroup, encoding: Encoding) -> int:
@@ -184,8 +184,9 @@ class RayWorkers:
                 if not self.idle and not running:  # no worker left: one more (a lost node's share waits for room)
                     self.idle = self._new_workers(1)
             except RayTaskError as exc:  # the input's own error (e.g. a corrupt packet): the others go on
-                cause = exc.cause if isinstance(exc.cause, ReportedError) else exc
-                failed[group.key] = str(cause).strip().splitlines()[-1]
+                cause = exc.cause
+                text = cause.args[0] if isinstance(cause, ReportedError) else str(exc).strip().splitlines()[-1]
+                failed[group.key] = text  # a ReportedError's as raised: its parameters still marked
                 self.idle.append(worker)
         return failed
 
