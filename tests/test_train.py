@@ -500,3 +500,14 @@ def test_a_model_whose_output_lags_is_measured_against_the_frames_it_gives():
     loss, _ = compute_loss(KSNET, lambda lr: lagging, gt[..., ::4, ::4], gt, delay=2)
     assert float(loss) == pytest.approx(1e-3)  # Charbonnier's floor: every pair exact
     assert float(compute_loss(KSNET, lambda lr: lagging, gt[..., ::4, ::4], gt)[0]) > 0.1
+
+
+def test_each_model_registers_the_recipe_it_trains_with():
+    """RepVSR's for the frame-recurrent models it re-parameterises or compares with (FRVSR, TecoGAN),
+    KSNet's for the others, as the papers train them: on the model, not in a list of names."""
+    from repvsr_deploy.models import model_names
+    from repvsr_deploy.train.recipes import recipe_for
+
+    recipes = {name: recipe_for(name).name for name in model_names()}
+    assert {name for name, recipe in recipes.items() if recipe == "repvsr"} == {"repvsr", "frvsr", "tecogan"}
+    assert set(recipes.values()) == {"repvsr", "ksnet"}

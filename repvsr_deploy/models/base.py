@@ -22,6 +22,7 @@ class VSRModel(nn.Module):
     state_specs: tuple[StateSpec, ...] = ()
     graphs: GraphSet = STREAMING  # what it exports
     registered_name: str = ""  # set by @register_model
+    training_recipe: str = "ksnet"  # the paper recipe it trains with (train.recipes): KSNet's, for most
 
     def __init__(self):
         super().__init__()

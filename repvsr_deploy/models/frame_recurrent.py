@@ -16,6 +16,8 @@ from .warp import flow_warp, upsample_flow
 class FrameRecurrentVSR(VSRModel):
     """State: the previous LR frame and the previous HR estimate."""
 
+    training_recipe = "repvsr"  # RepVSR's, FRVSR's and TecoGAN's (RepVSR §3.3)
+
     state_specs = (StateSpec("lr_prev", channels=3, scale=1), StateSpec("hr_prev", channels=3, scale=4))
 
     def __init__(self, flownet: nn.Module, srnet: nn.Module):

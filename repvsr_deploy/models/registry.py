@@ -32,6 +32,13 @@ def register_model(name: str):
     return register
 
 
+def model_class(name: str):
+    """The class (or factory) registered under `name`."""
+    if name not in _FACTORIES:
+        raise ReportedError(f"unknown model '{name}' (known: {', '.join(model_names())})")
+    return _FACTORIES[name]
+
+
 def model_names() -> list[str]:
     return sorted(_FACTORIES)
 

@@ -61,8 +61,11 @@ VIMEO_CLIP = 7  # frames of a Vimeo-90K septuplet
 
 
 def recipe_for(model_name: str, dataset: str = "") -> Recipe:
-    """The paper's recipe for `model_name`, as it trains on `dataset` (reds, vimeo90k, ...)."""
-    recipe = REPVSR if model_name in ("repvsr", "frvsr", "tecogan") else KSNET
+    """The paper's recipe the model registers (`VSRModel.training_recipe`), as it trains on
+    `dataset` (reds, vimeo90k, ...)."""
+    from ..models.registry import model_class
+
+    recipe = {"repvsr": REPVSR, "ksnet": KSNET}[model_class(model_name).training_recipe]
     if dataset == "vimeo90k":
         recipe = replace(recipe, clip_frames=min(recipe.clip_frames, VIMEO_CLIP))
     if recipe.name == "ksnet" and dataset == "reds":
