@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.degrade import bicubic_upscale, degrade
+from .data.degrade import degrade
 from .data.sequences import crop_to_multiple, frames_8bit, list_sequences, sequence_file
 from .errors import ReportedError
 from .metrics import psnr, ssim
+from .runtime.bicubic_backend import bicubic_upscale
 from .video.source import open_source
 from .video.upscale import to_uint8, upscale_frames
 
@@ -157,8 +158,8 @@ def through(session) -> Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]]:
 def bicubic(frames: Iterator[np.ndarray], scale: int = 4) -> Iterator[np.ndarray]:
     """uint8 LR frames -> their bicubic x4, uint8 (computed in float64)."""
     for lr in frames:
-        up = bicubic_upscale(torch.from_numpy(lr).permute(2, 0, 1)[None].double() / 255, scale)
-        yield to_uint8(up[0].permute(1, 2, 0).numpy())
+        up = bicubic_upscale(lr.transpose(2, 0, 1).astype(np.float64) / 255, scale)
+        yield to_uint8(up.transpose(1, 2, 0))
 
 
 def averages(scores: list[Score]) -> list[Score]:

@@ -184,9 +184,12 @@ def upscale(
     _check_options(model, select, chunks, ray)
     if isinstance(drop_streams, str):  # one name, not its letters
         drop_streams = (drop_streams,)
-    digest = _model_digest(model_file(model)) if chunks else None
-    if chunks and model.path and _is_engine(model):
-        _check_engine_streams(Path(model.path), chunks.streams)
+    digest = None
+    if chunks:  # what the model is decides what an interrupted run's segments are
+        path, backend, _ = resolved_model(model)
+        digest = _model_digest(path)
+        if backend.startswith("tensorrt"):
+            _check_engine_streams(path, chunks.streams)
     made_out_dir = out_dir is not None and not Path(out_dir).exists()
     if out_dir is not None:
         writable_directory(out_dir)
@@ -291,13 +294,6 @@ def carried_streams(streams: list, dropped: Sequence[str]) -> list:
     return [s for s in streams if str(s.index) not in dropped and s.type not in dropped]
 
 
-def model_file(model: Model) -> Path:
-    """The model file a run reads (the demo's when none is given)."""
-    from .demo import demo_model
-
-    return Path(model.path) if model.path else demo_model()[0]
-
-
 def resolved_model(model: Model) -> tuple[Path, str, str]:
     """(model file, backend name, device): the demo's on the fastest backend present where no file is given."""
     from .runtime.backends import backend_for
@@ -350,13 +346,6 @@ def _check_options(model: Model, select: Selection, chunks: Chunks | None, ray: 
         raise ParameterError(
             f"{parameter('ray')} runs videos in segments: give {parameter('chunks')} (the streams of each worker's batch)"
         )
-
-
-def _is_engine(model: Model) -> bool:
-    from .runtime.backends import backend_for
-
-    name = backend_for(model.path).name if model.backend == "auto" else model.backend
-    return name.startswith("tensorrt")
 
 
 def _check_engine_streams(engine: Path, streams: int) -> None:

@@ -185,11 +185,16 @@ def test_openvino_sessions_closed_in_the_order_they_opened_leave_signals_handled
 
 
 def test_the_bicubic_backend_is_torchs_bicubic_without_torch():
-    from repvsr_deploy.data.degrade import bicubic_upscale as torch_bicubic
     from repvsr_deploy.runtime.bicubic_backend import bicubic_upscale
+
+    def torch_bicubic(lr, scale):
+        up = torch.nn.functional.interpolate(lr.reshape(-1, *lr.shape[-3:]), scale_factor=scale, mode="bicubic")
+        return up.clamp(0, 1).reshape(*lr.shape[:-2], *up.shape[-2:])
 
     for shape in ((1, 3, 17, 23), (3, 1, 5), (3, 2, 1)):  # borders on every side, sides of 1 and 2 pixels
         lr = np.random.default_rng(0).random(shape, dtype=np.float32)
         expected = torch_bicubic(torch.from_numpy(lr), 4).numpy()
         assert bicubic_upscale(lr, 4).shape == expected.shape
         assert np.abs(bicubic_upscale(lr, 4) - expected).max() < 1e-6
+        double = torch_bicubic(torch.from_numpy(lr).double(), 4).numpy()
+        assert np.abs(bicubic_upscale(lr.astype(np.float64), 4) - double).max() < 1e-12  # repvsr-eval's

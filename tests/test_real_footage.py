@@ -30,7 +30,6 @@ from footage import (
 )
 from helpers import BIN, run_cli
 
-from repvsr_deploy.data.degrade import bicubic_upscale
 from repvsr_deploy.video.encoders import x264_capabilities
 from repvsr_deploy.video.picture import ContentLight, MasteringDisplay
 
@@ -46,7 +45,8 @@ def upscale(*args):
 def bicubic_levels(frames: np.ndarray) -> np.ndarray:
     """The x4 bicubic of decoded frames, at their depth: what `--bicubic` must give, colours and all."""
     top = np.iinfo(frames.dtype).max
-    up = bicubic_upscale(torch.from_numpy(frames.astype(np.float32) / top).permute(0, 3, 1, 2))
+    lr = torch.from_numpy(frames.astype(np.float32) / top).permute(0, 3, 1, 2)  # torch's own, as the reference
+    up = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
     return (up.permute(0, 2, 3, 1).numpy() * top + 0.5).astype(frames.dtype)
 
 

@@ -39,10 +39,3 @@ def degrade(hr: Tensor, kind: str = "bd", scale: int = 4) -> Tensor:
     else:
         raise ValueError(f"unknown degradation '{kind}' (known: {', '.join(DEGRADATIONS)})")
     return lr.clamp(0, 1).reshape(*shape[:-2], *lr.shape[-2:])
-
-
-def bicubic_upscale(lr: Tensor, scale: int = 4) -> Tensor:
-    """The reference every VSR table starts from."""
-    shape = lr.shape
-    up = F.interpolate(lr.reshape(-1, 3, *shape[-2:]), scale_factor=scale, mode="bicubic", align_corners=False)
-    return up.clamp(0, 1).reshape(*shape[:-2], *up.shape[-2:])

@@ -4,7 +4,7 @@ session (frame contract, padding, cropping) and the same video pipeline as a mod
 `repvsr-upscale --bicubic` uses it to give the baseline beside a model's output, and the cost of the
 pipeline around a model (decoding, colour conversion, encoding). The interpolation is torch's
 `interpolate(mode="bicubic")` (a = -0.75, half-pixel centres, borders repeated, as `repvsr-eval`'s
-bicubic row), written in numpy so that the runtime path needs no torch.
+bicubic row, which this function computes too), written in numpy so that the runtime path needs no torch.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ class BicubicBackend:
 
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
     """Float frames [..., H, W] -> [..., H*scale, W*scale], clipped to [0, 1]: one matrix product
-    along the rows, one along the columns."""
+    along the rows, one along the columns, in float64 for float64 frames, else float32."""
+    dtype = np.float64 if lr.dtype == np.float64 else np.float32
     height, width = lr.shape[-2:]
-    rows, columns = _interpolation(height, scale), _interpolation(width, scale)
-    return np.clip(rows @ lr.astype(np.float32, copy=False) @ columns.T, 0, 1)
+    rows, columns = (_interpolation(size, scale).astype(dtype) for size in (height, width))
+    return np.clip(rows @ lr.astype(dtype, copy=False) @ columns.T, 0, 1)
 
 
 def _interpolation(size: int, scale: int) -> np.ndarray:
@@ -57,10 +58,10 @@ def _interpolation(size: int, scale: int) -> np.ndarray:
     four inputs around its centre, mapped back as (o + 0.5) / scale - 0.5, borders repeated."""
     centre = (np.arange(size * scale, dtype=np.float64) + 0.5) / scale - 0.5
     first = np.floor(centre)
-    t = (centre - first).astype(np.float32)
+    t = centre - first
     taps = np.clip(first.astype(np.int64)[:, None] + np.arange(-1, 3), 0, size - 1)
     weights = _cubic(np.stack([t + 1, t, 1 - t, 2 - t], axis=1))
-    matrix = np.zeros((size * scale, size), np.float32)
+    matrix = np.zeros((size * scale, size), np.float64)
     np.add.at(matrix, (np.arange(size * scale)[:, None], taps), weights)  # repeated border taps add up
     return matrix
 
@@ -69,4 +70,4 @@ def _cubic(d: np.ndarray) -> np.ndarray:
     """Keys's cubic convolution kernel at distances `d` (0 to 2)."""
     near = ((A + 2) * d - (A + 3)) * d * d + 1
     far = ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
-    return np.where(d <= 1, near, far).astype(np.float32)
+    return np.where(d <= 1, near, far)

@@ -63,7 +63,7 @@ def _config(ov, precision: str) -> dict:
     return {**config, ov.properties.inference_num_threads: threads} if threads else config
 
 
-def read_ir(ov, path: Path):
+def read_ir(path: Path):
     """(ov.Model, ModelInfo) of an OpenVINO IR model that carries repvsr metadata."""
     path = Path(path)
     if not path.is_file() or not path.with_suffix(".bin").is_file():
@@ -100,7 +100,7 @@ class OpenVINOBackend:
         if device == "cuda":
             raise ReportedError(f"{path}: the openvino backend runs on the CPU here, not {parameter('device')} cuda")
         if Path(path).suffix.lower() == IR_SUFFIX:
-            model, self.info = read_ir(ov, path)
+            model, self.info = read_ir(path)
         else:
             model, self.info = str(path), read_graph(path)[1]
         self.info.check_runs_on("openvino", str(path))

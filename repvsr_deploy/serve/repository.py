@@ -162,9 +162,9 @@ def read_served_model(source: Path, streams: int) -> tuple[ModelInfo, str, str |
             )
     elif backend in GRAPH_BACKENDS:
         if backend == "openvino":
-            from ..runtime.openvino_backend import import_openvino, read_ir
+            from ..runtime.openvino_backend import read_ir
 
-            _, info = read_ir(import_openvino(), source)
+            _, info = read_ir(source)
         else:
             from ..graph_file import read_graph
 
