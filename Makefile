@@ -25,7 +25,7 @@ test: lint
 	$(VENV)/bin/pytest
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
-# the fast tier, for while you work: lint, layers, types and the tests marked fast (about 50 s on 2 cores)
+# the fast tier, for while you work: lint, layers, types and the tests marked fast (under a minute on 2 cores)
 check: lint
 	$(VENV)/bin/pytest -m fast
 
