@@ -27,7 +27,8 @@ from repvsr_deploy.data.degrade import degrade
 from repvsr_deploy.demo import GRAPH
 from repvsr_deploy.metrics import psnr
 from repvsr_deploy.runtime import open_session
-from repvsr_deploy.video.upscale import to_uint8
+from repvsr_deploy.runtime.choice import Backend
+from repvsr_deploy.runtime.frame_layout import to_levels
 
 AFTER = 10  # frames compared after each seam
 WARMUPS = (0, 4, 8, 16)
@@ -48,7 +49,7 @@ def read_clip(path: Path, count: int) -> tuple[np.ndarray, list[int]]:
 
 def run(session, lr: np.ndarray) -> list[np.ndarray]:
     session.reset()
-    return [to_uint8(hr[0].transpose(1, 2, 0)) for hr in session.run(iter(lr))]
+    return [to_levels(hr[0].transpose(1, 2, 0)) for hr in session.run(iter(lr))]
 
 
 def main() -> None:
@@ -66,7 +67,7 @@ def main() -> None:
     seams = [k for k in keyframes if k + AFTER <= len(gt) and k >= max(WARMUPS)]
     hr = torch.from_numpy(gt).permute(0, 3, 1, 2).float() / 255
     lr = (degrade(hr, "bd").clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()  # 8-bit LR, as decoded video
-    with open_session(GRAPH, args.backend) as session:
+    with open_session(GRAPH, Backend.named(args.backend)) as session:
         sequential = run(session, lr)
         rows = []
         for warmup in WARMUPS:

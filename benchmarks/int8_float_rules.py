@@ -25,6 +25,7 @@ from repvsr_deploy.quantize.footage import footage
 from repvsr_deploy.quantize.targets import TARGETS, quantizer_version
 from repvsr_deploy.quantize.verified import quantize_verified
 from repvsr_deploy.resolutions import RESOLUTIONS
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.runtime.session import open_session
 
 DEMO_GRAPH = Path(__file__).resolve().parents[1] / "repvsr_deploy" / "demo" / "repvsr-demo.onnx"
@@ -51,7 +52,7 @@ def main() -> None:
         times = {name: [] for name in graphs}
         for _ in range(args.rounds):  # interleaved: a busy moment of the machine falls on every row alike
             for name, graph in graphs.items():
-                timing = time_session(open_session(graph, "openvino"), clip, args.frames, 3, include_io=False)
+                timing = time_session(open_session(graph, Backend.OpenVINO()), clip, args.frames, 3, include_io=False)
                 times[name].append(timing.median_ms)
     fp32_ms = min(times["fp32"])
     rows = [

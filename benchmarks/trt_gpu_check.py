@@ -29,6 +29,7 @@ from repvsr_deploy.export.verify import step_errors
 from repvsr_deploy.models import build_model
 from repvsr_deploy.resolutions import RESOLUTIONS
 from repvsr_deploy.runtime import open_graphs, open_session
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.trt import probe
 
 # the lowerings each flavour takes, for models with deformable convs (the plugin: KSNet only)
@@ -131,7 +132,12 @@ def check_model(name: str, workdir: Path, frames: int, flavors: dict[str, str | 
         export_onnx(model, traced, precision, "standard")
         lines.append(
             row(
-                f"standard {precision}", "onnxruntime", traced, open_graphs(traced, "onnxruntime", "cpu"), model, frames
+                f"standard {precision}",
+                "onnxruntime",
+                traced,
+                open_graphs(traced, Backend.OnnxRuntime("cpu")),
+                model,
+                frames,
             )
         )
         for flavor, why_not in flavors.items():
@@ -144,7 +150,14 @@ def check_model(name: str, workdir: Path, frames: int, flavors: dict[str, str | 
                 graph = lowered(model, traced, workdir, dcn, precision)
                 engines = build_engines(graph, flavor)
                 lines.append(
-                    row(f"{dcn} {precision}", flavor, engines[-1], open_graphs(engines[-1], "tensorrt"), model, frames)
+                    row(
+                        f"{dcn} {precision}",
+                        flavor,
+                        engines[-1],
+                        open_graphs(engines[-1], Backend.TensorRT()),
+                        model,
+                        frames,
+                    )
                 )
     return lines + [""]
 
@@ -177,7 +190,7 @@ def row(label: str, runtime: str, source: Path, backends: dict, model, frames: i
     try:
         cells = [f"{max(e.error for e in step_errors(backends, model, 8, (64, 96))):.2e}"]
         for height, width in RESOLUTIONS.values():
-            session = open_session(source, device="cuda", window=10)  # the window: for bidirectional models
+            session = open_session(source, Backend.Auto("cuda"), window=10)  # the window: for bidirectional models
             cells.append(f"{time_session(session, moving_clip(4, height, width), frames, 5, include_io=False).fps:.1f}")
     except ReportedError as exc:
         cells = [f"failed: {exc}", "", "", ""]

@@ -29,6 +29,7 @@ from repvsr_deploy.bench.machine import describe_machine
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.demo import CHECKPOINT, GRAPH
 from repvsr_deploy.runtime import open_session
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.video.sink import open_sink
 from repvsr_deploy.video.source import open_source
 from repvsr_deploy.video.upscale import run, upscale_frames
@@ -89,7 +90,7 @@ def main() -> None:
         parser.error("give a clip or --synthetic")
     model = args.model or (CHECKPOINT if args.backend == "torch" else GRAPH)
     width, height = map(int, args.lr_size.split("x"))
-    with tempfile.TemporaryDirectory() as tmp, open_session(model, args.backend, args.device) as session:
+    with tempfile.TemporaryDirectory() as tmp, open_session(model, Backend.named(args.backend, args.device)) as session:
         clip = Path(tmp) / "lr.mp4"
         write_lr_clip(args.video, clip, width, height, args.frames)
         with open_source(clip) as source:

@@ -23,8 +23,9 @@ from .data.sequences import crop_to_multiple, frames_8bit, list_sequences, seque
 from .errors import ReportedError
 from .metrics import psnr, ssim
 from .runtime.bicubic_backend import bicubic_upscale
+from .runtime.frame_layout import chw, hwc_levels, to_levels
 from .video.source import open_source
-from .video.upscale import to_uint8, upscale_frames
+from .video.upscale import upscale_frames
 
 BICUBIC = "bicubic"
 
@@ -110,7 +111,7 @@ def frame_pairs(
 def degraded(gt: np.ndarray, degradation: str, scale: int = 4) -> np.ndarray:
     """The uint8 LR frame of a uint8 GT frame [H, W, 3] (sides multiples of `scale`), in float32."""
     hr = torch.from_numpy(np.array(gt)).permute(2, 0, 1)[None].float() / 255  # a copy: decoded frames are read-only
-    return to_uint8(degrade(hr, degradation, scale)[0].permute(1, 2, 0).numpy())
+    return to_levels(degrade(hr, degradation, scale)[0].permute(1, 2, 0).numpy())
 
 
 def demo_sequences(degradation: str) -> list[Sequence]:
@@ -158,8 +159,8 @@ def through(session) -> Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]]:
 def bicubic(frames: Iterator[np.ndarray], scale: int = 4) -> Iterator[np.ndarray]:
     """uint8 LR frames -> their bicubic x4, uint8 (computed in float64)."""
     for lr in frames:
-        up = bicubic_upscale(lr.transpose(2, 0, 1).astype(np.float64) / 255, scale)
-        yield to_uint8(up.transpose(1, 2, 0))
+        up = bicubic_upscale(chw(lr).astype(np.float64) / 255, scale)
+        yield hwc_levels(up, np.uint8)
 
 
 def averages(scores: list[Score]) -> list[Score]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .atomic import writable_directory
 from .errors import Note, ParameterError, ReportedError, parameter
+from .runtime.choice import CHOICES, AnyBackend, Backend
 from .video.encoders import Encoding
 from .video.pipeline import StageTimes
 
@@ -45,20 +46,23 @@ def _number(name: str, value, low: float, high: float) -> None:
 @dataclass(frozen=True)
 class Model:
     """What upscales. `path`: a checkpoint, an exported graph (.onnx), an OpenVINO model (.xml) or a
-    TensorRT engine, run by `backend` ("auto": by the file, as `open_session` picks); None: the demo
-    model shipped with the package, on the fastest backend present. `bicubic`: bicubic x4, no model.
-    `window`: the clip windows of a bidirectional model. `trust_host_code`: run version-compatible
-    TensorRT engines, which carry executable host code."""
+    TensorRT engine, run by `backend` with its options (`Backend.Auto()`: by the file, as
+    `open_session` picks; `Backend.OpenVINO(threads=2)`, ...); None: the demo model shipped with the
+    package, on the fastest backend present. `bicubic`: bicubic x4, no model. `window`: the clip
+    windows of a bidirectional model."""
 
     path: Path | str | None = None
-    backend: str = "auto"
-    device: str = "auto"
+    backend: AnyBackend = Backend.Auto()
     bicubic: bool = False
     window: int = 10
-    trust_host_code: bool = False
 
     def __post_init__(self):
         _whole("window", self.window, 2)
+        if not isinstance(self.backend, tuple(CHOICES.values())):
+            raise ParameterError(
+                f"{parameter('backend')} takes a choice of repvsr_deploy.runtime.Backend (Backend.Auto(), "
+                f"Backend.OpenVINO(threads=2), ...), not {self.backend!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -186,9 +190,9 @@ def upscale(
         drop_streams = (drop_streams,)
     digest = None
     if chunks:  # what the model is decides what an interrupted run's segments are
-        path, backend, _ = resolved_model(model)
+        path, backend = resolved_model(model)
         digest = _model_digest(path)
-        if backend.startswith("tensorrt"):
+        if isinstance(backend, Backend.TensorRT):
             _check_engine_streams(path, chunks.streams)
     made_out_dir = out_dir is not None and not Path(out_dir).exists()
     if out_dir is not None:
@@ -294,19 +298,20 @@ def carried_streams(streams: list, dropped: Sequence[str]) -> list:
     return [s for s in streams if str(s.index) not in dropped and s.type not in dropped]
 
 
-def resolved_model(model: Model) -> tuple[Path, str, str]:
-    """(model file, backend name, device): the demo's on the fastest backend present where no file is given."""
-    from .runtime.backends import backend_for
+def resolved_model(model: Model) -> tuple[Path, AnyBackend]:
+    """(model file, the backend that runs it): the demo's on the fastest backend present where no
+    file is given."""
+    from .runtime.backends import chosen_for
 
     if model.path:
-        backend = backend_for(model.path).name if model.backend == "auto" else model.backend
-        return Path(model.path), backend, model.device
+        return Path(model.path), chosen_for(model.path, model.backend)
     from .demo import demo_model, demo_model_for
 
-    if model.backend != "auto":  # the demo on the backend asked for
-        return demo_model_for(model.backend), model.backend, model.device
+    if not isinstance(model.backend, Backend.Auto):  # the demo on the backend asked for
+        return demo_model_for(model.backend.name), model.backend
     path, backend, fastest_device = demo_model()
-    return path, backend, fastest_device if model.device == "auto" else model.device
+    device = fastest_device if model.backend.device == "auto" else model.backend.device
+    return path, Backend.named(backend, device)
 
 
 def open_model(model: Model, streams: bool = False):
@@ -318,10 +323,10 @@ def open_model(model: Model, streams: bool = False):
         from .runtime.bicubic_backend import BicubicBackend
 
         return Session(BicubicBackend())
-    path, backend, device = resolved_model(model)
+    path, backend = resolved_model(model)
     if streams:
-        return open_streams(path, backend, device)
-    return open_session(path, backend, device, model.window, model.trust_host_code)
+        return open_streams(path, backend)
+    return open_session(path, backend, model.window)
 
 
 def _check_options(model: Model, select: Selection, chunks: Chunks | None, ray: RayCluster | None) -> None:
@@ -507,7 +512,7 @@ def _join_chunked(planned: _ChunkedInput, encoding, scale: int | None, stages=No
     return Upscaled(
         planned.source,
         planned.target,
-        len(planned.index.pts),
+        len(planned.index),
         size,
         len(planned.carried),
         segments=len(planned.segments),
@@ -540,8 +545,8 @@ def _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray: Ra
     from .video.progress import progress_bar
     from .video.ray_chunks import ModelChoice, RayWorkers, SegmentGroup
 
-    path, backend, device = resolved_model(model)
-    choice = ModelChoice(path.absolute(), backend, device)  # as every node finds it
+    path, backend = resolved_model(model)
+    choice = ModelChoice(path.absolute(), backend)  # as every node finds it
     with RayWorkers(choice, chunks.streams, ray.address, ray.workers) as pool, contextlib.ExitStack() as stack:
         planned: dict[int, _ChunkedInput] = {}
         for key, (source, target) in enumerate(jobs):

@@ -21,6 +21,7 @@ from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.export import LOWERINGS
 from repvsr_deploy.runtime import open_session
 from repvsr_deploy.runtime.backends import BACKENDS, DEVICES, fastest_backend
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.runtime.session import session_over
 from repvsr_deploy.runtime.torch_backend import TorchBackend
 
@@ -112,7 +113,7 @@ def test_closed_sessions_let_go_of_their_runtime_while_still_referenced(backend,
 
 
 def _three_sessions_that_ran(backend: str) -> list:
-    sessions = [open_session(GRAPH, backend, "cpu") for _ in range(3)]
+    sessions = [open_session(GRAPH, Backend.named(backend, "cpu")) for _ in range(3)]
     for session in sessions:
         list(session.run([FRAME, FRAME]))
     return sessions
@@ -157,14 +158,19 @@ def test_the_cpu_backends_take_omp_num_threads_as_torch_does(monkeypatch, value,
     assert OpenVINOBackend(GRAPH).request.get_compiled_model().get_property("INFERENCE_NUM_THREADS") == (
         threads or openvino_default
     )
+    # threads asked of the backend's choice come before OMP_NUM_THREADS
+    with open_session(GRAPH, Backend.OnnxRuntime("cpu", threads=1)) as session:
+        assert session.backend.session.get_session_options().intra_op_num_threads == 1
+    with open_session(GRAPH, Backend.OpenVINO(threads=1)) as session:
+        assert session.backend.request.get_compiled_model().get_property("INFERENCE_NUM_THREADS") == 1
 
 
 OPENVINO_SESSIONS_THEN_A_SIGNAL = """
 import os, signal
 from repvsr_deploy.demo import GRAPH
-from repvsr_deploy.runtime import open_session
+from repvsr_deploy.runtime import Backend, open_session
 
-first, second = (open_session(GRAPH, backend="openvino") for _ in range(2))
+first, second = (open_session(GRAPH, Backend.OpenVINO()) for _ in range(2))
 first.close()
 second.close()
 signal.signal(signal.SIGUSR1, lambda *_: print("handled"))

@@ -14,10 +14,11 @@ from helpers import run_cli
 
 from repvsr_deploy.bench import roofline
 from repvsr_deploy.bench.memory import PeakMemory
-from repvsr_deploy.bench.paper_tables import PaperRow, paper_row, resolution_of
+from repvsr_deploy.bench.paper_tables import paper_row, resolution_of
 from repvsr_deploy.cli.bench import _rows_to_measure
 from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.models import build_model, fuse, model_names
+from repvsr_deploy.models.papers import PaperRow
 from repvsr_deploy.runtime.backends import fastest_backend
 from repvsr_deploy.runtime.session import Session
 from repvsr_deploy.runtime.torch_backend import TorchBackend
@@ -61,7 +62,7 @@ def test_the_tables_name_their_lr_sizes_and_hold_the_papers_numbers():
     assert paper_row("repvsr", "720p", "repvsr").gflops == 29.435
     assert paper_row("repvsr", "64x48", "repvsr") is None
     # a bidirectional model's (its row is measured at 64x48 below)
-    assert paper_row("ksnet-bi", "720p") == PaperRow(3.0, 296.9, 32.3, "KSNet Table 1, RTX 3080")
+    assert paper_row("ksnet-bi", "720p") == PaperRow(3.0, 296.9, 32.3, "KSNet Table 1, RTX 3080", 11)
 
 
 def test_csv_and_json_carry_both_conventions_the_roofline_and_the_machine(tmp_path):

@@ -13,6 +13,7 @@ from repvsr_deploy.centred import centred_window
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.models import build_model, load_checkpoint
 from repvsr_deploy.runtime import open_session
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.runtime.session import CentredSession
 
 SMALL = dict(channels=16, groups=2, extract_blocks=1, reconstruct_blocks=1)  # the same structure, quick
@@ -97,7 +98,7 @@ def test_sessions_give_the_models_centred_output(exported_centred, frames):
     model, path = exported_centred
     lr = clip(frames, seed=1)
     expected = model(lr)[0].numpy()
-    for session in (open_session(path), open_session(model, backend="torch", device="cpu")):
+    for session in (open_session(path), open_session(model, Backend.Torch("cpu"))):
         assert isinstance(session, CentredSession) and session.info.delay == 2
         hr = np.concatenate(list(session.run(f.numpy() for f in lr[0])))
         assert hr.shape == expected.shape
@@ -105,6 +106,6 @@ def test_sessions_give_the_models_centred_output(exported_centred, frames):
 
 
 def test_a_centred_session_takes_host_frames_only(tmp_path):
-    session = open_session(centred_edvr(), backend="torch", device="cpu")
+    session = open_session(centred_edvr(), Backend.Torch("cpu"))
     with pytest.raises(ReportedError, match="reconstructs the centre of its window"):
         session.upload(np.zeros((3, 32, 36), np.float32))

@@ -16,6 +16,7 @@ from repvsr_deploy.data.synthetic import camera_clip, photo
 from repvsr_deploy.data.training_sets import ArraySequence
 from repvsr_deploy.metrics import psnr, ssim
 from repvsr_deploy.models import build_model, save_checkpoint
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.train.clips import ClipDataset
 from repvsr_deploy.train.recipes import REPVSR, compute_loss
 from repvsr_deploy.video.scenes import SceneCuts
@@ -268,7 +269,7 @@ def test_the_demo_runs_on_the_fastest_backend_present_and_its_graph_is_its_check
         assert backend == ("openvino" if importlib.util.find_spec("openvino") else "onnxruntime")
     clip = moving_clip(4, 36, 44)
     shipped, checkpoint = (
-        open_session(path, backend=b, device="cpu") for path, b in ((GRAPH, "onnxruntime"), (CHECKPOINT, "torch"))
+        open_session(path, b) for path, b in ((GRAPH, Backend.OnnxRuntime("cpu")), (CHECKPOINT, Backend.Torch("cpu")))
     )
     for frame in clip:  # the shipped graph is the checkpoint's export, step for step
         assert np.abs(shipped.step(frame) - checkpoint.step(frame)).max() < 1e-4

@@ -13,8 +13,9 @@ from repvsr_deploy.quantize.footage import demo_footage
 from repvsr_deploy.quantize.targets import TARGETS
 from repvsr_deploy.quantize.verified import quantize_verified
 from repvsr_deploy.runtime import open_graphs, open_session
+from repvsr_deploy.runtime.choice import Backend
+from repvsr_deploy.runtime.frame_layout import to_levels
 from repvsr_deploy.runtime.streams import StreamBatch
-from repvsr_deploy.video.upscale import to_levels
 
 HW = (36, 44)
 
@@ -33,7 +34,10 @@ def test_an_integer_frame_graph_gives_the_float_graphs_frames_rounded(exported, 
     assert elem["lr"] == elem["hr"] == levels and elem["state_hr_prev"] == onnx.TensorProto.FLOAT
     _, float_path = exported("rrn")
     clip = _clip(np.dtype(io))
-    with open_session(path, "onnxruntime", "cpu") as ints, open_session(float_path, "onnxruntime", "cpu") as floats:
+    with (
+        open_session(path, Backend.OnnxRuntime("cpu")) as ints,
+        open_session(float_path, Backend.OnnxRuntime("cpu")) as floats,
+    ):
         assert ints.info.io == io
         for frame in clip:
             got, expected = ints.step(frame), to_levels(floats.step(frame), np.dtype(io))
@@ -45,7 +49,7 @@ def test_an_integer_frame_graph_gives_the_float_graphs_frames_rounded(exported, 
 def test_float_and_other_integer_frames_are_taken_as_levels(exported):
     _, path = exported("rrn", io="uint8")
     frame = _clip(np.dtype(np.uint8), 1)[0]
-    with open_session(path, "onnxruntime", "cpu") as session:
+    with open_session(path, Backend.OnnxRuntime("cpu")) as session:
         as_uint8 = session.step(frame)
         session.reset()
         as_float = session.step(frame.astype(np.float32) / 255)
@@ -59,8 +63,8 @@ def test_a_batch_of_streams_and_an_upscale_run_on_integer_frames(exported, tmp_p
     _, float_path = exported("rrn")
     clip = _clip(np.dtype(np.uint8))
     with (
-        StreamBatch(open_graphs(path, "onnxruntime", "cpu")[GraphKind.STEP]) as batch,
-        open_session(path, "onnxruntime", "cpu") as alone,
+        StreamBatch(open_graphs(path, Backend.OnnxRuntime("cpu"))[GraphKind.STEP]) as batch,
+        open_session(path, Backend.OnnxRuntime("cpu")) as alone,
     ):
         a, b = batch.join(), batch.join()
         for frame in clip:

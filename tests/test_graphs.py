@@ -5,16 +5,18 @@ them, and every entry point resolves a file to the same backend."""
 import ast
 import inspect
 import json
+import pickle
 import re
 from pathlib import Path
 
 import pytest
 
 import repvsr_deploy
-from repvsr_deploy.errors import ReportedError
+from repvsr_deploy.errors import ParameterError, ReportedError
 from repvsr_deploy.modelinfo import BIDIRECTIONAL, STREAMING, GraphKind, ModelInfo, StateSpec
 from repvsr_deploy.models import build_model, model_names
-from repvsr_deploy.runtime.backends import TensorRTOptions, TorchOptions, backend_for, open_graphs
+from repvsr_deploy.runtime.backends import backend_for, open_graphs
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.runtime.session import ClipSession, Session, open_session
 
 PACKAGE = Path(repvsr_deploy.__file__).parent
@@ -91,32 +93,46 @@ def test_the_backend_of_a_source():
     assert backend_for(build_model("repvsr")).name == "torch"
 
 
-def test_options_belong_to_their_backend():
+def test_a_backend_is_one_typed_choice_with_its_own_options():
     model = build_model("repvsr")
-    with pytest.raises(ReportedError, match="the torch backend takes TorchOptions, not TensorRTOptions"):
-        open_graphs(model, "torch", "cpu", TensorRTOptions())
+    with pytest.raises(ParameterError, match="backend= takes a choice of repvsr_deploy.runtime.Backend .*not 'torch'"):
+        open_graphs(model, "torch")
     with pytest.raises(
-        ReportedError,
-        match="unknown backend .tensorflow. \\(known: tensorrt, tensorrt-rtx, onnxruntime, openvino, torch\\)",
+        ParameterError, match="backend= 'tensorflow': one of auto, tensorrt, tensorrt-rtx, onnxruntime, openvino, torch"
     ):
-        open_session(model, "tensorflow")
-    with pytest.raises(ReportedError, match="unknown device 'gpu' \\(known: auto, cpu, cuda\\)"):
-        open_session(model, device="gpu")
-    with pytest.raises(ReportedError, match="m.plan: a TensorRT engine runs on an NVIDIA GPU only"):
-        open_session("m.plan", device="cpu")
-    graphs = open_graphs(model, "torch", "cpu", TorchOptions("fp16"))
+        Backend.named("tensorflow")
+    with pytest.raises(ParameterError, match="device= 'gpu': one of auto, cpu, cuda"):
+        Backend.Auto("gpu")
+    with pytest.raises(ParameterError, match="m.plan: the tensorrt backend runs it, on cuda only, not device= cpu"):
+        open_session("m.plan", Backend.Auto("cpu"))
+    with pytest.raises(ParameterError, match="device= cuda: the openvino backend runs on cpu only"):
+        Backend.named("openvino", "cuda")
+    with pytest.raises(ParameterError, match="precision= is an option of the torch backend, not of openvino"):
+        Backend.named("openvino", precision="fp16")
+    with pytest.raises(
+        ParameterError, match="threads= is an option of the onnxruntime, openvino backend, not of torch"
+    ):
+        Backend.named("torch", threads=2)
+    with pytest.raises(ParameterError, match="threads= 0: an integer of at least 1"):
+        Backend.OpenVINO(threads=0)
+    with pytest.raises(ParameterError, match="precision= 'int8': the torch backend runs fp32, fp16"):
+        Backend.Torch(precision="int8")
+    assert Backend.named("tensorrt", trust_host_code=True) == Backend.TensorRT(trust_host_code=True)
+    assert Backend.named("openvino", "cpu", threads=None, trust_host_code=False) == Backend.OpenVINO()
+    assert pickle.loads(pickle.dumps(Backend.OnnxRuntime("cpu", 2))) == Backend.OnnxRuntime("cpu", 2)  # to Ray workers
+    graphs = open_graphs(model, Backend.Torch("cpu", "fp16"))
     assert list(graphs) == [GraphKind.STEP] and graphs[GraphKind.STEP].info.precision == "fp16"
 
 
 def test_a_bidirectional_model_opens_as_its_twins_from_any_entry(exported):
     model, path = exported("ksnet-bi")
-    graphs = open_graphs(path, device="cpu")
+    graphs = open_graphs(path, Backend.Auto("cpu"))
     assert {kind: backend.info.graph for kind, backend in graphs.items()} == {k: k for k in BIDIRECTIONAL.kinds}
-    assert isinstance(open_session(path, device="cpu"), ClipSession)
-    assert isinstance(open_session(model, device="cpu"), ClipSession)
+    assert isinstance(open_session(path, Backend.Auto("cpu")), ClipSession)
+    assert isinstance(open_session(model, Backend.Auto("cpu")), ClipSession)
     with pytest.raises(ReportedError, match="ksnet-bi.backward.onnx: a backward graph; open its forward graph instead"):
         open_session(path.with_name("ksnet-bi.backward.onnx"))
-    assert isinstance(open_session(build_model("repvsr"), device="cpu"), Session)
+    assert isinstance(open_session(build_model("repvsr"), Backend.Auto("cpu")), Session)
 
 
 def test_metadata_written_before_the_twin_rule_still_reads():
@@ -156,9 +172,9 @@ def test_metadata_out_of_range_is_refused_by_every_reader(exported, tmp_path, ch
     from repvsr_deploy.graph_file import read_graph
 
     bad = _graph_with_metadata(exported("repvsr")[1], tmp_path / "bad.onnx", **changes)
-    for backend in ("onnxruntime", "openvino"):
+    for backend in (Backend.OnnxRuntime(), Backend.OpenVINO()):
         with pytest.raises(ReportedError, match=re.escape(named)):
-            open_session(bad, backend=backend)
+            open_session(bad, backend)
     with pytest.raises(ReportedError, match=re.escape(named)):
         read_graph(bad)
 

@@ -14,6 +14,7 @@ from helpers import make_video, run_cli
 
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.models import build_model, save_checkpoint
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.runtime.session import open_session
 
 DEEP = "[" * 100_000 + "]" * 100_000  # JSON nested past what Python's decoder recurses through
@@ -29,7 +30,7 @@ def test_graph_metadata_nested_too_deep_is_one_line(exported, tmp_path):
 
     bad = _graph_with_metadata(exported("repvsr")[1], tmp_path / "deep.onnx", config=DEEP)
     with pytest.raises(ReportedError, match="nests too deep"):
-        open_session(bad, backend="onnxruntime")
+        open_session(bad, Backend.OnnxRuntime())
     make_video(tmp_path / "in.mp4", frames=2, audio=False)
     one_line(run_cli("repvsr-upscale", tmp_path / "in.mp4", tmp_path / "out.mp4", "--onnx", bad), "nests too deep")
 
@@ -62,7 +63,7 @@ def test_a_training_state_of_the_wrong_kinds_is_refused_on_resume(tmp_path, fiel
 
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8])
 def test_a_frame_without_pixels_is_refused_in_one_line(dtype):
-    session = open_session(build_model("repvsr"), "torch")
+    session = open_session(build_model("repvsr"), Backend.Torch())
     with pytest.raises(ReportedError, match="0x0 pixels"):
         session.step(np.zeros((3, 0, 0), dtype))
 

@@ -13,6 +13,7 @@ from repvsr_deploy.models import build_model
 from repvsr_deploy.models.ksnet import MSU, gather_channels, gradient_magnitude, rank_channels
 from repvsr_deploy.models.spynet import SpyNet
 from repvsr_deploy.runtime import ClipSession, open_session
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.runtime.torch_backend import TorchBackend
 
 pytestmark = pytest.mark.fast  # the tier `make check` runs
@@ -80,7 +81,7 @@ def ksnet_bi():
 
 def test_clip_session_in_one_window_equals_the_models_forward(ksnet_bi):
     clip = moving_clip(5, 40, 48)
-    session = open_session(ksnet_bi, "torch", "cpu", window=5)
+    session = open_session(ksnet_bi, Backend.Torch("cpu"), window=5)
     with torch.no_grad():
         expected = ksnet_bi(torch.from_numpy(clip)[None])[0].numpy()
     got = np.concatenate(list(session.run(clip)))
@@ -89,14 +90,14 @@ def test_clip_session_in_one_window_equals_the_models_forward(ksnet_bi):
 
 def test_clip_session_windows_cover_every_frame_and_carry_the_forward_state(ksnet_bi):
     clip = moving_clip(7, 40, 48)
-    windowed = list(open_session(ksnet_bi, "torch", "cpu", window=3).run(clip))  # windows of 3 and 4
-    whole = list(open_session(ksnet_bi, "torch", "cpu", window=7).run(clip))
+    windowed = list(open_session(ksnet_bi, Backend.Torch("cpu"), window=3).run(clip))  # windows of 3 and 4
+    whole = list(open_session(ksnet_bi, Backend.Torch("cpu"), window=7).run(clip))
     assert len(windowed) == 7
     assert np.abs(windowed[0] - whole[0]).max() > 1e-6  # the backward sweep saw less of the clip
 
 
 def test_clip_shorter_than_two_frames(ksnet_bi):
-    session = open_session(ksnet_bi, "torch", "cpu")
+    session = open_session(ksnet_bi, Backend.Torch("cpu"))
     with pytest.raises(
         ReportedError, match="a clip of 1 frame\\(s\\): bidirectional model 'ksnet-bi' needs at least 2"
     ):
@@ -113,7 +114,7 @@ def test_frame_smaller_than_ksnet_accepts(ksnet_bi):
     with pytest.raises(
         ReportedError, match="frame of 48x32 is smaller than model 'ksnet-bi' accepts \\(33x33 at least\\)"
     ):
-        list(open_session(ksnet_bi, "torch", "cpu").run(moving_clip(2, 32, 48)))
+        list(open_session(ksnet_bi, Backend.Torch("cpu")).run(moving_clip(2, 32, 48)))
 
 
 @pytest.mark.parametrize("scale", [2, 4, 8])

@@ -240,7 +240,7 @@ def test_anything_that_does_not_map_is_refused_naming_the_first_key(tmp_path):
         import_official(save(tmp_path / "reshaped.pth", {"params": reshaped}))
     with pytest.raises(ReportedError, match="has no 'params_ema' entry"):
         import_official(save(tmp_path / "p.pth", {"params": weights}), key="params_ema")
-    with pytest.raises(ReportedError, match="neither BasicVSR, EDVR nor SpyNet"):
+    with pytest.raises(ReportedError, match=r"none of the official weights known here \(basicvsr, edvr, spynet\)"):
         import_official(save(tmp_path / "x.pth", {"params": {"conv.weight": torch.zeros(1)}}))
 
 

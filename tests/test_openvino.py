@@ -9,6 +9,7 @@ from repvsr_deploy.clips import moving_clip
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.modelinfo import GraphKind
 from repvsr_deploy.runtime import open_graphs, open_session
+from repvsr_deploy.runtime.choice import Backend
 
 pytest.importorskip("openvino")
 HW = (36, 44)  # above every model's minimum, a multiple of every size multiple
@@ -23,7 +24,7 @@ def run(backend, lr, state, feature=None):
 @pytest.mark.parametrize("name", distinct_graph_models())
 def test_openvino_steps_as_onnxruntime_on_the_same_state(exported, name):
     _, path = exported(name, "fp32", "portable")
-    openvino, onnxruntime = open_graphs(path, "openvino"), open_graphs(path, "onnxruntime", "cpu")
+    openvino, onnxruntime = open_graphs(path, Backend.OpenVINO()), open_graphs(path, Backend.OnnxRuntime("cpu"))
     clip = moving_clip(3, *HW)[:, None]  # each step on the same state: the steps do not compound
     feature = np.random.default_rng(0).random((1, 64, *HW), np.float32)  # a forward sweep's backward feature
     for kind in openvino:
@@ -46,8 +47,8 @@ def _feature_channels(backend) -> int:
 def test_a_session_runs_a_clip_through_openvino(exported):
     _, path = exported("repvsr", "fp32", "portable")
     clip = moving_clip(3, *HW)
-    got = list(open_session(path, "openvino").run(clip))
-    expected = list(open_session(path, "onnxruntime", "cpu").run(clip))
+    got = list(open_session(path, Backend.OpenVINO()).run(clip))
+    expected = list(open_session(path, Backend.OnnxRuntime("cpu")).run(clip))
     assert all(np.abs(a - b).max() <= 1e-4 for a, b in zip(got, expected)) and got[0].shape == (1, 3, 144, 176)
 
 
@@ -56,9 +57,9 @@ def test_openvino_refuses_the_standard_deformable_conv_with_the_way_out(exported
     with pytest.raises(
         ReportedError, match="OpenVINO cannot compile it \\(export it with repvsr-export --dcn portable\\)"
     ):
-        open_session(path, "openvino")
-    with pytest.raises(ReportedError, match="the openvino backend runs on the CPU here"):
-        open_session(path, "openvino", "cuda")
+        open_session(path, Backend.OpenVINO())
+    with pytest.raises(ReportedError, match="device= cuda: the openvino backend runs on cpu only"):
+        open_session(path, Backend.named("openvino", "cuda"))
 
 
 def test_upscale_runs_a_graph_on_openvino(exported, tmp_path):

@@ -14,6 +14,7 @@ from helpers import run_cli
 from onnx import numpy_helper
 
 from repvsr_deploy.quantize.check import Check
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.runtime.session import open_session
 
 DEMO = Path(__file__).resolve().parents[1] / "repvsr_deploy" / "demo" / "repvsr-demo.onnx"
@@ -288,7 +289,7 @@ def test_a_graph_quantized_for_onnxruntime_runs_only_where_it_was_checked(footag
     session = open_session(out)
     assert session.backend.name == "onnxruntime" and session.info.quantization["check"]["checked_on"] == "onnxruntime"
     with pytest.raises(ReportedError, match="made for onnxruntime and checked there, not for openvino"):
-        open_session(out, "openvino")
+        open_session(out, Backend.OpenVINO())
     if importlib.util.find_spec("tensorrt_rtx"):
         result = run_cli("repvsr-trt", "build", str(out), "--flavor", "rtx", "-o", str(tmp_path / "x.plan"))
         assert result.returncode == 1 and "not for tensorrt; quantize the fp32 graph for it" in result.stderr

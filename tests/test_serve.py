@@ -15,12 +15,14 @@ from helpers import BIN, run_cli
 
 import repvsr_deploy
 from repvsr_deploy.demo import GRAPH
+from repvsr_deploy.runtime.choice import Backend
+from repvsr_deploy.runtime.frame_layout import to_levels
 from repvsr_deploy.runtime.session import open_session
 from repvsr_deploy.runtime.streams import open_streams
 from repvsr_deploy.serve.load import stream_frames
 from repvsr_deploy.serve.repository import parse_model_config
 from repvsr_deploy.serve.sequences import SequenceFrame, Sequences
-from repvsr_deploy.video.upscale import to_levels, upscale_frames
+from repvsr_deploy.video.upscale import upscale_frames
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
 from triton_server import bundled_server, running_server  # noqa: E402
@@ -48,7 +50,7 @@ def server(tmp_path_factory):
 
 def local_frames(frames: np.ndarray) -> np.ndarray:
     """[T, H, W, 3] uint8 -> the demo's HR frames [T, sH, sW, 3] uint8, run locally."""
-    with open_session(GRAPH, device="cpu") as session:
+    with open_session(GRAPH, Backend.Auto("cpu")) as session:
         return np.stack(list(upscale_frames(session, iter(frames))))
 
 
@@ -196,7 +198,7 @@ def test_frames_cross_as_uint8_levels_whatever_their_depth():
 
 def test_sequences_leave_at_end_and_after_idling_and_run_each_size_in_its_batch():
     now = [0.0]
-    with Sequences(lambda: open_streams(GRAPH, device="cpu"), idle_seconds=5, clock=lambda: now[0]) as sequences:
+    with Sequences(lambda: open_streams(GRAPH, Backend.Auto("cpu")), idle_seconds=5, clock=lambda: now[0]) as sequences:
         frames = clip_frames(5, 2, (16, 16))
         assert all(isinstance(r, np.ndarray) for r in sequences.run([SequenceFrame(1, True, False, frames[0])]))
         sequences.run([SequenceFrame(2, True, True, frames[0])])

@@ -12,6 +12,7 @@ from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.modelinfo import StateSpec
 from repvsr_deploy.models.base import VSRModel
 from repvsr_deploy.runtime import Session, open_session
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.runtime.torch_backend import TorchBackend
 
 
@@ -79,7 +80,7 @@ def test_frame_layout_is_checked():
 
 def test_onnxruntime_session_keeps_state_like_torch(exported):
     model, path = exported("repvsr")
-    graph, reference = open_session(path), open_session(model, backend="torch", device="cpu")
+    graph, reference = open_session(path), open_session(model, Backend.Torch("cpu"))
     assert graph.backend.name == "onnxruntime" and graph.backend.device == "cpu"
     for frame in frames(3, 24, 40):
         assert np.abs(graph.step(frame) - reference.step(frame)).max() <= 1e-4
@@ -131,7 +132,7 @@ def test_the_frame_contract_integer_levels_are_scaled(exported):
 )
 def test_the_frame_contract_refuses_what_it_cannot_read_as_levels(exported, frame, named):
     _, path = exported("repvsr")
-    for session in (open_session(path), open_session(Accumulator(), backend="torch", device="cpu")):
+    for session in (open_session(path), open_session(Accumulator(), Backend.Torch("cpu"))):
         with pytest.raises(ReportedError, match=re.escape(named)):
             session.step(frame)
 

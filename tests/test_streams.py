@@ -8,6 +8,7 @@ from helpers import streaming_models
 from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.modelinfo import GraphKind
 from repvsr_deploy.runtime import open_graphs, open_session
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.runtime.session import Session
 from repvsr_deploy.runtime.streams import StreamBatch
 from repvsr_deploy.runtime.torch_backend import TorchBackend
@@ -70,17 +71,17 @@ def _assert_equal(batched, alone, tolerance: float) -> None:
 @pytest.mark.parametrize("name", streaming_models())
 def test_a_batch_of_streams_equals_a_session_per_stream_on_onnxruntime(exported, name):
     _, path = exported(name)
-    with StreamBatch(open_graphs(path, "onnxruntime", "cpu")[GraphKind.STEP]) as batch:
+    with StreamBatch(open_graphs(path, Backend.OnnxRuntime("cpu"))[GraphKind.STEP]) as batch:
         batched = _batched(batch)
-    alone = _each_alone(lambda: open_session(path, "onnxruntime", "cpu"))
+    alone = _each_alone(lambda: open_session(path, Backend.OnnxRuntime("cpu")))
     _assert_equal(batched, alone, BATCH_ROUNDING.get(name, 0.0))
 
 
 def test_a_batch_of_streams_on_openvino_and_torch(exported):
     model, path = exported("repvsr", "fp32", "portable")
-    with StreamBatch(open_graphs(path, "openvino")[GraphKind.STEP]) as batch:
+    with StreamBatch(open_graphs(path, Backend.OpenVINO())[GraphKind.STEP]) as batch:
         batched = _batched(batch)
-    _assert_equal(batched, _each_alone(lambda: open_session(path, "openvino")), 1e-5)
+    _assert_equal(batched, _each_alone(lambda: open_session(path, Backend.OpenVINO())), 1e-5)
     with StreamBatch(TorchBackend(model, "cpu")) as batch:
         batched = _batched(batch)
     _assert_equal(batched, _each_alone(lambda: Session(TorchBackend(model, "cpu"))), 1e-5)
@@ -88,7 +89,7 @@ def test_a_batch_of_streams_on_openvino_and_torch(exported):
 
 def test_what_a_batch_refuses(exported):
     _, path = exported("repvsr")
-    with StreamBatch(open_graphs(path, "onnxruntime", "cpu")[GraphKind.STEP]) as batch:
+    with StreamBatch(open_graphs(path, Backend.OnnxRuntime("cpu"))[GraphKind.STEP]) as batch:
         first = batch.join()
         with pytest.raises(ReportedError, match=r"no stream 7 in this batch \(its streams: \[0\]\)"):
             batch.step({7: _frames(0)[0]})
@@ -100,4 +101,4 @@ def test_what_a_batch_refuses(exported):
         batch.join()
     _, bidirectional = exported("ksnet-bi")
     with pytest.raises(ReportedError, match="model 'ksnet-bi' does not stream frame by frame"):
-        StreamBatch(open_graphs(bidirectional, "onnxruntime", "cpu")[GraphKind.FORWARD])
+        StreamBatch(open_graphs(bidirectional, Backend.OnnxRuntime("cpu"))[GraphKind.FORWARD])

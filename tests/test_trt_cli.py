@@ -8,6 +8,7 @@ from test_cli import assert_one_line_error
 from test_trt_logic import key
 
 from repvsr_deploy.modelinfo import ModelInfo, StateSpec
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.trt import probe
 from repvsr_deploy.trt.cache import Sidecar, sidecar_path
 
@@ -86,9 +87,9 @@ def test_run_times_the_session_with_host_io(monkeypatch, exported, tmp_path):
     opened, timed = [], []
     real_open, real_time = session.open_session, timing.time_session
 
-    def open_on_the_cpu(path, backend, **options):  # the engine's stand-in: its graph on onnxruntime
+    def open_on_the_cpu(path, backend, window):  # the engine's stand-in: its graph on onnxruntime
         opened.append((path, backend))
-        stand_in = real_open(graph, "onnxruntime")
+        stand_in = real_open(graph, Backend.OnnxRuntime("cpu"))
         stand_in.backend.execution_mode = "onnxruntime on the CPU"
         return stand_in
 
@@ -98,7 +99,7 @@ def test_run_times_the_session_with_host_io(monkeypatch, exported, tmp_path):
         trt_command, ["run", str(write_engine(tmp_path)), "--frames", "3", "--warmup", "1", "--size", "64x48"]
     )
     assert result.exit_code == 0, result.output
-    assert opened == [(tmp_path / "r.plan", "tensorrt")] and timed == [{"include_io": True}]
+    assert opened == [(tmp_path / "r.plan", Backend.TensorRT())] and timed == [{"include_io": True}]
     assert "3 frames of 64x48 -> 256x192" in result.output and "host I/O included" in result.output
 
 
@@ -114,8 +115,8 @@ def test_run_names_the_output_size_by_the_models_scale(monkeypatch, exported, tm
     _, graph = exported("repvsr")
     real_open = session.open_session
 
-    def a_x2_stand_in(path, backend, **options):
-        stand_in = real_open(graph, "onnxruntime")
+    def a_x2_stand_in(path, backend, window):
+        stand_in = real_open(graph, Backend.OnnxRuntime("cpu"))
         stand_in.info = replace(stand_in.info, scale=2)
         stand_in.backend.execution_mode = "onnxruntime on the CPU"
         return stand_in

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from repvsr_deploy.export.verified import LIMITS
+from repvsr_deploy.runtime.choice import Backend
 from repvsr_deploy.trt import probe
 
 FOUND = probe()
@@ -60,7 +61,7 @@ def test_engines_match_torch_step_by_step(exported, flavor, name, dcn, precision
     from repvsr_deploy.runtime import open_graphs
 
     model, path = exported(name, precision, dcn)
-    errors = step_errors(open_graphs(build(path, flavor)[-1], "tensorrt"), model, frames=8, hw=(64, 96))
+    errors = step_errors(open_graphs(build(path, flavor)[-1], Backend.TensorRT()), model, frames=8, hw=(64, 96))
     worst = max(errors, key=lambda e: e.error)
     assert worst.error <= LIMITS[precision], worst
 
@@ -75,7 +76,7 @@ def test_sessions_run_a_clip_with_cuda_graphs(exported, flavor, name, dcn, preci
     clip = moving_clip(10, 180, 320)
     session = open_session(engine, window=10)
     got = np.concatenate(list(session.run(clip)))
-    expected = np.concatenate(list(open_session(model, backend="torch", window=10).run(clip)))
+    expected = np.concatenate(list(open_session(model, Backend.Torch(), window=10).run(clip)))
     assert got.shape == expected.shape and np.isfinite(got).all()
     # compounded over 10 recurrent frames, so looser than one step's limit
     assert np.abs(got - expected).max() <= 10 * LIMITS[precision]

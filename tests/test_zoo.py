@@ -107,7 +107,9 @@ def test_tecogans_generator_is_frvsrs_layer_for_layer():
         "__module__",
         "__doc__",
         "__qualname__",
-        "registered_name",
+        "registered_name",  # what the registry sets on each model: its name, paper rows, official weights
+        "paper_rows",
+        "official_weights",
         "__firstlineno__",
         "__static_attributes__",
     }

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from tabulate import tabulate
 
-from .paper_tables import KSNET_TABLE1, REPVSR_TABLE2
+from ..models.papers import KSNET_TABLE1, REPVSR_TABLE2
 from .runner import BenchRow
 
 FORMATS = ("table", "markdown", "csv", "json")

@@ -12,7 +12,8 @@ from ..clips import moving_clip
 from ..modelinfo import QUANTIZED, GraphKind
 from ..models import build_model, count_params, fuse
 from ..models.base import VSRModel
-from ..runtime.backends import BACKENDS, TENSORRT_BACKENDS, TorchOptions
+from ..runtime.backends import BACKENDS, TENSORRT_BACKENDS
+from ..runtime.choice import AnyBackend, Backend
 from ..runtime.session import open_session
 from ..runtime.streams import open_streams
 from .flops import count_flops
@@ -66,6 +67,11 @@ class Target:
     dcn: str = "standard"  # the lowering of deformable convs in exported graphs (TensorRT for RTX: portable)
     streams: int | None = None  # None: a session; N: a StreamBatch of N streams
 
+    @property
+    def choice(self) -> AnyBackend:
+        """The backend that runs the rows, with the target's device (and precision, for torch)."""
+        return Backend.named(self.backend, self.device, precision=self.precision if self.backend == "torch" else None)
+
 
 def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: Path, footage, checks: dict):
     """(session, quantization check or None) on what `target` measures: the model itself (torch),
@@ -73,7 +79,7 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
     check kept in `checks` by file) or an engine built from that graph; opened by what it is, as
     `open_session` does."""
     if target.backend == "torch":
-        return _open(model, target, TorchOptions(target.precision)), None
+        return _open(model, target), None
     from ..export import export_verified, precision_path
 
     output = workdir / f"{model.name}.{target.dcn}.onnx"
@@ -103,11 +109,11 @@ def _session(model: VSRModel, target: Target, lr_hw: tuple[int, int], workdir: P
     return _open(engine, target), check
 
 
-def _open(source, target: Target, options=None):
+def _open(source, target: Target):
     """A session on `source`, or a batch of streams where the target asks for one."""
     if target.streams is None:
-        return open_session(source, target.backend, target.device, options=options)
-    return open_streams(source, target.backend, target.device, options)
+        return open_session(source, target.choice)
+    return open_streams(source, target.choice)
 
 
 def _quantized(graph: Path, target: Target, footage, checks: dict):

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..atomic import atomic_path, exclusive, require_space, scratch_folder
-from ..bench.paper_tables import TABLES
+from ..bench.paper_tables import paper_tables
 from ..errors import ReportedError
 from ..modelinfo import PRECISIONS, QUANTIZED
 from ..resolutions import RESOLUTIONS
@@ -52,7 +52,7 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
         return [(None, m) for m in models], []
     wanted, notes = [], []
     for table in tables:
-        for model, rows in TABLES[table].items():
+        for model, rows in paper_tables()[table].items():
             if model in known:
                 wanted.append((table, model))
             else:

@@ -24,19 +24,20 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str, graph_backen
     from ..errors import ReportedError
     from ..models import load_checkpoint
     from ..runtime.backends import backend_for
+    from ..runtime.choice import Backend
     from ..runtime.session import open_session
 
     for path in models:
         if not path.is_file():
             raise ReportedError(f"{path}: no such checkpoint, graph or engine")
-        backend = backend_for(path).name
-        backend = graph_backend if backend == "onnxruntime" else backend
-        if backend == "torch":
+        name = backend_for(path).name
+        backend = Backend.named(graph_backend if name == "onnxruntime" else name, device)
+        if isinstance(backend, Backend.Torch):
             if unfused:
-                yield f"{path.name} (torch, unfused)", open_session(load_checkpoint(path), "torch", device)
-            yield f"{path.name} (torch, fused)", open_session(path, "torch", device)
+                yield f"{path.name} (torch, unfused)", open_session(load_checkpoint(path), backend)
+            yield f"{path.name} (torch, fused)", open_session(path, backend)
         else:
-            yield f"{path.name} ({backend})", open_session(path, backend, device)
+            yield f"{path.name} ({backend.name})", open_session(path, backend)
 
 
 @click.command("repvsr-eval")

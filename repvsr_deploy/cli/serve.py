@@ -7,7 +7,7 @@ import click
 
 from ..errors import ReportedError
 from ..modelinfo import MAX_STREAMS
-from ..runtime.backends import DEVICES
+from ..runtime.choice import DEVICES
 from .errors import debug_option, run_command
 from .options import FrameSize, encoding_from, encoding_options
 
@@ -93,12 +93,13 @@ def bench_command(url, graph, name, streams, frames, size, device):
     """Send --streams streams of synthetic frames at once to the model served at URL: frames per
     second, latency per frame (p50, p99), and each stream's frames against GRAPH_OR_ENGINE (what the
     server serves) run locally; exit 1 if any frame is more than one level off."""
+    from ..runtime.choice import Backend
     from ..runtime.session import open_session
     from ..serve.load import compare_with_local, load
 
-    open_session(graph, device=device).close()  # a graph that does not run here is said before the load
+    open_session(graph, Backend.Auto(device)).close()  # a graph that does not run here is said before the load
     report, outputs = load(url, name, streams, frames, size)
-    report = compare_with_local(report, outputs, lambda: open_session(graph, device=device), size)
+    report = compare_with_local(report, outputs, lambda: open_session(graph, Backend.Auto(device)), size)
     for line in report.lines():
         click.echo(line)
     if report.max_difference > 1:

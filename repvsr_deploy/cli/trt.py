@@ -149,10 +149,11 @@ def run_engine_command(engine_path, input_path, size, frames, warmup, window, tr
     """Run frames through ENGINE in a session and print FPS and latency per frame (median, p90)."""
     from ..bench.timing import time_session
     from ..clips import moving_clip
+    from ..runtime.choice import Backend
     from ..runtime.session import open_session
 
     clip = _read_clip(input_path) if input_path else moving_clip(8, *size)
-    with open_session(engine_path, "tensorrt", window=window, trust_host_code=trust_host_code) as session:
+    with open_session(engine_path, Backend.TensorRT(trust_host_code), window) as session:
         timing = time_session(session, clip, frames, warmup, include_io=True)
         mode = _execution_mode(session)
     height, width = clip.shape[-2:]

@@ -170,6 +170,7 @@ def _model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, w
     """The model the flags name: the flag names the backend, whatever the file's suffix (an OpenVINO
     model given to --onnx runs on OpenVINO); none: the demo."""
     from ..runtime.backends import backend_for
+    from ..runtime.choice import Backend
     from ..upscaling import Model
 
     given = [
@@ -180,7 +181,7 @@ def _model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, w
     path, backend = given[0] if given else (None, "auto")
     if onnx and backend_for(onnx).name == "openvino":
         backend = "openvino"
-    return Model(path, backend, device, bicubic, window, trust_host_code)
+    return Model(path, Backend.named(backend, device, trust_host_code=trust_host_code), bicubic, window)
 
 
 def _say(result, stats: bool, flags: dict[str, str]) -> None:

@@ -26,9 +26,8 @@ def demo_model() -> tuple[Path, str, str]:
 def demo_model_for(backend: str) -> Path:
     """The demo's file that `backend` runs: the checkpoint on torch, the graph on the others but
     TensorRT's, which run engines (none ships: build one from the graph)."""
-    from ..runtime.backends import TENSORRT_BACKENDS, backend_named
+    from ..runtime.backends import TENSORRT_BACKENDS
 
-    backend_named(backend)  # an unknown name refused, naming the known ones
     if backend in TENSORRT_BACKENDS:
         raise ReportedError(
             f"{parameter('backend')} {backend}: the demo ships no engine; build one with "

@@ -14,6 +14,7 @@ from ..models.base import BidirectionalVSRModel, VSRModel, count_params
 from ..models.deform_conv import has_deform_conv
 from ..models.fuse import fuse
 from ..runtime.backends import closing_all, open_graphs
+from ..runtime.choice import Backend
 from .step_graph import OPSET, export_onnx, write_lowered
 from .verify import StepError, step_errors
 
@@ -135,7 +136,7 @@ def export_verified(
             if dcn == "plugin":  # onnxruntime cannot run the plugin op: check the same graph, lowered to standard ops
                 checked, verified_as = write_lowered(model, checked, "standard", twins), "its standard lowering"
             say(f"{path.name}: checking it against the torch model, {frames} frames of {hw[1]}x{hw[0]} (onnxruntime)")
-            with closing_all(open_graphs(checked, "onnxruntime", "cpu")) as graphs:
+            with closing_all(open_graphs(checked, Backend.OnnxRuntime("cpu"))) as graphs:
                 errors = step_errors(graphs, model, frames, hw)
             files = [path.with_name(file.name) for file in model.graphs.files(path).values()]
             report = GraphReport(

@@ -18,6 +18,7 @@ from ..clips import moving_clip
 from ..modelinfo import FRAME_LEVELS, GraphKind
 from ..models.base import BidirectionalVSRModel, VSRModel, zero_state
 from ..runtime.backends import closing_all, open_graphs, runs_streams
+from ..runtime.choice import Backend
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class StepError:
 
 def step_errors(backends: dict, reference: VSRModel, frames: int, hw: tuple[int, int]) -> list[StepError]:
     """One StepError per graph and frame of a moving clip of `frames` frames of `hw` = (H, W), each
-    the max abs difference of an HR frame. `backends`: GraphKind -> Backend, as `open_graphs` gives them.
+    the max abs difference of an HR frame. `backends`: GraphKind -> GraphRunner, as `open_graphs` gives them.
     A step graph that takes streams also runs its last frame as a batch of two: the frame, and the
     frame and its state mirrored left to right (another stream, in another state). Graphs with
     integer frames get the clip as levels (torch the same levels, normalised as the graph does) and
@@ -106,5 +107,5 @@ def _run(backend, lr: torch.Tensor, state, feature=None) -> np.ndarray:
 def compare_with_torch(onnx_path, reference: VSRModel, frames: int = 8, hw: tuple[int, int] = (64, 96)) -> float:
     """Max abs difference of an exported graph (and its backward twin) run by onnxruntime on the CPU
     from the torch model, over `frames` frames (see `step_errors`)."""
-    with closing_all(open_graphs(onnx_path, "onnxruntime", "cpu")) as graphs:
+    with closing_all(open_graphs(onnx_path, Backend.OnnxRuntime("cpu"))) as graphs:
         return max(e.error for e in step_errors(graphs, reference, frames, hw))

@@ -14,8 +14,10 @@ from torch import Tensor, nn
 from ..modelinfo import StateSpec
 from .base import BidirectionalVSRModel
 from .layers import ResidualBlock, conv3x3, upsample_lr
+from .official_names import CheckpointKeys, OfficialWeights, Rule, prefixed, same
+from .papers import ksnet_table1
 from .registry import register_model
-from .spynet import SpyNet
+from .spynet import SPYNET_RULES, SpyNet
 from .warp import flow_warp
 
 
@@ -44,7 +46,37 @@ class Upsampler(nn.Module):
         return self.last(F.leaky_relu(self.hr(x), 0.1))
 
 
-@register_model("basicvsr")
+# our names in BasicSR's and MMagic's BasicVSR (`official_names`)
+BASICVSR_RULES: list[Rule] = [
+    *prefixed("spynet.", SPYNET_RULES),
+    (
+        r"(backward|forward)_propagation\.0\.(.*)",
+        lambda g: (f"{g[0]}_trunk.main.0.{g[1]}", f"{g[0]}_resblocks.main.0.{g[1]}"),
+    ),
+    (
+        r"(backward|forward)_propagation\.(\d+)\.body\.([02])\.(.*)",  # ours: conv, LReLU, blocks 2..; theirs: main.2.N
+        lambda g: (
+            f"{g[0]}_trunk.main.2.{int(g[1]) - 2}.conv{int(g[2]) // 2 + 1}.{g[3]}",
+            f"{g[0]}_resblocks.main.2.{int(g[1]) - 2}.conv{int(g[2]) // 2 + 1}.{g[3]}",
+        ),
+    ),
+    (r"upsample\.fusion\.(.*)", lambda g: same(f"fusion.{g[0]}")),
+    (r"upsample\.up(\d)\.(.*)", lambda g: (f"upconv{g[0]}.{g[1]}", f"upsample{g[0]}.upsample_conv.{g[1]}")),
+    (r"upsample\.hr\.(.*)", lambda g: same(f"conv_hr.{g[0]}")),
+    (r"upsample\.last\.(.*)", lambda g: same(f"conv_last.{g[0]}")),
+]
+
+
+def _official_options(keys: CheckpointKeys) -> dict:
+    """Our BasicVSR's options from an official checkpoint's shapes."""
+    channels = keys.shape("backward_trunk.main.0.weight", "backward_resblocks.main.0.weight")[0]
+    return {"channels": channels, "blocks": keys.count(r"backward_\w+\.main\.2\.(\d+)\.conv1\.weight")}
+
+
+OFFICIAL = OfficialWeights("basicvsr", ("backward_trunk.", "backward_resblocks."), BASICVSR_RULES, _official_options)
+
+
+@register_model("basicvsr", official=OFFICIAL, paper=ksnet_table1(10, 6.3, 330.0, 15.9))
 class BasicVSR(BidirectionalVSRModel):
     min_size = SpyNet.min_size
 

@@ -15,6 +15,8 @@ from torch import Tensor, nn
 
 from .deform_conv import ModulatedDeformConv2d
 from .layers import ResidualBlock, conv3x3, upsample_lr
+from .official_names import CheckpointKeys, OfficialWeights, Rule, residual, same
+from .papers import ksnet_table1
 from .registry import register_model
 from .resize import upsample_bilinear
 from .sliding_window import SlidingWindowVSR
@@ -147,7 +149,100 @@ class FeaturePyramid(nn.Module):
         return pyramid
 
 
-@register_model("edvr-m")
+# our names in BasicSR's and MMagic's EDVR (`official_names`)
+EDVR_RULES: list[Rule] = [
+    (r"extract\.head\.(.*)", lambda g: same(f"conv_first.{g[0]}")),
+    residual("extract.blocks", "feature_extraction"),
+    (
+        r"extract\.down\.([01])\.([02])\.(.*)",  # pyramid levels 2 and 3, each a stride-2 conv then a conv
+        lambda g: (
+            f"conv_l{int(g[0]) + 2}_{int(g[1]) // 2 + 1}.{g[2]}",
+            f"feat_l{int(g[0]) + 2}_conv{int(g[1]) // 2 + 1}.conv.{g[2]}",
+        ),
+    ),
+    (
+        r"align\.levels\.(\d)\.offset(\d)\.(.*)",
+        lambda g: (
+            f"pcd_align.offset_conv{g[1]}.l{int(g[0]) + 1}.{g[2]}",
+            f"pcd_alignment.offset_conv{g[1]}.l{int(g[0]) + 1}.conv.{g[2]}",
+        ),
+    ),
+    (
+        r"align\.levels\.(\d)\.merge\.(.*)",
+        lambda g: (
+            f"pcd_align.feat_conv.l{int(g[0]) + 1}.{g[1]}",
+            f"pcd_alignment.feat_conv.l{int(g[0]) + 1}.conv.{g[1]}",
+        ),
+    ),
+    (
+        r"align\.levels\.(\d)\.dcn\.dcn\.(.*)",
+        lambda g: (f"pcd_align.dcn_pack.l{int(g[0]) + 1}.{g[1]}", f"pcd_alignment.dcn_pack.l{int(g[0]) + 1}.{g[1]}"),
+    ),
+    (
+        r"align\.levels\.(\d)\.dcn\.offset_mask\.(.*)",
+        lambda g: (
+            f"pcd_align.dcn_pack.l{int(g[0]) + 1}.conv_offset.{g[1]}",
+            f"pcd_alignment.dcn_pack.l{int(g[0]) + 1}.conv_offset.{g[1]}",
+        ),
+    ),
+    (
+        r"align\.cascade_offset(\d)\.(.*)",
+        lambda g: (f"pcd_align.cas_offset_conv{g[0]}.{g[1]}", f"pcd_alignment.cas_offset_conv{g[0]}.conv.{g[1]}"),
+    ),
+    (
+        r"align\.cascade_dcn\.dcn\.(.*)",
+        lambda g: (f"pcd_align.cas_dcnpack.{g[0]}", f"pcd_alignment.cas_dcnpack.{g[0]}"),
+    ),
+    (
+        r"align\.cascade_dcn\.offset_mask\.(.*)",
+        lambda g: (f"pcd_align.cas_dcnpack.conv_offset.{g[0]}", f"pcd_alignment.cas_dcnpack.conv_offset.{g[0]}"),
+    ),
+    (r"fuse_frames\.embed_reference\.(.*)", lambda g: same(f"fusion.temporal_attn1.{g[0]}")),
+    (r"fuse_frames\.embed\.(.*)", lambda g: same(f"fusion.temporal_attn2.{g[0]}")),
+    (r"fuse_frames\.fusion\.(.*)", lambda g: (f"fusion.feat_fusion.{g[0]}", f"fusion.feat_fusion.conv.{g[0]}")),
+    (r"fuse_frames\.attn5\.(.*)", lambda g: same(f"fusion.spatial_attn5.{g[0]}")),  # no activation: a plain conv
+    (
+        r"fuse_frames\.attn(\d)\.(.*)",
+        lambda g: (f"fusion.spatial_attn{g[0]}.{g[1]}", f"fusion.spatial_attn{g[0]}.conv.{g[1]}"),
+    ),
+    (
+        r"fuse_frames\.level(\d)\.(.*)",
+        lambda g: (f"fusion.spatial_attn_l{g[0]}.{g[1]}", f"fusion.spatial_attn_l{g[0]}.conv.{g[1]}"),
+    ),
+    (
+        r"fuse_frames\.add1\.(.*)",
+        lambda g: (f"fusion.spatial_attn_add1.{g[0]}", f"fusion.spatial_attn_add1.conv.{g[0]}"),
+    ),
+    (r"fuse_frames\.add2\.(.*)", lambda g: same(f"fusion.spatial_attn_add2.{g[0]}")),
+    residual("reconstruction", "reconstruction"),
+    (r"up(\d)\.(.*)", lambda g: (f"upconv{g[0]}.{g[1]}", f"upsample{g[0]}.upsample_conv.{g[1]}")),
+    (r"hr\.(.*)", lambda g: same(f"conv_hr.{g[0]}")),
+    (r"last\.(.*)", lambda g: same(f"conv_last.{g[0]}")),
+]
+
+
+def _official_options(keys: CheckpointKeys) -> dict:
+    """Our EDVR's options from an official checkpoint's shapes: the centre frame the reference, as
+    the official weights are trained."""
+    channels = keys.shape("conv_first.weight")[0]
+    frames_x_channels = keys.shape("fusion.feat_fusion.weight", "fusion.feat_fusion.conv.weight")[1]
+    taps_x_groups = keys.shape(
+        "pcd_align.cas_dcnpack.conv_offset.weight", "pcd_alignment.cas_dcnpack.conv_offset.weight"
+    )[0]
+    return {
+        "channels": channels,
+        "frames": frames_x_channels // channels,
+        "groups": taps_x_groups // 27,
+        "extract_blocks": keys.count(r"feature_extraction\.(\d+)\.conv1\.weight"),
+        "reconstruct_blocks": keys.count(r"reconstruction\.(\d+)\.conv1\.weight"),
+        "centred": True,
+    }
+
+
+OFFICIAL = OfficialWeights("edvr", ("pcd_align.", "pcd_alignment."), EDVR_RULES, _official_options)
+
+
+@register_model("edvr-m", official=OFFICIAL, paper=ksnet_table1(6, 3.3, 925.7, 8.6))
 class EDVR(SlidingWindowVSR):
     size_multiple = 4  # two stride-2 pyramid levels, upsampled back
 

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from .frame_recurrent import FrameRecurrentVSR
 from .layers import ResidualBlock, conv3x3, upsample_lr
+from .papers import repvsr_table2
 from .registry import register_model
 
 ConvFactory = Callable[[int, int], nn.Module]
@@ -82,7 +83,7 @@ class SRNet(nn.Module):
         return self.tail(self.upsample(features)) + upsample_lr(lr, self.scale)
 
 
-@register_model("frvsr")
+@register_model("frvsr", paper=repvsr_table2(3, 2.589, 190.81, 31.16, 429.30, 15.10, 1718.65, 3.76))
 class FRVSR(FrameRecurrentVSR):
     """Frame-recurrent VSR with FNet and SRNet."""
 
@@ -90,7 +91,7 @@ class FRVSR(FrameRecurrentVSR):
         super().__init__(FNet(tuple(flow_widths)), SRNet(sr_width, sr_blocks, self.scale))
 
 
-@register_model("tecogan")
+@register_model("tecogan", paper=repvsr_table2(4, 2.589, 190.81, 31.15, 429.30, 15.05, 1718.65, 3.74))
 class TecoGAN(FRVSR):
     """TecoGAN's generator (Chu et al. 2020) is FRVSR's: the same FNet and SRNet, 2,589,093
     parameters. It differs in training (GAN, ping-pong loss), which inference does not see."""

@@ -21,6 +21,7 @@ from .base import BidirectionalVSRModel, VSRModel
 from .blocks import RCB
 from .deform_conv import ModulatedDeformConv2d
 from .layers import ResidualBlock, conv3x3, upsample_lr
+from .papers import ksnet_table1
 from .registry import register_model
 from .resize import resize_bilinear
 from .spynet import SpyNet
@@ -228,7 +229,7 @@ def _states(channels: int, *names: str) -> tuple[StateSpec, ...]:
     )
 
 
-@register_model("ksnet-uni")
+@register_model("ksnet-uni", paper=ksnet_table1(7, 3.0, 296.9, 32.3))
 class KSNetUni(KSNet, VSRModel):
     """Streams: both branches run forward; the state holds what the next frame's MFDA needs."""
 
@@ -246,7 +247,7 @@ class KSNetUni(KSNet, VSRModel):
         return self.output(x, g1, g2), x, f, f_prev, flow, g1, g1_prev, g2
 
 
-@register_model("ksnet-bi")
+@register_model("ksnet-bi", paper=ksnet_table1(11, 3.0, 296.9, 32.3))
 class KSNetBi(KSNet, BidirectionalVSRModel):
     """Branch 1 sweeps the clip backward, branch 2 forward over branch 1's features (Fig. 2)."""
 

@@ -12,7 +12,6 @@ of a model that has one (BasicVSR, KSNet), the rest of that model as initialised
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,136 +20,12 @@ import torch
 from ..errors import ReportedError, parameter
 from .base import VSRModel
 from .checkpoint import FORMAT, read_weights_only
-from .registry import build_model
-from .spynet import SpyNet
+from .official_names import LAYOUTS, CheckpointKeys, OfficialWeights, Rule, prefixed
+from .registry import build_model, model_class, model_names
+from .spynet import SPYNET_CONSTANTS, SPYNET_RULES, SpyNet
 
-LAYOUTS = ("basicsr", "mmagic")
-# Our key (a regex) -> its name in (BasicSR, MMagic), from the match's groups. MMagic wraps many
-# convs in mmcv's ConvModule (".conv.") and names a few modules differently.
-Rule = tuple[str, Callable[[tuple[str, ...]], tuple[str, str]]]
-
-
-def _same(name: str) -> tuple[str, str]:
-    return name, name
-
-
-SPYNET_RULES: list[Rule] = [
-    (
-        r"levels\.(\d+)\.layers\.(\d+)\.(weight|bias)",  # layers 0, 2, 4, 6, 8: the convs between ReLUs
-        lambda g: (
-            f"basic_module.{g[0]}.basic_module.{g[1]}.{g[2]}",
-            f"basic_module.{g[0]}.basic_module.{int(g[1]) // 2}.conv.{g[2]}",
-        ),
-    ),
-]
-
-
-def _prefixed(prefix: str, rules: list[Rule]) -> list[Rule]:
-    return [
-        (re.escape(prefix) + pattern, lambda g, name=name: tuple(prefix + n for n in name(g)))
-        for pattern, name in rules
-    ]
-
-
-def _residual(ours: str, theirs: str) -> Rule:
-    """Residual blocks `ours.N.body.{0,2}` = `theirs.N.conv{1,2}` (ResidualBlockNoBN) in both."""
-    return (
-        re.escape(ours) + r"\.(\d+)\.body\.([02])\.(.*)",
-        lambda g: _same(f"{theirs}.{g[0]}.conv{int(g[1]) // 2 + 1}.{g[2]}"),
-    )
-
-
-BASICVSR_RULES: list[Rule] = [
-    *_prefixed("spynet.", SPYNET_RULES),
-    (
-        r"(backward|forward)_propagation\.0\.(.*)",
-        lambda g: (f"{g[0]}_trunk.main.0.{g[1]}", f"{g[0]}_resblocks.main.0.{g[1]}"),
-    ),
-    (
-        r"(backward|forward)_propagation\.(\d+)\.body\.([02])\.(.*)",  # ours: conv, LReLU, blocks 2..; theirs: main.2.N
-        lambda g: (
-            f"{g[0]}_trunk.main.2.{int(g[1]) - 2}.conv{int(g[2]) // 2 + 1}.{g[3]}",
-            f"{g[0]}_resblocks.main.2.{int(g[1]) - 2}.conv{int(g[2]) // 2 + 1}.{g[3]}",
-        ),
-    ),
-    (r"upsample\.fusion\.(.*)", lambda g: _same(f"fusion.{g[0]}")),
-    (r"upsample\.up(\d)\.(.*)", lambda g: (f"upconv{g[0]}.{g[1]}", f"upsample{g[0]}.upsample_conv.{g[1]}")),
-    (r"upsample\.hr\.(.*)", lambda g: _same(f"conv_hr.{g[0]}")),
-    (r"upsample\.last\.(.*)", lambda g: _same(f"conv_last.{g[0]}")),
-]
-
-EDVR_RULES: list[Rule] = [
-    (r"extract\.head\.(.*)", lambda g: _same(f"conv_first.{g[0]}")),
-    _residual("extract.blocks", "feature_extraction"),
-    (
-        r"extract\.down\.([01])\.([02])\.(.*)",  # pyramid levels 2 and 3, each a stride-2 conv then a conv
-        lambda g: (
-            f"conv_l{int(g[0]) + 2}_{int(g[1]) // 2 + 1}.{g[2]}",
-            f"feat_l{int(g[0]) + 2}_conv{int(g[1]) // 2 + 1}.conv.{g[2]}",
-        ),
-    ),
-    (
-        r"align\.levels\.(\d)\.offset(\d)\.(.*)",
-        lambda g: (
-            f"pcd_align.offset_conv{g[1]}.l{int(g[0]) + 1}.{g[2]}",
-            f"pcd_alignment.offset_conv{g[1]}.l{int(g[0]) + 1}.conv.{g[2]}",
-        ),
-    ),
-    (
-        r"align\.levels\.(\d)\.merge\.(.*)",
-        lambda g: (
-            f"pcd_align.feat_conv.l{int(g[0]) + 1}.{g[1]}",
-            f"pcd_alignment.feat_conv.l{int(g[0]) + 1}.conv.{g[1]}",
-        ),
-    ),
-    (
-        r"align\.levels\.(\d)\.dcn\.dcn\.(.*)",
-        lambda g: (f"pcd_align.dcn_pack.l{int(g[0]) + 1}.{g[1]}", f"pcd_alignment.dcn_pack.l{int(g[0]) + 1}.{g[1]}"),
-    ),
-    (
-        r"align\.levels\.(\d)\.dcn\.offset_mask\.(.*)",
-        lambda g: (
-            f"pcd_align.dcn_pack.l{int(g[0]) + 1}.conv_offset.{g[1]}",
-            f"pcd_alignment.dcn_pack.l{int(g[0]) + 1}.conv_offset.{g[1]}",
-        ),
-    ),
-    (
-        r"align\.cascade_offset(\d)\.(.*)",
-        lambda g: (f"pcd_align.cas_offset_conv{g[0]}.{g[1]}", f"pcd_alignment.cas_offset_conv{g[0]}.conv.{g[1]}"),
-    ),
-    (
-        r"align\.cascade_dcn\.dcn\.(.*)",
-        lambda g: (f"pcd_align.cas_dcnpack.{g[0]}", f"pcd_alignment.cas_dcnpack.{g[0]}"),
-    ),
-    (
-        r"align\.cascade_dcn\.offset_mask\.(.*)",
-        lambda g: (f"pcd_align.cas_dcnpack.conv_offset.{g[0]}", f"pcd_alignment.cas_dcnpack.conv_offset.{g[0]}"),
-    ),
-    (r"fuse_frames\.embed_reference\.(.*)", lambda g: _same(f"fusion.temporal_attn1.{g[0]}")),
-    (r"fuse_frames\.embed\.(.*)", lambda g: _same(f"fusion.temporal_attn2.{g[0]}")),
-    (r"fuse_frames\.fusion\.(.*)", lambda g: (f"fusion.feat_fusion.{g[0]}", f"fusion.feat_fusion.conv.{g[0]}")),
-    (r"fuse_frames\.attn5\.(.*)", lambda g: _same(f"fusion.spatial_attn5.{g[0]}")),  # no activation: a plain conv
-    (
-        r"fuse_frames\.attn(\d)\.(.*)",
-        lambda g: (f"fusion.spatial_attn{g[0]}.{g[1]}", f"fusion.spatial_attn{g[0]}.conv.{g[1]}"),
-    ),
-    (
-        r"fuse_frames\.level(\d)\.(.*)",
-        lambda g: (f"fusion.spatial_attn_l{g[0]}.{g[1]}", f"fusion.spatial_attn_l{g[0]}.conv.{g[1]}"),
-    ),
-    (
-        r"fuse_frames\.add1\.(.*)",
-        lambda g: (f"fusion.spatial_attn_add1.{g[0]}", f"fusion.spatial_attn_add1.conv.{g[0]}"),
-    ),
-    (r"fuse_frames\.add2\.(.*)", lambda g: _same(f"fusion.spatial_attn_add2.{g[0]}")),
-    _residual("reconstruction", "reconstruction"),
-    (r"up(\d)\.(.*)", lambda g: (f"upconv{g[0]}.{g[1]}", f"upsample{g[0]}.upsample_conv.{g[1]}")),
-    (r"hr\.(.*)", lambda g: _same(f"conv_hr.{g[0]}")),
-    (r"last\.(.*)", lambda g: _same(f"conv_last.{g[0]}")),
-]
-
-# SpyNet's input normalisation, a buffer in the public code (saved in its checkpoints), a constant in ours
-SPYNET_CONSTANTS = {"spynet.mean": (0.485, 0.456, 0.406), "spynet.std": (0.229, 0.224, 0.225)}
+# a SpyNet checkpoint goes into the SpyNet of a model that has one
+SPYNET = OfficialWeights("spynet", ("basic_module.",), SPYNET_RULES, lambda keys: {})
 
 
 @dataclass(frozen=True)
@@ -168,8 +43,8 @@ def import_official(path, into: str | None = None, key: str | None = None, seed:
     BasicSR entry to read (default params_ema where there is one, else params)."""
     path = Path(path)
     weights, source_key = _weights_of(read_weights_only(path, "checkpoint"), path, key)
-    architecture = _architecture(weights, path)
-    if architecture == "spynet":
+    name, official = _architecture(weights, path)
+    if official is SPYNET:
         if into is None:
             raise ReportedError(
                 f"{path}: a SpyNet checkpoint; name the model whose SpyNet gets it ({parameter('into')})"
@@ -178,18 +53,17 @@ def import_official(path, into: str | None = None, key: str | None = None, seed:
         model = build_model(into)
         if not isinstance(getattr(model, "spynet", None), SpyNet):
             raise ReportedError(f"model '{into}' has no SpyNet for {path} to go into")
-        rules, scope = _prefixed("spynet.", SPYNET_RULES), "spynet."
+        rules, scope = prefixed("spynet.", SPYNET_RULES), "spynet."
         weights = {f"spynet.{k}": v for k, v in weights.items()}
     else:
         if into is not None:
             raise ReportedError(
-                f"{path}: a whole {architecture} checkpoint; {parameter('into')} is for SpyNet checkpoints only"
+                f"{path}: a whole {official.architecture} checkpoint; {parameter('into')} is for SpyNet checkpoints only"
             )
-        name, config = _model_and_config(architecture, weights, path)
-        model = build_model(name, **config)
-        rules, scope = (BASICVSR_RULES if architecture == "basicvsr" else EDVR_RULES), ""
+        model = build_model(name, **official.options(CheckpointKeys(weights, path, official.architecture)))
+        rules, scope = official.rules, ""
     layout = _load_mapped(model, scope, weights, rules, path)
-    return Imported(model.eval(), architecture, layout, source_key, len(weights))
+    return Imported(model.eval(), official.architecture, layout, source_key, len(weights))
 
 
 def _weights_of(payload, path: Path, key: str | None) -> tuple[dict, str]:
@@ -209,45 +83,18 @@ def _weights_of(payload, path: Path, key: str | None) -> tuple[dict, str]:
     return weights, found
 
 
-def _architecture(weights: dict, path: Path) -> str:
-    keys = list(weights)
-    if any(k.startswith(("pcd_align.", "pcd_alignment.")) for k in keys):
-        return "edvr"
-    if any(k.startswith(("backward_trunk.", "backward_resblocks.")) for k in keys):
-        return "basicvsr"
-    if any(k.startswith("basic_module.") for k in keys):
-        return "spynet"
-    raise ReportedError(f"{path}: neither BasicVSR, EDVR nor SpyNet weights (first key: {keys[0]})")
-
-
-def _model_and_config(architecture: str, weights: dict, path: Path) -> tuple[str, dict]:
-    """Our registry model and its options, read off the checkpoint's shapes."""
-
-    def shape(*names):
-        for name in names:
-            if name in weights:
-                return weights[name].shape
-        raise ReportedError(f"{path}: {architecture} checkpoint without {names[0]}")
-
-    def count(pattern):
-        return len({m.group(1) for k in weights if (m := re.fullmatch(pattern, k))})
-
-    if architecture == "basicvsr":
-        channels = shape("backward_trunk.main.0.weight", "backward_resblocks.main.0.weight")[0]
-        return "basicvsr", {"channels": channels, "blocks": count(r"backward_\w+\.main\.2\.(\d+)\.conv1\.weight")}
-    channels, frames_x_channels = (
-        shape("conv_first.weight")[0],
-        shape("fusion.feat_fusion.weight", "fusion.feat_fusion.conv.weight")[1],
+def _architecture(weights: dict, path: Path) -> tuple[str | None, OfficialWeights]:
+    """(our registry model, how it takes them) for the checkpoint's keys, by the marks each
+    registered model's `OfficialWeights` gives (SpyNet's: no model of its own)."""
+    known = [(name, model_class(name).official_weights) for name in model_names()]
+    known = [(name, official) for name, official in known if official] + [(None, SPYNET)]
+    for name, official in known:
+        if any(key.startswith(official.marks) for key in weights):
+            return name, official
+    names = ", ".join(official.architecture for _, official in known)
+    raise ReportedError(
+        f"{path}: none of the official weights known here ({names}); its first key: {next(iter(weights))}"
     )
-    taps_x_groups = shape("pcd_align.cas_dcnpack.conv_offset.weight", "pcd_alignment.cas_dcnpack.conv_offset.weight")[0]
-    return "edvr-m", {
-        "channels": channels,
-        "frames": frames_x_channels // channels,
-        "groups": taps_x_groups // 27,
-        "extract_blocks": count(r"feature_extraction\.(\d+)\.conv1\.weight"),
-        "reconstruct_blocks": count(r"reconstruction\.(\d+)\.conv1\.weight"),
-        "centred": True,
-    }
 
 
 def _load_mapped(model: VSRModel, scope: str, weights: dict, rules: list[Rule], path: Path) -> str:

@@ -12,6 +12,8 @@ import torch
 
 from ..errors import ReportedError, first_sentence
 from .base import VSRModel
+from .official_names import OfficialWeights
+from .papers import PaperRows
 
 _FACTORIES: dict[str, Callable[..., VSRModel]] = {}
 
@@ -19,14 +21,18 @@ MAX_OPTION = 1024  # any width, count of blocks, frames or groups
 MAX_PARAMETERS = 100_000_000  # 400 MB in float32; the largest model here, EDVR-L, has 20.7 M
 
 
-def register_model(name: str):
-    """Decorator on a VSRModel class (or factory): `build_model(name, **overrides)` calls it."""
+def register_model(name: str, paper: PaperRows | None = None, official: OfficialWeights | None = None):
+    """Decorator on a VSRModel class (or factory): `build_model(name, **overrides)` calls it.
+    `paper`: its rows in the papers' efficiency tables (`papers`), as published; `official`: how it
+    takes the public code's checkpoints (`official_names`), where it does."""
 
     def register(factory):
         if name in _FACTORIES:  # two models under one name: checkpoints would load the wrong one
             raise ValueError(f"model name '{name}' is already registered, by {_FACTORIES[name].__qualname__}")
         _FACTORIES[name] = factory
         factory.registered_name = name
+        factory.paper_rows = paper or {}
+        factory.official_weights = official
         return factory
 
     return register

@@ -17,6 +17,7 @@ from .blocks import FNMB, SRMB
 from .frame_recurrent import FrameRecurrentVSR
 from .frvsr import FNet, TransposedConvUpsampler
 from .layers import upsample_lr
+from .papers import repvsr_table2
 from .registry import register_model
 
 
@@ -55,7 +56,7 @@ class RepSRNet(nn.Module):
         return self.tail(self.upsample(features)) + upsample_lr(lr, self.scale)
 
 
-@register_model("repvsr")
+@register_model("repvsr", paper=repvsr_table2(5, 0.274, 29.435, 96.76, 66.228, 37.52, 264.926, 14.36))
 class RepVSR(FrameRecurrentVSR):
     """RepFlowNet + RepSRNet in the frame-recurrent scheme (RepVSR Fig. 1)."""
 

@@ -14,10 +14,11 @@ from torch import Tensor, nn
 from ..modelinfo import StateSpec
 from .base import VSRModel
 from .layers import ResidualBlock, conv3x3, upsample_lr
+from .papers import ksnet_table1
 from .registry import register_model
 
 
-@register_model("rrn")
+@register_model("rrn", paper=ksnet_table1(3, 3.4, 387.5, 22.2))
 class RRN(VSRModel):
     """State: the previous LR frame, the hidden state, the previous HR output."""
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .papers import repvsr_table2
 from .registry import register_model
 from .resize import upsample_bilinear
 from .sliding_window import SlidingWindowVSR
@@ -113,7 +114,7 @@ def draft_cube(neighbour: Tensor, hr_flow: Tensor, scale: int) -> Tensor:
     return flow_warp(repeated, phases).reshape(batch, scale**2, height, width)
 
 
-@register_model("sofvsr")
+@register_model("sofvsr", paper=repvsr_table2(2, 1.640, 226.12, 13.31, 508.78, 5.993, 2035.11, 1.73))
 class SOFVSR(SlidingWindowVSR):
     neighbours = 2
     size_multiple = 2  # level 1 of OFRnet is x2 lower

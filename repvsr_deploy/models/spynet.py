@@ -11,10 +11,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .official_names import Rule
 from .resize import resize_bilinear
 from .warp import flow_warp
 
 LEVELS = 6
+
+# our names in BasicSR's and MMagic's SpyNet (`official_names`)
+SPYNET_RULES: list[Rule] = [
+    (
+        r"levels\.(\d+)\.layers\.(\d+)\.(weight|bias)",  # layers 0, 2, 4, 6, 8: the convs between ReLUs
+        lambda g: (
+            f"basic_module.{g[0]}.basic_module.{g[1]}.{g[2]}",
+            f"basic_module.{g[0]}.basic_module.{int(g[1]) // 2}.conv.{g[2]}",
+        ),
+    ),
+]
+
+# SpyNet's input normalisation, a buffer in the public code (saved in its checkpoints), a constant in ours
+SPYNET_CONSTANTS = {"spynet.mean": (0.485, 0.456, 0.406), "spynet.std": (0.229, 0.224, 0.225)}
 
 
 class SpyNetBasicModule(nn.Module):

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .layers import conv3x3
+from .papers import ksnet_table1, repvsr_table2
 from .registry import register_model
 from .sliding_window import SlidingWindowVSR
 from .warp import flow_warp
@@ -55,7 +56,10 @@ class ESPCN(nn.Sequential):
         super().__init__(*layers, conv3x3(width, 3 * scale**2), nn.PixelShuffle(scale))
 
 
-@register_model("vespcn")
+@register_model(
+    "vespcn",
+    paper=repvsr_table2(1, 0.879, 96.56, 48.48, 221.08, 24.76, 886.47, 6.78) | ksnet_table1(1, None, None, 28.6),
+)
 class VESPCN(SlidingWindowVSR):
     neighbours = 2
     size_multiple = 4  # the coarse flow is computed x4 lower

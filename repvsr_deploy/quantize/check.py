@@ -66,7 +66,7 @@ class Check:
 
 
 def check(fp32_graphs: dict, quantized_graphs: dict, clip, checked_on: str) -> Check:
-    """Run `clip` (a Sequence of (GT, LR) pairs) through both sets of graphs ({GraphKind: Backend})."""
+    """Run `clip` (a Sequence of (GT, LR) pairs) through both sets of graphs ({GraphKind: GraphRunner})."""
     gt_frames: deque = deque()  # of the LR frames given, whose HR frames are still to come
 
     def lr_frames():

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from ..modelinfo import GraphKind
+from ..runtime.runner import GraphRunner
 from ..runtime.session import session_over
 from ..video.upscale import upscale_frames
 
 
-class Recorder:
+class Recorder(GraphRunner):
     """A backend that runs as the one it wraps and keeps what each run was fed, by input name."""
 
     def __init__(self, backend):
@@ -36,10 +37,10 @@ class Recorder:
     def synchronize(self) -> None:
         self.backend.synchronize()
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self.backend.close()
 
-    def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
+    def _run(self, lr, state: list, feature, download: bool) -> tuple:
         values = [lr, *([feature] if feature is not None else []), *state]
         self.feeds.append({name: self._host(value) for name, value in zip(self.info.input_names, values)})
         return self.backend.run(lr, state, feature, download)
@@ -50,7 +51,7 @@ class Recorder:
 
 def record_feeds(graphs: dict, clips) -> dict[GraphKind, list[dict[str, np.ndarray]]]:
     """{kind: the inputs of every run of that graph} over `clips` (each a fresh recurrence) through
-    the fp32 `graphs` ({GraphKind: Backend}, as `open_graphs` gives them)."""
+    the fp32 `graphs` ({GraphKind: GraphRunner}, as `open_graphs` gives them)."""
     recorders = {kind: Recorder(backend) for kind, backend in graphs.items()}
     session = session_over(recorders)  # not closed: the graphs stay the caller's
     for clip in clips:

@@ -19,6 +19,7 @@ from ..atomic import staged_files
 from ..errors import ReportedError
 from ..modelinfo import ModelInfo
 from ..runtime.backends import BACKENDS, TENSORRT_BACKENDS, closing_all, fastest_backend, open_graphs
+from ..runtime.choice import Backend
 from .check import Check, check
 from .float_scope import CONVOLUTIONS, DEFAULT_RULES, FloatNode, float_nodes
 from .footage import Footage
@@ -65,7 +66,7 @@ def quantize_verified(
     loses more or drifts (`Check.problem`)."""
     graph, output = Path(graph), Path(output)
     checked_on = check_backend(target)
-    with closing_all(open_graphs(graph, _runtime(checked_on), "cpu")) as fp32:
+    with closing_all(open_graphs(graph, Backend.named(_runtime(checked_on), "cpu"))) as fp32:
         info = next(iter(fp32.values())).info
         if info.precision != "fp32":
             raise ReportedError(f"{graph}: a {info.precision} graph; quantize the fp32 graph")
@@ -144,7 +145,7 @@ def _open_checked(path: Path, checked_on: str, info: ModelInfo, clip) -> dict:
     """The staged quantized graphs as the check runs them: on its backend, or as TensorRT engines
     built from them for the clip's LR size (in the stage's scratch folder, removed with it)."""
     if checked_on not in TENSORRT_BACKENDS:
-        return open_graphs(path, checked_on, "cpu")
+        return open_graphs(path, Backend.named(checked_on, "cpu"))
     from ..trt.builder import BuildSettings, build
     from ..trt.cuda import device
     from ..trt.profiles import parse_profiles
@@ -159,4 +160,4 @@ def _open_checked(path: Path, checked_on: str, info: ModelInfo, clip) -> dict:
         compute_capabilities=device()[1] if flavor == "rtx" else "",  # for the GPU at hand (fp8: 8.9 and later)
     )
     engine = build(path, scratch / f"{path.stem}.plan", settings, say=lambda line: None)[-1]
-    return open_graphs(engine, "tensorrt", "cuda")
+    return open_graphs(engine, Backend.TensorRT())

@@ -1,7 +1,20 @@
-"""The backend-neutral stateful Session API, the backends' registry, and the ONNX Runtime backend.
-Imports no torch."""
+"""The backend-neutral stateful Session API: a typed choice of backend (`Backend`), the runners of a
+model's graphs (`GraphRunner`), sessions over them and batches of streams. Imports no torch."""
 
-from .backends import TensorRTOptions, TorchOptions, open_graphs
-from .session import Backend, ClipSession, Session, open_session
+from .backends import open_graphs
+from .choice import Backend
+from .runner import GraphRunner
+from .session import CentredSession, ClipSession, Session, open_session
+from .streams import StreamBatch, open_streams
 
-__all__ = ["Backend", "ClipSession", "Session", "TensorRTOptions", "TorchOptions", "open_graphs", "open_session"]
+__all__ = [
+    "Backend",
+    "CentredSession",
+    "ClipSession",
+    "GraphRunner",
+    "Session",
+    "StreamBatch",
+    "open_graphs",
+    "open_session",
+    "open_streams",
+]

@@ -1,6 +1,6 @@
 """The backends, as one registry: for each kind (TensorRT, TensorRT for RTX, onnxruntime, OpenVINO,
 torch) the files it opens, the devices it computes on, the deformable-conv lowerings its graphs may
-hold, its options type, and whether it runs here on a device (and, if not, why not).
+hold, its choice (`Backend.X`: the options it takes), and whether it runs here on a device (and, if not, why not).
 
 The one rule for which backend opens what: a TensorRT engine (`.plan`, `.engine`, of either
 flavour), an exported graph (`.onnx`: onnxruntime; OpenVINO when asked for), an OpenVINO IR model
@@ -19,19 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import GPU_INSTALL, MissingDependency, ReportedError, parameter
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-@dataclass(frozen=True)
-class TorchOptions:
-    precision: str = "fp32"  # the model runs in it (graphs and engines have their own)
-
-
-@dataclass(frozen=True)
-class TensorRTOptions:
-    trust_host_code: bool = False  # run version-compatible engines, which carry executable host code
+from ..errors import GPU_INSTALL, MissingDependency, ParameterError, ReportedError, parameter
+from .choice import CHOICES, DEVICES, AnyBackend, Backend
 
 
 @dataclass(frozen=True)
@@ -42,8 +31,8 @@ class BackendKind:
     default_for: tuple[str, ...]  # the file suffixes it opens when no backend is named
     devices: tuple[str, ...]  # where it computes, the one `auto` prefers first
     dcn: tuple[str, ...]  # the deformable-conv lowerings its graphs may hold; () for torch (the model itself)
-    options: type | None
-    open_graphs: Callable  # (source, device, options) -> {GraphKind: Backend}
+    choice: type  # its class in `Backend`: its options
+    open_graphs: Callable  # (source, its choice) -> {GraphKind: GraphRunner}
     device_problem: Callable[[str], str | None]  # (device) -> why it cannot compute there here, or None
     flavor: str | None = None  # the TensorRT flavour (trt.flavors) of a TensorRT backend
 
@@ -60,7 +49,7 @@ class BackendKind:
         """The device `device` means for this backend here (`auto`: the first it can use), checked:
         a clear error, before anything is opened, where it cannot run."""
         if device not in DEVICES:
-            raise ReportedError(f"unknown device '{device}' (known: {', '.join(DEVICES)})")
+            raise ParameterError(f"{parameter('device')} {device!r}: one of {', '.join(DEVICES)}")
         for candidate in self.devices if device == "auto" else (device,):
             if self.problem(candidate) is None:
                 return candidate
@@ -146,33 +135,37 @@ def _tensorrt_problem(flavor_name: str) -> Callable[[str], str | None]:
 # -- how each backend opens a model -----------------------------------------------------------------------
 
 
-def _open_torch(source, device: str, options: TorchOptions) -> dict:
+def _open_torch(source, backend: Backend.Torch) -> dict:
     from .torch_backend import TorchBackend, load_model
 
     model = load_model(source)
-    return {kind: TorchBackend(model, device, kind, options.precision) for kind in model.graphs.kinds}
+    return {kind: TorchBackend(model, backend.device, kind, backend.precision) for kind in model.graphs.kinds}
 
 
-def _open_onnxruntime(source, device: str, options: None) -> dict:
+def _open_onnxruntime(source, backend: Backend.OnnxRuntime) -> dict:
     from .onnxruntime_backend import OnnxRuntimeBackend
 
-    return _with_twins(Path(source), OnnxRuntimeBackend(source, device), lambda path: OnnxRuntimeBackend(path, device))
+    def open_file(path):
+        return OnnxRuntimeBackend(path, backend.device, backend.threads)
+
+    return _with_twins(Path(source), open_file(source), open_file)
 
 
-def _open_openvino(source, device: str, options: None) -> dict:
+def _open_openvino(source, backend: Backend.OpenVINO) -> dict:
     from .openvino_backend import OpenVINOBackend
 
-    return _with_twins(Path(source), OpenVINOBackend(source, device), lambda path: OpenVINOBackend(path, device))
+    def open_file(path):
+        return OpenVINOBackend(path, backend.threads)
+
+    return _with_twins(Path(source), open_file(source), open_file)
 
 
-def _open_tensorrt(source, device: str, options: TensorRTOptions) -> dict:
+def _open_tensorrt(source, backend: Backend.TensorRT) -> dict:
     from .tensorrt_backend import TensorRTBackend
 
-    if device == "cpu":
-        raise ReportedError(f"{source}: a TensorRT engine runs on an NVIDIA GPU only, not {parameter('device')} cpu")
-    opened = TensorRTBackend(source, options.trust_host_code)
+    opened = TensorRTBackend(source, backend.trust_host_code)
     return _with_twins(
-        Path(source), opened, lambda path: TensorRTBackend(path, options.trust_host_code, stream=opened.stream)
+        Path(source), opened, lambda path: TensorRTBackend(path, backend.trust_host_code, stream=opened.stream)
     )
 
 
@@ -216,7 +209,7 @@ BACKENDS: dict[str, BackendKind] = {
             (".plan", ".engine"),
             ("cuda",),
             ("standard", "plugin", "portable"),
-            TensorRTOptions,
+            Backend.TensorRT,
             _open_tensorrt,
             _tensorrt_problem("tensorrt"),
             flavor="tensorrt",
@@ -226,7 +219,7 @@ BACKENDS: dict[str, BackendKind] = {
             (),
             ("cuda",),
             ("portable",),
-            TensorRTOptions,
+            Backend.TensorRTRTX,
             _open_tensorrt,
             _tensorrt_problem("rtx"),
             flavor="rtx",
@@ -236,12 +229,14 @@ BACKENDS: dict[str, BackendKind] = {
             (".onnx",),
             ("cuda", "cpu"),
             ("standard", "portable"),
-            None,
+            Backend.OnnxRuntime,
             _open_onnxruntime,
             _onnxruntime_problem,
         ),
-        BackendKind("openvino", (".xml",), ("cpu",), ("portable",), None, _open_openvino, _openvino_problem),
-        BackendKind("torch", (), ("cuda", "cpu"), (), TorchOptions, _open_torch, _torch_problem),
+        BackendKind(
+            "openvino", (".xml",), ("cpu",), ("portable",), Backend.OpenVINO, _open_openvino, _openvino_problem
+        ),
+        BackendKind("torch", (), ("cuda", "cpu"), (), Backend.Torch, _open_torch, _torch_problem),
     )
 }
 TENSORRT_BACKENDS = tuple(name for name, kind in BACKENDS.items() if kind.flavor)
@@ -264,34 +259,37 @@ def backend_for(source) -> BackendKind:
     return next((kind for kind in BACKENDS.values() if suffix in kind.default_for), BACKENDS["torch"])
 
 
-def backend_named(name: str) -> BackendKind:
-    if name not in BACKENDS:
-        raise ReportedError(f"unknown backend '{name}' (known: {', '.join(BACKENDS)})")
-    return BACKENDS[name]
+def chosen_for(source, backend: AnyBackend) -> AnyBackend:
+    """The backend that runs `source`: `backend` itself, or for `Backend.Auto` the one the file asks
+    for (`backend_for`) on its device, with its default options. Anything but a choice is refused."""
+    if not isinstance(backend, tuple(CHOICES.values())):
+        raise ParameterError(
+            f"{parameter('backend')} takes a choice of repvsr_deploy.runtime.Backend (Backend.Auto(), "
+            f"Backend.OpenVINO(threads=2), ...), not {backend!r}"
+        )
+    if isinstance(backend, Backend.Auto):
+        kind = backend_for(source)
+        if backend.device not in ("auto", *kind.devices):
+            raise ParameterError(
+                f"{source}: the {kind.name} backend runs it, on {' or '.join(kind.devices)} only, "
+                f"not {parameter('device')} {backend.device}"
+            )
+        return Backend.named(kind.name, backend.device)
+    return backend
 
 
-def open_graphs(source, backend: str = "auto", device: str = "auto", options=None) -> dict:
-    """The backends of all graphs of a model, without a session; the caller closes them
+def open_graphs(source, backend: AnyBackend = Backend.Auto()) -> dict:
+    """The runners of all graphs of a model, without a session; the caller closes them
     (`close_all`, `closing_all`), or a session over them does.
 
     Args:
         source: An engine, graph, OpenVINO model or checkpoint (the rule of the module docstring).
-        backend: "auto" (by what `source` is) or a name in `BACKENDS`.
-        device: "auto", "cpu" or "cuda".
-        options: The backend's options object, or None for its defaults.
+        backend: What runs it, with its options (`Backend.Auto()`: by what `source` is).
 
     Returns:
-        {GraphKind: Backend}."""
-    kind = backend_for(source) if backend == "auto" else backend_named(backend)
-    if device not in DEVICES:
-        raise ReportedError(f"unknown device '{device}' (known: {', '.join(DEVICES)})")
-    if kind.options is None and options is not None:
-        raise ReportedError(f"the {kind.name} backend takes no options")
-    if kind.options is not None:
-        options = options if options is not None else kind.options()
-        if not isinstance(options, kind.options):
-            raise ReportedError(f"the {kind.name} backend takes {kind.options.__name__}, not {type(options).__name__}")
-    return kind.open_graphs(source, device, options)
+        {GraphKind: GraphRunner}."""
+    backend = chosen_for(source, backend)
+    return BACKENDS[backend.name].open_graphs(source, backend)
 
 
 def runs_streams(backend) -> bool:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..modelinfo import ModelInfo
+from .runner import GraphRunner
 
 BICUBIC_INFO = ModelInfo(model="bicubic", scale=4, size_multiple=1, min_size=1, states=())
 A = -0.75  # the cubic convolution kernel's parameter (torch's, and Keys's)
 
 
-class BicubicBackend:
+class BicubicBackend(GraphRunner):
     name = "bicubic"
     info = BICUBIC_INFO
     device = "cpu"
@@ -34,13 +35,10 @@ class BicubicBackend:
     def to_host(self, value: np.ndarray) -> np.ndarray:
         return value
 
-    def run(self, lr: np.ndarray, state: list, feature=None, download: bool = True):
+    def _run(self, lr: np.ndarray, state: list, feature, download: bool):
         return bicubic_upscale(lr, self.info.scale), []
 
-    def synchronize(self) -> None:
-        """Computes on the host: nothing to wait for."""
-
-    def close(self) -> None:
+    def _release(self) -> None:
         """Holds nothing."""
 
 

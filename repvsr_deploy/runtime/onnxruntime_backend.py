@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import GPU_INSTALL, MissingDependency, ReportedError, first_sentence
 from ..modelinfo import GraphKind, ModelInfo
 from .arrays import backend_input, host_array
+from .runner import GraphRunner
 from .threads import cpu_threads
 
 _CUDA = "CUDAExecutionProvider"
@@ -34,17 +35,17 @@ def _providers(ort, device: str) -> list[str]:
     return [_CUDA, _CPU] if has_cuda and device != "cpu" else [_CPU]
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(GraphRunner):
     name = "onnxruntime"
 
-    def __init__(self, path, device: str = "auto"):
+    def __init__(self, path, device: str = "auto", threads: int | None = None):
         ort = import_onnxruntime()
         path = Path(path)
         if not path.is_file():
             raise ReportedError(f"{path}: no such ONNX file")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: CPU float16 graphs log a note per inserted cast
-        options.intra_op_num_threads = cpu_threads() or 0  # 0: onnxruntime's own choice
+        options.intra_op_num_threads = threads or cpu_threads() or 0  # 0: onnxruntime's own choice
         try:
             self.session = ort.InferenceSession(str(path), options, providers=_providers(ort, device))
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
@@ -67,13 +68,10 @@ class OnnxRuntimeBackend:
     def upload(self, array: np.ndarray):
         return self._ortvalue.ortvalue_from_numpy(backend_input(array, self.dtype), self.device, 0)
 
-    def load_state(self, arrays: list[np.ndarray]) -> list:
-        return [self.upload(array) for array in arrays]
-
     def to_host(self, value) -> np.ndarray:
         return host_array(value.numpy())
 
-    def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
+    def _run(self, lr, state: list, feature, download: bool) -> tuple:
         binding = self.session.io_binding()
         if isinstance(lr, np.ndarray):
             binding.bind_cpu_input("lr", backend_input(lr, self.dtype))
@@ -94,9 +92,6 @@ class OnnxRuntimeBackend:
             return out, next_state
         return host_array(out.numpy()), next_state
 
-    def synchronize(self) -> None:
-        """Nothing to wait for: a run returns when its outputs are written."""
-
-    def close(self) -> None:
+    def _release(self) -> None:
         """Release the inference session (its graph, weights and arena)."""
         self.session = None

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingDependency, ReportedError, first_sentence, parameter
+from ..errors import MissingDependency, ReportedError, first_sentence
 from ..graph_file import read_graph
 from ..modelinfo import GraphKind, ModelInfo
 from .arrays import backend_input, host_array
+from .runner import GraphRunner
 from .threads import cpu_threads
 
 IR_SUFFIX = ".xml"
@@ -55,11 +56,12 @@ def openvino_core():
         return _core
 
 
-def _config(ov, precision: str) -> dict:
+def _config(ov, precision: str, threads: int | None) -> dict:
     """fp32 graphs, and the float parts of int8 models, in fp32: on CPUs with bf16 (AMX, AVX-512
-    BF16) OpenVINO otherwise runs them in bf16, ~5e-3 off on [0, 1] frames. Threads: `cpu_threads`."""
+    BF16) OpenVINO otherwise runs them in bf16, ~5e-3 off on [0, 1] frames. Threads: those asked,
+    else `cpu_threads`."""
     config = {} if precision == "fp16" else {ov.properties.hint.inference_precision: ov.Type.f32}
-    threads = cpu_threads()
+    threads = threads or cpu_threads()
     return {**config, ov.properties.inference_num_threads: threads} if threads else config
 
 
@@ -91,14 +93,12 @@ def save_ir(ov, model, path: Path, info: ModelInfo) -> None:
     ov.save_model(model, str(path), compress_to_fp16=False)
 
 
-class OpenVINOBackend:
+class OpenVINOBackend(GraphRunner):
     name = "openvino"
     device = "cpu"
 
-    def __init__(self, path, device: str = "auto"):
+    def __init__(self, path, threads: int | None = None):
         ov = import_openvino()
-        if device == "cuda":
-            raise ReportedError(f"{path}: the openvino backend runs on the CPU here, not {parameter('device')} cuda")
         if Path(path).suffix.lower() == IR_SUFFIX:
             model, self.info = read_ir(path)
         else:
@@ -106,7 +106,9 @@ class OpenVINOBackend:
         self.info.check_runs_on("openvino", str(path))
         try:
             self.request = (
-                openvino_core().compile_model(model, "CPU", _config(ov, self.info.precision)).create_infer_request()
+                openvino_core()
+                .compile_model(model, "CPU", _config(ov, self.info.precision, threads))
+                .create_infer_request()
             )
         except Exception as exc:  # OpenVINO raises RuntimeError/OpConversionFailure for graphs it cannot take
             hint = " (export it with repvsr-export --dcn portable)" if "DeformConv" in str(exc) else ""
@@ -119,13 +121,10 @@ class OpenVINOBackend:
     def upload(self, array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(backend_input(array, self.dtype))
 
-    def load_state(self, arrays: list[np.ndarray]) -> list:
-        return [self.upload(array) for array in arrays]
-
     def to_host(self, value: np.ndarray) -> np.ndarray:
         return host_array(value)
 
-    def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
+    def _run(self, lr, state: list, feature, download: bool) -> tuple:
         inputs = dict(
             zip(self.info.input_names, [self.upload(lr), *([feature] if feature is not None else []), *state])
         )
@@ -135,9 +134,6 @@ class OpenVINOBackend:
             return out, next_state
         return self.to_host(out), next_state
 
-    def synchronize(self) -> None:
-        """Nothing to wait for: a run returns when its outputs are written."""
-
-    def close(self) -> None:
+    def _release(self) -> None:
         """Release the infer request and, with it, the compiled model."""
         self.request = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -22,39 +22,11 @@ from ..centred import centred_window
 from ..errors import ReportedError
 from ..modelinfo import FRAME_LEVELS, GraphKind, ModelInfo
 from ..resolutions import round_up
-from .backends import TensorRTOptions, TorchOptions, backend_for, backend_named, close_all, open_graphs
+from .backends import close_all, open_graphs
+from .choice import AnyBackend, Backend
+from .runner import ClosesOnce, GraphRunner
 
 DEFAULT_WINDOW = 10
-
-
-class Backend(Protocol):
-    """Runs one graph once: (lr [N,3,H,W], state, feature) -> (output, next state). The output is
-    the HR frame on the host (float32, or levels for a graph with integer frames: `arrays`), or for
-    a backward graph the feature, left where it is.
-    `lr` is a host array or a frame `upload`ed before; `download=False` leaves the HR frame on the
-    device (timing without host I/O), and `synchronize` waits for it."""
-
-    name: str
-    info: ModelInfo
-    device: str  # where its state lives: cpu or cuda
-
-    def zero_state(self, height: int, width: int) -> list[Any]: ...
-
-    def upload(self, array: np.ndarray) -> Any:
-        """An input (a frame, a feature) put where the backend computes."""
-
-    def load_state(self, arrays: list[np.ndarray]) -> list[Any]:
-        """A state given as host arrays, as `run` takes it (verification feeds torch's state)."""
-
-    def to_host(self, value: Any) -> np.ndarray:
-        """An output left on the device (`download=False`, a backward feature), as float32 on the host."""
-
-    def run(self, lr: Any, state: list[Any], feature: Any = None, download: bool = True) -> tuple[Any, list[Any]]: ...
-
-    def synchronize(self) -> None: ...
-
-    def close(self) -> None:
-        """Free what it holds (runtime objects, device buffers, streams, graphs); runs no more after."""
 
 
 class FrameFormat:
@@ -98,7 +70,7 @@ class FrameFormat:
         """A host frame prepared; a frame `upload`ed before (already prepared) as it is."""
         return frame.value if isinstance(frame, Uploaded) else self.prepare(frame)
 
-    def deliver(self, hr, backend: Backend, download: bool):
+    def deliver(self, hr, backend: GraphRunner, download: bool):
         """The HR frame cropped on the host; with `download=False`, as the backend left it on the
         device, once the backend has finished computing it."""
         if download:
@@ -162,39 +134,30 @@ class Uploaded:
         self.value = value
 
 
-class OwnsBackends:
+class OwnsBackends(ClosesOnce):
     """A session owns its backends: `close()` (or leaving a `with` block) closes them, once."""
 
     backends: tuple = ()
-    closed = False
     info: ModelInfo
 
     def reset(self) -> None:
         """Start from a fresh state."""
         raise NotImplementedError
 
-    def close(self) -> None:
+    def _release(self) -> None:
         """Drop the state (its values may hold the runtime's session), then close the backends."""
-        if not self.closed:
-            self.closed = True
-            self.reset()
-            close_all(self.backends)
+        self.reset()
+        close_all(self.backends)
 
     def _check_open(self) -> None:
         if self.closed:
             raise ReportedError(f"the session over model '{self.info.model}' is closed")
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 class Session(OwnsBackends):
     """A streaming model: `step` one LR frame, get its HR frame; the state carries over."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: GraphRunner):
         self.backend = backend
         self.backends = (backend,)
         self.info = backend.info
@@ -232,7 +195,7 @@ class CentredSession(OwnsBackends):
     `centred_window` says. Between the ends the state carries the window; at the ends the session
     loads each window from the frames it keeps. Takes host frames (it keeps the last 2r + 1)."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: GraphRunner):
         self.backend = backend
         self.backends = (backend,)
         self.info = backend.info
@@ -285,7 +248,7 @@ class ClipSession(OwnsBackends):
     then the forward sweep turns them into HR frames. The forward state carries from window to
     window; the backward sweep cannot see past its window."""
 
-    def __init__(self, backward: Backend, forward: Backend, window: int = DEFAULT_WINDOW):
+    def __init__(self, backward: GraphRunner, forward: GraphRunner, window: int = DEFAULT_WINDOW):
         if window < 2:
             raise ReportedError(f"window of {window} frames: a bidirectional model needs at least 2")
         self.backward, self.forward = backward, forward
@@ -332,40 +295,25 @@ class ClipSession(OwnsBackends):
             yield self._frames.deliver(hr, self.forward, download)
 
 
-def open_session(
-    source,
-    backend: str = "auto",
-    device: str = "auto",
-    window: int = DEFAULT_WINDOW,
-    trust_host_code: bool = False,
-    precision: str = "fp32",
-    options=None,
-):
+def open_session(source, backend: AnyBackend = Backend.Auto(), window: int = DEFAULT_WINDOW):
     """A session over a model file: use it in a `with` block (or `close()` it), for it owns what
     its backends hold.
 
     Args:
         source: A TensorRT engine (`.plan`, `.engine`), an exported graph (`.onnx`: onnxruntime), an
             OpenVINO IR model (`.xml`), or a model or checkpoint (torch): the rule of `backends`.
-        backend: "auto" (by what `source` is) or a name in `backends.BACKENDS`.
-        device: "auto", "cpu" or "cuda".
+        backend: What runs it, with its options: `Backend.Auto(device=...)` (by what `source` is),
+            `Backend.OpenVINO(threads=2)`, `Backend.Torch(precision="fp16")`, ... (`choice.Backend`).
         window: The clip windows of a bidirectional model (a `ClipSession`).
-        trust_host_code: Run version-compatible engines, which carry executable host code.
-        precision: The torch backend's (graphs and engines have their own).
-        options: The backend's options object instead (`TensorRTOptions`, `TorchOptions`).
 
     Returns:
         A `Session` (streaming models), `CentredSession` (centred windows) or `ClipSession`
         (bidirectional models)."""
-    kind = backend_for(source) if backend == "auto" else backend_named(backend)
-    if options is None:
-        shorthands: dict = {TensorRTOptions: TensorRTOptions(trust_host_code), TorchOptions: TorchOptions(precision)}
-        options = shorthands.get(kind.options)
-    return session_over(open_graphs(source, kind.name, device, options), window)
+    return session_over(open_graphs(source, backend), window)
 
 
 def session_over(graphs: dict, window: int = DEFAULT_WINDOW):
-    """The session over one model's graphs ({GraphKind: Backend}), which it then owns: streaming or
+    """The session over one model's graphs ({GraphKind: GraphRunner}), which it then owns: streaming or
     over clip windows. The graphs are closed if no session can be made of them."""
     try:
         if GraphKind.STEP in graphs:

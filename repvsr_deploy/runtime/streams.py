@@ -17,13 +17,15 @@ import numpy as np
 from ..errors import ReportedError
 from ..modelinfo import GraphKind
 from .backends import close_all, open_graphs, runs_streams
-from .session import Backend, FrameFormat, OwnsBackends
+from .choice import AnyBackend, Backend
+from .runner import GraphRunner
+from .session import FrameFormat, OwnsBackends
 
 
 class StreamBatch(OwnsBackends):
     """Streams of one streaming model (a step graph whose batch dimension is dynamic) in one batch."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: GraphRunner):
         info = backend.info
         if info.graph is not GraphKind.STEP or info.delay:
             backend.close()
@@ -108,18 +110,16 @@ class StreamBatch(OwnsBackends):
         self._group = group
 
 
-def open_streams(source, backend: str = "auto", device: str = "auto", options=None) -> StreamBatch:
+def open_streams(source, backend: AnyBackend = Backend.Auto()) -> StreamBatch:
     """Many independent streams of one streaming model, run as one batch of its step graph; use it
     in a `with` block. A model without a step graph (bidirectional) is refused in one line.
 
     Args:
         source: The step graph, engine or checkpoint (opened as `open_graphs` opens it).
-        backend: "auto" (by what `source` is) or a name in `backends.BACKENDS`.
-        device: "auto", "cpu" or "cuda".
-        options: The backend's options object (`TensorRTOptions`, `TorchOptions`).
+        backend: What runs it, with its options (`Backend.Auto()`: by what `source` is).
 
     Returns:
         A `StreamBatch`."""
-    *others, last = open_graphs(source, backend, device, options).values()
+    *others, last = open_graphs(source, backend).values()
     close_all(others)  # a bidirectional model's backward graph: its forward graph is refused below
     return StreamBatch(last)

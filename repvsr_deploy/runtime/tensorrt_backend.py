@@ -22,9 +22,10 @@ from ..trt.flavors import TensorRTForRTX
 from ..trt.profiles import Profile, select_profile
 from ..trt.runtime_cache import RuntimeCache, runtime_cache_path
 from .arrays import host_array
+from .runner import GraphRunner
 
 
-class TensorRTBackend:
+class TensorRTBackend(GraphRunner):
     name = "tensorrt"
     device = "cuda"
 
@@ -117,7 +118,7 @@ class TensorRTBackend:
         channels = self.engine.get_tensor_shape("feature")[1]
         return (1, channels, height, width)
 
-    # -- the Backend protocol ------------------------------------------------------------------------
+    # -- the GraphRunner methods -----------------------------------------------------------------------
 
     def zero_state(self, height: int, width: int) -> list:
         self._prepare(height, width)
@@ -141,7 +142,7 @@ class TensorRTBackend:
     def to_host(self, value: cuda.DeviceBuffer) -> np.ndarray:
         return host_array(value.download(self.stream))
 
-    def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
+    def _run(self, lr, state: list, feature, download: bool) -> tuple:
         side = 0 if state is self._state_sets[0] else 1
         next_state = self._state_sets[1 - side]
         if isinstance(lr, np.ndarray):
@@ -163,12 +164,10 @@ class TensorRTBackend:
     def synchronize(self) -> None:
         self.stream.synchronize()
 
-    def close(self) -> None:
+    def _release(self) -> None:
         """Free what the backend holds: its CUDA graphs, device and pinned buffers, execution context,
         engine and (if it made it) its stream; TensorRT for RTX's runtime cache is saved first, so what
         its JIT compiled is kept. Twins sharing a stream: the one that made it destroys it."""
-        if self.context is None:
-            return
         self.stream.synchronize()
         if self.runtime_cache is not None:
             self.runtime_cache.save()

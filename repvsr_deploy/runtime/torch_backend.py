@@ -15,6 +15,8 @@ import numpy as np
 
 from ..errors import ReportedError, require_torch
 from ..modelinfo import GraphKind
+from .choice import TORCH_PRECISIONS
+from .runner import GraphRunner
 
 if TYPE_CHECKING:
     import torch
@@ -30,10 +32,7 @@ def load_model(source):
     return source
 
 
-TORCH_PRECISIONS = ("fp32", "fp16")
-
-
-class TorchBackend:
+class TorchBackend(GraphRunner):
     name = "torch"
 
     def __init__(
@@ -45,11 +44,7 @@ class TorchBackend:
         cuda_graphs: bool = True,
     ):
         self.torch = require_torch("the torch backend")
-        if precision not in TORCH_PRECISIONS:
-            raise ReportedError(
-                f"precision '{precision}': the torch backend runs {', '.join(TORCH_PRECISIONS)} "
-                "(int8 and fp8 graphs come from repvsr-quantize)"
-            )
+        assert precision in TORCH_PRECISIONS, precision  # as `Backend.Torch` checked it
         self.device = self._device(device)
         self.dtype = self.torch.float16 if precision == "fp16" else self.torch.float32
         self.memory_format = self.torch.channels_last if self.device == "cuda" else self.torch.contiguous_format
@@ -78,13 +73,10 @@ class TorchBackend:
     def upload(self, array: np.ndarray):
         return self.torch.from_numpy(array).to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
 
-    def load_state(self, arrays: list[np.ndarray]) -> list:
-        return [self.upload(array) for array in arrays]
-
     def to_host(self, value) -> np.ndarray:
         return value.float().cpu().numpy()
 
-    def run(self, lr, state: list, feature=None, download: bool = True) -> tuple:
+    def _run(self, lr, state: list, feature, download: bool) -> tuple:
         if isinstance(lr, np.ndarray):
             lr = self.upload(lr)
         with self.torch.inference_mode():
@@ -100,7 +92,7 @@ class TorchBackend:
         if self.device == "cuda":
             self.torch.cuda.synchronize()
 
-    def close(self) -> None:
+    def _release(self) -> None:
         """Release the model and the CUDA graphs captured for it (their memory pools with them)."""
         for captured in self._captured.values():
             captured.reset()

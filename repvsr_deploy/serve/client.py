@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ReportedError
-from ..video.upscale import to_levels
+from ..runtime.frame_layout import chw, hwc_levels
 from .repository import FRAME, HR
 
 DEPTH = 4  # frames of one stream sent before its first answer is awaited
@@ -86,7 +86,7 @@ class RemoteStream:
             received += 1
 
     def _send(self, frame: np.ndarray, sequence: int, start: bool, end: bool, number: int) -> None:
-        rgb = np.ascontiguousarray(to_levels(frame, np.uint8).transpose(1, 2, 0)[None])
+        rgb = np.ascontiguousarray(hwc_levels(frame, np.uint8)[None])
         tensor = self._grpc.InferInput(FRAME, list(rgb.shape), "UINT8")
         tensor.set_data_from_numpy(rgb)
         self._sent_at[f"{sequence}:{number}"] = time.perf_counter()
@@ -111,7 +111,7 @@ class RemoteStream:
         if answered != f"{sequence}:{number}":
             raise ReportedError(f"{self.url}: answered request {answered} where {sequence}:{number} was due")
         self.latencies.append(time.perf_counter() - self._sent_at.pop(answered))
-        return result.as_numpy(HR)[0].transpose(2, 0, 1)[None]
+        return chw(result.as_numpy(HR)[0])[None]
 
     def close(self) -> None:
         self._client.stop_stream()

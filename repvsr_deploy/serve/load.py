@@ -12,7 +12,7 @@ import numpy as np
 
 from ..clips import moving_clip
 from ..errors import ReportedError
-from ..video.upscale import to_levels
+from ..runtime.frame_layout import to_levels
 from .client import RemoteStream
 
 
@@ -41,7 +41,7 @@ class LoadReport:
 def stream_frames(stream: int, frames: int, size: tuple[int, int]) -> np.ndarray:
     """Stream `stream`'s frames: a clip of its own ([frames, 3, H, W] uint8)."""
     clip = moving_clip(frames, *size, seed=1000 + stream, velocity=(0.4 + 0.1 * stream, -0.3))
-    return np.floor(clip * 255 + 0.5).astype(np.uint8)
+    return to_levels(clip, np.uint8)
 
 
 def load(url: str, name: str, streams: int, frames: int, size: tuple[int, int]) -> tuple[LoadReport, list]:

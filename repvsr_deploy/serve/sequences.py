@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ReportedError
-from ..video.upscale import to_levels
+from ..runtime.frame_layout import chw, hwc_levels
 
 
 @dataclass
@@ -77,13 +77,13 @@ class Sequences:
             by_batch.setdefault(slot.batch, {})[slot.stream] = k
         for batch, streams in by_batch.items():
             try:
-                hr = batch.step({stream: requests[k].frame.transpose(2, 0, 1) for stream, k in streams.items()})
+                hr = batch.step({stream: chw(requests[k].frame) for stream, k in streams.items()})
             except ReportedError as exc:
                 for k in streams.values():
                     results[k] = str(exc)
                 continue
             for stream, k in streams.items():
-                results[k] = to_levels(hr[stream][0].transpose(1, 2, 0), np.uint8)
+                results[k] = hwc_levels(hr[stream], np.uint8)
         for k in indices:
             if requests[k].end:
                 self._leave(requests[k].sequence)

@@ -19,13 +19,15 @@ from .sequences import SequenceFrame, Sequences
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
+        from ..runtime.choice import Backend
         from ..runtime.streams import open_streams
 
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config["parameters"].items()}
         graph = Path(args["model_repository"]) / args["model_version"] / parameters["graph"]
         idle = int(config["sequence_batching"]["max_sequence_idle_microseconds"]) / 1e6
-        self.sequences = Sequences(lambda: open_streams(graph, parameters["backend"], parameters["device"]), idle)
+        backend = Backend.named(parameters["backend"], parameters["device"])
+        self.sequences = Sequences(lambda: open_streams(graph, backend), idle)
 
     def execute(self, requests: list) -> list:
         import triton_python_backend_utils as pb_utils

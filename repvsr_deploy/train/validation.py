@@ -10,6 +10,7 @@ import numpy as np
 
 from ..data.sequences import crop_to_multiple
 from ..evaluate import Convention, Sequence, bicubic, degraded, measure, through
+from ..runtime.choice import Backend
 from ..runtime.session import open_session
 
 CROP = 128  # side of the GT window a crop shows (smaller frames: all of it)
@@ -62,7 +63,7 @@ def validate(model, validation: ValidationSet, device: str) -> Validation:
     """Mean PSNR/SSIM over the clips (each clip counts once), and each clip's crop of its last frame."""
     scores, crops = [], {}
     training = model.training
-    with open_session(model, "torch", device) as session:
+    with open_session(model, Backend.Torch(device)) as session:
         for sequence in validation.sequences:
             last: dict = {}
 

@@ -26,13 +26,13 @@ from pathlib import Path
 
 from .. import __version__
 from ..atomic import atomic_path
+from ..runtime.frame_layout import chw, hwc_levels
 from .encoders import CONTAINERS, Encoding
 from .pipeline import StageTimes, pipelined
 from .segments import FrameIndex, Segment, segment_frames, segment_paths
 from .sink import carried_writer, open_sink
 from .source import VideoFile, import_av
 from .streams import StreamCut, TimeRange, carry_tags
-from .upscale import to_levels
 
 JOB_FILE = "job.json"
 
@@ -101,7 +101,7 @@ def upscale_segments(
             for segment, position, _ in step:
                 if position == 0:
                     ids[segment] = batch.join()
-            hr = batch.step({ids[segment]: rgb.transpose(2, 0, 1) for segment, _, rgb in step})
+            hr = batch.step({ids[segment]: chw(rgb) for segment, _, rgb in step})
             for segment, position, _ in step:
                 yield segment, position, hr[ids[segment]]
                 if position == segment.warmup + segment.frames - 1:
@@ -119,7 +119,7 @@ def upscale_segments(
             )
         stack, sink = writers[segment]
         frame = segment.first + position - segment.warmup
-        sink.write(to_levels(hr[0].transpose(1, 2, 0), sink.dtype), index.frame_time(frame))
+        sink.write(hwc_levels(hr, sink.dtype), index.frame_time(frame))
         tick()
         if frame == segment.end - 1:
             del writers[segment]

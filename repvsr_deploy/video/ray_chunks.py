@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ParameterError, ReportedError, parameter
+from ..runtime.choice import AnyBackend
 from .chunked import Staging, upscale_segments
 from .encoders import Encoding
 from .segments import FrameIndex, Segment
@@ -30,11 +31,10 @@ ANSWER_SECONDS = 10  # how long a cluster's address may take to accept a connect
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The model file, the backend that runs it and the device, as every worker opens it."""
+    """The model file and the backend that runs it (its options and device), as every worker opens it."""
 
     path: Path
-    backend: str
-    device: str
+    backend: AnyBackend
 
 
 @dataclass(frozen=True)
@@ -61,16 +61,16 @@ class SegmentWorker:
 
     def problem(self) -> tuple[str, str | None]:
         """(this node, why it cannot run the model, or None): the model opened here, its batch kept."""
-        from ..runtime.backends import backend_named
+        from ..runtime.backends import BACKENDS
         from ..runtime.streams import open_streams
 
         node = socket.gethostname()
         if not Path(self.model.path).is_file():
             return node, f"{self.model.path}: no such model file there (keep it on storage every node sees)"
-        problem = backend_named(self.model.backend).problem(self.model.device)
+        problem = BACKENDS[self.model.backend.name].problem(self.model.backend.device)
         if problem is None:
             try:
-                self.batch = open_streams(self.model.path, self.model.backend, self.model.device)
+                self.batch = open_streams(self.model.path, self.model.backend)
             except ReportedError as exc:
                 problem = exc.args[0]  # as raised: its parameters still marked, for the command to spell
         return node, problem
@@ -136,9 +136,10 @@ class RayWorkers:
             self.ray.init(address=address, log_to_driver=False, logging_level="ERROR", **options)
         try:
             resources = self.ray.cluster_resources()
-            if model.device == "cuda" and resources.get("GPU", 0) < 1:
+            device = model.backend.device
+            if device == "cuda" and resources.get("GPU", 0) < 1:
                 raise ParameterError(f"{parameter('device')} cuda: the Ray cluster has no GPU")
-            gpus = 1 if model.device == "cuda" or (model.device == "auto" and resources.get("GPU", 0) >= 1) else 0
+            gpus = 1 if device == "cuda" or (device == "auto" and resources.get("GPU", 0) >= 1) else 0
             self._remote = self.ray.remote(num_cpus=0 if gpus else 1, num_gpus=gpus, max_restarts=0)(SegmentWorker)
             self.idle = self._new_workers(workers or int(resources.get("GPU" if gpus else "CPU", 1)) or 1)
         except BaseException:

@@ -1,11 +1,13 @@
 """A video cut into segments that each begin at a keyframe: the units a chunked upscale runs, writes
 and resumes.
 
-The frames are indexed from the demuxer's packets (nothing decoded): their times in display order and
-which are keyframes, where decoding may start. A segment starts at a keyframe; its first `warmup`
-frames before that are run through the model only to prime the recurrent state at the seam, and
-their output is dropped. Its frames are decoded from the keyframe at or before the first frame it
-reads, and every decoded frame is checked against the index.
+The frames are indexed once, decoded (not converted) in display order as the decoder gives them:
+each one's timestamp as it came and whether it is a keyframe, where decoding may start. Their times
+follow the one rule of `timeline`, which the sequential upscale follows too, so both give every frame
+the same time, repeated, missing and out-of-order timestamps included. A segment starts at a
+keyframe; its first `warmup` frames before that are run through the model only to prime the
+recurrent state at the seam, and their output is dropped. Its frames are decoded from the keyframe at
+or before the first frame it reads, and every decoded frame is checked against the index.
 """
 
 from __future__ import annotations
@@ -18,56 +20,65 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ReportedError, first_sentence
-from .source import FrameTime, VideoFile, import_av
+from .source import VideoFile, import_av
+from .timeline import FrameTime, timed
 
 
 @dataclass(frozen=True)
 class FrameIndex:
-    """A video stream's frames in display order: their pts (in `time_base`) and the keyframes'
-    positions; `origin` (seconds) is the input's time 0, as the sequential upscale takes it."""
+    """A video stream's frames in display order: the timestamp each came with (ticks of
+    `time_base`; None where it had none), its time on the output's time line (from the input's time
+    0, as the sequential upscale takes it), and the keyframes where a segment may start: the first
+    frame, and keyframes whose timestamp is past every earlier frame's (a seek to it lands at or
+    before it)."""
 
-    pts: list[int]
+    stamps: list[int | None]
+    times: list[FrameTime]
     keyframes: list[int]
     time_base: Fraction
-    origin: Fraction
 
     def frame_time(self, index: int) -> FrameTime:
-        """The frame's time on the output's time line, lasting until the next frame starts (the
-        last one as long as the one before it): what a sequential upscale gives it."""
-        last = len(self.pts) - 1
-        start = self.seconds(index)
-        end = self.seconds(index + 1) if index < last else start + (start - self.seconds(index - 1) if index else 0)
-        pts = round((start - self.origin) / self.time_base)
-        return FrameTime(pts, max(1, round((end - self.origin) / self.time_base) - pts))
+        return self.times[index]
 
     def seconds(self, index: int) -> Fraction:
-        return self.pts[index] * self.time_base
+        """When the frame starts, seconds on the output's time line."""
+        return self.times[index].pts * self.time_base
+
+    def __len__(self) -> int:
+        return len(self.times)
 
 
 def index_frames(clip: VideoFile, carried: list) -> FrameIndex:
-    """The frames of `clip`'s video stream, from its packets; refused where the packets cannot say
-    where each frame is (no timestamps, two frames at one time)."""
+    """The frames of `clip`'s video stream, decoded once (no conversion), timed by `timeline`'s rule."""
     av = import_av()
-    keyed: list[tuple[int, bool]] = []
+    stamps: list[int | None] = []
+    keys: list[bool] = []
     try:
         with av.open(str(clip.path)) as container:
-            for packet in container.demux(container.streams[clip.video.index]):
-                if packet.size == 0:
-                    continue  # the demuxer's flush packet
-                if packet.pts is None:
-                    raise ReportedError(
-                        f"{clip.path}: its video packets carry no timestamps: it cannot be cut; run it whole"
-                    )
-                keyed.append((packet.pts, bool(packet.is_keyframe)))
+            stream = container.streams[clip.video.index]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                stamps.append(frame.pts)
+                keys.append(bool(frame.key_frame))
     except av.FFmpegError as exc:
-        raise ReportedError(f"{clip.path}: cannot read its packets ({first_sentence(exc)})") from None
-    keyed.sort()
-    pts = [p for p, _ in keyed]
-    if not pts or not keyed[0][1]:
-        raise ReportedError(f"{clip.path}: its first frame is not a keyframe: it cannot be cut; run it whole")
-    if len(set(pts)) != len(pts):
-        raise ReportedError(f"{clip.path}: two of its frames have one timestamp: it cannot be cut; run it whole")
-    return FrameIndex(pts, [i for i, (_, key) in enumerate(keyed) if key], clip.time_base, clip.start_time(carried))
+        raise ReportedError(f"{clip.path}: cannot decode frame {len(stamps)} ({first_sentence(exc)})") from None
+    if not stamps:
+        raise ReportedError(f"{clip.path}: its video stream has no frame that decodes")
+    tb, origin = clip.time_base, clip.start_time(carried)
+    seconds = ((None, None if stamp is None else stamp * tb) for stamp in stamps)
+    times = [FrameTime.of(start, duration, origin, tb) for _, start, duration in timed(seconds, tb, clip.rate)]
+    return FrameIndex(stamps, times, _cut_points(stamps, keys), tb)
+
+
+def _cut_points(stamps: list[int | None], keys: list[bool]) -> list[int]:
+    """Frame 0, and the keyframes whose timestamp is past every earlier frame's."""
+    points, latest = [0], stamps[0]
+    for index, (stamp, key) in enumerate(zip(stamps, keys)):
+        if index and key and stamp is not None and (latest is None or stamp > latest):
+            points.append(index)
+        if stamp is not None and (latest is None or stamp > latest):
+            latest = stamp
+    return points
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,7 @@ class Segment:
 def plan_segments(index: FrameIndex, streams: int, seconds: float, warmup: int) -> list[Segment]:
     """Segments starting at keyframes, each at least `seconds` long (or the video's length over
     `streams`, if shorter, so that every stream has work), the last one to the end."""
-    total = len(index.pts)
+    total = len(index)
     length = min(Fraction(seconds), (index.seconds(total - 1) - index.seconds(0)) / streams)
     starts = [0]
     for key in index.keyframes[1:]:
@@ -100,35 +111,34 @@ def plan_segments(index: FrameIndex, streams: int, seconds: float, warmup: int) 
 
 def segment_frames(clip: VideoFile, index: FrameIndex, segment: Segment) -> Iterator[np.ndarray]:
     """RGB frames of `segment`, its warm-up first, decoded from the keyframe before them; every
-    one checked to be the frame the index places there."""
+    one checked to be the frame the index places there (its timestamp as it came)."""
     av = import_av()
     first = segment.first - segment.warmup
-    wanted = index.pts[first : segment.end]
     key = max(k for k in index.keyframes if k <= first)
+    position: int | None = None  # the index of the frame decoded; None before the keyframe
     with av.open(str(clip.path)) as container:
         stream = container.streams[clip.video.index]
         if key:
-            container.seek(index.pts[key], stream=stream, backward=True)
-        position = 0
+            container.seek(index.stamps[key], stream=stream, backward=True)
         try:
             for frame in container.decode(stream):
-                if frame.pts is None or frame.pts < wanted[0]:
-                    if frame.pts is None or position:
-                        break
-                    continue  # decoding runs up to the segment's first frame
-                if frame.pts != wanted[position]:
+                if position is None:
+                    if not key or (frame.key_frame and frame.pts == index.stamps[key]):
+                        position = key
+                    else:
+                        continue  # decoding runs up to the keyframe
+                if frame.pts != index.stamps[position]:
                     break
-                yield clip.rgb(frame)
+                if position >= first:
+                    yield clip.rgb(frame)
                 position += 1
-                if position == len(wanted):
+                if position == segment.end:
                     return
         except av.FFmpegError as exc:
-            raise ReportedError(
-                f"{clip.path}: cannot decode frame {first + position} ({first_sentence(exc)})"
-            ) from None
+            raise ReportedError(f"{clip.path}: cannot decode frame {position or key} ({first_sentence(exc)})") from None
     raise ReportedError(
-        f"{clip.path}: frame {first + position} does not decode where its index places it "
-        "(it cannot be cut at its keyframes); run it whole"
+        f"{clip.path}: frame {position if position is not None else key} does not decode where its index "
+        "places it (it cannot be cut at its keyframes); run it whole"
     )
 
 

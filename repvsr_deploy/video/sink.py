@@ -19,8 +19,9 @@ from ..atomic import atomic_path, staged_folder
 from ..errors import ReportedError, first_sentence, parameter
 from .encoders import CONTAINERS, Encoding, containers_taking, pixel_format, video_encoder, video_options
 from .picture import Colour
-from .source import IMAGE_SUFFIXES, FrameSource, FrameTime, import_av
+from .source import IMAGE_SUFFIXES, FrameSource, import_av
 from .streams import PacketCopy, carry_tags
+from .timeline import FrameTime
 
 # an untagged input (images: sRGB) is written as BT.709 video with the sRGB transfer
 SRGB_AS_VIDEO = Colour(colorspace=1, color_range=1, color_primaries=1, color_trc=13)

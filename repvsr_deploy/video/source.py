@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +23,7 @@ from ..errors import MissingDependency, ReportedError, first_sentence, parameter
 from ..resolutions import MAX_LR_SIDE
 from .picture import Colour, Picture, read_side_data, sample_bits
 from .streams import CARRIED_TYPES, StreamCut, TimeRange, packet_span
+from .timeline import FrameTime, timed
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 IMAGE_RATE = Fraction(25)  # a folder of images plays at this rate
@@ -37,15 +37,6 @@ def import_av():
     except ImportError:
         raise MissingDependency("PyAV", "video", "reading and writing videos") from None
     return av
-
-
-@dataclass(frozen=True)
-class FrameTime:
-    """When a frame shows and for how long, in ticks of its source's `time_base`, on the output's
-    time line (the selection's origin at 0)."""
-
-    pts: int
-    duration: int
 
 
 class FrameSource:
@@ -245,8 +236,7 @@ class VideoFile(FrameSource):
                 if origin is None:
                     origin = time
                     cut.start(TimeRange(origin, begin=time))
-                pts = round((time - origin) / self.time_base)
-                yield self.rgb(frame), FrameTime(pts, max(1, round((last_end - origin) / self.time_base) - pts))
+                yield self.rgb(frame), FrameTime.of(time, duration, origin, self.time_base)
                 index += 1
                 if self.count is not None and index == self.start + self.count:
                     cut.end(last_end)
@@ -261,22 +251,10 @@ class VideoFile(FrameSource):
             self.close()
 
     def _timed(self, frames: Iterator) -> Iterator[tuple]:
-        """(frame, start, duration), seconds: a frame lasts until the next one starts (in mp4 a
-        packet's duration is a step in decoding order, not the time its frame shows), the last one
-        as long as the one before it. A timestamp that does not move on (a broken file) moves on a tick."""
-        previous, gap = None, 1 / self.rate
-        for frame in frames:
-            if frame.pts is None:
-                time = previous[1] + gap if previous else Fraction(0)
-            else:
-                time = frame.pts * frame.time_base
-            if previous:
-                time = max(time, previous[1] + self.time_base)
-                gap = time - previous[1]
-                yield previous[0], previous[1], gap
-            previous = (frame, time)
-        if previous:
-            yield previous[0], previous[1], gap
+        """(frame, start, duration), seconds, by the one rule of `timeline` (as segments are timed);
+        each frame's timestamp in its own time base (the deinterlacer's frames have theirs)."""
+        stamped = ((frame, None if frame.pts is None else frame.pts * frame.time_base) for frame in frames)
+        return timed(stamped, self.time_base, self.rate)
 
     def _decoded(self, carried: list, cut: StreamCut) -> Iterator:
         """The video's frames in display order (deinterlaced if asked); the carried streams'

@@ -10,6 +10,7 @@ from itertools import groupby
 
 import numpy as np
 
+from ..runtime.frame_layout import chw, hwc_levels
 from .pipeline import StageTimes, pipelined
 from .scenes import SceneCuts
 
@@ -21,8 +22,8 @@ def upscale_frames(
     with `cuts`, a fresh state at every scene."""
     for _, scene in groupby(_scene_numbers(frames, cuts), key=lambda item: item[0]):
         session.reset()
-        for hr in session.run(_to_model(rgb) for _, rgb in scene):
-            yield to_levels(hr[0].transpose(1, 2, 0), dtype)
+        for hr in session.run(chw(rgb) for _, rgb in scene):  # levels: the session scales them
+            yield hwc_levels(hr, dtype)
 
 
 def _scene_numbers(frames: Iterable[np.ndarray], cuts: SceneCuts | None):
@@ -30,26 +31,6 @@ def _scene_numbers(frames: Iterable[np.ndarray], cuts: SceneCuts | None):
     for rgb in frames:
         scene += bool(cuts and cuts.is_cut(rgb))
         yield scene, rgb
-
-
-def _to_model(rgb: np.ndarray) -> np.ndarray:
-    """[H, W, 3] -> [3, H, W], integer levels kept: the session scales them to [0, 1]."""
-    return rgb.transpose(2, 0, 1)
-
-
-def to_levels(frames: np.ndarray, dtype=np.uint8) -> np.ndarray:
-    """Float frames in [0, 1], or the levels a graph with integer frames gives -> integer levels of
-    `dtype` (uint8, uint16), rounded half up."""
-    top = np.iinfo(dtype).max
-    if frames.dtype.kind in "ui":
-        if frames.dtype == np.dtype(dtype):
-            return np.ascontiguousarray(frames)
-        frames = frames / np.float32(np.iinfo(frames.dtype).max)
-    return np.ascontiguousarray((np.clip(frames, 0, 1) * top + 0.5).astype(dtype))
-
-
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    return to_levels(frames, np.uint8)
 
 
 def run(source, sink, session, cuts: SceneCuts | None, tick: Callable[[], None], carried: list = ()) -> StageTimes:
