@@ -28,7 +28,7 @@ from repvsr_deploy.demo import GRAPH
 from repvsr_deploy.metrics import psnr
 from repvsr_deploy.runtime import open_session
 from repvsr_deploy.runtime.choice import Backend
-from repvsr_deploy.runtime.frame_layout import to_levels
+from repvsr_deploy.runtime.frame_layout import hwc_levels
 
 AFTER = 10  # frames compared after each seam
 WARMUPS = (0, 4, 8, 16)
@@ -49,7 +49,7 @@ def read_clip(path: Path, count: int) -> tuple[np.ndarray, list[int]]:
 
 def run(session, lr: np.ndarray) -> list[np.ndarray]:
     session.reset()
-    return [to_levels(hr[0].transpose(1, 2, 0)) for hr in session.run(iter(lr))]
+    return [hwc_levels(hr) for hr in session.run(iter(lr))]
 
 
 def main() -> None:

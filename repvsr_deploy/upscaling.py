@@ -16,7 +16,7 @@ import numpy as np
 
 from .atomic import writable_directory
 from .errors import Note, ParameterError, ReportedError, parameter
-from .runtime.choice import CHOICES, AnyBackend, Backend
+from .runtime.choice import AnyBackend, Backend, check_choice
 from .video.encoders import Encoding
 from .video.pipeline import StageTimes
 
@@ -58,11 +58,7 @@ class Model:
 
     def __post_init__(self):
         _whole("window", self.window, 2)
-        if not isinstance(self.backend, tuple(CHOICES.values())):
-            raise ParameterError(
-                f"{parameter('backend')} takes a choice of repvsr_deploy.runtime.Backend (Backend.Auto(), "
-                f"Backend.OpenVINO(threads=2), ...), not {self.backend!r}"
-            )
+        check_choice(self.backend)
 
 
 @dataclass(frozen=True)
@@ -309,8 +305,7 @@ def resolved_model(model: Model) -> tuple[Path, AnyBackend]:
 
     if not isinstance(model.backend, Backend.Auto):  # the demo on the backend asked for
         return demo_model_for(model.backend.name), model.backend
-    path, backend, fastest_device = demo_model()
-    device = fastest_device if model.backend.device == "auto" else model.backend.device
+    path, backend, device = demo_model(model.backend.device)
     return path, Backend.named(backend, device)
 
 
@@ -479,7 +474,7 @@ def _plan_chunked(source, target, stack, encoding, drop_streams, chunks: Chunks,
     carried = carried_streams(clip.other_streams, drop_streams)
     index = index_frames(clip, carried)
     segments = plan_segments(index, chunks.streams, chunks.segment, chunks.warmup)
-    job = describe_job(clip, digest, encoding, chunks.streams, chunks.segment, chunks.warmup)
+    job = describe_job(clip, digest, encoding, chunks, segments)
     staging = Staging(target.absolute(), job, segments)  # absolute: Ray workers write there from elsewhere
     todo = [s for s in segments if not staging.done(s)]
     return _ChunkedInput(
@@ -491,12 +486,18 @@ def _fewer_segments(index, segments: list, chunks: Chunks) -> list[Note]:
     """Why fewer segments than streams run, where they do: a stream left idle is said."""
     if len(segments) >= chunks.streams:
         return []
-    keyframes = len(index.keyframes)
-    why = (
-        f"it has {keyframes} keyframe(s), where segments start (re-encoded with a keyframe every second or two, it cuts finer)"
-        if keyframes < chunks.streams
-        else f"its keyframes are closer than {parameter('segment')} {chunks.segment:g} s"
-    )
+    if len(index.cuts) >= chunks.streams:
+        why = f"its keyframes are closer than {parameter('segment')} {chunks.segment:g} s"
+    elif len(index.cuts) < index.keyframes:
+        why = (
+            f"of its {index.keyframes} keyframes, {len(index.cuts)} can start a segment: the others have no "
+            "timestamp, or one no later than a frame before them (remuxed into .mkv or .mp4, it cuts finer)"
+        )
+    else:
+        why = (
+            f"it has {index.keyframes} keyframe(s), where segments start "
+            "(re-encoded with a keyframe every second or two, it cuts finer)"
+        )
     return [Note(f"{len(segments)} segment(s) for {parameter('chunks')} {chunks.streams}: {why}")]
 
 

@@ -15,8 +15,8 @@ import repvsr_deploy
 from repvsr_deploy.errors import ParameterError, ReportedError
 from repvsr_deploy.modelinfo import BIDIRECTIONAL, STREAMING, GraphKind, ModelInfo, StateSpec
 from repvsr_deploy.models import build_model, model_names
-from repvsr_deploy.runtime.backends import backend_for, open_graphs
-from repvsr_deploy.runtime.choice import Backend
+from repvsr_deploy.runtime.backends import BACKENDS, backend_for, open_graphs
+from repvsr_deploy.runtime.choice import CHOICES, Backend
 from repvsr_deploy.runtime.session import ClipSession, Session, open_session
 
 PACKAGE = Path(repvsr_deploy.__file__).parent
@@ -113,6 +113,9 @@ def test_a_backend_is_one_typed_choice_with_its_own_options():
         ParameterError, match="threads= is an option of the onnxruntime, openvino backend, not of torch"
     ):
         Backend.named("torch", threads=2)
+    with pytest.raises(ParameterError, match=r"bogus= is no backend's option \(openvino takes: threads\)"):
+        Backend.named("openvino", bogus=3)
+    assert {name for name, choice in CHOICES.items() if choice is not Backend.Auto} == set(BACKENDS)
     with pytest.raises(ParameterError, match="threads= 0: an integer of at least 1"):
         Backend.OpenVINO(threads=0)
     with pytest.raises(ParameterError, match="precision= 'int8': the torch backend runs fp32, fp16"):

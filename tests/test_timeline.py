@@ -11,6 +11,7 @@ from footage import decode_video
 
 import repvsr_deploy
 from repvsr_deploy.demo import GRAPH
+from repvsr_deploy.errors import ReportedError
 from repvsr_deploy.runtime import Backend
 from repvsr_deploy.upscaling import Chunks, Model
 from repvsr_deploy.video.segments import index_frames, plan_segments, segment_frames
@@ -41,14 +42,16 @@ def test_the_rule_moves_on_past_repeated_missing_and_earlier_timestamps():
     assert _times([]) == []
 
 
-def _encode(path, format=None, frames=12):
-    """x264 without B-frames, a keyframe every 4 frames; each frame a flat grey of its own."""
+def _encode(path, format=None, frames=12, options=(("bframes", "0"), ("g", "4"), ("keyint_min", "4"))):
+    """x264 (without B-frames, a keyframe every 4 frames, unless `options` say otherwise); each
+    frame a picture of its own."""
     with av.open(str(path), "w", format=format) as container:
         stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.options = {"bframes": "0", "g": "4", "keyint_min": "4", "sc_threshold": "0"}
+        stream.options = {**dict(options), "sc_threshold": "0"}
         for k in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 + k * 20, np.uint8), format="rgb24")
+            rgb = np.random.default_rng(k).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = k
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -71,25 +74,51 @@ def odd_clips(tmp_path_factory):
     return {"odd": folder / "odd.mkv", "bare": folder / "bare.h264"}
 
 
-@pytest.mark.parametrize("kind", ["odd", "bare"])
-def test_both_paths_time_and_decode_every_frame_alike(odd_clips, kind):
-    path = odd_clips[kind]
+@pytest.fixture(scope="module")
+def transport_stream(tmp_path_factory):
+    """MPEG-TS with B-frames, a keyframe every 8 frames: a seek there lands past the keyframe asked for."""
+    path = tmp_path_factory.mktemp("timeline") / "clip.ts"
+    _encode(path, "mpegts", 64, options=(("g", "8"), ("keyint_min", "8")))
+    return path
+
+
+def _check_both_paths(path, streams=3):
+    """The index's times are the sequential reader's, and every segment decodes its frames."""
     sequential = list(VideoFile(path, 0, None).frames())
     clip = VideoFile(path, 0, None)
     index = index_frames(clip, [])
     assert index.times == [time for _, time in sequential]
     starts = [time.pts for _, time in sequential]
     assert all(b > a for a, b in zip(starts, starts[1:]))  # a time line that only moves on
-    if kind == "odd":
-        assert index.stamps != sorted(index.stamps) and len(set(index.stamps)) < len(index.stamps)
-        assert index.keyframes == [0, 4, 8]
-    else:
-        assert set(index.stamps) == {None} and index.keyframes == [0]  # no timestamp to seek to: one segment
-    for segment in plan_segments(index, 3, 0.1, warmup=2):
+    for segment in plan_segments(index, streams, 0.1, warmup=2):
         frames = list(segment_frames(clip, index, segment))[segment.warmup :]
         assert len(frames) == segment.frames
         for k, frame in enumerate(frames):
             assert np.array_equal(frame, sequential[segment.first + k][0]), (segment, k)
+    return index
+
+
+@pytest.mark.parametrize("kind", ["odd", "bare"])
+def test_both_paths_time_and_decode_every_frame_alike(odd_clips, kind):
+    index = _check_both_paths(odd_clips[kind])
+    if kind == "odd":  # decoded to be indexed: its packets share timestamps
+        assert index.stamps != sorted(index.stamps) and len(set(index.stamps)) < len(index.stamps)
+        assert (index.keyframes, index.cuts) == (3, [0, 4, 8])
+    else:  # no timestamp to seek to: one segment
+        assert set(index.stamps) == {None} and (index.keyframes, index.cuts) == (3, [0])
+
+
+def test_a_seek_that_lands_past_its_keyframe_starts_from_an_earlier_one(transport_stream):
+    index = _check_both_paths(transport_stream, streams=8)
+    assert index.cuts == [0, 8, 16, 24, 32, 40, 48, 56]  # from its packets
+
+
+def test_a_truncated_file_is_refused_by_the_index_as_by_the_sequential_reader(tmp_path):
+    _encode(tmp_path / "whole.mkv", frames=40)
+    data = (tmp_path / "whole.mkv").read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReportedError, match="truncated or corrupt: its frames end at"):
+        index_frames(VideoFile(tmp_path / "cut.mkv", 0, None), [])
 
 
 def test_a_chunked_upscale_writes_the_sequential_times_of_an_odd_clip(odd_clips, tmp_path):
@@ -102,3 +131,8 @@ def test_a_chunked_upscale_writes_the_sequential_times_of_an_odd_clip(odd_clips,
     assert (whole.error, chunked.error, chunked.segments) == (None, None, 3)
     expected, got = decode_video(tmp_path / "whole.mkv"), decode_video(tmp_path / "chunked.mkv")
     assert len(got.times) == 12 and (got.times, got.ends) == (expected.times, expected.ends)
+    (bare,) = repvsr_deploy.upscale(odd_clips["bare"], tmp_path / "bare.mkv", model=model, chunks=Chunks(2, 0.1))
+    assert bare.segments == 1 and [str(note) for note in bare.warnings] == [
+        "1 segment(s) for chunks= 2: of its 3 keyframes, 1 can start a segment: the others have no timestamp, "
+        "or one no later than a frame before them (remuxed into .mkv or .mp4, it cuts finer)"
+    ]

@@ -16,6 +16,7 @@ import repvsr_deploy
 from repvsr_deploy.demo import GRAPH
 from repvsr_deploy.errors import ParameterError, ReportedError
 from repvsr_deploy.runtime import Backend
+from repvsr_deploy.runtime.backends import gpu_problem
 from repvsr_deploy.upscaling import Chunks, Encoding, Model, Selection
 
 pytestmark = pytest.mark.fast  # the tier `make check` runs
@@ -201,6 +202,9 @@ def test_options_the_command_would_refuse_are_refused_from_python(make, words):
 
 
 def test_a_backend_asked_for_without_a_model_file_runs_the_demo_there(vfr_clip, tmp_path):
+    if gpu_problem() is not None:
+        with pytest.raises(ParameterError, match="device= cuda: no backend here computes on an NVIDIA GPU"):
+            repvsr_deploy.upscale(vfr_clip, tmp_path / "b.mp4", model=Model(backend=Backend.Auto("cuda")))
     with pytest.raises(ReportedError, match="backend= tensorrt: the demo ships no engine"):
         repvsr_deploy.upscale(vfr_clip, tmp_path / "b.mp4", model=Model(backend=Backend.TensorRT()))
     with pytest.raises(ParameterError, match=r"give output= \(one input\) or out_dir=: where to write"):

@@ -12,11 +12,12 @@ CHECKPOINT = Path(__file__).with_name("repvsr-demo.pth")
 GRAPH = Path(__file__).with_name("repvsr-demo.onnx")
 
 
-def demo_model() -> tuple[Path, str, str]:
-    """(file, backend, device): the demo on the fastest backend present that needs no engine build."""
+def demo_model(device: str = "auto") -> tuple[Path, str, str]:
+    """(file, backend, device): the demo on the fastest backend present that needs no engine build
+    (on `device`, where one is asked for)."""
     from ..runtime.backends import fastest_backend
 
-    backend, device = fastest_backend(engines=False)
+    backend, device = fastest_backend(engines=False, device=device)
     model = CHECKPOINT if backend == "torch" else GRAPH
     if not model.is_file():
         raise ReportedError(f"no model given and the demo model is missing ({model}); give a model file")

@@ -18,23 +18,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import GPU_INSTALL, MissingDependency, ParameterError, ReportedError, parameter
-from .choice import CHOICES, DEVICES, AnyBackend, Backend
+from .choice import DEVICES, AnyBackend, Backend, check_choice
 
 
 @dataclass(frozen=True)
 class BackendKind:
     """A backend: what it opens and runs, where, and whether it can here."""
 
-    name: str
+    choice: Any  # its class in `Backend`, which names it and holds its options
     default_for: tuple[str, ...]  # the file suffixes it opens when no backend is named
     devices: tuple[str, ...]  # where it computes, the one `auto` prefers first
     dcn: tuple[str, ...]  # the deformable-conv lowerings its graphs may hold; () for torch (the model itself)
-    choice: type  # its class in `Backend`: its options
     open_graphs: Callable  # (source, its choice) -> {GraphKind: GraphRunner}
     device_problem: Callable[[str], str | None]  # (device) -> why it cannot compute there here, or None
     flavor: str | None = None  # the TensorRT flavour (trt.flavors) of a TensorRT backend
+
+    @property
+    def name(self) -> str:
+        return self.choice.name
 
     def problem(self, device: str = "auto") -> str | None:
         """Why this backend cannot run here on `device` (`auto`: on any of its devices), or None."""
@@ -205,38 +209,27 @@ BACKENDS: dict[str, BackendKind] = {
     kind.name: kind
     for kind in (
         BackendKind(
-            "tensorrt",
+            Backend.TensorRT,
             (".plan", ".engine"),
             ("cuda",),
             ("standard", "plugin", "portable"),
-            Backend.TensorRT,
             _open_tensorrt,
             _tensorrt_problem("tensorrt"),
             flavor="tensorrt",
         ),
         BackendKind(
-            "tensorrt-rtx",
-            (),
-            ("cuda",),
-            ("portable",),
-            Backend.TensorRTRTX,
-            _open_tensorrt,
-            _tensorrt_problem("rtx"),
-            flavor="rtx",
+            Backend.TensorRTRTX, (), ("cuda",), ("portable",), _open_tensorrt, _tensorrt_problem("rtx"), flavor="rtx"
         ),
         BackendKind(
-            "onnxruntime",
+            Backend.OnnxRuntime,
             (".onnx",),
             ("cuda", "cpu"),
             ("standard", "portable"),
-            Backend.OnnxRuntime,
             _open_onnxruntime,
             _onnxruntime_problem,
         ),
-        BackendKind(
-            "openvino", (".xml",), ("cpu",), ("portable",), Backend.OpenVINO, _open_openvino, _openvino_problem
-        ),
-        BackendKind("torch", (), ("cuda", "cpu"), (), Backend.Torch, _open_torch, _torch_problem),
+        BackendKind(Backend.OpenVINO, (".xml",), ("cpu",), ("portable",), _open_openvino, _openvino_problem),
+        BackendKind(Backend.Torch, (), ("cuda", "cpu"), (), _open_torch, _torch_problem),
     )
 }
 TENSORRT_BACKENDS = tuple(name for name, kind in BACKENDS.items() if kind.flavor)
@@ -262,11 +255,7 @@ def backend_for(source) -> BackendKind:
 def chosen_for(source, backend: AnyBackend) -> AnyBackend:
     """The backend that runs `source`: `backend` itself, or for `Backend.Auto` the one the file asks
     for (`backend_for`) on its device, with its default options. Anything but a choice is refused."""
-    if not isinstance(backend, tuple(CHOICES.values())):
-        raise ParameterError(
-            f"{parameter('backend')} takes a choice of repvsr_deploy.runtime.Backend (Backend.Auto(), "
-            f"Backend.OpenVINO(threads=2), ...), not {backend!r}"
-        )
+    check_choice(backend)
     if isinstance(backend, Backend.Auto):
         kind = backend_for(source)
         if backend.device not in ("auto", *kind.devices):
@@ -303,15 +292,18 @@ def backends_taking(lowering: str) -> str:
     return ", ".join(name for name, kind in BACKENDS.items() if lowering in kind.dcn)
 
 
-def fastest_backend(engines: bool = True) -> tuple[str, str]:
+def fastest_backend(engines: bool = True, device: str = "auto") -> tuple[str, str]:
     """The fastest backend that runs here, in `SPEED_ORDER`.
 
     Args:
         engines: Whether backends that need an engine build (TensorRT's) count.
+        device: "auto" (any), "cpu" or "cuda": the device it must compute on.
 
     Returns:
         (backend name, device)."""
-    for name, device in SPEED_ORDER:
-        if (engines or name not in TENSORRT_BACKENDS) and BACKENDS[name].problem(device) is None:
-            return name, device
+    for name, on in SPEED_ORDER:
+        if device in ("auto", on) and (engines or name not in TENSORRT_BACKENDS) and BACKENDS[name].problem(on) is None:
+            return name, on
+    if device == "cuda":
+        raise ParameterError(f"{parameter('device')} cuda: no backend here computes on an NVIDIA GPU ({gpu_problem()})")
     raise ReportedError("no backend runs here: install torch, onnxruntime or openvino")

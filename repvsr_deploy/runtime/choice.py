@@ -92,11 +92,7 @@ class Backend:
 
         def __post_init__(self):
             _check_device(self.device)
-            if self.precision not in TORCH_PRECISIONS:
-                raise ParameterError(
-                    f"{parameter('precision')} {self.precision!r}: the torch backend runs "
-                    f"{', '.join(TORCH_PRECISIONS)} (int8 and fp8 graphs come from repvsr-quantize)"
-                )
+            check_torch_precision(self.precision)
 
     @staticmethod
     def named(name: str, device: str = "auto", **options: Any) -> AnyBackend:
@@ -114,10 +110,14 @@ class Backend:
         chosen = CHOICES.get(name)
         if chosen is None:
             raise ParameterError(f"{parameter('backend')} {name!r}: one of {', '.join(CHOICES)}")
-        fields = {field.name for field in dataclasses.fields(chosen)}
+        fields = _options_of(chosen)
         given = {key: value for key, value in options.items() if value is not None and value is not False}
-        for key in given.keys() - fields:
-            takers = [n for n, choice in CHOICES.items() if key in {f.name for f in dataclasses.fields(choice)}]
+        for key in sorted(given.keys() - fields):
+            takers = [n for n, choice in CHOICES.items() if key in _options_of(choice)]
+            if not takers:
+                raise ParameterError(
+                    f"{parameter(key)} is no backend's option ({name} takes: {', '.join(sorted(fields)) or 'none'})"
+                )
             raise ParameterError(f"{parameter(key)} is an option of the {', '.join(takers)} backend, not of {name}")
         if "device" in fields:
             given["device"] = device
@@ -125,6 +125,27 @@ class Backend:
             _check_device(device)
             raise ParameterError(f"{parameter('device')} {device}: the {name} backend runs on {chosen.device} only")
         return chosen(**given)
+
+
+def _options_of(choice) -> set[str]:
+    return {field.name for field in dataclasses.fields(choice)}
+
+
+def check_torch_precision(precision: Any) -> None:
+    if precision not in TORCH_PRECISIONS:
+        raise ParameterError(
+            f"{parameter('precision')} {precision!r}: the torch backend runs "
+            f"{', '.join(TORCH_PRECISIONS)} (int8 and fp8 graphs come from repvsr-quantize)"
+        )
+
+
+def check_choice(backend: Any) -> None:
+    """A choice of `Backend`, else a ParameterError that says what one is."""
+    if not isinstance(backend, tuple(CHOICES.values())):
+        raise ParameterError(
+            f"{parameter('backend')} takes a choice of repvsr_deploy.runtime.Backend (Backend.Auto(), "
+            f"Backend.OpenVINO(threads=2), ...), not {backend!r}"
+        )
 
 
 AnyBackend = Backend.Auto | Backend.OnnxRuntime | Backend.OpenVINO | Backend.TensorRT | Backend.Torch

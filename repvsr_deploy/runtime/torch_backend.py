@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ReportedError, require_torch
 from ..modelinfo import GraphKind
-from .choice import TORCH_PRECISIONS
+from .choice import check_torch_precision
 from .runner import GraphRunner
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class TorchBackend(GraphRunner):
         cuda_graphs: bool = True,
     ):
         self.torch = require_torch("the torch backend")
-        assert precision in TORCH_PRECISIONS, precision  # as `Backend.Torch` checked it
+        check_torch_precision(precision)
         self.device = self._device(device)
         self.dtype = self.torch.float16 if precision == "fp16" else self.torch.float32
         self.memory_format = self.torch.channels_last if self.device == "cuda" else self.torch.contiguous_format

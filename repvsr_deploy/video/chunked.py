@@ -37,16 +37,18 @@ from .streams import StreamCut, TimeRange, carry_tags
 JOB_FILE = "job.json"
 
 
-def describe_job(clip: VideoFile, model_digest: str, encoding: Encoding, streams: int, seconds: float, warmup: int):
-    """What makes the segments what they are: equal jobs give equal segments."""
+def describe_job(clip: VideoFile, model_digest: str, encoding: Encoding, chunks, segments: list[Segment]):
+    """What makes the segments what they are (`chunks`: the `upscaling.Chunks` asked for, and the
+    segments they cut, frame by frame): equal jobs give equal segments."""
     stat = clip.path.stat()
     return {
         "input": [str(clip.path.resolve()), stat.st_size, stat.st_mtime_ns],
         "model": model_digest,
         "encoding": asdict(encoding),
-        "streams": streams,
-        "segment_seconds": seconds,
-        "warmup": warmup,
+        "streams": chunks.streams,
+        "segment_seconds": chunks.segment,
+        "warmup": chunks.warmup,
+        "segments": [[segment.first, segment.end] for segment in segments],
         "version": __version__,
     }
 

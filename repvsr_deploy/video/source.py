@@ -310,21 +310,27 @@ class VideoFile(FrameSource):
                 return
 
     def _ran_out(self, decoded: int, last_end: Fraction | None, carried: list) -> None:
-        """The input ended before the selection did: refuse what holds less than it declares (its
-        frame count, its video's end, or where the container holds nothing else, its duration)."""
+        """The input ended before the selection did: refuse a start past its end, and what holds
+        less than it declares (`check_ends`)."""
         if decoded <= self.start:
             raise ReportedError(f"{self.path}: {parameter('start')} {self.start} is past its {decoded} frames")
+        self.check_ends(decoded, last_end, self.data_end, carried)
+
+    def check_ends(self, frames: int, last_end: Fraction, data_end: Fraction | None = None, carried: list = ()) -> None:
+        """Refuse (or, where partial input is allowed, note) a video that holds less than it
+        declares: its frame count, its video's end, or where the container holds nothing else and
+        `data_end` is known, its duration."""
         slack = Fraction(3, 2) / self.rate
         declared_end = _declared_end(self.video)
         container_end = None
         if self.container.duration and len(self.container.streams) == 1 + len(carried):
             container_end = Fraction(self.container.duration + (self.container.start_time or 0), 1_000_000)
-        if self.declared_frames and decoded < self.declared_frames:
-            problem = f"{decoded} of its {self.declared_frames} frames decode"
+        if self.declared_frames and frames < self.declared_frames:
+            problem = f"{frames} of its {self.declared_frames} frames decode"
         elif declared_end is not None and last_end < declared_end - slack:
             problem = f"its frames end at {float(last_end):.3f} s, it declares {float(declared_end):.3f} s"
-        elif declared_end is None and container_end is not None and self.data_end < container_end - slack:
-            problem = f"its data ends at {float(self.data_end):.3f} s, it declares {float(container_end):.3f} s"
+        elif declared_end is None and None not in (container_end, data_end) and data_end < container_end - slack:
+            problem = f"its data ends at {float(data_end):.3f} s, it declares {float(container_end):.3f} s"
         else:
             return
         if not self.allow_partial:
