@@ -126,9 +126,10 @@ def test_many_inputs_are_all_found_before_any_is_upscaled(vfr_clip, tmp_path):
 
 
 def test_the_library_below_the_commands_names_no_flag_in_its_errors():
-    """Messages raised below cli/ name parameters with `parameter(name)`, which each reader
-    gets in their own words; a `--flag` written there would reach a Python caller (a hint to run
-    another command, `repvsr-export --dcn portable`, names that command's flags)."""
+    """Messages written below cli/ name parameters with `parameter(name)`, which each reader gets in
+    their own words; a `--flag` written there would reach a Python caller (a hint to run another
+    command, `repvsr-export --dcn portable`, names that command's flags). Every string the package
+    writes counts, raised or not (docstrings and the arguments of other programs aside)."""
     package = Path(repvsr_deploy.__file__).parent
     files = sorted(p for p in package.rglob("*.py") if p.relative_to(package).parts[0] != "cli")
     assert len(files) > 100
@@ -136,12 +137,23 @@ def test_the_library_below_the_commands_names_no_flag_in_its_errors():
     hint = re.compile(r"repvsr-[a-z]+[^;)]*")  # a command to run, to the end of its clause
     found = []
     for path in files:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Raise) and node.exc is not None:
-                text = "".join(
-                    n.value for n in ast.walk(node.exc) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                )
-                found += [f"{path.name}:{node.lineno}: {f}" for f in flag.findall(hint.sub("", text))]
+        tree = ast.parse(path.read_text())
+        apart = set()  # docstrings and other comments, parts of f-strings, a program's arguments
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                apart.add(id(node.value))
+            elif isinstance(node, ast.JoinedStr):
+                apart.update(id(part) for part in node.values)
+            elif isinstance(node, (ast.List, ast.Tuple)):
+                apart.update(id(element) for element in node.elts)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr):
+                text = "".join(part.value for part in node.values if isinstance(part, ast.Constant))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in apart:
+                text = node.value
+            else:
+                continue
+            found += [f"{path.name}:{node.lineno}: {f}" for f in flag.findall(hint.sub("", text))]
     assert found == []
 
 

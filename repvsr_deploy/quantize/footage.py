@@ -46,7 +46,7 @@ def footage(
         )
     counts = {path: _frame_count(path) for path in [*calib, *([val] if val else [])]}
     if val is not None:
-        _require(val, counts[val], val_frames, "the check runs over --val-frames")
+        _require(val, counts[val], val_frames, f"the check runs over {parameter('val_frames')}")
         validation, held_out, budgets = _clip(val, 0, val_frames, degradation, scale), False, dict(counts)
     else:
         last = calib[-1]
@@ -54,7 +54,7 @@ def footage(
             last,
             counts[last],
             val_frames + 1,
-            "--val-frames held out for the check and one to calibrate on; or give --val",
+            f"{parameter('val_frames')} held out for the check and one to calibrate on; or give {parameter('val')}",
         )
         start = counts[last] - val_frames
         validation, held_out = _clip(last, start, val_frames, degradation, scale), True

@@ -192,8 +192,9 @@ def _shared_starting_point(options: TrainOptions, processes: distributed.Process
         return None, None
     holders = distributed.gather(processes, Path(path).is_file())
     if not any(holders):
-        what = "--resume" if options.resume else "--init"
-        raise ReportedError(f"{what}: {path} does not exist{' yet' if options.resume else ''}")
+        if options.resume:
+            raise ReportedError(f"{parameter('resume')} continues {path}, which does not exist yet")
+        raise ReportedError(f"{parameter('init')} {path} does not exist")
     reader = holders.index(True)
     read = None
     if processes.rank == reader:

@@ -293,7 +293,7 @@ def _check_precision(
     if precision == "fp8":
         older = [c for c in capabilities if version_tuple(c) < FP8_CAPABILITY] if capabilities else ["its default set"]
         if older:
-            hint = "; give --compute-capability 8.9,12.0" if not flavor.builds_on_gpu else ""
+            hint = f"; give {parameter('compute_capabilities')} 8.9,12.0" if not flavor.builds_on_gpu else ""
             raise ReportedError(
                 f"{graph_path}: fp8 engines run on compute capability 8.9 and later, not {', '.join(older)}{hint}"
             )
