@@ -1,10 +1,12 @@
-"""Where a model's frame time goes on the CPU, per operator type, on onnxruntime and OpenVINO.
+"""Where a model's frame time goes on the CPU, per operator type, on onnxruntime and OpenVINO (fp32 and int8).
 
     python benchmarks/profile_cpu.py --model repvsr --res 720p --out benchmarks/results/cpu-profile-repvsr-720p.json
 
 The model (random init, fused) is exported to a temporary folder; each runtime runs `--steps` steps
 on the same frame and state with its own profiler on (onnxruntime's `enable_profiling`, OpenVINO's
-`profiling_info`). Beside each onnxruntime operator type: its FLOPs and the bytes of the tensors it
+`profiling_info`); OpenVINO also runs the graph quantized to int8 as `repvsr-quantize` quantizes it
+(NNCF, the default float rules), calibrated on random inputs (the weights are random too: it times
+the int8 graph, it says nothing of its quality). Beside each onnxruntime operator type: its FLOPs and the bytes of the tensors it
 reads and writes at this size, hence the rates it attained, against the machine's compute peak
 (repvsr-bench's roofline) and its memory bandwidth (a large numpy copy, measured here). An operator
 whose tensors stream at near the bandwidth while far from the peak is memory-bound.
@@ -69,9 +71,9 @@ def op_costs(path: Path, inputs: dict[str, np.ndarray]) -> dict[str, tuple[float
     return {op: (flops, moved) for op, (flops, moved) in costs.items()}
 
 
-def step_inputs(path: Path, lr_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+def step_inputs(path: Path, lr_hw: tuple[int, int], seed: int = 0) -> dict[str, np.ndarray]:
     _, info = read_graph(path)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     height, width = lr_hw
     values = {"lr": rng.random((1, 3, height, width), dtype=np.float32)}
     values.update({s.input_name: rng.random(s.shape(height, width), dtype=np.float32) * 0.1 for s in info.states})
@@ -96,14 +98,27 @@ def profile_onnxruntime(path: Path, inputs: dict, steps: int) -> dict[str, float
     return dict(times)
 
 
-def profile_openvino(path: Path, inputs: dict, steps: int) -> dict[str, float]:
-    """{OpenVINO node type (its kernel): ms per step}, after OpenVINO's own fusions."""
+def int8_model(path: Path, lr_hw: tuple[int, int]):
+    """The graph quantized to int8 for OpenVINO as `repvsr-quantize` quantizes it (NNCF, its default
+    float rules), calibrated on 3 random steps' inputs."""
+    from repvsr_deploy.quantize.float_scope import DEFAULT_RULES, float_nodes
+    from repvsr_deploy.quantize.targets import TARGETS, quantize_model
+
+    kept = [node.name for node in float_nodes(onnx.load(path), DEFAULT_RULES)]
+    samples = [step_inputs(path, lr_hw, seed) for seed in range(3)]
+    return quantize_model(path, TARGETS["openvino"], "int8", samples, kept)
+
+
+def profile_openvino(model, inputs: dict, steps: int) -> dict[str, float]:
+    """{OpenVINO node type (its kernel): ms per step}, after OpenVINO's own fusions; `model` a path
+    or an OpenVINO model; the float parts in fp32."""
     import openvino as ov
 
     from repvsr_deploy.runtime.openvino_backend import openvino_core
 
     config = {ov.properties.hint.inference_precision: ov.Type.f32, ov.properties.enable_profiling: True}
-    request = openvino_core().compile_model(str(path), "CPU", config).create_infer_request()
+    request = openvino_core().compile_model(model if not isinstance(model, Path) else str(model), "CPU", config)
+    request = request.create_infer_request()
     request.infer(inputs)  # the first run also compiles kernels for these shapes
     times: dict[str, float] = defaultdict(float)
     for _ in range(steps):
@@ -145,6 +160,7 @@ def main():
     # OpenVINO's names for the ONNX ops whose costs its rows carry
     ov_costs = {"Convolution": costs.get("Conv", (0, 0)), "ConvolutionBackpropData": costs.get("ConvTranspose", (0, 0))}
     ov_rows = by_op_type(profile_openvino(path, inputs, args.steps), ov_costs)
+    int8_rows = by_op_type(profile_openvino(int8_model(path, (height, width)), inputs, args.steps), ov_costs)
     result = {
         "command": f"python benchmarks/profile_cpu.py --model {args.model} --res {args.res} --steps {args.steps}"
         + (f" --out {args.out}" if args.out else ""),
@@ -156,13 +172,14 @@ def main():
         "activation_gb": sum(c[1] for c in costs.values()) / 1e9,
         "onnxruntime": {"ms": sum(r["ms"] for r in ort_rows), "by_op": ort_rows},
         "openvino": {"ms": sum(r["ms"] for r in ov_rows), "by_op": ov_rows},
+        "openvino_int8": {"ms": sum(r["ms"] for r in int8_rows), "by_op": int8_rows},
     }
     print(
         f"{args.model} at {args.res} (LR {result['lr_size']}): {result['conv_gflop']:.2f} GFLOP in convolutions, "
         f"{result['activation_gb']:.2f} GB of activations read and written; peak {compute_peak:.0f} GFLOP/s, "
         f"memory {bandwidth:.1f} GB/s"
     )
-    for runtime in ("onnxruntime", "openvino"):
+    for runtime in ("onnxruntime", "openvino", "openvino_int8"):
         print(f"{runtime}, {result[runtime]['ms']:.1f} ms in kernels per step:")
         for r in result[runtime]["by_op"][:8]:
             rates = f"{r['gflops_per_s']:6.1f} GFLOP/s" if r["gflop"] else ""

@@ -1,10 +1,12 @@
 """The bilinear resizes (`repvsr::upsample_bilinear`, `repvsr::resize_bilinear`) in ONNX: one Resize
-each, as torch.onnx writes F.interpolate: by scales for a factor, to sizes for a size."""
+each, as torch.onnx writes F.interpolate: by scales for a factor, to sizes for a size; the phases of a
+bilinear upsampling at LR (`repvsr::phase_convolution`): a Pad repeating the border and a grouped Conv."""
 
 import torch
 from onnxscript import opset19 as op
 
 import repvsr_deploy.models.resize  # noqa: F401  (registers torch.ops.repvsr.*_bilinear)
+import repvsr_deploy.models.subpixel  # noqa: F401  (registers torch.ops.repvsr.phase_convolution)
 
 
 def upsample_bilinear_onnx(x, scale: int):
@@ -18,7 +20,13 @@ def resize_bilinear_onnx(x, height, width, align_corners: bool):
     return op.Resize(x, None, None, sizes, mode="linear", coordinate_transformation_mode=corners)
 
 
+def phase_convolution_onnx(x, weight, groups: int):
+    padded = op.Pad(x, op.Constant(value_ints=[0, 0, 1, 1, 0, 0, 1, 1]), mode="edge")
+    return op.Conv(padded, weight, group=groups)
+
+
 TRANSLATIONS = {
+    torch.ops.repvsr.phase_convolution.default: phase_convolution_onnx,
     torch.ops.repvsr.upsample_bilinear.default: upsample_bilinear_onnx,
     torch.ops.repvsr.resize_bilinear.default: resize_bilinear_onnx,
 }

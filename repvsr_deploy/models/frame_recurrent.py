@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..modelinfo import StateSpec
 from .base import VSRModel
-from .warp import flow_warp, upsample_flow
+from .warp import warp_by_upsampled_flow
 
 
 class FrameRecurrentVSR(VSRModel):
@@ -31,7 +31,7 @@ class FrameRecurrentVSR(VSRModel):
 
     def _step_with_flow(self, lr: Tensor, lr_prev: Tensor, hr_prev: Tensor) -> tuple[Tensor, Tensor]:
         flow = self.flownet(lr, lr_prev)
-        warped = flow_warp(hr_prev, upsample_flow(flow, self.scale))
+        warped = warp_by_upsampled_flow(hr_prev, flow, self.scale)
         return self.srnet(lr, F.pixel_unshuffle(warped, self.scale)), flow
 
     def forward(self, lr_seq: Tensor, return_flows: bool = False):

@@ -3,7 +3,7 @@ normalization, and the bilinear upsampling of the LR frame that SR networks add 
 
 from torch import Tensor, nn
 
-from .resize import upsample_bilinear
+from .subpixel import upsample_bilinear_subpixel
 
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
@@ -22,6 +22,7 @@ class ResidualBlock(nn.Module):
 
 
 def upsample_lr(lr: Tensor, scale: int) -> Tensor:
-    """The base the SR network adds its residual to: bilinear x4. (The TecoGAN port uses bicubic;
-    onnxruntime's CPU cubic resize takes half of RepVSR's frame time at 720p, bilinear 1 %.)"""
-    return upsample_bilinear(lr, scale)
+    """The base the SR network adds its residual to: bilinear x4, computed at LR (`subpixel`). (The
+    TecoGAN port uses bicubic; onnxruntime's CPU cubic resize takes half of RepVSR's frame time at
+    720p, bilinear 1 %.)"""
+    return upsample_bilinear_subpixel(lr, scale)

@@ -13,9 +13,10 @@ from torch import Tensor, nn
 
 from ..modelinfo import StateSpec
 from .base import VSRModel
-from .layers import ResidualBlock, conv3x3, upsample_lr
+from .layers import ResidualBlock, conv3x3
 from .papers import ksnet_table1
 from .registry import register_model
+from .subpixel import bilinear_phases
 
 
 @register_model("rrn", paper=ksnet_table1(3, 3.4, 387.5, 22.2))
@@ -38,5 +39,5 @@ class RRN(VSRModel):
         x = torch.cat([lr_prev, lr, hidden, F.pixel_unshuffle(hr_prev, self.scale)], dim=1)
         features = self.trunk(F.relu(self.head(x)))
         hidden = F.relu(self.to_hidden(features))
-        hr = F.pixel_shuffle(self.to_output(features), self.scale) + upsample_lr(lr, self.scale)
+        hr = F.pixel_shuffle(self.to_output(features) + bilinear_phases(lr, self.scale), self.scale)  # one shuffle
         return hr, lr, hidden, hr

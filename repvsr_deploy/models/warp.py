@@ -14,17 +14,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .custom_ops import differentiate_by_reference
-from .resize import upsample_bilinear
+from .subpixel import upsampled_flow_grid
 
 
 def at_least_float32(t: Tensor) -> Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
-def upsample_flow(flow: Tensor, scale: int) -> Tensor:
-    """LR flow [B,2,H,W] (pixels) -> HR flow [B,2,sH,sW] (pixels): bilinear resize, vectors times s."""
+def warp_by_upsampled_flow(image: Tensor, flow: Tensor, scale: int) -> Tensor:
+    """`flow_warp(image, scale * bilinear_x_scale(flow))`, borders repeated, with the sampling grid
+    computed at the flow's resolution (`subpixel.upsampled_flow_grid`): of the work at `image`'s
+    size, only the sampling is left."""
     flow = at_least_float32(flow)
-    return scale * upsample_bilinear(flow, scale)
+    return sample_bilinear(image.to(flow.dtype), upsampled_flow_grid(flow, scale), "border").to(image.dtype)
 
 
 def flow_warp(image: Tensor, flow: Tensor, padding: str = "border") -> Tensor:

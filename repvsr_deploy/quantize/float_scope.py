@@ -12,6 +12,9 @@
 
 Each rule names the ops it keeps by walking from what it protects to the nearest convolutions
 (included): back from the sampling positions, the scores and the output, forward from the inputs.
+Whatever the rules, the fixed convolutions of a bilinear upsampling done at LR
+(`models.subpixel.phase_convolution`, and the Pad before each) stay in float as the Resize they
+stand for did: they are interpolation, not learned weights, and a walk passes through them.
 Which rules a quantization applies by default is measured, not guessed: see `DEFAULT_RULES`.
 """
 
@@ -38,13 +41,20 @@ class FloatNode:
 
 
 def float_nodes(graph: onnx.ModelProto, rules: Iterable[str]) -> list[FloatNode]:
-    """The nodes `rules` keep in float, in graph order, each named once (by the first rule keeping it)."""
+    """The nodes `rules` keep in float, and the interpolation, in graph order, each named once (by
+    the first rule keeping it)."""
     producers = {output: node for node in graph.graph.node for output in node.output}
     consumers: dict[str, list] = {}
     for node in graph.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     kept: dict[str, str] = {}
+    for node in graph.graph.node:
+        if is_interpolation(node):
+            kept[node.name] = "interpolation"
+            pad = producers.get(node.input[0])
+            if pad is not None and pad.op_type == "Pad":
+                kept[pad.name] = "interpolation"
     for rule in rules:
         if rule == "input":
             weights = {init.name for init in graph.graph.initializer}
@@ -77,9 +87,18 @@ def _protected(graph: onnx.ModelProto, rule: str) -> list[str]:
     raise ValueError(f"unknown float rule {rule!r} (known: {', '.join(RULES)})")
 
 
+def is_interpolation(node) -> bool:
+    """A convolution that computes the phases of a bilinear upsampling (`repvsr::phase_convolution`),
+    as the exporter marks the nodes of each torch op."""
+    return node.op_type == "Conv" and any(
+        prop.key == "namespace" and prop.value.endswith("repvsr.phase_convolution.default")
+        for prop in node.metadata_props
+    )
+
+
 def _walk(tensors: list[str], nodes_at, next_tensors) -> list:
     """The nodes met walking from `tensors` (back to their producers, or on to their consumers) up to
-    the nearest convolutions: a convolution is kept and not passed."""
+    the nearest convolutions: a convolution is kept and not passed (interpolation is passed)."""
     found, todo, seen = [], list(tensors), set()
     while todo:
         for node in nodes_at(todo.pop()):
@@ -87,6 +106,6 @@ def _walk(tensors: list[str], nodes_at, next_tensors) -> list:
                 continue
             seen.add(node.name)
             found.append(node)
-            if node.op_type not in CONVOLUTIONS:
+            if node.op_type not in CONVOLUTIONS or is_interpolation(node):
                 todo.extend(name for name in next_tensors(node) if name)
     return found

@@ -1,0 +1,79 @@
+"""Work at the output resolution done at the input resolution, in sub-pixel form: an image upsampled
+by an integer factor s is s² phases of the LR image, pixel (s·i + ry, s·j + rx) of the output being
+phase (ry, rx) at LR pixel (i, j); `F.pixel_shuffle` interleaves them, once, where a full-size tensor
+is needed.
+
+Bilinear x s (pixel centres, borders repeated, as `F.interpolate(..., align_corners=False)`) is then
+a fixed 3x3 convolution at LR: output (s·i + r) samples LR position i + (r + ½)/s − ½, between LR
+pixels i − 1 and i (r < s/2) or i and i + 1, so each phase mixes the 3x3 LR neighbourhood with
+weights that depend on the phase only; a border repeated at LR is the border the interpolation
+clamps to. Runtimes whose blocked layouts pad channels to 8 or 16 spend as much on a 2- or 3-channel
+tensor at the output size as on a 16-channel one; here such work runs on 2·s² or 3·s² channels at LR.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .custom_ops import differentiate_by_reference
+
+
+def bilinear_phase_weights(scale: int, dtype: torch.dtype, device=None) -> Tensor:
+    """[s², 1, 3, 3]: phase (ry, rx) (row ry·s + rx) of a bilinear x s upsampling, over LR offsets −1, 0, 1."""
+    taps = torch.zeros(scale, 3, dtype=torch.float64)
+    for phase in range(scale):
+        offset = (phase + 0.5) / scale - 0.5  # where the phase samples, from its LR pixel
+        if offset < 0:
+            taps[phase, 0], taps[phase, 1] = -offset, 1 + offset
+        else:
+            taps[phase, 1], taps[phase, 2] = 1 - offset, offset
+    return torch.einsum("ai,bj->abij", taps, taps).reshape(scale * scale, 1, 3, 3).to(dtype=dtype, device=device)
+
+
+def bilinear_phases(x: Tensor, scale: int) -> Tensor:
+    """x [B,C,H,W] -> [B,C·s²,H,W]: the phases of its bilinear x s upsampling, channel c·s² + ry·s + rx
+    (as `F.pixel_shuffle` takes them)."""
+    channels = x.shape[1]
+    weight = bilinear_phase_weights(scale, x.dtype, x.device).repeat(channels, 1, 1, 1)
+    return phase_convolution(x, weight, channels)
+
+
+def phase_convolution_reference(x: Tensor, weight: Tensor, groups: int) -> Tensor:
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, groups=groups)
+
+
+@torch.library.custom_op("repvsr::phase_convolution", mutates_args=())
+def phase_convolution(x: Tensor, weight: Tensor, groups: int) -> Tensor:
+    """The fixed 3x3 convolution of `bilinear_phases`, borders repeated: an op of its own, so that
+    FLOP counts leave it out as the interpolation it is (`bench.flops`) and int8 keeps it in float
+    (`quantize.float_rules`); one Pad and one Conv in ONNX (`export.resize`)."""
+    return phase_convolution_reference(x, weight, groups)
+
+
+@phase_convolution.register_fake
+def _(x, weight, groups):
+    return x.new_empty(x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
+
+
+differentiate_by_reference(phase_convolution, phase_convolution_reference, tensors=2)
+
+
+def upsample_bilinear_subpixel(x: Tensor, scale: int) -> Tensor:
+    """Bilinear x s, as `F.interpolate(x, scale_factor=s, mode="bilinear")`, computed at LR."""
+    return F.pixel_shuffle(bilinear_phases(x, scale), scale)
+
+
+def upsampled_flow_grid(flow: Tensor, scale: int) -> Tensor:
+    """The sampling grid [B,sH,sW,(x, y)] in [−1, 1] over the output's pixel centres with which
+    `flow_warp(image, s * bilinear_x_s(flow))` samples: output pixel (p, q) at
+    (q + s·u(p, q), p + s·v(p, q)), u and v the flow upsampled bilinearly. Computed at LR on the
+    s² phases of each flow channel; one transpose interleaves them into the grid's layout."""
+    batch, _, height, width = flow.shape
+    phases = bilinear_phases(flow, scale).view(batch, 2, scale, scale, height, width)  # (c, ry, rx, i, j)
+    steps = torch.arange(scale, dtype=flow.dtype, device=flow.device)
+    column = scale * torch.arange(width, dtype=flow.dtype, device=flow.device) + steps.view(scale, 1)  # [rx, j]
+    row = scale * torch.arange(height, dtype=flow.dtype, device=flow.device) + steps.view(scale, 1)  # [ry, i]
+    x = (2 * (column.view(1, scale, 1, width) + scale * phases[:, 0]) + 1) / (scale * width) - 1
+    y = (2 * (row.view(scale, 1, height, 1) + scale * phases[:, 1]) + 1) / (scale * height) - 1
+    grid = torch.stack((x, y), dim=-1)  # [B, ry, rx, i, j, 2]
+    return grid.permute(0, 3, 1, 4, 2, 5).reshape(batch, scale * height, scale * width, 2)

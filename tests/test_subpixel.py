@@ -1,0 +1,76 @@
+"""Work at the output resolution done at LR in sub-pixel form (`models.subpixel`): the bilinear x4
+of the LR frame and of the flow, and the flow's sampling grid, equal what they replace (F.interpolate
+and a grid built at full size), borders included, and a frame-recurrent model's recurrence with
+them equals the recurrence without them."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import make_nontrivial
+
+from repvsr_deploy.models import build_model, frame_recurrent, fuse, layers
+from repvsr_deploy.models.subpixel import bilinear_phases, upsample_bilinear_subpixel, upsampled_flow_grid
+from repvsr_deploy.models.warp import flow_warp
+
+TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
+
+
+def interpolated(x, scale):
+    return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+
+
+def warped_at_full_size(image, flow, scale):
+    """What the step computed before: the flow upsampled to full size, then the grid built there."""
+    return flow_warp(image, scale * interpolated(flow.float() if flow.dtype == torch.float16 else flow, scale))
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("size", [(1, 1), (1, 5), (7, 9), (13, 22)])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_bilinear_upsampling_at_lr_equals_interpolate(dtype, size, scale):
+    x = torch.rand(2, 3, *size, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    assert (upsample_bilinear_subpixel(x, scale) - interpolated(x, scale)).abs().max() <= TOLERANCE[dtype] / 10
+    assert bilinear_phases(x, scale).shape == (2, 3 * scale * scale, *size)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_flows_sampling_grid_at_lr_warps_as_the_full_size_one(dtype):
+    generator = torch.Generator().manual_seed(1)
+    flow = (torch.rand(2, 2, 7, 9, dtype=dtype, generator=generator) - 0.5) * 30  # well past the borders
+    image = torch.rand(2, 3, 28, 36, dtype=dtype, generator=generator)
+    grid = upsampled_flow_grid(flow, 4)
+    got = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    assert (got - warped_at_full_size(image, flow, 4)).abs().max() <= TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("name", ["repvsr", "frvsr"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_a_recurrence_in_sub_pixel_form_equals_the_full_size_one(monkeypatch, name, dtype):
+    """8 frames of 13x22 (no multiple of 16), fused and random: every HR frame within tolerance."""
+    torch.manual_seed(0)
+    model = fuse(make_nontrivial(build_model(name))).eval().to(dtype)
+    frames = torch.rand(8, 1, 3, 13, 22, dtype=dtype)
+
+    def run():
+        lr_prev, hr_prev = model.init_state(frames[0])
+        out = []
+        with torch.no_grad():
+            for lr in frames:
+                hr, lr_prev, hr_prev = model.step(lr, lr_prev, hr_prev)
+                out.append(hr)
+        return torch.stack(out)
+
+    sub_pixel = run()
+    calls = []
+
+    def counted(function):
+        return lambda *args: calls.append(function.__name__) or function(*args)
+
+    monkeypatch.setattr(frame_recurrent, "warp_by_upsampled_flow", counted(warped_at_full_size))
+    monkeypatch.setattr(layers, "upsample_bilinear_subpixel", counted(interpolated))
+    full_size = run()
+    assert sorted(set(calls)) == ["interpolated", "warped_at_full_size"] and len(calls) == 16  # the old way ran
+    assert (sub_pixel - full_size).abs().max() <= TOLERANCE[dtype]
+    assert sub_pixel.abs().max() > 0.1  # frames, not zeros
