@@ -36,10 +36,13 @@ def test_graph_interface(exported, name):
 def test_graph_is_fused(exported, name):
     import torch
 
-    from repvsr_deploy.quantize.float_scope import is_interpolation
+    from repvsr_deploy.quantize.float_scope import interpolation_nodes
 
     model, path = exported(name)
-    convs = sum(n.op_type == "Conv" and not is_interpolation(n) for n in onnx.load(path).graph.node)
+    graph = onnx.load(path)
+    interpolation = interpolation_nodes(graph)
+    assert len(interpolation) == 2  # the base frame's and the flow's bilinear x4, in sub-pixel form
+    convs = sum(n.op_type == "Conv" and n.name not in interpolation for n in graph.graph.node)
     assert convs == sum(isinstance(m, torch.nn.Conv2d) for m in fuse(model).modules())
 
 

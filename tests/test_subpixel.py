@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from helpers import make_nontrivial
 
 from repvsr_deploy.models import build_model, frame_recurrent, fuse, layers
-from repvsr_deploy.models.subpixel import bilinear_phases, upsample_bilinear_subpixel, upsampled_flow_grid
+from repvsr_deploy.models.subpixel import (
+    bilinear_phase_weights,
+    bilinear_phases,
+    phase_convolution,
+    upsample_bilinear_subpixel,
+    upsampled_flow_grid,
+)
 from repvsr_deploy.models.warp import flow_warp
 
 TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
@@ -74,3 +80,31 @@ def test_a_recurrence_in_sub_pixel_form_equals_the_full_size_one(monkeypatch, na
     assert sorted(set(calls)) == ["interpolated", "warped_at_full_size"] and len(calls) == 16  # the old way ran
     assert (sub_pixel - full_size).abs().max() <= TOLERANCE[dtype]
     assert sub_pixel.abs().max() > 0.1  # frames, not zeros
+
+
+@pytest.mark.fast
+def test_phase_convolution_is_a_well_formed_op():
+    x = torch.rand(2, 3, 5, 7, dtype=torch.float64, requires_grad=True)
+    weight = bilinear_phase_weights(4, torch.float64).repeat(3, 1, 1, 1)
+    torch.library.opcheck(phase_convolution, (x, weight, 3))
+    assert torch.autograd.gradcheck(lambda t: phase_convolution(t, weight, 3), (x,))
+
+
+@pytest.mark.fast
+def test_int8_keeps_the_interpolation_float_by_its_shape_alone():
+    """The shipped graph with the exporter's node metadata dropped (as some ONNX tools drop it): the
+    phase convolutions are still found, and the sampling walk passes them to the flow head."""
+    import onnx
+
+    from repvsr_deploy.demo import GRAPH
+    from repvsr_deploy.quantize.float_scope import DEFAULT_RULES, float_nodes
+
+    graph = onnx.load(GRAPH)
+    for node in graph.graph.node:
+        del node.metadata_props[:]
+    kept = {(n.name, n.rule) for n in float_nodes(graph, DEFAULT_RULES) if n.op == "Conv"}
+    assert kept == {
+        ("node_conv2d_13", "sampling"),  # the flow head
+        ("node_phase_convolution", "interpolation"),  # the flow's x4
+        ("node_phase_convolution_1", "interpolation"),  # the base frame's x4
+    }

@@ -1,7 +1,8 @@
 """Bilinear resizing as custom ops: `upsample_bilinear` by an integer factor, `resize_bilinear` to a size.
 
 Traced with symbolic H and W, torch works out an interpolation's output shape by tracing its whole
-Python decomposition (a fifth of RepVSR's export time went to its two upsamplings); as custom ops
+Python decomposition (a fifth of RepVSR's export time went to its two x4 upsamplings, before they
+moved to LR: `subpixel`); as custom ops
 each costs a shape, and torch.onnx writes the one Resize node it wrote for F.interpolate
 (`export.resize`): scales for a factor, sizes for a size.
 """

@@ -19,15 +19,11 @@ from .custom_ops import differentiate_by_reference
 
 
 def bilinear_phase_weights(scale: int, dtype: torch.dtype, device=None) -> Tensor:
-    """[s², 1, 3, 3]: phase (ry, rx) (row ry·s + rx) of a bilinear x s upsampling, over LR offsets −1, 0, 1."""
-    taps = torch.zeros(scale, 3, dtype=torch.float64)
-    for phase in range(scale):
-        offset = (phase + 0.5) / scale - 0.5  # where the phase samples, from its LR pixel
-        if offset < 0:
-            taps[phase, 0], taps[phase, 1] = -offset, 1 + offset
-        else:
-            taps[phase, 1], taps[phase, 2] = 1 - offset, offset
-    return torch.einsum("ai,bj->abij", taps, taps).reshape(scale * scale, 1, 3, 3).to(dtype=dtype, device=device)
+    """[s², 1, 3, 3]: phase (ry, rx) (row ry·s + rx) of a bilinear x s upsampling, over LR offsets −1,
+    0, 1; computed where it is used (no copy from the host, which a CUDA graph could not capture)."""
+    offset = (torch.arange(scale, dtype=dtype, device=device) + 0.5) / scale - 0.5  # from each phase's pixel
+    taps = torch.stack((torch.clamp(-offset, min=0), 1 - offset.abs(), torch.clamp(offset, min=0)), dim=1)
+    return (taps[:, None, :, None] * taps[None, :, None, :]).reshape(scale * scale, 1, 3, 3)
 
 
 def bilinear_phases(x: Tensor, scale: int) -> Tensor:
@@ -39,7 +35,14 @@ def bilinear_phases(x: Tensor, scale: int) -> Tensor:
 
 
 def phase_convolution_reference(x: Tensor, weight: Tensor, groups: int) -> Tensor:
-    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, groups=groups)
+    return F.conv2d(_border_repeated(x), weight, groups=groups)
+
+
+def _border_repeated(x: Tensor) -> Tensor:
+    """x with its first and last row and column repeated once: F.pad's "replicate", whose backward
+    torch.compile's Inductor fails on channels-last inputs (torch 2.13)."""
+    x = torch.cat((x[..., :1, :], x, x[..., -1:, :]), dim=-2)
+    return torch.cat((x[..., :1], x, x[..., -1:]), dim=-1)
 
 
 @torch.library.custom_op("repvsr::phase_convolution", mutates_args=())

@@ -13,8 +13,9 @@
 Each rule names the ops it keeps by walking from what it protects to the nearest convolutions
 (included): back from the sampling positions, the scores and the output, forward from the inputs.
 Whatever the rules, the fixed convolutions of a bilinear upsampling done at LR
-(`models.subpixel.phase_convolution`, and the Pad before each) stay in float as the Resize they
-stand for did: they are interpolation, not learned weights, and a walk passes through them.
+(`models.subpixel.phase_convolution`, and the Pad before each) stay in float: they are the
+interpolation a Resize did (which NNCF does not quantize), not learned weights, and a walk passes
+through them.
 Which rules a quantization applies by default is measured, not guessed: see `DEFAULT_RULES`.
 """
 
@@ -49,22 +50,22 @@ def float_nodes(graph: onnx.ModelProto, rules: Iterable[str]) -> list[FloatNode]
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     kept: dict[str, str] = {}
+    interpolation = interpolation_nodes(graph)
     for node in graph.graph.node:
-        if is_interpolation(node):
+        if node.name in interpolation:
             kept[node.name] = "interpolation"
-            pad = producers.get(node.input[0])
-            if pad is not None and pad.op_type == "Pad":
-                kept[pad.name] = "interpolation"
+            kept[producers[node.input[0]].name] = "interpolation"  # its Pad
     for rule in rules:
         if rule == "input":
             weights = {init.name for init in graph.graph.initializer}
             inputs = [i.name for i in graph.graph.input if i.name not in weights]
-            found = _walk(inputs, lambda tensor: consumers.get(tensor, []), lambda node: node.output)
+            found = _walk(inputs, lambda tensor: consumers.get(tensor, []), lambda node: node.output, interpolation)
         else:
             found = _walk(
                 _protected(graph, rule),
                 lambda tensor: [producers[tensor]] if tensor in producers else [],
                 lambda node: node.input,
+                interpolation,
             )
         for node in found:
             kept.setdefault(node.name, rule)
@@ -87,16 +88,29 @@ def _protected(graph: onnx.ModelProto, rule: str) -> list[str]:
     raise ValueError(f"unknown float rule {rule!r} (known: {', '.join(RULES)})")
 
 
-def is_interpolation(node) -> bool:
-    """A convolution that computes the phases of a bilinear upsampling (`repvsr::phase_convolution`),
-    as the exporter marks the nodes of each torch op."""
-    return node.op_type == "Conv" and any(
-        prop.key == "namespace" and prop.value.endswith("repvsr.phase_convolution.default")
-        for prop in node.metadata_props
-    )
+def interpolation_nodes(graph: onnx.ModelProto) -> set[str]:
+    """The convolutions that compute the phases of a bilinear upsampling (`repvsr::phase_convolution`):
+    by their shape, whatever tool wrote or rewrote the graph: a grouped 3x3 convolution without bias,
+    s² outputs a channel (s ≥ 2), of a Pad that repeats the border."""
+    producers = {output: node for node in graph.graph.node for output in node.output}
+    weights = {init.name: list(init.dims) for init in graph.graph.initializer}
+    found = set()
+    for node in graph.graph.node:
+        if node.op_type != "Conv" or len(node.input) != 2 or node.input[1] not in weights:
+            continue
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        out_channels, per_group, *kernel = weights[node.input[1]]
+        phases = out_channels // group if group > 1 else 0
+        pad = producers.get(node.input[0])
+        edge = (
+            pad is not None and pad.op_type == "Pad" and any(a.name == "mode" and a.s == b"edge" for a in pad.attribute)
+        )
+        if edge and per_group == 1 and kernel == [3, 3] and phases >= 4 and round(phases**0.5) ** 2 == phases:
+            found.add(node.name)
+    return found
 
 
-def _walk(tensors: list[str], nodes_at, next_tensors) -> list:
+def _walk(tensors: list[str], nodes_at, next_tensors, interpolation: set[str]) -> list:
     """The nodes met walking from `tensors` (back to their producers, or on to their consumers) up to
     the nearest convolutions: a convolution is kept and not passed (interpolation is passed)."""
     found, todo, seen = [], list(tensors), set()
@@ -106,6 +120,6 @@ def _walk(tensors: list[str], nodes_at, next_tensors) -> list:
                 continue
             seen.add(node.name)
             found.append(node)
-            if node.op_type not in CONVOLUTIONS or is_interpolation(node):
+            if node.op_type not in CONVOLUTIONS or node.name in interpolation:
                 todo.extend(name for name in next_tensors(node) if name)
     return found
