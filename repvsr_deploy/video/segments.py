@@ -56,9 +56,7 @@ def index_frames(clip: VideoFile, carried: list) -> FrameIndex:
     """The frames of `clip`'s video stream, timed by `timeline`'s rule: from its packets where each
     has a timestamp of its own, else decoded once. A file whose frames end short of what it declares
     (truncated, corrupt) is refused, as the sequential upscale refuses it."""
-    stamps, keys = _from_packets(clip)
-    if None in stamps or len(set(stamps)) < len(stamps):
-        stamps, keys = _decoded(clip)
+    stamps, keys = _from_packets(clip) or _decoded(clip)
     if not stamps:
         raise ReportedError(f"{clip.path}: its video stream has no frame that decodes")
     tb, origin = clip.time_base, clip.start_time(carried)
@@ -69,8 +67,9 @@ def index_frames(clip: VideoFile, carried: list) -> FrameIndex:
     return FrameIndex(stamps, times, sum(keys), _cut_points(stamps, keys), tb)
 
 
-def _from_packets(clip: VideoFile) -> tuple[list, list[bool]]:
-    """(timestamps, keyframe flags) of the video packets, in display order (by timestamp)."""
+def _from_packets(clip: VideoFile) -> tuple[list, list[bool]] | None:
+    """(timestamps, keyframe flags) of the video packets, in display order (by timestamp); None
+    where one has no timestamp or shares it with another (the decoder must say where they show)."""
     av = import_av()
     keyed: list[tuple] = []
     try:
@@ -80,8 +79,9 @@ def _from_packets(clip: VideoFile) -> tuple[list, list[bool]]:
                     keyed.append((packet.pts, bool(packet.is_keyframe)))
     except av.FFmpegError as exc:
         raise ReportedError(f"{clip.path}: cannot read its packets ({first_sentence(exc)})") from None
-    if any(stamp is None for stamp, _ in keyed):
-        return [None], [False]  # decode instead
+    stamps = [stamp for stamp, _ in keyed]
+    if None in stamps or len(set(stamps)) < len(stamps):
+        return None
     keyed.sort(key=lambda item: item[0])
     return [stamp for stamp, _ in keyed], [key for _, key in keyed]
 
