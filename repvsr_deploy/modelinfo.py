@@ -18,8 +18,10 @@ from .errors import ReportedError
 MAX_STREAMS = 1024  # the most streams a graph's batch takes (its bound in the trace)
 
 METADATA_PREFIX = "repvsr."
-PRECISIONS = ("fp32", "fp16", "int8", "fp8")  # of graphs and engines
-QUANTIZED = ("int8", "fp8")  # graphs that repvsr-quantize makes from an fp32 graph (Q/DQ or OpenVINO IR)
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")  # of graphs and engines
+# what repvsr-quantize makes from an fp32 graph and checks (Q/DQ graphs, OpenVINO IR; bf16: OpenVINO's)
+QUANTIZED = ("bf16", "int8", "fp8")
+ENGINE_PRECISIONS = ("fp32", "fp16", "int8", "fp8")  # of TensorRT engines (bf16 graphs are OpenVINO's)
 # how a graph's frames cross its boundary: float in [0, 1], or integer levels (the graph normalises the
 # LR frame and rounds the HR frame inside), with their top level
 FRAME_LEVELS = {"uint8": 255, "uint16": 65535}

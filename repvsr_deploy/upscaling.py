@@ -150,6 +150,7 @@ def upscale(
     overwrite: bool = False,
     progress: bool = False,
     on_result: Callable[[Upscaled], None] | None = None,
+    on_model: Callable[[str], None] | None = None,
 ) -> list[Upscaled]:
     """Upscale videos or folders of images x4, as `repvsr-upscale` does.
 
@@ -173,6 +174,8 @@ def upscale(
         overwrite: Replace an output that exists (a file, or a folder that is not empty).
         progress: A frame counter on standard error.
         on_result: Called with each input's result as the input ends.
+        on_model: Called, before the first frame, with what runs: the model file, its precision and
+            backend, and for the demo why that precision (`describe_model`).
 
     Returns:
         An `Upscaled` per input, in the order they ended.
@@ -193,7 +196,7 @@ def upscale(
     made_out_dir = out_dir is not None and not Path(out_dir).exists()
     if out_dir is not None:
         writable_directory(out_dir)
-    report = _Report(len(jobs), on_result)
+    report = _Report(len(jobs), on_result, on_model)
     try:
         if ray is not None:
             _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray, overwrite, progress, report)
@@ -309,6 +312,21 @@ def resolved_model(model: Model) -> tuple[Path, AnyBackend]:
     return path, Backend.named(backend, device)
 
 
+def describe_model(model: Model, precision: str | None = None) -> str:
+    """What runs, in words: the model file, its `precision` where known (a session's), the backend,
+    and for the demo why it runs in that precision (int8 where the CPU has int8 dot products)."""
+    if model.bicubic:
+        return "bicubic x4, no model"
+    path, backend = resolved_model(model)
+    how = f"{precision} on {backend.name}" if precision else f"on {backend.name}"
+    if model.path:
+        return f"{path}, {how}"
+    from .demo import why_this_precision
+
+    why = why_this_precision(path)
+    return f"the demo RepVSR ({path.name}), {how}" + (f": {why}" if why else "")
+
+
 def open_model(model: Model, streams: bool = False):
     """The session (with `streams`, a batch of streams) over `model`."""
     from .runtime.session import Session, open_session
@@ -375,9 +393,15 @@ def _model_digest(path: Path) -> str:
 class _Report:
     """The results as inputs end: one input's failure raises; of several, it is kept and said."""
 
-    def __init__(self, inputs: int, on_result: Callable[[Upscaled], None] | None):
-        self.inputs, self.on_result = inputs, on_result
+    def __init__(
+        self, inputs: int, on_result: Callable[[Upscaled], None] | None, on_model: Callable[[str], None] | None
+    ):
+        self.inputs, self.on_result, self.on_model = inputs, on_result, on_model
         self.results: list[Upscaled] = []
+
+    def model(self, description: str) -> None:
+        if self.on_model:
+            self.on_model(description)
 
     def done(self, result: Upscaled) -> None:
         self.results.append(result)
@@ -393,6 +417,7 @@ class _Report:
 def _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report) -> None:
     """Every input through one session (or batch of streams) on this machine."""
     with open_model(model, streams=chunks is not None) as session:
+        report.model(describe_model(model, session.info.precision))
         for source, target in jobs:
             try:
                 _check_distinct(source, target)
@@ -548,6 +573,7 @@ def _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray: Ra
 
     path, backend = resolved_model(model)
     choice = ModelChoice(path.absolute(), backend)  # as every node finds it
+    report.model(describe_model(model))
     with RayWorkers(choice, chunks.streams, ray.address, ray.workers) as pool, contextlib.ExitStack() as stack:
         planned: dict[int, _ChunkedInput] = {}
         for key, (source, target) in enumerate(jobs):

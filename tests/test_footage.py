@@ -73,7 +73,7 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(tmp_path, onnx_model, ca
 
 
 class CountingSession:
-    """Stands in for a session: HR = the LR frame (uint8 levels scaled, as sessions do) repeated 4x; counts resets."""
+    """Stands in for a session: HR = the LR frame repeated 4x, as levels; counts resets."""
 
     def __init__(self):
         self.resets = 0
@@ -81,9 +81,9 @@ class CountingSession:
     def reset(self):
         self.resets += 1
 
-    def run(self, frames):
+    def run_levels(self, frames, dtype):
         for frame in frames:
-            yield (frame / 255).repeat(4, axis=1).repeat(4, axis=2)[None]
+            yield frame.transpose(1, 2, 0).repeat(4, axis=0).repeat(4, axis=1).astype(dtype)
 
 
 def test_state_resets_at_scene_cuts():
@@ -257,14 +257,51 @@ def test_eval_reports_y_psnr_as_computed_by_hand(tmp_path):
     assert refused.returncode != 0 and "--crop-border" in refused.stderr and "Traceback" not in refused.stderr
 
 
+@pytest.mark.parametrize("instructions", ["AMX", None])
+def test_the_demo_runs_in_int8_on_openvino_where_the_cpu_has_int8_dot_products(monkeypatch, instructions):
+    pytest.importorskip("openvino")
+    from repvsr_deploy.demo import GRAPH, INT8_OPENVINO, demo_model_for, why_this_precision
+    from repvsr_deploy.runtime import cpu_features
+
+    monkeypatch.setattr(cpu_features, "int8_dot_product", lambda: instructions)
+    assert demo_model_for("openvino") == (INT8_OPENVINO if instructions else GRAPH)
+    assert demo_model_for("onnxruntime") == GRAPH
+    said = why_this_precision(demo_model_for("openvino"))
+    assert said == ("this CPU has AMX" if instructions else "no int8 dot products (VNNI, AMX) on this CPU")
+
+
+def test_the_shipped_int8_model_was_checked_on_held_out_footage_and_follows_the_fp32_graph():
+    """Its metadata says what `repvsr-quantize` checked (a clip it was not calibrated on, within 0.1
+    dB), and here it runs as that check said: close to the fp32 graph on a moving picture."""
+    pytest.importorskip("openvino")
+    from repvsr_deploy.clips import moving_clip
+    from repvsr_deploy.demo import GRAPH, INT8_OPENVINO
+    from repvsr_deploy.runtime.frame_layout import hwc_levels
+    from repvsr_deploy.runtime.openvino_backend import read_ir
+    from repvsr_deploy.runtime.session import open_session
+
+    _, info = read_ir(INT8_OPENVINO)
+    made = info.quantization
+    assert info.precision == "int8" and made["for"] == "openvino"
+    checked_on, calibrated_on = made["check"]["clip"].split("[")[0], made["calibration"]["sources"]
+    assert made["check"]["frames"] >= 100 and all(not source.startswith(checked_on) for source in calibrated_on)
+    assert made["check"]["psnr_fp32"] - made["check"]["psnr_quantized"] <= 0.1
+    clip = moving_clip(6, 64, 96)
+    with open_session(GRAPH, Backend.OpenVINO()) as fp32, open_session(INT8_OPENVINO, Backend.OpenVINO()) as int8:
+        for frame in clip:
+            assert psnr(hwc_levels(int8.step(frame)), hwc_levels(fp32.step(frame))) > 40
+
+
 def test_the_demo_runs_on_the_fastest_backend_present_and_its_graph_is_its_checkpoint():
     from repvsr_deploy.clips import moving_clip
-    from repvsr_deploy.demo import CHECKPOINT, GRAPH, demo_model
+    from repvsr_deploy.demo import CHECKPOINT, GRAPH, INT8_OPENVINO, demo_model
     from repvsr_deploy.runtime.backends import fastest_backend
+    from repvsr_deploy.runtime.cpu_features import int8_dot_product
     from repvsr_deploy.runtime.session import open_session
 
     backend, device = fastest_backend(engines=False)
-    assert demo_model() == ((CHECKPOINT if backend == "torch" else GRAPH), backend, device)
+    graph = INT8_OPENVINO if backend == "openvino" and int8_dot_product() else GRAPH
+    assert demo_model() == ((CHECKPOINT if backend == "torch" else graph), backend, device)
     if not torch.cuda.is_available():  # the CPU order as measured: OpenVINO, else onnxruntime
         assert backend == ("openvino" if importlib.util.find_spec("openvino") else "onnxruntime")
     clip = moving_clip(4, 36, 44)

@@ -46,10 +46,55 @@ def _feature_channels(backend) -> int:
 
 def test_a_session_runs_a_clip_through_openvino(exported):
     _, path = exported("repvsr", "fp32", "portable")
-    clip = moving_clip(3, *HW)
+    clip = moving_clip(5, *HW)  # past the two sets of state arrays the backend takes in turn
     got = list(open_session(path, Backend.OpenVINO()).run(clip))
     expected = list(open_session(path, Backend.OnnxRuntime("cpu")).run(clip))
     assert all(np.abs(a - b).max() <= 1e-4 for a, b in zip(got, expected)) and got[0].shape == (1, 3, 144, 176)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_levels_made_inside_the_graph_equal_those_made_on_the_host(exported, dtype):
+    """`run_levels` on OpenVINO (scaling, rounding and layout inside the graph) against the host's
+    conversion of the same session's float frames, at a size the graph pads (then crops)."""
+    from repvsr_deploy.runtime.frame_layout import hwc_levels
+
+    _, path = exported("repvsr", "fp32", "portable")
+    clip = (moving_clip(4, 37, 45) * 255 + 0.5).astype(np.uint8)
+    for backend in (Backend.OpenVINO(), Backend.OnnxRuntime("cpu")):
+        with open_session(path, backend) as session:
+            on_host = [hwc_levels(hr, dtype) for hr in session.run(clip)]
+            session.reset()
+            made = list(session.run_levels(clip, dtype))
+        for a, b in zip(made, on_host):
+            assert a.dtype == dtype and a.shape == (148, 180, 3) and a.flags.c_contiguous
+            assert np.abs(a.astype(np.int64) - b).max() <= 1  # a level, where a multiply-add rounds once
+        assert np.mean([np.array_equal(a, b) for a, b in zip(made, on_host)]) >= 0.5
+
+
+def test_openvino_compiles_again_for_frames_of_another_size(exported):
+    _, path = exported("repvsr", "fp32", "portable")
+    with open_session(path, Backend.OpenVINO()) as openvino, open_session(path, Backend.OnnxRuntime("cpu")) as ort:
+        for hw in (HW, (40, 52), HW):
+            openvino.reset()
+            ort.reset()
+            for frame in moving_clip(2, *hw):
+                assert np.abs(openvino.step(frame) - ort.step(frame)).max() <= 1e-4
+        compiled_for = openvino.backend.compiled_for[0]
+    assert compiled_for["lr"] == (1, 3, *HW)
+
+
+def test_a_state_taken_to_the_host_is_a_copy_the_next_runs_leave_alone(exported):
+    _, path = exported("repvsr", "fp32", "portable")
+    [backend] = open_graphs(path, Backend.OpenVINO()).values()
+    with backend:
+        clip = moving_clip(3, *HW)[:, None]
+        state = backend.zero_state(*HW)
+        _, state = backend.run(clip[0], state)
+        kept = [backend.to_host(s) for s in state]
+        before = [s.copy() for s in kept]
+        for lr in clip[1:]:
+            _, state = backend.run(lr, state)
+        assert all(np.array_equal(a, b) for a, b in zip(kept, before))
 
 
 def test_openvino_refuses_the_standard_deformable_conv_with_the_way_out(exported):

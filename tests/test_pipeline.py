@@ -140,9 +140,9 @@ def test_decoding_does_not_wait_on_the_encoder_to_copy_the_other_streams():
         def reset(self):
             pass
 
-        def run(self, frames):
+        def run_levels(self, frames, dtype):
             for _ in frames:
-                yield np.zeros((1, 3, 4, 4), np.float32)
+                yield np.zeros((4, 4, 3), dtype)
 
     class Sink:
         dtype = np.uint8
@@ -174,6 +174,7 @@ def test_many_inputs_each_on_its_own_line_and_one_failing_does_not_stop_the_othe
     )
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
+        "model: bicubic x4, no model",
         f"{out / 'a.mp4'}: 4 frames, 192x128, 1 stream(s) carried",
         f"{out / 'b.mkv'}: 3 frames, 192x128",
     ]
@@ -193,7 +194,10 @@ def test_inputs_listed_in_a_file_relative_to_it(tmp_path):
     out = tmp_path / "out"
     result = run_cli("repvsr-upscale", "--inputs-from", listing, "--out-dir", out, "--bicubic")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [f"{out / 'a.mp4'}: 2 frames, 192x128", f"{out / 'b.mp4'}: 3 frames, 192x128"]
+    assert result.stdout.splitlines()[1:] == [
+        f"{out / 'a.mp4'}: 2 frames, 192x128",
+        f"{out / 'b.mp4'}: 3 frames, 192x128",
+    ]
     refused = run_cli("repvsr-upscale", "--inputs-from", listing, "--bicubic")
     assert refused.returncode == 2 and "--inputs-from takes --out-dir" in refused.stderr
     listing.write_text("# nothing\n")
@@ -219,6 +223,7 @@ def test_stats_name_the_stage_that_sets_the_rate(tmp_path):
     make_video(tmp_path / "in.mp4", frames=5)
     result = run_cli("repvsr-upscale", tmp_path / "in.mp4", tmp_path / "out.mkv", "--bicubic", "--stats")
     assert result.returncode == 0, result.stderr
-    summary, stages = result.stdout.splitlines()
+    model, summary, stages = result.stdout.splitlines()
+    assert model == "model: bicubic x4, no model"
     assert summary.startswith(f"{tmp_path / 'out.mkv'}: 5 frames")
     assert stages.startswith("stages: decode ") and "(5 frames; the " in stages and "sets the rate)" in stages

@@ -54,6 +54,30 @@ def test_openvino_int8_is_calibrated_on_footage_and_checked_on_frames_it_never_s
     assert f"checked on camera.mp4[30:130], 100 frames on openvino: fp32 {check['psnr_fp32']:.3f} dB" in report
 
 
+def test_bf16_is_the_fp32_model_run_in_openvinos_bf16_and_checked_as_int8_is(footage, tmp_path):
+    """No calibration; the check on held-out frames as for int8; the IR says bf16, and OpenVINO runs it
+    in bf16 (on a CPU without bf16 it runs in fp32: the check then shows no loss at all)."""
+    import openvino as ov
+
+    out = tmp_path / "demo.bf16.xml"
+    result = run_cli("repvsr-quantize", str(DEMO), "--calib", str(footage), "--precision", "bf16", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "bf16 for openvino (openvino " in result.stdout and "nothing to calibrate" in result.stdout
+    with open_session(out) as session:
+        q = session.info.quantization
+        assert session.info.precision == "bf16" and q["calibration"]["frames"] == 0 and q["kept_float"] == []
+        assert (
+            q["check"]["clip"] == "camera.mp4[30:130]" and q["check"]["psnr_fp32"] - q["check"]["psnr_quantized"] <= 0.1
+        )
+        compiled = session.backend.request.get_compiled_model()
+        assert compiled.get_property(ov.properties.hint.inference_precision) in (ov.Type.bf16, ov.Type.f32)
+        with open_session(DEMO, Backend.OpenVINO()) as fp32:
+            frame = np.random.default_rng(0).random((3, 64, 96), dtype=np.float32)
+            difference = np.abs(session.step(frame) - fp32.step(frame)).max()
+        bf16_here = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        assert (difference > 1e-4) == bf16_here and difference < 0.05
+
+
 def test_every_input_and_state_of_the_int8_graph_reaches_its_output(openvino_int8):
     from repvsr_deploy.runtime.backends import open_graphs
 
@@ -116,6 +140,7 @@ def test_a_quantization_that_loses_too_much_is_refused_and_writes_nothing(footag
     "flags, message",
     [
         (["--precision", "fp8"], "fp8 is for --backend tensorrt only"),
+        (["--precision", "bf16", "--backend", "onnxruntime"], "bf16 is for --backend openvino only"),
         (["--keep-float", "weights"], "'weights' is not one of sampling, ranking, input, output, none"),
         (["--val-frames", "50"], "50 is not in the range x>=100"),
         (["--max-loss", "nan"], "nan is not a finite number"),

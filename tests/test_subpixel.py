@@ -14,9 +14,9 @@ from repvsr_deploy.models.subpixel import (
     bilinear_phases,
     phase_convolution,
     upsample_bilinear_subpixel,
-    upsampled_flow_grid,
+    upsampled_flow_grid_by_phase,
 )
-from repvsr_deploy.models.warp import flow_warp
+from repvsr_deploy.models.warp import flow_warp, warped_space_to_depth
 
 TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}
 
@@ -26,8 +26,10 @@ def interpolated(x, scale):
 
 
 def warped_at_full_size(image, flow, scale):
-    """What the step computed before: the flow upsampled to full size, then the grid built there."""
-    return flow_warp(image, scale * interpolated(flow.float() if flow.dtype == torch.float16 else flow, scale))
+    """What the step computed before: the flow upsampled to full size, the grid built there, the
+    warped image then put into space-to-depth form."""
+    flow = flow.float() if flow.dtype == torch.float16 else flow
+    return F.pixel_unshuffle(flow_warp(image, scale * interpolated(flow, scale)), scale)
 
 
 @pytest.mark.fast
@@ -46,9 +48,12 @@ def test_the_flows_sampling_grid_at_lr_warps_as_the_full_size_one(dtype):
     generator = torch.Generator().manual_seed(1)
     flow = (torch.rand(2, 2, 7, 9, dtype=dtype, generator=generator) - 0.5) * 30  # well past the borders
     image = torch.rand(2, 3, 28, 36, dtype=dtype, generator=generator)
-    grid = upsampled_flow_grid(flow, 4)
-    got = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    assert (got - warped_at_full_size(image, flow, 4)).abs().max() <= TOLERANCE[dtype]
+    expected = warped_at_full_size(image, flow, 4)
+    assert (warped_space_to_depth(image, flow, 4) - expected).abs().max() <= TOLERANCE[dtype]
+    grid = upsampled_flow_grid_by_phase(flow, 4)
+    assert grid.shape == (2, 16 * 7, 9, 2)
+    sampled = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    assert torch.equal(sampled.reshape(2, 48, 7, 9), warped_space_to_depth(image, flow, 4))
 
 
 @pytest.mark.parametrize("name", ["repvsr", "frvsr"])
@@ -74,7 +79,7 @@ def test_a_recurrence_in_sub_pixel_form_equals_the_full_size_one(monkeypatch, na
     def counted(function):
         return lambda *args: calls.append(function.__name__) or function(*args)
 
-    monkeypatch.setattr(frame_recurrent, "warp_by_upsampled_flow", counted(warped_at_full_size))
+    monkeypatch.setattr(frame_recurrent, "warped_space_to_depth", counted(warped_at_full_size))
     monkeypatch.setattr(layers, "upsample_bilinear_subpixel", counted(interpolated))
     full_size = run()
     assert sorted(set(calls)) == ["interpolated", "warped_at_full_size"] and len(calls) == 16  # the old way ran

@@ -97,7 +97,7 @@ def measure_peak(device: str, precision: str, device_name: str) -> Peak:
         return Peak(rate, device_name, precision, f"torch int8 matmul {n}x{n} (torch._int_mm), int32 sums")
     if precision == "fp8":  # measured as fp16: torch has no portable fp8 product
         return replace(measure_peak(device, "fp16", device_name), precision="fp8")
-    dtype = torch.float16 if precision == "fp16" else torch.float32
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     candidates = [(_rate(lambda: torch.matmul(a, b), 2 * n**3, device), f"matmul {n}x{n}")]
     for channels, height, width, layout in _CONV_SHAPES[device]:

@@ -91,7 +91,7 @@ def _rows_to_measure(tables: list[str], models: list[str], known: list[str]) -> 
     "--precision",
     "precisions",
     multiple=True,
-    help=f"{', '.join(PRECISIONS)}, comma-separated [default: fp32]. int8 and fp8 rows quantize the fp32 graph "
+    help=f"{', '.join(PRECISIONS)}, comma-separated [default: fp32]. bf16, int8 and fp8 rows quantize the fp32 graph "
     "for the row's backend (repvsr-quantize, never refused) and show its PSNR on a held-out clip beside the "
     "fp32 row's.",
 )
@@ -190,10 +190,12 @@ def bench_command(
     precisions = _check_choices("--precision", _split(precisions) or ["fp32"], PRECISIONS)
     if "torch" in backends and set(precisions) & set(QUANTIZED):
         raise click.BadParameter(
-            "int8 and fp8 run on the exported graphs, not --backend torch", param_hint="'--precision'"
+            "bf16, int8 and fp8 run on the exported graphs, not --backend torch", param_hint="'--precision'"
         )
     if "fp8" in precisions and set(backends) - set(TENSORRT_BACKENDS):
         raise click.BadParameter("fp8 runs on --backend tensorrt and tensorrt-rtx only", param_hint="'--precision'")
+    if "bf16" in precisions and set(backends) - {"openvino"}:
+        raise click.BadParameter("bf16 runs on --backend openvino only", param_hint="'--precision'")
     streams = _stream_counts(stream_counts)
     targets = [
         Target(b, BACKENDS[b].resolve_device(device), p, include_io, lowerings[b], s)

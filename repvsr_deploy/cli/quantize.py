@@ -40,16 +40,18 @@ from .status import status_line
 )
 @click.option(
     "--precision",
-    type=click.Choice(["int8", "fp8"]),
+    type=click.Choice(["int8", "bf16", "fp8"]),
     default="int8",
     show_default=True,
-    help="fp8 (E4M3): --backend tensorrt only, for GPUs of compute capability 8.9 and later.",
+    help="bf16: --backend openvino only, the fp32 model run in OpenVINO's bf16 (fast on CPUs with AMX; "
+    "nothing to calibrate, only checked). fp8 (E4M3): --backend tensorrt only, for GPUs of compute "
+    "capability 8.9 and later.",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file [default: GRAPH's NAME.int8.xml (openvino), NAME.int8.onnx (onnxruntime), "
+    help="Output file [default: GRAPH's NAME.int8.xml or NAME.bf16.xml (openvino), NAME.int8.onnx (onnxruntime), "
     "NAME.int8.tensorrt.onnx (tensorrt)].",
 )
 @click.option(
@@ -86,9 +88,10 @@ def quantize_command(
     """Quantize the fp32 step graph GRAPH (from repvsr-export) for one backend.
 
     The fp32 graph runs its recurrence over the --calib footage, and NNCF calibrates on the inputs
-    each step really had (the frame and the state before it). The result is then checked on a held-out
-    clip against the fp32 graph, on the backend it is for: nothing is written if it loses more than
-    --max-loss dB of PSNR, or if its loss grows along the clip by more than that.
+    each step really had (the frame and the state before it); bf16 needs no calibration. The result
+    is then checked on a held-out clip against the fp32 graph, on the backend it is for: nothing is
+    written if it loses more than --max-loss dB of PSNR, or if its loss grows along the clip by more
+    than that.
     """
     from ..errors import ReportedError, require_torch
     from ..graph_file import read_graph
@@ -101,7 +104,8 @@ def quantize_command(
 
     target = TARGETS[backend]
     if precision not in target.precisions:
-        raise click.BadParameter(f"{precision} is for --backend tensorrt only", param_hint="'--precision'")
+        only = next(t.name for t in TARGETS.values() if precision in t.precisions)
+        raise click.BadParameter(f"{precision} is for --backend {only} only", param_hint="'--precision'")
     rules = [] if keep_float.strip().lower() == "none" else [r.strip() for r in keep_float.split(",") if r.strip()]
     for rule in rules:
         if rule not in RULES:

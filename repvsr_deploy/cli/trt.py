@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from ..errors import ReportedError, first_sentence
-from ..modelinfo import MAX_STREAMS, PRECISIONS
+from ..modelinfo import ENGINE_PRECISIONS, MAX_STREAMS
 from .errors import command_flags, debug_option, run_command
 from .options import FiniteRange, FrameSize
 
@@ -33,7 +33,7 @@ def trt_command():
     show_default=True,
     help="Frame sizes: 720p, 1080p, 4k or LR WxH; one nested profile each, tuned at its size.",
 )
-@click.option("--precision", type=click.Choice(PRECISIONS), help="[default: the graph's]")
+@click.option("--precision", type=click.Choice(ENGINE_PRECISIONS), help="[default: the graph's]")
 @click.option(
     "--workspace",
     type=FiniteRange(min=0.25),

@@ -133,6 +133,7 @@ def upscale_command(
         overwrite=overwrite,
         progress=True,
         on_result=lambda result: _say(result, stats, flags),
+        on_model=lambda description: click.echo(f"model: {description}"),
     )
     failed = sum(result.error is not None for result in results)
     if failed:

@@ -5,12 +5,11 @@ space-to-depth it, concatenate with the LR frame and predict the HR frame.
 """
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..modelinfo import StateSpec
 from .base import VSRModel
-from .warp import warp_by_upsampled_flow
+from .warp import warped_space_to_depth
 
 
 class FrameRecurrentVSR(VSRModel):
@@ -31,8 +30,7 @@ class FrameRecurrentVSR(VSRModel):
 
     def _step_with_flow(self, lr: Tensor, lr_prev: Tensor, hr_prev: Tensor) -> tuple[Tensor, Tensor]:
         flow = self.flownet(lr, lr_prev)
-        warped = warp_by_upsampled_flow(hr_prev, flow, self.scale)
-        return self.srnet(lr, F.pixel_unshuffle(warped, self.scale)), flow
+        return self.srnet(lr, warped_space_to_depth(hr_prev, flow, self.scale)), flow
 
     def forward(self, lr_seq: Tensor, return_flows: bool = False):
         """A clip [B,T,3,H,W] -> HR clip; with `return_flows` also the LR flows t -> t-1 [B,T,2,H,W]

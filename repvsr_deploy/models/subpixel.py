@@ -66,17 +66,32 @@ def upsample_bilinear_subpixel(x: Tensor, scale: int) -> Tensor:
     return F.pixel_shuffle(bilinear_phases(x, scale), scale)
 
 
-def upsampled_flow_grid(flow: Tensor, scale: int) -> Tensor:
-    """The sampling grid [B,sH,sW,(x, y)] in [−1, 1] over the output's pixel centres with which
-    `flow_warp(image, s * bilinear_x_s(flow))` samples: output pixel (p, q) at
-    (q + s·u(p, q), p + s·v(p, q)), u and v the flow upsampled bilinearly. Computed at LR on the
-    s² phases of each flow channel; one transpose interleaves them into the grid's layout."""
+def upsampled_flow_grid_by_phase(flow: Tensor, scale: int) -> Tensor:
+    """The sampling grid with which `flow_warp(image, s * bilinear_x_s(flow))` samples, its output
+    pixels in phase order: [B, s²·H, W, (x, y)], row (ry·s + rx)·H + i and column j for output pixel
+    (s·i + ry, s·j + rx). Sampled with it, an image comes out as its `F.pixel_unshuffle` (channel
+    c·s² + ry·s + rx, once [B,C,s²H,W] is viewed as [B,C·s²,H,W]), which is what the
+    frame-recurrent step takes; no transpose interleaves the phases.
+
+    Output pixel (p, q) samples (q + s·u(p, q), p + s·v(p, q)), u and v the flow upsampled
+    bilinearly; normalised to [−1, 1] over pixel centres, x = u·2/W + (2q + 1)/(sW) − 1 and
+    y = v·2/H + (2p + 1)/(sH) − 1. Both channels' s² phases are computed at LR at once; the scale
+    and offset per channel and phase depend on the size only, so a runtime that knows the size
+    folds them."""
     batch, _, height, width = flow.shape
     phases = bilinear_phases(flow, scale).view(batch, 2, scale, scale, height, width)  # (c, ry, rx, i, j)
     steps = torch.arange(scale, dtype=flow.dtype, device=flow.device)
     column = scale * torch.arange(width, dtype=flow.dtype, device=flow.device) + steps.view(scale, 1)  # [rx, j]
     row = scale * torch.arange(height, dtype=flow.dtype, device=flow.device) + steps.view(scale, 1)  # [ry, i]
-    x = (2 * (column.view(1, scale, 1, width) + scale * phases[:, 0]) + 1) / (scale * width) - 1
-    y = (2 * (row.view(scale, 1, height, 1) + scale * phases[:, 1]) + 1) / (scale * height) - 1
-    grid = torch.stack((x, y), dim=-1)  # [B, ry, rx, i, j, 2]
-    return grid.permute(0, 3, 1, 4, 2, 5).reshape(batch, scale * height, scale * width, 2)
+    phase_shape = (1, 1, scale, scale, height, width)
+    offset = torch.cat(
+        (
+            ((2 * column + 1) / (scale * width) - 1).view(1, 1, 1, scale, 1, width).expand(phase_shape),
+            ((2 * row + 1) / (scale * height) - 1).view(1, 1, scale, 1, height, 1).expand(phase_shape),
+        ),
+        dim=1,
+    )
+    one = flow.new_ones(1, 1, 1, 1, 1, 1)
+    factor = torch.cat((one * 2 / width, one * 2 / height), dim=1)
+    grid = phases * factor + offset  # [B, (x, y), ry, rx, i, j]
+    return grid.permute(0, 2, 3, 4, 5, 1).reshape(batch, scale * scale * height, width, 2)

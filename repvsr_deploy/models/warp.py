@@ -14,19 +14,24 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .custom_ops import differentiate_by_reference
-from .subpixel import upsampled_flow_grid
+from .subpixel import upsampled_flow_grid_by_phase
 
 
 def at_least_float32(t: Tensor) -> Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
-def warp_by_upsampled_flow(image: Tensor, flow: Tensor, scale: int) -> Tensor:
-    """`flow_warp(image, scale * bilinear_x_scale(flow))`, borders repeated, with the sampling grid
-    computed at the flow's resolution (`subpixel.upsampled_flow_grid`): of the work at `image`'s
-    size, only the sampling is left."""
+def warped_space_to_depth(image: Tensor, flow: Tensor, scale: int) -> Tensor:
+    """`F.pixel_unshuffle(flow_warp(image, scale * bilinear_x_scale(flow)), scale)`, borders repeated:
+    image [B,C,sH,sW] and flow [B,2,H,W] -> [B,C·s²,H,W]. The sampling grid is computed at the flow's
+    resolution in phase order (`subpixel.upsampled_flow_grid_by_phase`), so the sampling gives the
+    space-to-depth directly: of the work at `image`'s size, only the sampling is left."""
     flow = at_least_float32(flow)
-    return sample_bilinear(image.to(flow.dtype), upsampled_flow_grid(flow, scale), "border").to(image.dtype)
+    batch, channels = image.shape[:2]
+    height, width = flow.shape[-2:]
+    grid = upsampled_flow_grid_by_phase(flow, scale)
+    warped = sample_bilinear(image.to(flow.dtype), grid, "border")  # [B, C, s²·H, W] in phase order
+    return warped.reshape(batch, channels * scale * scale, height, width).to(image.dtype)
 
 
 def flow_warp(image: Tensor, flow: Tensor, padding: str = "border") -> Tensor:

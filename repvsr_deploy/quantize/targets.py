@@ -2,7 +2,9 @@
 symmetric 8-bit, per-channel weights, statistics over the calibration runs, fast bias correction).
 
 - openvino: NNCF on the OpenVINO model of the fp32 graph, saved as OpenVINO IR (`.xml` + `.bin`);
-  OpenVINO's CPU plugin runs its FakeQuantize ops in int8 (VNNI, AMX).
+  OpenVINO's CPU plugin runs its FakeQuantize ops in int8 (VNNI, AMX). Or bf16: the fp32 model as it
+  is, run with OpenVINO's bf16 inference precision (AMX, AVX-512 BF16; elsewhere it stays fp32),
+  which rounds weights and activations as it goes: nothing to calibrate, only to check.
 - onnxruntime: NNCF on the ONNX graph: a Q/DQ ONNX graph as NNCF writes it (activations that are
   never negative get uint8, as onnxruntime's CPU kernels take them).
 - tensorrt: the same Q/DQ graph with every quantizer signed: TensorRT takes int8 Q/DQ only (it would
@@ -35,7 +37,7 @@ class Target:
 TARGETS = {
     target.name: target
     for target in (
-        Target("openvino", ".xml", ("int8",), "openvino"),
+        Target("openvino", ".xml", ("int8", "bf16"), "openvino"),
         Target("onnxruntime", ".onnx", ("int8",), "onnxruntime"),
         Target("tensorrt", ".onnx", ("int8", "fp8"), "onnxruntime"),
     )
@@ -51,8 +53,10 @@ def import_nncf():
     return nncf
 
 
-def quantizer_version() -> str:
-    return f"nncf {importlib.metadata.version('nncf')}"
+def quantizer_version(precision: str = "int8") -> str:
+    """What made a graph of `precision`: NNCF, or for bf16 OpenVINO (its runtime rounds)."""
+    package = "openvino" if precision == "bf16" else "nncf"
+    return f"{package} {importlib.metadata.version(package)}"
 
 
 def artifact_path(graph: Path, target: Target, precision: str) -> Path:
@@ -64,7 +68,12 @@ def artifact_path(graph: Path, target: Target, precision: str) -> Path:
 
 def quantize_model(graph: Path, target: Target, precision: str, feeds: list[dict], float_nodes: list[str]):
     """The quantized model of the fp32 graph at `graph` (an ov.Model for openvino, else an
-    onnx.ModelProto), calibrated on `feeds`, the ops named in `float_nodes` left in float."""
+    onnx.ModelProto), calibrated on `feeds`, the ops named in `float_nodes` left in float; for bf16
+    the fp32 model itself (its runtime rounds)."""
+    if precision == "bf16":  # OpenVINO's, as it runs (`openvino_backend._config`)
+        from ..runtime.openvino_backend import openvino_core
+
+        return openvino_core().read_model(str(graph))
     nncf = import_nncf()
     import onnx
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix

@@ -43,8 +43,14 @@ class QuantizeReport:
         kept = ", ".join(f"{n.name} ({n.op}, {n.rule})" for n in weighted) or "no convolution"
         if len(self.kept_float) > len(weighted):
             kept += f", with the {len(self.kept_float) - len(weighted)} ops on their paths"
+        if not self.calibration["frames"]:
+            return [
+                f"{' + '.join(map(str, self.files))}: {self.precision} for {self.target} ({quantizer_version(self.precision)}): "
+                f"the fp32 model, run in OpenVINO's {self.precision} inference precision, nothing to calibrate",
+                f"checked on {self.check.describe()}",
+            ]
         return [
-            f"{' + '.join(map(str, self.files))}: {self.precision} for {self.target} ({quantizer_version()}), "
+            f"{' + '.join(map(str, self.files))}: {self.precision} for {self.target} ({quantizer_version(self.precision)}), "
             f"calibrated on {self.calibration['frames']} frames of {', '.join(self.calibration['sources'])}",
             f"kept in float: {kept}",
             f"checked on {self.check.describe()}",
@@ -72,25 +78,27 @@ def quantize_verified(
             raise ReportedError(f"{graph}: a {info.precision} graph; quantize the fp32 graph")
         if info.io != "float":
             raise ReportedError(f"{graph}: a graph with {info.io} frames; quantize the float-frame graph")
-        say(f"{graph.name}: running the fp32 graph over {footage.calibration_frames} calibration frames")
-        feeds = record_feeds(fp32, footage.calibration)
+        calibrated = precision != "bf16"  # bf16: rounded by the runtime as it runs
+        if calibrated:
+            say(f"{graph.name}: running the fp32 graph over {footage.calibration_frames} calibration frames")
+        feeds = record_feeds(fp32, footage.calibration) if calibrated else {kind: [] for kind in fp32}
         calibration = {
-            "sources": [clip.name for clip in footage.calibration],
-            "frames": footage.calibration_frames,
+            "sources": [clip.name for clip in footage.calibration] if calibrated else [],
+            "frames": footage.calibration_frames if calibrated else 0,
             "held_out": footage.validation.name if footage.held_out else None,
         }
         sources, outputs = info.graph.graph_set.files(graph), info.graph.graph_set.files(output)
         with staged_files(output) as stage:
             quantized, kept = {}, []
             for kind, source in sources.items():
-                say(f"{source.name}: quantizing it to {precision} for {target.name} (NNCF)")
-                kept_here = keep(onnx.load(source, load_external_data=False))
+                say(f"{source.name}: quantizing it to {precision} for {target.name}" + " (NNCF)" * calibrated)
+                kept_here = keep(onnx.load(source, load_external_data=False)) if calibrated else []
                 kept += kept_here
                 model = quantize_model(source, target, precision, feeds[kind], [n.name for n in kept_here])
                 quantized[kind] = (model, fp32[kind].info)
             metadata = {
                 "for": target.name,
-                "quantizer": quantizer_version(),
+                "quantizer": quantizer_version(precision),
                 "calibration": calibration,
                 "kept_float": [n.name for n in kept],
             }

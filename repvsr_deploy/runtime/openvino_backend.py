@@ -6,10 +6,11 @@ OpenVINO keeps an ONNX graph's metadata (the `framework` section).
 
 OpenVINO has no conversion rule for ONNX `DeformConv`: KSNet and EDVR-M run from graphs exported
 with `--dcn portable`. On the CPU the host is where OpenVINO computes, so the state stays in host
-arrays that a run reads in place (`share_inputs`); each run's outputs are its own arrays. Keeping it
+arrays that a run reads in place (`share_inputs`); a run's output is an array of its own, its next
+state one of two sets of arrays the backend keeps, in turn (`_kept`). Keeping it
 in the runtime instead (OpenVINO's MakeStateful: ReadValue/Assign) measured no faster for RepVSR at
 720p (benchmarks/openvino_state.py) and would hide it from `load_state`. fp32 graphs run in fp32
-(see `_config`).
+(see `_config`). Each graph is compiled for the sizes it runs at (`OpenVINOBackend._request_for`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..errors import MissingDependency, ReportedError, first_sentence
 from ..graph_file import read_graph
-from ..modelinfo import GraphKind, ModelInfo
+from ..modelinfo import FRAME_LEVELS, GraphKind, ModelInfo
 from .arrays import backend_input, host_array
 from .runner import GraphRunner
 from .threads import cpu_threads
@@ -58,11 +59,35 @@ def openvino_core():
 
 def _config(ov, precision: str, threads: int | None) -> dict:
     """fp32 graphs, and the float parts of int8 models, in fp32: on CPUs with bf16 (AMX, AVX-512
-    BF16) OpenVINO otherwise runs them in bf16, ~5e-3 off on [0, 1] frames. Threads: those asked,
-    else `cpu_threads`."""
-    config = {} if precision == "fp16" else {ov.properties.hint.inference_precision: ov.Type.f32}
+    BF16) OpenVINO otherwise runs them in bf16, ~5e-3 off on [0, 1] frames; bf16 models (made and
+    checked by repvsr-quantize) in bf16. Threads: those asked, else `cpu_threads`."""
+    inference = {"fp16": None, "bf16": ov.Type.bf16}.get(precision, ov.Type.f32)
+    config = {} if inference is None else {ov.properties.hint.inference_precision: inference}
     threads = threads or cpu_threads()
     return {**config, ov.properties.inference_num_threads: threads} if threads else config
+
+
+def _with_levels_out(model, info: ModelInfo, levels: np.dtype) -> None:
+    """`model`'s HR frame given as [N, sH, sW, 3] levels of `levels`, rounded half up as
+    `frame_layout.to_levels` rounds (floor(clip(x, 0, 1)·top + ½) = floor(clamp(x·top + ½, 0, top))
+    for x in [0, 1] and past it); its state outputs untouched."""
+    ov = import_openvino()
+    ops = ov.opset13
+    result = model.output(info.output_names[0]).get_node()
+    frame = result.input_value(0)
+    if info.io in FRAME_LEVELS:  # a graph's own levels, back to [0, 1] first
+        frame = ops.divide(ops.convert(frame, "f32"), ops.constant(np.float32(FRAME_LEVELS[info.io])))
+    elif info.precision == "fp16":
+        frame = ops.convert(frame, "f32")
+    top = np.float32(np.iinfo(levels).max)
+    scaled = ops.add(ops.multiply(frame, ops.constant(top)), ops.constant(np.float32(0.5)))
+    rounded = ops.floor(ops.clamp(scaled, 0.0, float(top)))
+    hwc = ops.transpose(
+        ops.convert(rounded, {"uint8": "u8", "uint16": "u16"}[levels.name]),
+        ops.constant(np.array([0, 2, 3, 1], np.int64)),
+    )
+    result.input(0).replace_source_output(hwc.output(0))
+    model.validate_nodes_and_infer_types()
 
 
 def read_ir(path: Path):
@@ -99,21 +124,53 @@ class OpenVINOBackend(GraphRunner):
 
     def __init__(self, path, threads: int | None = None):
         ov = import_openvino()
+        self.path = str(path)
         if Path(path).suffix.lower() == IR_SUFFIX:
-            model, self.info = read_ir(path)
+            self.model, self.info = read_ir(path)
+            self.info.check_runs_on("openvino", self.path)
         else:
-            model, self.info = str(path), read_graph(path)[1]
-        self.info.check_runs_on("openvino", str(path))
-        try:
-            self.request = (
-                openvino_core()
-                .compile_model(model, "CPU", _config(ov, self.info.precision, threads))
-                .create_infer_request()
-            )
-        except Exception as exc:  # OpenVINO raises RuntimeError/OpConversionFailure for graphs it cannot take
-            hint = " (export it with repvsr-export --dcn portable)" if "DeformConv" in str(exc) else ""
-            raise ReportedError(f"{path}: OpenVINO cannot compile it{hint}: {first_sentence(exc)}") from None
+            self.info = read_graph(path)[1]
+            self.info.check_runs_on("openvino", self.path)
+            self.model = self._converted(path)
+        self.config = _config(ov, self.info.precision, threads)
+        self.request = self._compiled(self.model)
+        self.compiled_for: tuple | None = None  # (input shapes, levels) of `request`, once it runs
+        self._state_arrays: list[list[np.ndarray]] = [[], []]
+        self._turn = 0
         self.dtype = np.float16 if self.info.precision == "fp16" else np.float32
+
+    def _converted(self, path) -> object:
+        try:
+            return openvino_core().read_model(str(path))
+        except Exception as exc:  # OpenVINO raises OpConversionFailure for ONNX ops it has no rule for
+            raise self._refusal(exc) from None
+
+    def _compiled(self, model):
+        try:
+            return openvino_core().compile_model(model, "CPU", self.config).create_infer_request()
+        except Exception as exc:  # OpenVINO raises RuntimeError for graphs it cannot take
+            raise self._refusal(exc) from None
+
+    def _refusal(self, exc: Exception) -> ReportedError:
+        hint = " (export it with repvsr-export --dcn portable)" if "DeformConv" in str(exc) else ""
+        return ReportedError(f"{self.path}: OpenVINO cannot compile it{hint}: {first_sentence(exc)}")
+
+    def _request_for(self, inputs: dict, levels: np.dtype | None = None):
+        """The infer request compiled for these inputs' shapes (and with the HR frame as `levels`:
+        `_with_levels_out`). The graph's sizes are symbolic; compiled for the sizes a session runs
+        at, OpenVINO folds the work that depends on the size alone (the sampling grid's offsets) and
+        picks its kernels for them: RepVSR's 720p step ran ~10 % faster (benchmarks/README.md).
+        Compiled again (~0.1 s) if the sizes change."""
+        key = ({name: value.shape for name, value in inputs.items()}, levels)
+        if key != self.compiled_for:
+            model = self.model.clone()
+            model.reshape({name: list(shape) for name, shape in key[0].items()})
+            if levels is not None:
+                _with_levels_out(model, self.info, levels)
+            self.request = None  # the compiled model before goes first
+            self.request = self._compiled(model)
+            self.compiled_for = key
+        return self.request
 
     def zero_state(self, height: int, width: int) -> list:
         return [np.zeros(spec.shape(height, width), self.dtype) for spec in self.info.states]
@@ -122,18 +179,45 @@ class OpenVINOBackend(GraphRunner):
         return np.ascontiguousarray(backend_input(array, self.dtype))
 
     def to_host(self, value: np.ndarray) -> np.ndarray:
-        return host_array(value)
+        """A copy: a state array is reused two runs on (`_kept`)."""
+        return np.array(host_array(value))
+
+    def _inputs(self, lr, state: list, feature) -> dict:
+        return dict(zip(self.info.input_names, [self.upload(lr), *([feature] if feature is not None else []), *state]))
 
     def _run(self, lr, state: list, feature, download: bool) -> tuple:
-        inputs = dict(
-            zip(self.info.input_names, [self.upload(lr), *([feature] if feature is not None else []), *state])
-        )
-        results = self.request.infer(inputs, share_inputs=True, share_outputs=False)
-        out, *next_state = (results[name] for name in self.info.output_names)
+        out, next_state = self._infer(self._inputs(lr, state, feature), None)
         if self.info.graph is GraphKind.BACKWARD or not download:
             return out, next_state
         return self.to_host(out), next_state
 
+    def _run_levels(self, lr, state: list, feature, levels: np.dtype) -> tuple:
+        """The HR frame as levels, made inside the graph: scaling, rounding and the move to [N, sH, sW,
+        3] run on OpenVINO's threads, fused, instead of numpy's one (RepVSR at 720p: 13 ms a frame
+        less on 2 cores), and a quarter of the bytes (uint8) leave the runtime."""
+        return self._infer(self._inputs(lr, state, feature), levels)
+
+    def _infer(self, inputs: dict, levels: np.dtype | None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(output, next state): the output an array of its own; the state in arrays the backend
+        keeps (`_kept`)."""
+        results = self._request_for(inputs, levels).infer(inputs, share_inputs=True, share_outputs=True)
+        out, *next_state = (results[name] for name in self.info.output_names)
+        return np.array(out), self._kept(next_state)
+
+    def _kept(self, state: list[np.ndarray]) -> list[np.ndarray]:
+        """The next state copied out of the runtime's output tensors (its next run overwrites them)
+        into one of two sets of arrays kept for it, in turn: a run's state stays valid until the run
+        after next, so that it can be read in place by the next run. Fresh arrays each run cost ~3 ms
+        more a frame of RepVSR at 720p (first touch of their pages)."""
+        self._turn ^= 1
+        kept = self._state_arrays[self._turn]
+        if [(a.shape, a.dtype) for a in kept] != [(a.shape, a.dtype) for a in state]:
+            kept = self._state_arrays[self._turn] = [np.empty_like(a) for a in state]
+        for target, value in zip(kept, state):
+            np.copyto(target, value)
+        return kept
+
     def _release(self) -> None:
         """Release the infer request and, with it, the compiled model."""
         self.request = None
+        self.model = None

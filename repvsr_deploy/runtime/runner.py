@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import ReportedError
 from ..modelinfo import ModelInfo
+from .frame_layout import to_levels
 
 
 class ClosesOnce:
@@ -66,15 +67,27 @@ class GraphRunner(ClosesOnce, ABC):
     def to_host(self, value: Any) -> np.ndarray:
         """An output left on the device (`download=False`, a backward feature), as float32 on the host."""
 
-    def run(self, lr: Any, state: list[Any], feature: Any = None, download: bool = True) -> tuple[Any, list[Any]]:
-        """(output, next state) of one run of the graph; refused once closed."""
+    def run(
+        self, lr: Any, state: list[Any], feature: Any = None, download: bool = True, levels: Any = None
+    ) -> tuple[Any, list[Any]]:
+        """(output, next state) of one run of the graph; refused once closed. With `levels` (numpy's
+        uint8 or uint16), the HR frame comes on the host as [N, sH, sW, 3] levels of that type, as
+        video is encoded (`frame_layout.to_levels`)."""
         if self.closed:
             raise ReportedError(f"the {self.name} backend over model '{self.info.model}' is closed")
-        return self._run(lr, state, feature, download)
+        if levels is None:
+            return self._run(lr, state, feature, download)
+        return self._run_levels(lr, state, feature, np.dtype(levels))
 
     @abstractmethod
     def _run(self, lr: Any, state: list[Any], feature: Any, download: bool) -> tuple[Any, list[Any]]:
         """`run`, on a runner that is open."""
+
+    def _run_levels(self, lr: Any, state: list[Any], feature: Any, levels: np.dtype) -> tuple[np.ndarray, list[Any]]:
+        """`run` with `levels`: the HR frame converted on the host; a backend whose runtime can do it
+        inside the graph overrides this."""
+        out, next_state = self._run(lr, state, feature, True)
+        return to_levels(out.transpose(0, 2, 3, 1), levels), next_state
 
     def synchronize(self) -> None:
         """Wait until what was asked of the device is computed (nothing to wait for on the host)."""

@@ -24,6 +24,7 @@ from ..modelinfo import FRAME_LEVELS, GraphKind, ModelInfo
 from ..resolutions import round_up
 from .backends import close_all, open_graphs
 from .choice import AnyBackend, Backend
+from .frame_layout import hwc_levels
 from .runner import ClosesOnce, GraphRunner
 
 DEFAULT_WINDOW = 10
@@ -69,6 +70,12 @@ class FrameFormat:
     def take(self, frame) -> Any:
         """A host frame prepared; a frame `upload`ed before (already prepared) as it is."""
         return frame.value if isinstance(frame, Uploaded) else self.prepare(frame)
+
+    def crop_levels(self, hr: np.ndarray) -> np.ndarray:
+        """An HR frame of levels [1, sH, sW, 3] -> [H·s, W·s, 3], the padding cut off."""
+        assert self.frame_hw is not None, "no frame prepared yet"
+        height, width = self.frame_hw
+        return np.ascontiguousarray(hr[0, : height * self.info.scale, : width * self.info.scale])
 
     def deliver(self, hr, backend: GraphRunner, download: bool):
         """The HR frame cropped on the host; with `download=False`, as the backend left it on the
@@ -153,6 +160,16 @@ class OwnsBackends(ClosesOnce):
         if self.closed:
             raise ReportedError(f"the session over model '{self.info.model}' is closed")
 
+    def run(self, frames: Iterable, download: bool = True) -> Iterator:
+        """The HR frames of `frames`, in order (each session's own)."""
+        raise NotImplementedError
+
+    def run_levels(self, frames: Iterable, dtype) -> Iterator[np.ndarray]:
+        """The HR frames of `frames` as RGB [sH, sW, 3] levels of `dtype` (uint8, uint16), as video
+        is encoded."""
+        for hr in self.run(frames):
+            yield hwc_levels(hr, dtype)
+
 
 class Session(OwnsBackends):
     """A streaming model: `step` one LR frame, get its HR frame; the state carries over."""
@@ -177,16 +194,27 @@ class Session(OwnsBackends):
         """One RGB frame [3,H,W] or [1,3,H,W] (see `_as_batch`; or `upload`ed) -> the HR frame [1,3,sH,sW]
         float32 (levels from a graph with integer frames); with `download=False` the padded HR frame
         stays on the device, computed."""
+        hr = self._advance(frame, download=download)
+        return self._frames.deliver(hr, self.backend, download)
+
+    def _advance(self, frame, **options):
+        """The backend's output for one more frame (`GraphRunner.run`'s `options`); the state moves on."""
         self._check_open()
         lr = self._frames.take(frame)
         if not self._state:
             self._state = self.backend.zero_state(*self._frames.padded_hw)
-        hr, self._state = self.backend.run(lr, self._state, download=download)
-        return self._frames.deliver(hr, self.backend, download)
+        hr, self._state = self.backend.run(lr, self._state, **options)
+        return hr
 
     def run(self, frames: Iterable, download: bool = True) -> Iterator:
         for frame in frames:
             yield self.step(frame, download)
+
+    def run_levels(self, frames: Iterable, dtype) -> Iterator[np.ndarray]:
+        """As `OwnsBackends.run_levels`, the levels made by the backend (inside the graph, where its
+        runtime can: OpenVINO)."""
+        for frame in frames:
+            yield self._frames.crop_levels(self._advance(frame, levels=dtype))
 
 
 class CentredSession(OwnsBackends):

@@ -85,6 +85,11 @@ class RemoteStream:
             yield self._receive(sequence, received)
             received += 1
 
+    def run_levels(self, frames: Iterable[np.ndarray], dtype) -> Iterator[np.ndarray]:
+        """`run`'s HR frames as RGB [sH, sW, 3] levels of `dtype` (as a session's `run_levels`)."""
+        for hr in self.run(frames):
+            yield hwc_levels(hr, dtype)
+
     def _send(self, frame: np.ndarray, sequence: int, start: bool, end: bool, number: int) -> None:
         rgb = np.ascontiguousarray(hwc_levels(frame, np.uint8)[None])
         tensor = self._grpc.InferInput(FRAME, list(rgb.shape), "UINT8")

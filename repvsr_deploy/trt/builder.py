@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..atomic import exclusive, staged_files
 from ..errors import MissingDependency, ReportedError, parameter
 from ..graph_file import read_graph
-from ..modelinfo import PRECISIONS, QUANTIZED, ModelInfo
+from ..modelinfo import ENGINE_PRECISIONS, QUANTIZED, ModelInfo
 from ..user_cache import cache_dir, slug
 from . import cuda
 from .cache import BuildKey, Sidecar, file_sha256, read_sidecar, sidecar_path
@@ -281,8 +281,8 @@ def save_timing_cache(config, path: Path, say) -> None:
 def _check_precision(
     flavor: Flavor, trt, graph_path: Path, graph_precision: str, precision: str, capabilities: tuple[str, ...]
 ) -> None:
-    if precision not in PRECISIONS:
-        raise ReportedError(f"{parameter('precision')} {precision}: not one of {', '.join(PRECISIONS)}")
+    if precision not in ENGINE_PRECISIONS:
+        raise ReportedError(f"{parameter('precision')} {precision}: not one of {', '.join(ENGINE_PRECISIONS)}")
     if graph_precision in QUANTIZED and precision != graph_precision:
         raise ReportedError(f"{graph_path}: a {graph_precision} graph builds {graph_precision} engines only")
     if precision in QUANTIZED and graph_precision != precision:

@@ -10,7 +10,7 @@ from itertools import groupby
 
 import numpy as np
 
-from ..runtime.frame_layout import chw, hwc_levels
+from ..runtime.frame_layout import chw
 from .pipeline import StageTimes, pipelined
 from .scenes import SceneCuts
 
@@ -22,8 +22,7 @@ def upscale_frames(
     with `cuts`, a fresh state at every scene."""
     for _, scene in groupby(_scene_numbers(frames, cuts), key=lambda item: item[0]):
         session.reset()
-        for hr in session.run(chw(rgb) for _, rgb in scene):  # levels: the session scales them
-            yield hwc_levels(hr, dtype)
+        yield from session.run_levels((chw(rgb) for _, rgb in scene), dtype)  # levels in: the session scales them
 
 
 def _scene_numbers(frames: Iterable[np.ndarray], cuts: SceneCuts | None):
