@@ -6,7 +6,8 @@ The model (random init, fused) is exported to a temporary folder; each runtime r
 on the same frame and state with its own profiler on (onnxruntime's `enable_profiling`, OpenVINO's
 `profiling_info`); OpenVINO also runs the graph quantized to int8 as `repvsr-quantize` quantizes it
 (NNCF, the default float rules), calibrated on random inputs (the weights are random too: it times
-the int8 graph, it says nothing of its quality). Beside each onnxruntime operator type: its FLOPs and the bytes of the tensors it
+the int8 graph, it says nothing of its quality). OpenVINO compiles each as its backend does for a
+session (for the frame's size, the HR frame made into uint8 levels inside the graph). Beside each onnxruntime operator type: its FLOPs and the bytes of the tensors it
 reads and writes at this size, hence the rates it attained, against the machine's compute peak
 (repvsr-bench's roofline) and its memory bandwidth (a large numpy copy, measured here). An operator
 whose tensors stream at near the bandwidth while far from the peak is memory-bound.
@@ -109,16 +110,20 @@ def int8_model(path: Path, lr_hw: tuple[int, int]):
     return quantize_model(path, TARGETS["openvino"], "int8", samples, kept)
 
 
-def profile_openvino(model, inputs: dict, steps: int) -> dict[str, float]:
+def profile_openvino(model, info, inputs: dict, steps: int) -> dict[str, float]:
     """{OpenVINO node type (its kernel): ms per step}, after OpenVINO's own fusions; `model` a path
-    or an OpenVINO model; the float parts in fp32."""
+    or an OpenVINO model, compiled as the OpenVINO backend compiles it for a session's frames: for
+    these inputs' sizes, the HR frame made into uint8 levels inside the graph; the float parts in fp32."""
     import openvino as ov
 
-    from repvsr_deploy.runtime.openvino_backend import openvino_core
+    from repvsr_deploy.runtime.openvino_backend import _with_levels_out, openvino_core
 
+    core = openvino_core()
+    model = core.read_model(str(model)) if isinstance(model, Path) else model.clone()
+    model.reshape({name: list(value.shape) for name, value in inputs.items()})
+    _with_levels_out(model, info, np.dtype(np.uint8))
     config = {ov.properties.hint.inference_precision: ov.Type.f32, ov.properties.enable_profiling: True}
-    request = openvino_core().compile_model(model if not isinstance(model, Path) else str(model), "CPU", config)
-    request = request.create_infer_request()
+    request = core.compile_model(model, "CPU", config).create_infer_request()
     request.infer(inputs)  # the first run also compiles kernels for these shapes
     times: dict[str, float] = defaultdict(float)
     for _ in range(steps):
@@ -159,8 +164,9 @@ def main():
     ort_rows = by_op_type(profile_onnxruntime(path, inputs, args.steps), costs)
     # OpenVINO's names for the ONNX ops whose costs its rows carry
     ov_costs = {"Convolution": costs.get("Conv", (0, 0)), "ConvolutionBackpropData": costs.get("ConvTranspose", (0, 0))}
-    ov_rows = by_op_type(profile_openvino(path, inputs, args.steps), ov_costs)
-    int8_rows = by_op_type(profile_openvino(int8_model(path, (height, width)), inputs, args.steps), ov_costs)
+    info = read_graph(path)[1]
+    ov_rows = by_op_type(profile_openvino(path, info, inputs, args.steps), ov_costs)
+    int8_rows = by_op_type(profile_openvino(int8_model(path, (height, width)), info, inputs, args.steps), ov_costs)
     result = {
         "command": f"python benchmarks/profile_cpu.py --model {args.model} --res {args.res} --steps {args.steps}"
         + (f" --out {args.out}" if args.out else ""),

@@ -268,7 +268,7 @@ def test_bench_puts_the_int8_row_beside_the_fp32_row_with_what_it_costs(footage,
 def test_ksnets_offsets_and_channel_ranking_stay_float(exported, dcn):
     """The deformable convs' offsets and masks (DeformConv's inputs, or the portable lowering's
     sampling grids) and the scores KSNet's TopK ranks are computed in float, back to the convs that
-    make them; the frame-making ops are quantized unless asked for."""
+    make them; the frame-making convolutions are quantized unless asked for."""
     from repvsr_deploy.quantize.float_scope import DEFAULT_RULES, float_nodes
 
     graph = onnx.load(exported("ksnet-uni", "fp32", dcn)[1])
@@ -284,8 +284,10 @@ def test_ksnets_offsets_and_channel_ranking_stay_float(exported, dcn):
     ranking = [producers[n.input[0]] for n in graph.graph.node if n.op_type == "TopK"]
     assert ranking and all(kept[node.name].rule == "ranking" for node in ranking)
     assert any(n.op in ("Conv", "ConvTranspose") and n.rule == "sampling" for n in kept.values())
-    hr_producer = producers[graph.graph.output[0].name]
-    assert hr_producer.name not in kept and hr_producer.name in {n.name for n in float_nodes(graph, ["output"])}
+    residual_sum = producers[graph.graph.output[0].name]  # the bilinear base's Add: interpolation
+    assert residual_sum.op_type == "Add" and kept[residual_sum.name].rule == "interpolation"
+    [tail] = [producers[t] for t in residual_sum.input if producers[t].op_type == "Conv"]
+    assert tail.name not in kept and tail.name in {n.name for n in float_nodes(graph, ["output"])}
 
 
 def test_demo_footage_calibrates_on_the_training_photographs_and_checks_on_a_held_out_one():

@@ -107,9 +107,12 @@ def test_int8_keeps_the_interpolation_float_by_its_shape_alone():
     graph = onnx.load(GRAPH)
     for node in graph.graph.node:
         del node.metadata_props[:]
-    kept = {(n.name, n.rule) for n in float_nodes(graph, DEFAULT_RULES) if n.op == "Conv"}
-    assert kept == {
+    kept = float_nodes(graph, DEFAULT_RULES)
+    assert {(n.name, n.rule) for n in kept if n.op == "Conv"} == {
         ("node_conv2d_13", "sampling"),  # the flow head
         ("node_phase_convolution", "interpolation"),  # the flow's x4
         ("node_phase_convolution_1", "interpolation"),  # the base frame's x4
     }
+    hr = next(n for n in graph.graph.node if graph.graph.output[0].name in n.output)  # the residual's Add
+    carried = {n.op for n in kept if n.rule == "interpolation" and n.op not in ("Conv", "Pad")}
+    assert carried == {"DepthToSpace", "Add"} and hr.name in {n.name for n in kept}  # the base, float to its sum

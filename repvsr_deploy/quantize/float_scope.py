@@ -15,7 +15,9 @@ Each rule names the ops it keeps by walking from what it protects to the nearest
 Whatever the rules, the fixed convolutions of a bilinear upsampling done at LR
 (`models.subpixel.phase_convolution`, and the Pad before each) stay in float: they are the
 interpolation a Resize did (which NNCF does not quantize), not learned weights, and a walk passes
-through them.
+through them. So does what carries their phases to where a residual is added to them (a
+DepthToSpace, the Add): quantized there, the bilinear base of the HR frame took a rounding to 8
+bits and two reorders at the output size (RepVSR at 720p on OpenVINO: ~1 ms a frame).
 Which rules a quantization applies by default is measured, not guessed: see `DEFAULT_RULES`.
 """
 
@@ -55,6 +57,8 @@ def float_nodes(graph: onnx.ModelProto, rules: Iterable[str]) -> list[FloatNode]
         if node.name in interpolation:
             kept[node.name] = "interpolation"
             kept[producers[node.input[0]].name] = "interpolation"  # its Pad
+            for carried in _to_the_residual(node, consumers):
+                kept[carried.name] = "interpolation"
     for rule in rules:
         if rule == "input":
             weights = {init.name for init in graph.graph.initializer}
@@ -108,6 +112,23 @@ def interpolation_nodes(graph: onnx.ModelProto) -> set[str]:
         if edge and per_group == 1 and kernel == [3, 3] and phases >= 4 and round(phases**0.5) ** 2 == phases:
             found.add(node.name)
     return found
+
+
+LAYOUT_OPS = ("DepthToSpace", "Reshape", "Transpose")
+
+
+def _to_the_residual(phase_convolution, consumers: dict[str, list]) -> list:
+    """The layout ops that take a phase convolution's output to full size, and the Add they reach
+    (the residual's sum); none where its phases go elsewhere (the flow's grid)."""
+    path, node = [], phase_convolution
+    while len(next_nodes := consumers.get(node.output[0], [])) == 1:
+        node = next_nodes[0]
+        if node.op_type == "Add":
+            return [*path, node]
+        if node.op_type not in LAYOUT_OPS:
+            return []
+        path.append(node)
+    return []
 
 
 def _walk(tensors: list[str], nodes_at, next_tensors, interpolation: set[str]) -> list:
