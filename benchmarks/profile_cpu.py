@@ -116,12 +116,12 @@ def profile_openvino(model, info, inputs: dict, steps: int) -> dict[str, float]:
     these inputs' sizes, the HR frame made into uint8 levels inside the graph; the float parts in fp32."""
     import openvino as ov
 
-    from repvsr_deploy.runtime.openvino_backend import _with_levels_out, openvino_core
+    from repvsr_deploy.runtime.openvino_backend import openvino_core, with_levels_out
 
     core = openvino_core()
     model = core.read_model(str(model)) if isinstance(model, Path) else model.clone()
     model.reshape({name: list(value.shape) for name, value in inputs.items()})
-    _with_levels_out(model, info, np.dtype(np.uint8))
+    with_levels_out(model, info, np.dtype(np.uint8))
     config = {ov.properties.hint.inference_precision: ov.Type.f32, ov.properties.enable_profiling: True}
     request = core.compile_model(model, "CPU", config).create_infer_request()
     request.infer(inputs)  # the first run also compiles kernels for these shapes

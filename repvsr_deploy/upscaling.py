@@ -323,7 +323,7 @@ def describe_model(model: Model, precision: str | None = None) -> str:
         return f"{path}, {how}"
     from .demo import why_this_precision
 
-    why = why_this_precision(path)
+    why = why_this_precision(path, backend.name)
     return f"the demo RepVSR ({path.name}), {how}" + (f": {why}" if why else "")
 
 
@@ -399,7 +399,7 @@ class _Report:
         self.inputs, self.on_result, self.on_model = inputs, on_result, on_model
         self.results: list[Upscaled] = []
 
-    def model(self, description: str) -> None:
+    def say_model(self, description: str) -> None:
         if self.on_model:
             self.on_model(description)
 
@@ -417,7 +417,7 @@ class _Report:
 def _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report) -> None:
     """Every input through one session (or batch of streams) on this machine."""
     with open_model(model, streams=chunks is not None) as session:
-        report.model(describe_model(model, session.info.precision))
+        report.say_model(describe_model(model, session.info.precision))
         for source, target in jobs:
             try:
                 _check_distinct(source, target)
@@ -573,7 +573,7 @@ def _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray: Ra
 
     path, backend = resolved_model(model)
     choice = ModelChoice(path.absolute(), backend)  # as every node finds it
-    report.model(describe_model(model))
+    report.say_model(describe_model(model))
     with RayWorkers(choice, chunks.streams, ray.address, ray.workers) as pool, contextlib.ExitStack() as stack:
         planned: dict[int, _ChunkedInput] = {}
         for key, (source, target) in enumerate(jobs):

@@ -266,8 +266,9 @@ def test_the_demo_runs_in_int8_on_openvino_where_the_cpu_has_int8_dot_products(m
     monkeypatch.setattr(cpu_features, "int8_dot_product", lambda: instructions)
     assert demo_model_for("openvino") == (INT8_OPENVINO if instructions else GRAPH)
     assert demo_model_for("onnxruntime") == GRAPH
-    said = why_this_precision(demo_model_for("openvino"))
+    said = why_this_precision(demo_model_for("openvino"), "openvino")
     assert said == ("this CPU has AMX" if instructions else "no int8 dot products (VNNI, AMX) on this CPU")
+    assert why_this_precision(GRAPH, "onnxruntime") == ""  # fp32 there whatever the CPU
 
 
 def test_the_shipped_int8_model_was_checked_on_held_out_footage_and_follows_the_fp32_graph():

@@ -78,23 +78,33 @@ def test_the_step_graph_equals_the_torch_model_over_a_recurrence_on_both_cpu_run
     assert np.abs(expected[-1]).max() > 0.1
 
 
+@pytest.mark.parametrize("precision, io", [("fp32", "float"), ("fp16", "float"), ("fp32", "uint8")])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_levels_made_inside_the_graph_equal_those_made_on_the_host(exported, dtype):
-    """`run_levels` on OpenVINO (scaling, rounding and layout inside the graph) against the host's
-    conversion of the same session's float frames, at a size the graph pads (then crops)."""
+def test_levels_made_inside_the_graph_equal_those_made_on_the_host(exported, precision, io, dtype):
+    """`run_levels` on OpenVINO (scaling, rounding and layout inside the graph; an fp16 graph's frame
+    widened first, an integer-frame graph's levels scaled back) against the host's conversion of the
+    same session's frames, at a size the graph pads (then crops)."""
     from repvsr_deploy.runtime.frame_layout import hwc_levels
 
-    _, path = exported("repvsr", "fp32", "portable")
+    _, path = exported("repvsr", precision, "portable", io)
     clip = (moving_clip(4, 37, 45) * 255 + 0.5).astype(np.uint8)
-    for backend in (Backend.OpenVINO(), Backend.OnnxRuntime("cpu")):
-        with open_session(path, backend) as session:
-            on_host = [hwc_levels(hr, dtype) for hr in session.run(clip)]
-            session.reset()
-            made = list(session.run_levels(clip, dtype))
-        for a, b in zip(made, on_host):
-            assert a.dtype == dtype and a.shape == (148, 180, 3) and a.flags.c_contiguous
-            assert np.abs(a.astype(np.int64) - b).max() <= 1  # a level, where a multiply-add rounds once
+    # a level, where a multiply-add rounds once; fp16's own step (2^-11 of the range) in 16-bit levels
+    tolerance = 1 if precision == "fp32" or dtype == np.uint8 else 65535 // 2048
+    with open_session(path, Backend.OpenVINO()) as session:
+        on_host = [hwc_levels(hr, dtype) for hr in session.run(clip)]
+        session.reset()
+        made = list(session.run_levels(clip, dtype))
+    for a, b in zip(made, on_host):
+        assert a.dtype == dtype and a.shape == (148, 180, 3) and a.flags.c_contiguous
+        assert np.abs(a.astype(np.int64) - b).max() <= tolerance
+    if precision == "fp32" and dtype == np.uint8:  # fp16 kernels may round differently in the two compiled forms
         assert np.mean([np.array_equal(a, b) for a, b in zip(made, on_host)]) >= 0.5
+
+
+def test_levels_of_a_type_that_is_no_video_levels_are_refused_in_one_line(exported):
+    _, path = exported("repvsr", "fp32", "portable")
+    with open_session(path, Backend.OpenVINO()) as session, pytest.raises(ReportedError, match="uint8 or uint16"):
+        next(session.run_levels(moving_clip(1, *HW), np.float32))
 
 
 def test_openvino_compiles_again_for_frames_of_another_size(exported):
@@ -107,6 +117,21 @@ def test_openvino_compiles_again_for_frames_of_another_size(exported):
                 assert np.abs(openvino.step(frame) - ort.step(frame)).max() <= 1e-4
         compiled_for = openvino.backend.compiled_for[0]
     assert compiled_for["lr"] == (1, 3, *HW)
+
+
+def test_a_batch_of_streams_compiles_once_for_its_frame_size_whatever_its_streams(exported):
+    """Streams join and leave (serving, chunks): the batch's size is left free, not compiled for."""
+    from repvsr_deploy.runtime import open_streams
+
+    _, path = exported("repvsr", "fp32", "portable")
+    frame = moving_clip(1, *HW)[0]
+    with open_streams(path, Backend.OpenVINO()) as batch:
+        a, b = batch.join(), batch.join()
+        batch.step({a: frame, b: frame})
+        compiled = batch.backend.request
+        batch.step({a: frame})
+        batch.step({a: frame, b: frame})
+        assert batch.backend.request is compiled and batch.backend.compiled_for[0]["lr"] == (-1, 3, *HW)
 
 
 def test_a_state_taken_to_the_host_is_a_copy_the_next_runs_leave_alone(exported):

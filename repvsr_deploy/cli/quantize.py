@@ -75,11 +75,9 @@ from .status import status_line
 )
 @click.option(
     "--keep-float",
-    default=",".join(DEFAULT_RULES),
-    show_default=True,
     help="What stays in float, comma-separated: sampling (flow and deformable-conv offsets up to the warp), "
     "ranking (KSNet's TopK scores), input (the first convs reading the frame and state), output (the ops "
-    "that make the HR frame); 'none' for nothing.",
+    f"that make the HR frame); 'none' for nothing [default: {','.join(DEFAULT_RULES)}; bf16 has no quantizers].",
 )
 @debug_option
 def quantize_command(
@@ -106,6 +104,9 @@ def quantize_command(
     if precision not in target.precisions:
         only = next(t.name for t in TARGETS.values() if precision in t.precisions)
         raise click.BadParameter(f"{precision} is for --backend {only} only", param_hint="'--precision'")
+    if precision == "bf16" and keep_float is not None:
+        raise click.BadParameter("bf16 has no quantizers to keep out: leave it out", param_hint="'--keep-float'")
+    keep_float = ",".join(DEFAULT_RULES) if keep_float is None else keep_float
     rules = [] if keep_float.strip().lower() == "none" else [r.strip() for r in keep_float.split(",") if r.strip()]
     for rule in rules:
         if rule not in RULES:

@@ -45,12 +45,13 @@ def demo_model_for(backend: str) -> Path:
     return INT8_OPENVINO if backend == "openvino" and int8_dot_product() else GRAPH
 
 
-def why_this_precision(path: Path) -> str:
-    """Why the demo runs in the precision of `path`, for the line that says which model runs."""
+def why_this_precision(path: Path, backend: str) -> str:
+    """Why the demo runs in the precision of `path` on `backend`, for the line that says which model
+    runs: only OpenVINO's choice depends on the CPU."""
     from ..runtime.cpu_features import int8_dot_product
 
+    if backend != "openvino":
+        return ""
     if path == INT8_OPENVINO:
         return f"this CPU has {int8_dot_product()}"
-    if path == GRAPH and int8_dot_product() is None:
-        return "no int8 dot products (VNNI, AMX) on this CPU"
-    return ""
+    return "no int8 dot products (VNNI, AMX) on this CPU"

@@ -43,7 +43,7 @@ class QuantizeReport:
         kept = ", ".join(f"{n.name} ({n.op}, {n.rule})" for n in weighted) or "no convolution"
         if len(self.kept_float) > len(weighted):
             kept += f", with the {len(self.kept_float) - len(weighted)} ops on their paths"
-        if not self.calibration["frames"]:
+        if self.precision == "bf16":
             return [
                 f"{' + '.join(map(str, self.files))}: {self.precision} for {self.target} ({quantizer_version(self.precision)}): "
                 f"the fp32 model, run in OpenVINO's {self.precision} inference precision, nothing to calibrate",
@@ -78,21 +78,13 @@ def quantize_verified(
             raise ReportedError(f"{graph}: a {info.precision} graph; quantize the fp32 graph")
         if info.io != "float":
             raise ReportedError(f"{graph}: a graph with {info.io} frames; quantize the float-frame graph")
-        calibrated = precision != "bf16"  # bf16: rounded by the runtime as it runs
-        if calibrated:
-            say(f"{graph.name}: running the fp32 graph over {footage.calibration_frames} calibration frames")
-        feeds = record_feeds(fp32, footage.calibration) if calibrated else {kind: [] for kind in fp32}
-        calibration = {
-            "sources": [clip.name for clip in footage.calibration] if calibrated else [],
-            "frames": footage.calibration_frames if calibrated else 0,
-            "held_out": footage.validation.name if footage.held_out else None,
-        }
+        feeds, calibration = _calibration(graph, fp32, footage, precision, say)
         sources, outputs = info.graph.graph_set.files(graph), info.graph.graph_set.files(output)
         with staged_files(output) as stage:
             quantized, kept = {}, []
             for kind, source in sources.items():
-                say(f"{source.name}: quantizing it to {precision} for {target.name}" + " (NNCF)" * calibrated)
-                kept_here = keep(onnx.load(source, load_external_data=False)) if calibrated else []
+                say(f"{source.name}: quantizing it to {precision} for {target.name} ({quantizer_version(precision)})")
+                kept_here = [] if precision == "bf16" else keep(onnx.load(source, load_external_data=False))
                 kept += kept_here
                 model = quantize_model(source, target, precision, feeds[kind], [n.name for n in kept_here])
                 quantized[kind] = (model, fp32[kind].info)
@@ -112,6 +104,21 @@ def quantize_verified(
                 raise ReportedError(f"{output}: not written: {problem}")
             _save_all(quantized, outputs, stage, target, precision, {**metadata, "check": verdict.to_metadata()})
     return QuantizeReport(list(outputs.values()), target.name, precision, calibration, kept, verdict)
+
+
+def _calibration(graph: Path, fp32: dict, footage: Footage, precision: str, say) -> tuple[dict, dict]:
+    """({graph kind: the inputs of each of its runs over the calibration footage}, what the metadata
+    says of it); bf16 needs none: the runtime rounds as it runs."""
+    held_out = footage.validation.name if footage.held_out else None
+    if precision == "bf16":
+        return {kind: [] for kind in fp32}, {"sources": [], "frames": 0, "held_out": held_out}
+    say(f"{graph.name}: running the fp32 graph over {footage.calibration_frames} calibration frames")
+    sources = [clip.name for clip in footage.calibration]
+    return record_feeds(fp32, footage.calibration), {
+        "sources": sources,
+        "frames": footage.calibration_frames,
+        "held_out": held_out,
+    }
 
 
 def check_backend(target: Target) -> str:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from ..errors import ParameterError, parameter
 
 DEVICES = ("auto", "cpu", "cuda")
-TORCH_PRECISIONS = ("fp32", "fp16")  # int8 and fp8 graphs come from repvsr-quantize
+TORCH_PRECISIONS = ("fp32", "fp16")  # bf16, int8 and fp8 graphs come from repvsr-quantize
 
 
 def _check_device(device: Any) -> None:
@@ -135,7 +135,7 @@ def check_torch_precision(precision: Any) -> None:
     if precision not in TORCH_PRECISIONS:
         raise ParameterError(
             f"{parameter('precision')} {precision!r}: the torch backend runs "
-            f"{', '.join(TORCH_PRECISIONS)} (int8 and fp8 graphs come from repvsr-quantize)"
+            f"{', '.join(TORCH_PRECISIONS)} (bf16, int8 and fp8 graphs come from repvsr-quantize)"
         )
 
 

@@ -4,8 +4,9 @@ OpenVINO's int8 convolutions beat its fp32 ones by far where the CPU multiplies 
 instruction: AMX (Intel Xeon 4th generation and later), AVX-512 VNNI (Intel Ice Lake / Cascade Lake
 and later, AMD Zen 4 and later) or AVX-VNNI (Intel Alder Lake and later). Elsewhere int8 is emulated
 and need not be faster. OpenVINO's own list of capabilities names INT8 on every CPU, so the flags
-are read from the operating system (Linux) or from NumPy's dispatch table (other systems, where
-AVX-VNNI and AMX are not told apart from AVX-512 VNNI).
+are read from the operating system (Linux) or from NumPy's dispatch table (other systems: it names
+AVX-512 VNNI, which every CPU with AMX has, but not AVX-VNNI, so a CPU with AVX-VNNI alone is taken
+for one without).
 """
 
 from __future__ import annotations

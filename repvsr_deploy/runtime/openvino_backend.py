@@ -67,27 +67,34 @@ def _config(ov, precision: str, threads: int | None) -> dict:
     return {**config, ov.properties.inference_num_threads: threads} if threads else config
 
 
-def _with_levels_out(model, info: ModelInfo, levels: np.dtype) -> None:
-    """`model`'s HR frame given as [N, sH, sW, 3] levels of `levels`, rounded half up as
-    `frame_layout.to_levels` rounds (floor(clip(x, 0, 1)·top + ½) = floor(clamp(x·top + ½, 0, top))
-    for x in [0, 1] and past it); its state outputs untouched."""
-    ov = import_openvino()
-    ops = ov.opset13
+OPENVINO_LEVELS = {"uint8": "u8", "uint16": "u16"}  # numpy's name -> OpenVINO's
+
+
+def with_levels_out(model, info: ModelInfo, levels: np.dtype) -> None:
+    """`model`'s HR frame given as [N, sH, sW, 3] levels of `levels` (uint8, uint16), rounded half
+    up as `frame_layout.to_levels` rounds (floor(clip(x, 0, 1)·top + ½) = floor(clamp(x·top + ½, 0,
+    top)) for x in [0, 1] and past it); its state outputs untouched."""
+    ops = import_openvino().opset13
     result = model.output(info.output_names[0]).get_node()
     frame = result.input_value(0)
-    if info.io in FRAME_LEVELS:  # a graph's own levels, back to [0, 1] first
-        frame = ops.divide(ops.convert(frame, "f32"), ops.constant(np.float32(FRAME_LEVELS[info.io])))
-    elif info.precision == "fp16":
-        frame = ops.convert(frame, "f32")
-    top = np.float32(np.iinfo(levels).max)
-    scaled = ops.add(ops.multiply(frame, ops.constant(top)), ops.constant(np.float32(0.5)))
-    rounded = ops.floor(ops.clamp(scaled, 0.0, float(top)))
-    hwc = ops.transpose(
-        ops.convert(rounded, {"uint8": "u8", "uint16": "u16"}[levels.name]),
-        ops.constant(np.array([0, 2, 3, 1], np.int64)),
-    )
+    if info.io != levels.name:
+        frame = _levels(ops, _unit_range(ops, frame, info), levels)
+    hwc = ops.transpose(frame, ops.constant(np.array([0, 2, 3, 1], np.int64)))
     result.input(0).replace_source_output(hwc.output(0))
     model.validate_nodes_and_infer_types()
+
+
+def _unit_range(ops, frame, info: ModelInfo):
+    """The graph's HR frame as float32 in [0, 1]: a graph's own levels scaled back, fp16 widened."""
+    if info.io in FRAME_LEVELS:
+        return ops.divide(ops.convert(frame, "f32"), ops.constant(np.float32(FRAME_LEVELS[info.io])))
+    return ops.convert(frame, "f32") if info.precision == "fp16" else frame
+
+
+def _levels(ops, frame, levels: np.dtype):
+    top = np.float32(np.iinfo(levels).max)
+    scaled = ops.add(ops.multiply(frame, ops.constant(top)), ops.constant(np.float32(0.5)))
+    return ops.convert(ops.floor(ops.clamp(scaled, 0.0, float(top))), OPENVINO_LEVELS[levels.name])
 
 
 def read_ir(path: Path):
@@ -133,8 +140,8 @@ class OpenVINOBackend(GraphRunner):
             self.info.check_runs_on("openvino", self.path)
             self.model = self._converted(path)
         self.config = _config(ov, self.info.precision, threads)
-        self.request = self._compiled(self.model)
-        self.compiled_for: tuple | None = None  # (input shapes, levels) of `request`, once it runs
+        self.request = None  # compiled at the first run, for its sizes (`_request_for`)
+        self.compiled_for: tuple | None = None  # (input shapes, levels) of `request`
         self._state_arrays: list[list[np.ndarray]] = [[], []]
         self._turn = 0
         self.dtype = np.float16 if self.info.precision == "fp16" else np.float32
@@ -155,19 +162,21 @@ class OpenVINOBackend(GraphRunner):
         hint = " (export it with repvsr-export --dcn portable)" if "DeformConv" in str(exc) else ""
         return ReportedError(f"{self.path}: OpenVINO cannot compile it{hint}: {first_sentence(exc)}")
 
-    def _request_for(self, inputs: dict, levels: np.dtype | None = None):
+    def _request_for(self, inputs: dict, levels: np.dtype | None):
         """The infer request compiled for these inputs' shapes (and with the HR frame as `levels`:
-        `_with_levels_out`). The graph's sizes are symbolic; compiled for the sizes a session runs
+        `with_levels_out`). The graph's sizes are symbolic; compiled for the sizes a session runs
         at, OpenVINO folds the work that depends on the size alone (the sampling grid's offsets) and
         picks its kernels for them: RepVSR's 720p step ran ~10 % faster (benchmarks/README.md).
-        Compiled again (~0.1 s) if the sizes change."""
-        key = ({name: value.shape for name, value in inputs.items()}, levels)
+        Compiled again (~0.1 s) if the sizes change; the batch's left free where it changes from run
+        to run (`batch_varies`: a free batch ran RepVSR's int8 step ~20 % slower than a fixed one)."""
+        free = (-1,) if self.batch_varies else ()
+        key = ({name: free + value.shape[len(free) :] for name, value in inputs.items()}, levels)
         if key != self.compiled_for:
             model = self.model.clone()
             model.reshape({name: list(shape) for name, shape in key[0].items()})
             if levels is not None:
-                _with_levels_out(model, self.info, levels)
-            self.request = None  # the compiled model before goes first
+                with_levels_out(model, self.info, levels)
+            self.request, self.compiled_for = None, None  # the compiled model before goes first
             self.request = self._compiled(model)
             self.compiled_for = key
         return self.request
@@ -179,8 +188,8 @@ class OpenVINOBackend(GraphRunner):
         return np.ascontiguousarray(backend_input(array, self.dtype))
 
     def to_host(self, value: np.ndarray) -> np.ndarray:
-        """A copy: a state array is reused two runs on (`_kept`)."""
-        return np.array(host_array(value))
+        """A copy (float as float32): a state array is reused two runs on (`_kept`)."""
+        return np.array(value, np.float32 if value.dtype.kind == "f" else value.dtype)
 
     def _inputs(self, lr, state: list, feature) -> dict:
         return dict(zip(self.info.input_names, [self.upload(lr), *([feature] if feature is not None else []), *state]))
@@ -189,7 +198,7 @@ class OpenVINOBackend(GraphRunner):
         out, next_state = self._infer(self._inputs(lr, state, feature), None)
         if self.info.graph is GraphKind.BACKWARD or not download:
             return out, next_state
-        return self.to_host(out), next_state
+        return host_array(out), next_state
 
     def _run_levels(self, lr, state: list, feature, levels: np.dtype) -> tuple:
         """The HR frame as levels, made inside the graph: scaling, rounding and the move to [N, sH, sW,
@@ -218,6 +227,7 @@ class OpenVINOBackend(GraphRunner):
         return kept
 
     def _release(self) -> None:
-        """Release the infer request and, with it, the compiled model."""
+        """Release the infer request and, with it, the compiled model, and the state arrays."""
         self.request = None
         self.model = None
+        self._state_arrays = [[], []]

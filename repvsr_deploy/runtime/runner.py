@@ -50,6 +50,9 @@ class GraphRunner(ClosesOnce, ABC):
     name: str  # the backend's name in the registry (`backends.BACKENDS`)
     info: ModelInfo
     device: str  # where its state lives: cpu or cuda
+    # its owner runs batches whose size changes from run to run (`StreamBatch`): a runtime that
+    # compiles for the sizes it runs at leaves the batch's free, rather than compile at every change
+    batch_varies: bool = False
 
     @abstractmethod
     def zero_state(self, height: int, width: int) -> list[Any]:
@@ -77,7 +80,18 @@ class GraphRunner(ClosesOnce, ABC):
             raise ReportedError(f"the {self.name} backend over model '{self.info.model}' is closed")
         if levels is None:
             return self._run(lr, state, feature, download)
-        return self._run_levels(lr, state, feature, np.dtype(levels))
+        return self._run_levels(lr, state, feature, self._levels_type(levels))
+
+    def _levels_type(self, levels: Any) -> np.dtype:
+        """`levels` checked: uint8 or uint16, asked of a graph whose output is the HR frame."""
+        dtype = np.dtype(levels)
+        if dtype not in (np.uint8, np.uint16):
+            raise ReportedError(f"levels of {dtype}: uint8 or uint16")
+        if self.info.graph.output != "hr":
+            raise ReportedError(
+                f"model '{self.info.model}': its {self.info.graph.value} graph gives no HR frame to make levels of"
+            )
+        return dtype
 
     @abstractmethod
     def _run(self, lr: Any, state: list[Any], feature: Any, download: bool) -> tuple[Any, list[Any]]:

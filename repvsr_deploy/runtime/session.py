@@ -160,8 +160,12 @@ class OwnsBackends(ClosesOnce):
         if self.closed:
             raise ReportedError(f"the session over model '{self.info.model}' is closed")
 
+
+class ClipFrames(OwnsBackends):
+    """A session over one clip's frames at a time, in order: `run` gives their HR frames."""
+
     def run(self, frames: Iterable, download: bool = True) -> Iterator:
-        """The HR frames of `frames`, in order (each session's own)."""
+        """The HR frames of `frames`, in order (each session's own way)."""
         raise NotImplementedError
 
     def run_levels(self, frames: Iterable, dtype) -> Iterator[np.ndarray]:
@@ -171,7 +175,7 @@ class OwnsBackends(ClosesOnce):
             yield hwc_levels(hr, dtype)
 
 
-class Session(OwnsBackends):
+class Session(ClipFrames):
     """A streaming model: `step` one LR frame, get its HR frame; the state carries over."""
 
     def __init__(self, backend: GraphRunner):
@@ -194,16 +198,16 @@ class Session(OwnsBackends):
         """One RGB frame [3,H,W] or [1,3,H,W] (see `_as_batch`; or `upload`ed) -> the HR frame [1,3,sH,sW]
         float32 (levels from a graph with integer frames); with `download=False` the padded HR frame
         stays on the device, computed."""
-        hr = self._advance(frame, download=download)
+        hr = self._advance(frame, download, None)
         return self._frames.deliver(hr, self.backend, download)
 
-    def _advance(self, frame, **options):
-        """The backend's output for one more frame (`GraphRunner.run`'s `options`); the state moves on."""
+    def _advance(self, frame, download: bool, levels):
+        """The backend's output for one more frame (`GraphRunner.run`); the state moves on."""
         self._check_open()
         lr = self._frames.take(frame)
         if not self._state:
             self._state = self.backend.zero_state(*self._frames.padded_hw)
-        hr, self._state = self.backend.run(lr, self._state, **options)
+        hr, self._state = self.backend.run(lr, self._state, download=download, levels=levels)
         return hr
 
     def run(self, frames: Iterable, download: bool = True) -> Iterator:
@@ -211,13 +215,13 @@ class Session(OwnsBackends):
             yield self.step(frame, download)
 
     def run_levels(self, frames: Iterable, dtype) -> Iterator[np.ndarray]:
-        """As `OwnsBackends.run_levels`, the levels made by the backend (inside the graph, where its
+        """As `ClipFrames.run_levels`, the levels made by the backend (inside the graph, where its
         runtime can: OpenVINO)."""
         for frame in frames:
-            yield self._frames.crop_levels(self._advance(frame, levels=dtype))
+            yield self._frames.crop_levels(self._advance(frame, True, dtype))
 
 
-class CentredSession(OwnsBackends):
+class CentredSession(ClipFrames):
     """A sliding-window model with `delay` = r: the HR frame of frame c comes once frame c + r is in
     (the first ones once frame 2r is), the last r at the clip's end; a clip's ends are padded as
     `centred_window` says. Between the ends the state carries the window; at the ends the session
@@ -270,7 +274,7 @@ class CentredSession(OwnsBackends):
         return self._frames.deliver(hr, self.backend, download), state
 
 
-class ClipSession(OwnsBackends):
+class ClipSession(ClipFrames):
     """A bidirectional model over a clip, in windows of at least `window` frames (the last one takes
     the remainder, up to 2 x window - 1): per window a backward sweep computes each frame's feature,
     then the forward sweep turns them into HR frames. The forward state carries from window to

@@ -38,6 +38,7 @@ class StreamBatch(OwnsBackends):
                 else f"this {info.model} graph takes one stream (exported before step graphs took a batch): re-export it"
             )
         self.backend = backend
+        self.backend.batch_varies = True  # streams join and leave
         self.backends = (backend,)
         self.info = info
         self.device = backend.device
