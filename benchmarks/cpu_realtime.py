@@ -9,7 +9,7 @@ For each checkout, in a process of its own with that checkout's code (`PYTHONPAT
   checkout, HR frames as uint8 levels (what repvsr-upscale's model stage makes), ms a frame, on
   OpenVINO fp32 (float parts fp32), OpenVINO int8 and onnxruntime fp32;
 - end to end: that checkout's `repvsr-upscale IN OUT --stats` with no model (its default: the demo
-  on the backend and precision it picks) and each `--preset` asked, ms a frame from the first frame
+  on the backend and precision it picks) and each `--preset` asked (`default`: none, its own), ms a frame from the first frame
   in to the last out (--stats' wall time: the process's start, paid once a file, left out).
 The checkouts take turns (`--rounds`), so that both see the machine as it was; each number is the
 best of its rounds.
@@ -106,7 +106,7 @@ def upscale_ms(checkout: Path, clip: Path, out: Path, preset: str) -> tuple[floa
     that checkout's repvsr-upscale with its default model. The process's start (imports, the model's
     compilation) is left out: it is paid once a file, not a frame."""
     command = [sys.executable, "-c", "from repvsr_deploy.cli.upscale import main; main()", str(clip), str(out)]
-    command += ["--overwrite", "--stats", "--preset", preset]
+    command += ["--overwrite", "--stats", *(("--preset", preset) if preset != "default" else ())]
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     result = subprocess.run(command, env=env, cwd=out.parent, capture_output=True, text=True)
     if result.returncode:
@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True, help="The other checkout (its repository root)")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--presets", default="medium,veryfast,superfast,ultrafast")
+    parser.add_argument("--presets", default="default,medium,ultrafast", help="x264 presets; default: none asked")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))

@@ -174,8 +174,9 @@ def upscale(
         overwrite: Replace an output that exists (a file, or a folder that is not empty).
         progress: A frame counter on standard error.
         on_result: Called with each input's result as the input ends.
-        on_model: Called, before the first frame, with what runs: the model file, its precision and
-            backend, and for the demo why that precision (`describe_model`).
+        on_model: Called once, as the first input's frames start (its input and output open), with
+            what runs: the model file, its precision and backend, and for the demo why that
+            precision (`describe_model`).
 
     Returns:
         An `Upscaled` per input, in the order they ended.
@@ -398,10 +399,13 @@ class _Report:
     ):
         self.inputs, self.on_result, self.on_model = inputs, on_result, on_model
         self.results: list[Upscaled] = []
+        self.model: str | None = None  # what runs (`describe_model`), said as the first frames start
 
-    def say_model(self, description: str) -> None:
-        if self.on_model:
-            self.on_model(description)
+    def starting(self) -> None:
+        """An input's frames start (its input and output are open): what runs is said, once."""
+        if self.model is not None and self.on_model:
+            self.on_model(self.model)
+        self.model = None
 
     def done(self, result: Upscaled) -> None:
         self.results.append(result)
@@ -417,16 +421,19 @@ class _Report:
 def _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report) -> None:
     """Every input through one session (or batch of streams) on this machine."""
     with open_model(model, streams=chunks is not None) as session:
-        report.say_model(describe_model(model, session.info.precision))
+        report.model = describe_model(model, session.info.precision)
         for source, target in jobs:
             try:
                 _check_distinct(source, target)
                 if chunks:
                     result = _upscale_chunked(
-                        source, target, session, encoding, drop_streams, chunks, digest, overwrite, progress
-                    )
+                        source, target, session, encoding, drop_streams, chunks, digest, overwrite, progress,
+                        report.starting,
+                    )  # fmt: skip
                 else:
-                    result = _upscale_one(source, target, session, encoding, drop_streams, select, overwrite, progress)
+                    result = _upscale_one(
+                        source, target, session, encoding, drop_streams, select, overwrite, progress, report.starting
+                    )
             except ReportedError as exc:
                 report.failed(source, target, exc)
                 continue
@@ -438,8 +445,10 @@ def _check_distinct(source: Path, target: Path) -> None:
         raise ReportedError(f"{target}: the output would overwrite the input")
 
 
-def _upscale_one(source, target, session, encoding, drop_streams, select: Selection, overwrite, progress) -> Upscaled:
-    """One input into `target` through `session`."""
+def _upscale_one(
+    source, target, session, encoding, drop_streams, select: Selection, overwrite, progress, starting
+) -> Upscaled:
+    """One input into `target` through `session`; `starting()` once its input and output are open."""
     from .video import upscale as frame_loop
     from .video.progress import progress_bar
     from .video.scenes import SceneCuts
@@ -454,6 +463,7 @@ def _upscale_one(source, target, session, encoding, drop_streams, select: Select
             open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
             progress_bar(source.name, clip.frame_count, progress) as tick,
         ):
+            starting()
             times = frame_loop.run(clip, sink, session, cuts, tick, carried)
     warnings = (
         [Note(f"{clip.shortfall}; {target} holds the {times.items} frames that decoded")] if clip.shortfall else []
@@ -548,14 +558,18 @@ def _join_chunked(planned: _ChunkedInput, encoding, scale: int | None, stages=No
     )
 
 
-def _upscale_chunked(source, target, batch, encoding, drop_streams, chunks, digest, overwrite, progress) -> Upscaled:
-    """One video into `target` in segments run as streams of `batch`, resuming a killed run."""
+def _upscale_chunked(
+    source, target, batch, encoding, drop_streams, chunks, digest, overwrite, progress, starting
+) -> Upscaled:
+    """One video into `target` in segments run as streams of `batch`, resuming a killed run;
+    `starting()` once it is planned."""
     from .video.chunked import upscale_segments
     from .video.progress import progress_bar
 
     batch.reset()  # this input's frames may be of another size than the last one's
     with contextlib.ExitStack() as stack:
         planned = _plan_chunked(source, target, stack, encoding, drop_streams, chunks, digest, overwrite)
+        starting()
         times = None
         if planned.todo:
             with progress_bar(source.name, sum(s.frames for s in planned.todo), progress) as tick:
@@ -573,7 +587,7 @@ def _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray: Ra
 
     path, backend = resolved_model(model)
     choice = ModelChoice(path.absolute(), backend)  # as every node finds it
-    report.say_model(describe_model(model))
+    report.model = describe_model(model)
     with RayWorkers(choice, chunks.streams, ray.address, ray.workers) as pool, contextlib.ExitStack() as stack:
         planned: dict[int, _ChunkedInput] = {}
         for key, (source, target) in enumerate(jobs):
@@ -590,6 +604,7 @@ def _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray: Ra
         errors: dict[int, str] = {}
         warnings = []
         if groups:
+            report.starting()
             with progress_bar(f"{len(planned)} input(s) on Ray", sum(g.frames for g in groups), progress) as tick:
                 errors = pool.run(groups, encoding, tick)
             if pool.deaths:

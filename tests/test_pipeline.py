@@ -185,6 +185,21 @@ def test_many_inputs_each_on_its_own_line_and_one_failing_does_not_stop_the_othe
     assert _frame_count(out / "a.mp4") == 4 and _frame_count(out / "b.mkv") == 3
 
 
+def test_what_runs_is_said_once_as_frames_start_and_not_for_an_input_refused_first(tmp_path):
+    make_video(tmp_path / "in.mp4", frames=2, audio=False)
+    (tmp_path / "out.mkv").write_bytes(b"someone's file")
+    refused = run_cli("repvsr-upscale", tmp_path / "in.mp4", tmp_path / "out.mkv", "--bicubic")
+    assert refused.returncode == 1 and refused.stdout == "" and refused.stderr.count("\n") == 1
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    both = run_cli(
+        "repvsr-upscale", tmp_path / "broken.mp4", tmp_path / "in.mp4", "--out-dir", tmp_path / "o", "--bicubic"
+    )
+    assert both.stdout.splitlines() == [
+        "model: bicubic x4, no model",
+        f"{tmp_path / 'o' / 'in.mp4'}: 2 frames, 192x128",
+    ]
+
+
 def test_inputs_listed_in_a_file_relative_to_it(tmp_path):
     (tmp_path / "clips").mkdir()
     make_video(tmp_path / "clips" / "a.mp4", frames=2, audio=False)

@@ -34,9 +34,12 @@ PREFERRED = {
     },
 }
 DEFAULT_CRF = 18
-# x265's own default (medium) costs 2-3x what libx264's does per frame (benchmarks/footage_cost.py);
-# at "faster" an HDR output costs about what an SDR one does
-DEFAULT_PRESETS = {"libx265": "faster"}
+# The encoder shares the CPU with the model. x264's own default (medium) took 48.6 ms of CPU a 720p
+# frame here, as much as the int8 model; veryfast 21.5 ms, 0.4 dB less at crf 18 in slightly smaller
+# files (benchmarks/encoder_cost.py), and the default upscale ran 3.7x its earlier rate instead of
+# 2.8x. x265's own (medium) costs 2-3x x264's (benchmarks/footage_cost.py); at "faster" an HDR output
+# costs about what an SDR one does.
+DEFAULT_PRESETS = {"libx264": "veryfast", "libx265": "faster"}
 CONSTANT_QUALITY = ("libvpx", "libvpx-vp9")  # constant quality only with a bit rate of 0
 # encoders that code the input's limited range only as an "unofficial" extension (JPEG is full range)
 UNOFFICIAL_RANGE = ("mjpeg",)
