@@ -27,9 +27,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from upscale_pipeline import write_lr_clip
+
 HERE = Path(__file__).resolve().parent
 MODEL_RUNS = ("openvino fp32", "openvino int8", "onnxruntime fp32")
 
+# Run with the other checkout's code, so written here, not imported from profile_cpu.py (whose
+# int8_model an earlier checkout lacks); it quantizes as that function does.
 WORKER = r"""
 import json, sys, time
 from dataclasses import replace
@@ -81,13 +85,6 @@ print(json.dumps(times))
 """
 
 
-def write_lr_clip(video: Path, path: Path, frames: int) -> None:
-    sys.path.insert(0, str(HERE))
-    from upscale_pipeline import write_lr_clip as write
-
-    write(video, path, 320, 180, frames)
-
-
 def model_times(checkout: Path, clip: Path, folder: Path) -> dict[str, float]:
     folder.mkdir(exist_ok=True)
     result = subprocess.run(
@@ -136,7 +133,7 @@ def main() -> None:
     said: dict = {side: {} for side in checkouts}
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "lr.mp4"
-        write_lr_clip(args.video, clip, args.frames)
+        write_lr_clip(args.video, clip, 320, 180, args.frames)
         for round_ in range(args.rounds):
             for side, checkout in checkouts.items():
                 for run, ms in model_times(checkout, clip, Path(tmp) / side).items():

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from cpu_realtime import write_lr_clip
+from upscale_pipeline import write_lr_clip
 
 from repvsr_deploy.bench.machine import describe_machine
 from repvsr_deploy.metrics import psnr
@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "lr.mp4"
-        write_lr_clip(args.video, clip, args.frames)
+        write_lr_clip(args.video, clip, 320, 180, args.frames)
         with open_source(clip) as source, Session(BicubicBackend()) as session:
             hr = list(upscale_frames(session, (rgb for rgb, _ in source.frames())))
         rows = [encode(clip, hr, preset, Path(tmp) / f"{preset}.mkv") for preset in PRESETS]

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cpu_realtime import write_lr_clip
+from upscale_pipeline import write_lr_clip
 
 from repvsr_deploy.bench.machine import describe_machine
 from repvsr_deploy.runtime import Backend
@@ -39,7 +39,7 @@ def main() -> None:
     described = {}
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "lr.mp4"
-        write_lr_clip(args.video, clip, args.frames)
+        write_lr_clip(args.video, clip, 320, 180, args.frames)
         for _ in range(args.rounds):
             for preset, threads in rows:
                 [result] = upscale(
