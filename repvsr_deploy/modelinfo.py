@@ -21,7 +21,7 @@ METADATA_PREFIX = "repvsr."
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")  # of graphs and engines
 # what repvsr-quantize makes from an fp32 graph and checks (Q/DQ graphs, OpenVINO IR; bf16: OpenVINO's)
 QUANTIZED = ("bf16", "int8", "fp8")
-ENGINE_PRECISIONS = ("fp32", "fp16", "int8", "fp8")  # of TensorRT engines (bf16 graphs are OpenVINO's)
+ENGINE_PRECISIONS = tuple(p for p in PRECISIONS if p != "bf16")  # of TensorRT engines (bf16 is OpenVINO's)
 # how a graph's frames cross its boundary: float in [0, 1], or integer levels (the graph normalises the
 # LR frame and rounds the HR frame inside), with their top level
 FRAME_LEVELS = {"uint8": 255, "uint16": 65535}
