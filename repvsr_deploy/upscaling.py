@@ -18,6 +18,8 @@ from .atomic import writable_directory
 from .errors import Note, ParameterError, ReportedError, parameter
 from .runtime.choice import AnyBackend, Backend, check_choice
 from .video.encoders import Encoding
+from .video.endpoints import DEFAULT_TIMEOUT, Location, is_stream, is_url, label, location
+from .video.live import FALLBACKS, LiveCounts
 from .video.pipeline import StageTimes
 
 if TYPE_CHECKING:
@@ -66,19 +68,40 @@ class Selection:
     """Which frames of each input, and how they are read: from `start`, `frames` of them (None: to
     the end); `deinterlace` (bwdif) first; `allow_partial`: upscale what decodes of a truncated or
     corrupt input (said in the result's warnings) instead of refusing it; `scene_cuts`: a fresh
-    state at each scene cut, where the mean absolute grey difference of two frames exceeds it."""
+    state at each scene cut, where the mean absolute grey difference of two frames exceeds it;
+    `input_format`: the FFmpeg demuxer of standard input (`-`: y4m unless given) or a URL;
+    `timeout`: seconds a URL may take to open, or go without data (then it counts as lost)."""
 
     start: int = 0
     frames: int | None = None
     deinterlace: bool = False
     allow_partial: bool = False
     scene_cuts: float | None = None
+    input_format: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
 
     def __post_init__(self):
         _whole("start", self.start, 0)
+        _number("timeout", self.timeout, 0.1, 3600)
         _whole("frames", self.frames, 1, optional=True)
         if self.scene_cuts is not None:
             _number("scene_cuts", self.scene_cuts, 0, 1)
+
+
+@dataclass(frozen=True)
+class Live:
+    """The input (standard input or a URL) arrives in real time: decoding never waits for the
+    model, and a frame the model cannot take in time is passed through by `fallback` ("bicubic":
+    bicubic x4 in its place; "drop": left out), so latency stays bounded (`video.live`); a URL
+    that ends, stalls or fails is opened again up to `reconnect` times, the state reset."""
+
+    fallback: str = "bicubic"
+    reconnect: int = 0
+
+    def __post_init__(self):
+        if self.fallback not in FALLBACKS:
+            raise ParameterError(f"{parameter('live_fallback')} {self.fallback!r}: one of {', '.join(FALLBACKS)}")
+        _whole("reconnect", self.reconnect, 0)
 
 
 @dataclass(frozen=True)
@@ -114,10 +137,11 @@ class RayCluster:
 class Upscaled:
     """What became of one input: its output, the frames written and their size (width, height; not
     known where Ray ran it), the streams carried, with chunks the segments and how many of them an
-    earlier run had done, what each stage took on this machine, warnings; or the error that stopped it."""
+    earlier run had done, what each stage took on this machine, warnings, what became of a live
+    input's frames; or the error that stopped it."""
 
-    source: Path
-    target: Path
+    source: Location
+    target: Location
     frames: int = 0
     size: tuple[int, int] | None = None
     carried: int = 0
@@ -126,6 +150,7 @@ class Upscaled:
     stages: StageTimes | None = None
     warnings: list[Note] = field(default_factory=list)
     error: ReportedError | None = None
+    live: LiveCounts | None = None
 
 
 class TimedFrame(NamedTuple):
@@ -146,11 +171,13 @@ def upscale(
     select: Selection = Selection(),
     chunks: Chunks | None = None,
     ray: RayCluster | None = None,
+    live: Live | None = None,
     drop_streams: Sequence[str] = (),
     overwrite: bool = False,
     progress: bool = False,
     on_result: Callable[[Upscaled], None] | None = None,
     on_model: Callable[[str], None] | None = None,
+    on_event: Callable[[str], None] | None = None,
 ) -> list[Upscaled]:
     """Upscale videos or folders of images x4, as `repvsr-upscale` does.
 
@@ -159,10 +186,15 @@ def upscale(
     done, or not at all. One input: its failure raises. Several: all must exist before any work;
     then one failing is kept in its result (`Upscaled.error`) and the others go on.
 
+    A pipe or URL input is read once, in order; a pipe or URL output is written as the frames come
+    (a failure part-way leaves what was sent).
+
     Args:
-        inputs: A video file or a folder of images, or several.
+        inputs: A video file or a folder of images, or several; or one stream: "-" (standard input,
+            y4m unless `select.input_format`) or a URL (rtmp, rtsp, srt where FFmpeg has it, udp,
+            tcp, http).
         output: Where one input goes: a video file (.mp4, .mkv, .mov, .webm, .avi) or a folder, which
-            gets PNG images.
+            gets PNG images; or "-" (standard output, y4m unless `encoding.format`) or a URL.
         out_dir: Where each of several inputs goes, under its own name (a suffix of no video
             container written becomes .mkv).
         model: What upscales (`Model`; the default: the demo on the fastest backend present).
@@ -170,6 +202,8 @@ def upscale(
         select: Which frames of each input, and how they are read (`Selection`).
         chunks: Run each video in segments cut at keyframes, as streams of one batch (`Chunks`).
         ray: Run the chunks on a Ray cluster (`RayCluster`; needs `chunks`).
+        live: The input (a pipe or URL) arrives in real time (`Live`): bounded latency, frames the
+            model cannot take in time passed through or dropped, a lost URL reconnected.
         drop_streams: Input streams left out: their indexes, or "audio", "subtitle".
         overwrite: Replace an output that exists (a file, or a folder that is not empty).
         progress: A frame counter on standard error.
@@ -177,6 +211,7 @@ def upscale(
         on_model: Called once, as the first input's frames start (its input and output open), with
             what runs: the model file, its precision and backend, and for the demo why that
             precision (`describe_model`).
+        on_event: Called with what a live run meets as it happens (a stream lost, reconnected).
 
     Returns:
         An `Upscaled` per input, in the order they ended.
@@ -186,6 +221,7 @@ def upscale(
         ReportedError: The one input, or an output, that cannot be read or written."""
     jobs = output_paths(inputs, output, out_dir)
     _check_options(model, select, chunks, ray)
+    _check_streams(jobs, select, chunks, live)
     if isinstance(drop_streams, str):  # one name, not its letters
         drop_streams = (drop_streams,)
     digest = None
@@ -202,7 +238,9 @@ def upscale(
         if ray is not None:
             _upscale_on_ray(jobs, model, encoding, drop_streams, chunks, digest, ray, overwrite, progress, report)
         else:
-            _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report)
+            _upscale_here(
+                jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report, live, on_event
+            )
     finally:
         if made_out_dir and out_dir is not None and not any(Path(out_dir).iterdir()):  # none written: none left
             Path(out_dir).rmdir()
@@ -210,7 +248,7 @@ def upscale(
 
 
 def upscaled_frames(
-    source: Path | str, model: Model = Model(), select: Selection = Selection(), dtype=np.uint8
+    source: Location, model: Model = Model(), select: Selection = Selection(), dtype=np.uint8
 ) -> Iterator[TimedFrame]:
     """The HR frames of one input, in order, with their times, for a program that does its own I/O.
 
@@ -218,7 +256,7 @@ def upscaled_frames(
     (`contextlib.closing` it where it may not be read to its end).
 
     Args:
-        source: A video file or a folder of images.
+        source: A video file or a folder of images, "-" (standard input) or a URL.
         model: What upscales (`Model`).
         select: Which frames, and how they are read (`Selection`).
         dtype: The frames' levels: `numpy.uint8` or `numpy.uint16`.
@@ -227,7 +265,6 @@ def upscaled_frames(
         `TimedFrame`: RGB [H, W, 3] levels, and when the frame shows and for how long, in seconds
         from the first frame selected (at 0, as an output file has it)."""
     from .video.scenes import SceneCuts
-    from .video.source import open_source
     from .video.upscale import upscale_frames
 
     _check_options(model, select, None, None)
@@ -236,7 +273,7 @@ def upscaled_frames(
     times: deque = deque()
     with (
         open_model(model) as session,
-        open_source(Path(source), select.start, select.frames, select.deinterlace, select.allow_partial) as clip,
+        _open_input(source, select) as clip,
     ):
 
         def frames():
@@ -251,13 +288,13 @@ def upscaled_frames(
 
 
 def output_paths(
-    inputs: Path | str | Sequence[Path | str], output: Path | str | None, out_dir: Path | str | None
-) -> list[tuple[Path, Path]]:
+    inputs: Location | Sequence[Location], output: Location | None, out_dir: Path | str | None
+) -> list[tuple[Location, Location]]:
     """(input, output) pairs: one input into `output`, or each into `out_dir` under its own name;
-    two inputs may not make one output."""
+    two inputs may not make one output. Pipes ("-") and URLs stay text (`endpoints.location`)."""
     from .video.encoders import CONTAINERS
 
-    paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    paths = [location(inputs)] if isinstance(inputs, (str, Path)) else [location(p) for p in inputs]
     if output is not None and out_dir is not None:
         raise ParameterError(f"give {parameter('output')} (one input) or {parameter('out_dir')}, not both")
     if output is None and out_dir is None:
@@ -267,19 +304,25 @@ def output_paths(
     if output is not None:
         if len(paths) != 1:
             raise ParameterError(f"{len(paths)} inputs and one {parameter('output')}: give {parameter('out_dir')}")
-        return [(paths[0], Path(output))]
+        return [(paths[0], location(output))]
+    files = [p for p in paths if isinstance(p, Path)]
+    if len(files) < len(paths):
+        stream = next(p for p in paths if is_stream(p))
+        raise ParameterError(
+            f"{stream}: a pipe or URL input is written to {parameter('output')}, not into {parameter('out_dir')}"
+        )
     folder = Path(out_dir)  # type: ignore[arg-type]  # given: output is None
-    jobs = [
+    jobs: list[tuple[Location, Location]] = [
         (path, folder / (path.name if path.suffix.lower() in CONTAINERS or path.is_dir() else path.stem + ".mkv"))
-        for path in paths
+        for path in files
     ]
-    outputs: dict[Path, Path] = {}
+    outputs: dict[Location, Location] = {}
     for source, target in jobs:
         if target in outputs:
             raise ParameterError(f"{outputs[target]} and {source} would both be written to {target}")
         outputs[target] = source
     if len(jobs) > 1:
-        missing = [str(source) for source, _ in jobs if not source.exists()]
+        missing = [str(source) for source, _ in jobs if not source.exists()]  # type: ignore[union-attr]  # paths
         if missing:
             raise ReportedError(f"no such input: {', '.join(missing)} (nothing was upscaled)")
     return jobs
@@ -367,6 +410,23 @@ def _check_options(model: Model, select: Selection, chunks: Chunks | None, ray: 
         )
 
 
+def _check_streams(jobs: list, select: Selection, chunks: Chunks | None, live: Live | None) -> None:
+    """Refuse what a pipe or URL cannot do (be cut into chunks, be read twice), and live options
+    without a stream that arrives in real time."""
+    source, target = jobs[0]
+    streamed = is_stream(source) or is_stream(target)
+    if chunks and streamed:
+        raise ParameterError(
+            f"{parameter('chunks')} cuts a video file: {label(source if is_stream(source) else target)} is a stream"
+        )
+    if not is_stream(source):
+        for given, name in ((select.input_format, "input_format"), (live, "live")):
+            if given is not None:
+                raise ParameterError(f"{parameter(name)} is for a pipe or URL input; {source} is a file")
+    if live is not None and live.reconnect and not is_url(source):
+        raise ParameterError(f"{parameter('reconnect')} opens a URL again; {label(source)} is a pipe")
+
+
 def _check_engine_streams(engine: Path, streams: int) -> None:
     """An engine runs batches of at most the streams it was built for: more is refused before any work."""
     from .trt.engine import read_engine_sidecar
@@ -418,9 +478,13 @@ class _Report:
         self.done(Upscaled(source, target, error=error))
 
 
-def _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report) -> None:
+def _upscale_here(
+    jobs, model, encoding, select, chunks, digest, drop_streams, overwrite, progress, report, live, on_event
+) -> None:
     """Every input through one session (or batch of streams) on this machine."""
     with open_model(model, streams=chunks is not None) as session:
+        if live is not None:
+            _check_live_session(session)
         report.model = describe_model(model, session.info.precision)
         for source, target in jobs:
             try:
@@ -430,6 +494,10 @@ def _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, o
                         source, target, session, encoding, drop_streams, chunks, digest, overwrite, progress,
                         report.starting,
                     )  # fmt: skip
+                elif live is not None:
+                    result = _upscale_live(
+                        source, target, session, encoding, select, live, overwrite, progress, report.starting, on_event
+                    )
                 else:
                     result = _upscale_one(
                         source, target, session, encoding, drop_streams, select, overwrite, progress, report.starting
@@ -440,8 +508,10 @@ def _upscale_here(jobs, model, encoding, select, chunks, digest, drop_streams, o
             report.done(result)
 
 
-def _check_distinct(source: Path, target: Path) -> None:
-    if target.resolve() == source.resolve():
+def _check_distinct(source: Location, target: Location) -> None:
+    if is_stream(source) or is_stream(target):
+        return
+    if target.resolve() == source.resolve():  # type: ignore[union-attr]  # paths
         raise ReportedError(f"{target}: the output would overwrite the input")
 
 
@@ -453,23 +523,84 @@ def _upscale_one(
     from .video.progress import progress_bar
     from .video.scenes import SceneCuts
     from .video.sink import open_sink
-    from .video.source import open_source
 
     scale = session.info.scale
     cuts = SceneCuts(select.scene_cuts) if select.scene_cuts is not None else None
-    with open_source(source, select.start, select.frames, select.deinterlace, select.allow_partial) as clip:
+    with _open_input(source, select) as clip:
         carried = carried_streams(clip.other_streams, drop_streams)
-        with (
-            open_sink(target, clip, scale, encoding, carried, overwrite) as sink,
-            progress_bar(source.name, clip.frame_count, progress) as tick,
-        ):
-            starting()
-            times = frame_loop.run(clip, sink, session, cuts, tick, carried)
+        with open_sink(target, clip, scale, encoding, carried, overwrite, timeout=select.timeout) as sink:
+            starting()  # before the progress bar: a line of its own
+            with progress_bar(_name(source), clip.frame_count, progress) as tick:
+                times = frame_loop.run(clip, sink, session, cuts, tick, carried)
     warnings = (
         [Note(f"{clip.shortfall}; {target} holds the {times.items} frames that decoded")] if clip.shortfall else []
     )
     size = (clip.width * scale, clip.height * scale)
     return Upscaled(source, target, times.items, size, len(sink.carried), stages=times, warnings=warnings)
+
+
+def _open_input(source: Location, select: Selection):
+    from .video.source import open_source
+
+    return open_source(
+        source,
+        select.start,
+        select.frames,
+        select.deinterlace,
+        select.allow_partial,
+        select.input_format,
+        select.timeout,
+    )
+
+
+def _name(source: Location) -> str:
+    """An input's name in the progress bar."""
+    return label(source) if is_stream(source) else source.name  # type: ignore[union-attr]  # a path
+
+
+def _check_live_session(session) -> None:
+    from .runtime.session import Session
+
+    if not isinstance(session, Session):
+        raise ReportedError(
+            f"{parameter('live')} runs a streaming model one frame at a time; {session.info.model} looks at later frames"
+        )
+
+
+def _upscale_live(
+    source, target, session, encoding, select: Selection, live: Live, overwrite, progress, starting, on_event
+) -> Upscaled:
+    """A pipe or URL arriving in real time into `target`, by the rules of `video.live`."""
+    from .video.live import LiveCounts, reconnecting, run_live
+    from .video.progress import progress_bar
+    from .video.sink import open_sink
+
+    counts = LiveCounts()
+    notes: list[Note] = []
+
+    def on_gap(text: str) -> None:
+        counts.gaps.append(text)
+        if on_event:
+            on_event(text)
+
+    scale = session.info.scale
+    clip = _open_input(source, select)
+    with (
+        clip,
+        open_sink(target, clip, scale, encoding, [], overwrite, low_latency=True, timeout=select.timeout) as sink,
+    ):
+        if clip.other_streams:
+            notes.append(
+                Note(f"{label(source)}: its {len(clip.other_streams)} audio/subtitle stream(s) are not carried live")
+            )
+        starting()
+        with progress_bar(_name(source), None, progress) as tick:
+            frames = reconnecting(
+                clip, lambda: _open_input(source, select), live.reconnect, select.timeout, counts, on_gap
+            )
+            times = run_live(frames, sink, session, live.fallback, tick, counts)
+    size = (clip.width * scale, clip.height * scale)
+    return Upscaled(source, target, times.items, size, 0, stages=times, warnings=notes, live=counts)
 
 
 @dataclass

@@ -42,7 +42,10 @@ def encoding_options(command):
         click.option(
             "--crf", type=click.IntRange(0, 63), help="Encoder quality, for encoders with a crf [default: 18]."
         ),
-        click.option("--preset", help="Encoder speed, for encoders with presets [default: theirs; libx265: faster]."),
+        click.option(
+            "--preset",
+            help="Encoder speed, for encoders with presets [default: libx264 veryfast, libx265 faster, others theirs].",
+        ),
         click.option("--bit-depth", type=click.Choice(["8", "10"]), help="Of the output video [default: the input's]."),
         click.option(
             "--audio-codec", help="Re-encode the audio with this encoder (for a container that cannot hold it)."
@@ -60,8 +63,8 @@ def encoding_options(command):
     return command
 
 
-def encoding_from(codec, crf, preset, bit_depth, audio_codec):
-    """The `Encoding` that `encoding_options` give."""
+def encoding_from(codec, crf, preset, bit_depth, audio_codec, container_format=None):
+    """The `Encoding` that `encoding_options` give (and repvsr-upscale's --format)."""
     from ..video.encoders import Encoding
 
-    return Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec)
+    return Encoding(codec, crf, preset, bit_depth and int(bit_depth), audio_codec, container_format)

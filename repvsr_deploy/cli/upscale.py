@@ -8,12 +8,14 @@ import click
 from ..errors import ReportedError
 from ..runtime.backends import DEVICES, GRAPH_BACKENDS
 from ..upscaling import WARMUP
+from ..video.endpoints import DEFAULT_TIMEOUT, PIPE, STREAM_FORMATS, label
+from ..video.live import FALLBACKS
 from .errors import command_flags, debug_option, run_command
 from .options import FiniteRange, encoding_from, encoding_options
 
 
 @click.command("repvsr-upscale")
-@click.argument("paths", metavar="IN... [OUT]", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", metavar="IN... [OUT]", nargs=-1)
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -42,6 +44,45 @@ from .options import FiniteRange, encoding_from, encoding_options
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @encoding_options
+@click.option(
+    "--format",
+    "container_format",
+    type=click.Choice(list(STREAM_FORMATS)),
+    help="Container of OUT when it is - (standard output) or a URL [default: y4m on a pipe; by the URL's scheme: "
+    "flv for rtmp, mpegts for udp, tcp, srt, http].",
+)
+@click.option(
+    "--input-format",
+    help="FFmpeg's demuxer for IN when it is - (standard input) or a URL [default: y4m on a pipe; a URL's own].",
+)
+@click.option(
+    "--timeout",
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    type=FiniteRange(0.1, 3600),
+    help="Seconds a URL may take to open or go without data before it counts as lost.",
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="IN (- or a URL) arrives in real time: latency stays bounded, frames the model cannot take in time "
+    "follow --live-fallback (counted), a lost URL is reconnected --reconnect times.",
+)
+@click.option(
+    "--live-fallback",
+    type=click.Choice(FALLBACKS),
+    default="bicubic",
+    show_default=True,
+    help="With --live: a frame the model cannot take in time is passed through as bicubic x4, or dropped.",
+)
+@click.option(
+    "--reconnect",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="With --live and a URL: open it again this many times in a run when it ends, stalls or fails "
+    "(the state reset, the gap said on stderr).",
+)
 @click.option("--start", default=0, show_default=True, type=click.IntRange(0), help="First frame.")
 @click.option("--frames", type=click.IntRange(1), help="How many frames, at most [default: to the end].")
 @click.option("--deinterlace", is_flag=True, help="Make interlaced video progressive first (bwdif).")
@@ -103,20 +144,29 @@ from .options import FiniteRange, encoding_from, encoding_options
 @debug_option
 def upscale_command(
     paths, out_dir, inputs_from, ckpt, onnx, engine, bicubic, graph_backend, device, codec, crf, preset, bit_depth,
-    audio_codec, drop_streams, start, frames, deinterlace, allow_partial, chunks, segment, warmup, reset_at_cuts,
-    cut_threshold, window, trust_host_code, overwrite, stats, ray, workers,
+    audio_codec, drop_streams, container_format, input_format, timeout, live, live_fallback, reconnect, start, frames,
+    deinterlace, allow_partial, chunks, segment, warmup, reset_at_cuts, cut_threshold, window, trust_host_code,
+    overwrite, stats, ray, workers,
 ):  # fmt: skip
     """Upscale IN (a video file or a folder of images) x4 into OUT (a .mp4/.mkv/.mov/.webm/.avi file,
     or a folder, which gets PNG images); or each IN into --out-dir. Each frame keeps its time; colour,
     bit depth, rotation and pixel shape are carried; audio and subtitles are copied with their tags,
     cut to the frames upscaled. An output appears whole when done, or not at all; an existing one is
     replaced only with --overwrite. Without --ckpt/--onnx/--engine/--bicubic, the demo RepVSR shipped
-    with the package runs, on the fastest backend present."""
-    from ..upscaling import Chunks, RayCluster, Selection, upscale
+    with the package runs, on the fastest backend present.
+
+    IN may be - (standard input: y4m, or --input-format) or a URL (rtmp, rtsp, udp, tcp, http); OUT may
+    be - (standard output: y4m, or --format) or a URL, written as the frames come. Messages then go
+    to stderr only. --live: the input arrives in real time (see --live-fallback, --reconnect)."""
+    from ..upscaling import Chunks, Live, RayCluster, Selection, upscale
 
     inputs, output = _inputs_and_output(paths, out_dir, inputs_from)
     if ray is None and workers:
         raise click.UsageError("--workers is the number of Ray workers: it goes with --ray")
+    if not live and (reconnect or live_fallback != "bicubic"):
+        raise click.UsageError("--reconnect and --live-fallback go with --live")
+    to_stdout = str(output) == PIPE  # the stream is all that goes there
+    say = (lambda text: click.echo(text, err=True)) if to_stdout else click.echo
     if ray is not None and stats:
         raise click.UsageError("--stats times the stages of one machine; with --ray they run on many")
     flags = command_flags(upscale_command)
@@ -125,25 +175,35 @@ def upscale_command(
         output,
         out_dir=out_dir,
         model=_model(ckpt, onnx, engine, bicubic, graph_backend, device, window, trust_host_code),
-        encoding=encoding_from(codec, crf, preset, bit_depth, audio_codec),
-        select=Selection(start, frames, deinterlace, allow_partial, cut_threshold if reset_at_cuts else None),
+        encoding=encoding_from(codec, crf, preset, bit_depth, audio_codec, container_format),
+        select=Selection(
+            start, frames, deinterlace, allow_partial, cut_threshold if reset_at_cuts else None, input_format, timeout
+        ),
         chunks=Chunks(chunks, segment, warmup) if chunks else None,
         ray=RayCluster(ray or None, workers) if ray is not None else None,
+        live=Live(live_fallback, reconnect) if live else None,
         drop_streams=drop_streams,
         overwrite=overwrite,
         progress=True,
-        on_result=lambda result: _say(result, stats, flags),
-        on_model=lambda description: click.echo(f"model: {description}"),
+        on_result=lambda result: _say(result, stats, flags, say),
+        on_model=lambda description: say(f"model: {description}"),
+        on_event=lambda event: click.echo(f"repvsr-upscale: {event}", err=True),
     )
     failed = sum(result.error is not None for result in results)
     if failed:
         raise ReportedError(f"{failed} of {len(results)} inputs failed (each said above); the others are written")
 
 
-upscale_command.spellings = {"scene_cuts": "--reset-at-cuts", "inputs": "IN", "output": "OUT"}
+upscale_command.spellings = {
+    "scene_cuts": "--reset-at-cuts",
+    "inputs": "IN",
+    "output": "OUT",
+    "format": "--format",
+    "live_fallback": "--live-fallback",
+}
 
 
-def _inputs_and_output(paths: tuple[Path, ...], out_dir, inputs_from) -> tuple[list[Path], Path | None]:
+def _inputs_and_output(paths: tuple[str, ...], out_dir, inputs_from) -> tuple[list, str | None]:
     """IN OUT, or IN... (and those --inputs-from lists) into --out-dir."""
     if inputs_from:
         if out_dir is None:
@@ -158,13 +218,15 @@ def _inputs_and_output(paths: tuple[Path, ...], out_dir, inputs_from) -> tuple[l
     return list(paths), None
 
 
-def _listed_inputs(list_file: Path) -> list[Path]:
+def _listed_inputs(list_file: Path) -> list[str]:
     """The paths a list file names, one a line, relative to its folder."""
     try:
         lines = list_file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportedError(f"{list_file}: not a readable list of inputs ({exc})") from None
-    return [list_file.parent / line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        str(list_file.parent / line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def _model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, window: int, trust_host_code: bool):
@@ -185,8 +247,9 @@ def _model(ckpt, onnx, engine, bicubic: bool, graph_backend: str, device: str, w
     return Model(path, Backend.named(backend, device, trust_host_code=trust_host_code), bicubic, window)
 
 
-def _say(result, stats: bool, flags: dict[str, str]) -> None:
-    """An input's line on stdout (its error, its warnings on stderr)."""
+def _say(result, stats: bool, flags: dict[str, str], say) -> None:
+    """An input's lines by `say` (stdout, or stderr where stdout carries the video); its error and
+    warnings on stderr."""
     if result.error is not None:
         message = result.error.spelled(flags)
         named = message if message.startswith(str(result.source)) else f"{result.source}: {message}"
@@ -195,14 +258,16 @@ def _say(result, stats: bool, flags: dict[str, str]) -> None:
     for warning in result.warnings:
         click.echo(f"repvsr-upscale: warning: {warning.spelled(flags)}", err=True)
     if result.resumed:
-        click.echo(f"{result.target}: resuming: {result.resumed} of {result.segments} segments were done")
+        say(f"{result.target}: resuming: {result.resumed} of {result.segments} segments were done")
     parts = [f"{result.frames} frames"]
     parts += [f"{result.size[0]}x{result.size[1]}"] if result.size else []
     parts += [f"{result.segments} segment{'s' * (result.segments != 1)}"] if result.segments is not None else []
     parts += [f"{result.carried} stream(s) carried"] if result.carried else []
-    click.echo(f"{result.target}: {', '.join(parts)}")
+    say(f"{label(result.target, output=True)}: {', '.join(parts)}")
+    if result.live is not None:
+        say(result.live.describe())
     if stats and result.stages is not None:
-        click.echo(f"stages: {result.stages.describe()}")
+        say(f"stages: {result.stages.describe()}")
 
 
 def main():

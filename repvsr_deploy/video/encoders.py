@@ -24,6 +24,8 @@ PREFERRED = {
         "matroska": ("libx264",),
         "avi": ("libx264",),
         "webm": ("libvpx-vp9", "libsvtav1", "libaom-av1"),
+        **{name: ("libx264",) for name in ("mpegts", "flv", "rtsp")},
+        **{name: ("rawvideo",) for name in ("yuv4mpegpipe", "nut")},
     },
     10: {
         "mp4": ("libx265", "libx264", "libsvtav1"),
@@ -31,8 +33,12 @@ PREFERRED = {
         "matroska": ("libx265", "libx264", "libsvtav1"),
         "avi": ("libx264",),
         "webm": ("libvpx-vp9", "libsvtav1", "libaom-av1"),
+        **{name: ("libx265", "libx264") for name in ("mpegts", "flv", "rtsp")},
+        **{name: ("rawvideo",) for name in ("yuv4mpegpipe", "nut")},
     },
 }
+# Pipes and streams (`endpoints`): y4m and nut carry raw frames (lossless: what a pipe into another
+# tool wants), matroska is encoded as a .mkv file is, mpegts, flv and rtsp as for broadcast.
 DEFAULT_CRF = 18
 # The encoder shares the CPU with the model. x264's own default (medium) took 48.6 ms of CPU a 720p
 # frame here, as much as the int8 model; veryfast 21.5 ms, 0.4 dB less at crf 18 in slightly smaller
@@ -41,6 +47,8 @@ DEFAULT_CRF = 18
 # costs about what an SDR one does.
 DEFAULT_PRESETS = {"libx264": "veryfast", "libx265": "faster"}
 CONSTANT_QUALITY = ("libvpx", "libvpx-vp9")  # constant quality only with a bit rate of 0
+# encoders whose latency a live output cuts (no lookahead, no B-frames: a packet for every frame in)
+LOW_LATENCY_TUNES = {"libx264": "zerolatency", "libx265": "zerolatency"}
 # encoders that code the input's limited range only as an "unofficial" extension (JPEG is full range)
 UNOFFICIAL_RANGE = ("mjpeg",)
 
@@ -54,6 +62,7 @@ class Encoding:
     preset: str | None = None
     bit_depth: int | None = None
     audio_codec: str | None = None
+    format: str | None = None  # of a pipe or URL output (`endpoints.STREAM_FORMATS`); a file's is its suffix
 
     def __post_init__(self):
         if self.bit_depth not in (None, 8, 10):
@@ -104,11 +113,16 @@ def takes_option(av, codec: str, option: str) -> bool:
     return any(o.name == option for o in av.CodecContext.create(codec, "w").supported_options.private)
 
 
-def video_options(av, codec: str, encoding: Encoding, picture: Picture, width: int) -> dict[str, str]:
+def video_options(
+    av, codec: str, encoding: Encoding, picture: Picture, width: int, low_latency: bool = False
+) -> dict[str, str]:
     """The encoder's options: quality (crf) and speed (preset) where it has them (asked of one
     without: refused), x265's HDR10 metadata and quiet logs, x264's instruction sets at a `width`
-    where its AVX-512 code is not reproducible."""
+    where its AVX-512 code is not reproducible; with `low_latency`, a tune that emits each frame as
+    it comes (live outputs)."""
     options = {}
+    if low_latency and codec in LOW_LATENCY_TUNES:
+        options["tune"] = LOW_LATENCY_TUNES[codec]
     for option, asked, default in (
         ("crf", encoding.crf, DEFAULT_CRF),
         ("preset", encoding.preset, DEFAULT_PRESETS.get(codec)),
@@ -166,10 +180,11 @@ def x264_capabilities(av) -> tuple[str, ...]:
     return ()
 
 
-def containers_taking(av, stream) -> list[str]:
-    """The suffixes of the offered containers that can hold a copy of `stream`."""
+def containers_taking(av, stream, offered: dict[str, str] = CONTAINERS) -> list[str]:
+    """The names (file suffixes, or pipe formats) of the `offered` containers that can hold a copy
+    of `stream`."""
     taking = []
-    for suffix, container_format in CONTAINERS.items():
+    for suffix, container_format in offered.items():
         try:
             with av.open(io.BytesIO(), "w", format=container_format) as container:
                 container.add_stream_from_template(stream)

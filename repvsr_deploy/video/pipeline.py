@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 DEPTH = 4  # items a queue holds: enough to ride out one slow frame, little memory (4 HR 4K frames: 100 MB)
-_POLL_S = 0.1  # how often a blocked stage looks whether another has failed
-_END = object()
+POLL_S = 0.1  # how often a blocked stage looks whether another has failed
+END = object()
 
 
 @dataclass
@@ -53,11 +53,11 @@ class StageTimes:
         setattr(self, stage, getattr(self, stage) + seconds)
 
 
-class _Stopped(Exception):
+class Stopped(Exception):
     """Another stage failed: this one ends quietly."""
 
 
-class _Channel:
+class Channel:
     """A bounded queue whose ends give up once the pipeline is stopped."""
 
     def __init__(self, stop: threading.Event):
@@ -67,30 +67,35 @@ class _Channel:
     def put(self, item) -> None:
         while not self.stop.is_set():
             try:
-                self.queue.put(item, timeout=_POLL_S)
+                self.queue.put(item, timeout=POLL_S)
                 return
             except queue.Full:
                 pass
-        raise _Stopped
+        raise Stopped
 
     def get(self):
         """The next item, and the seconds spent waiting for it."""
         start = time.perf_counter()
         while not self.stop.is_set():
             try:
-                return self.queue.get(timeout=_POLL_S), time.perf_counter() - start
+                return self.queue.get(timeout=POLL_S), time.perf_counter() - start
             except queue.Empty:
                 pass
-        raise _Stopped
+        raise Stopped
 
 
 def pipelined(
-    produce: Iterable, transform: Callable[[Iterator], Iterator], consume: Callable[[object], None]
+    produce: Iterable,
+    transform: Callable[[Iterator], Iterator],
+    consume: Callable[[object], None],
+    inbox: Callable[[threading.Event], Channel] | None = None,
 ) -> StageTimes:
     """Items of `produce` (iterated in a thread of its own) through `transform` (in this thread: an
-    iterator over them, in order) into `consume` (in a thread of its own)."""
+    iterator over them, in order) into `consume` (in a thread of its own). `inbox` makes the channel
+    between the first two from the pipeline's stop event (the default: a bounded queue; live input
+    has one that never makes decoding wait)."""
     stop = threading.Event()
-    inbox, outbox = _Channel(stop), _Channel(stop)
+    inbox, outbox = (inbox or Channel)(stop), Channel(stop)
     times = StageTimes()
     failures: list[BaseException] = []
 
@@ -98,7 +103,7 @@ def pipelined(
         def run():
             try:
                 work()
-            except _Stopped:
+            except Stopped:
                 pass
             except BaseException as exc:  # the caller raises it
                 failures.append(exc)
@@ -110,7 +115,7 @@ def pipelined(
         _pass_on(iter(produce), inbox, times, "produce")
 
     def consumer():
-        while (item := outbox.get()[0]) is not _END:
+        while (item := outbox.get()[0]) is not END:
             start = time.perf_counter()
             consume(item)
             times.consume += time.perf_counter() - start
@@ -120,7 +125,7 @@ def pipelined(
         while True:
             item, waited = inbox.get()
             times.transform -= waited
-            if item is _END:
+            if item is END:
                 return
             yield item
 
@@ -132,7 +137,7 @@ def pipelined(
                 thread.start()
         _pass_on(transform(received()), outbox, times, "transform")
         threads[1].join()  # the consumer has done its last item
-    except _Stopped:
+    except Stopped:
         pass
     finally:
         stop.set()  # the threads have ended, or end now
@@ -167,12 +172,12 @@ def _signals_held():
             signal.raise_signal(signum)
 
 
-def _pass_on(items: Iterator, channel: _Channel, times: StageTimes, stage: str) -> None:
+def _pass_on(items: Iterator, channel: Channel, times: StageTimes, stage: str) -> None:
     """Each item of `items`, then the end, into `channel`; the time `items` took to give them to `stage`."""
     while True:
         begun = time.perf_counter()
-        item = next(items, _END)
+        item = next(items, END)
         times.add(stage, time.perf_counter() - begun)
         channel.put(item)
-        if item is _END:
+        if item is END:
             return

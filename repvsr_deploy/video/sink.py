@@ -10,14 +10,27 @@ before any work, naming it and the ways out.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_path, staged_folder
-from ..errors import ReportedError, first_sentence, parameter
+from ..errors import ParameterError, ReportedError, first_sentence, parameter
 from .encoders import CONTAINERS, Encoding, containers_taking, pixel_format, video_encoder, video_options
+from .endpoints import (
+    DEFAULT_TIMEOUT,
+    PIPE,
+    STREAM_FORMATS,
+    is_stream,
+    label,
+    location,
+    open_output,
+    output_format,
+    start_output,
+)
 from .picture import Colour
 from .source import IMAGE_SUFFIXES, FrameSource, import_av
 from .streams import PacketCopy, carry_tags
@@ -46,10 +59,24 @@ def open_sink(
     encoding: Encoding = Encoding(),
     carried: list = (),
     overwrite: bool = False,
+    low_latency: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ):
     """A sink for `source`'s frames upscaled by `scale`; committed when the block ends without an
-    error. An existing output is replaced only with `overwrite` (a folder whole)."""
-    path = Path(path)
+    error. An existing output is replaced only with `overwrite` (a folder whole). A pipe or URL
+    (`endpoints`) is written as the frames come, in `encoding.format`; `low_latency` (live) has
+    the encoder emit every frame at once."""
+    path = location(path)
+    if is_stream(path):
+        with _finished(
+            VideoSink(
+                path, output_format(path, encoding.format), source, scale, encoding, list(carried), low_latency, timeout
+            )
+        ) as sink:
+            yield sink
+        return
+    if encoding.format is not None:
+        raise ParameterError(f"{parameter('format')} names the container of a pipe or URL; {path}'s is its suffix")
     if is_image_folder(path):
         with staged_folder(path, IMAGE_SUFFIXES, overwrite) as stage:
             yield ImageSink(stage)
@@ -57,13 +84,26 @@ def open_sink(
     if path.suffix.lower() not in CONTAINERS:
         raise ReportedError(f"{path}: unknown video container (known: {', '.join(CONTAINERS)}, or a folder)")
     refuse_existing(path, overwrite)
-    with atomic_path(path) as tmp:
-        sink = VideoSink(tmp, path.suffix.lower(), source, scale, encoding, list(carried))
-        try:
-            yield sink
-            sink.finish()
-        finally:
+    with (
+        atomic_path(path) as tmp,
+        _finished(VideoSink(tmp, CONTAINERS[path.suffix.lower()], source, scale, encoding, list(carried))) as sink,
+    ):
+        yield sink
+
+
+@contextlib.contextmanager
+def _finished(sink: VideoSink):
+    """`sink`, flushed and closed when the block ends without an error; after one, closed quietly
+    (a pipe whose reader went away fails again as the trailer is written)."""
+    try:
+        yield sink
+        sink.finish()
+    except BaseException:
+        with contextlib.suppress(Exception):
             sink.container.close()
+        raise
+    with sink.sending():
+        sink.container.close()
 
 
 class ImageSink:
@@ -85,26 +125,48 @@ class ImageSink:
         """Image folders hold no audio."""
 
 
+# containers whose frames are ticks of a constant rate: no gaps, no variable rate
+CONSTANT_RATE = ("avi", "yuv4mpegpipe")
+
+
 class VideoSink:
-    def __init__(self, path: Path, suffix: str, source: FrameSource, scale: int, encoding: Encoding, carried: list):
+    """Frames encoded into a file (`target` a path) or a pipe or URL (`target` text, `endpoints`), in
+    FFmpeg's `container_format`."""
+
+    def __init__(
+        self,
+        target: Path | str,
+        container_format: str,
+        source: FrameSource,
+        scale: int,
+        encoding: Encoding,
+        carried: list,
+        low_latency: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ):
         av = import_av()
-        self.av, self.suffix = av, suffix
-        container_format = CONTAINERS[suffix]
+        self.av, self.target, self.written = av, target, 0
+        self.suffix = _name_of(container_format, is_stream(target))
         picture = source.picture
         bit_depth = encoding.bit_depth or (10 if picture.bit_depth > 8 else 8)
-        codec = video_encoder(av, container_format, suffix, encoding.codec, bit_depth)
+        codec = video_encoder(av, container_format, self.suffix, encoding.codec, bit_depth)
         self.dtype = np.uint16 if bit_depth > 8 else np.uint8
         self.pix_fmt = pixel_format(bit_depth)
         self.colour = picture.colour or SRGB_AS_VIDEO
-        self.container = av.open(str(path), "w", format=container_format)
+        options = {"strict": "-1"} if container_format == "yuv4mpegpipe" else {}  # y4m's 10 bits are an extension
+        if is_stream(target):
+            options["flush_packets"] = "1"  # each frame leaves as it is written: no buffered latency
+            self.container = open_output(av, target, container_format, timeout, options)  # type: ignore[arg-type]
+        else:
+            self.container = av.open(str(target), "w", format=container_format, options=options)
         try:
             self.video = self.container.add_stream(codec, rate=source.rate)
         except (av.FFmpegError, ValueError) as exc:
             raise ReportedError(
                 f"{parameter('codec')} {codec}: {first_sentence(exc)} (give another {parameter('codec')}, or another container)"
             ) from None
-        # AVI counts frames (one tick each): a constant rate; the others keep the input's time base
-        self.time_base = 1 / source.rate if container_format == "avi" else source.time_base
+        # AVI and y4m count frames (one tick each): a constant rate; the others keep the input's time base
+        self.time_base = 1 / source.rate if container_format in CONSTANT_RATE else source.time_base
         self.source_time_base = source.time_base
         context = self.video.codec_context
         context.width, context.height, context.pix_fmt = source.width * scale, source.height * scale, self.pix_fmt
@@ -117,7 +179,7 @@ class VideoSink:
             self.video.set_display_matrix(picture.display_matrix)
         if av.Codec(codec, "w").canonical_name == "hevc" and container_format in ("mp4", "mov"):
             context.codec_tag = "hvc1"  # what Apple's players take
-        self.video.options = video_options(av, codec, encoding, picture, context.width)
+        self.video.options = video_options(av, codec, encoding, picture, context.width, low_latency)
         try:  # now, not at the first frame: an encoder that refuses these settings is said before any work
             context.open()
         except (av.FFmpegError, ValueError) as exc:
@@ -129,7 +191,11 @@ class VideoSink:
             ) from None
         if source.video is not None:
             carry_tags(source.video, self.video)
-        self.carried = {s: carried_writer(self.container, s, encoding.audio_codec, suffix) for s in carried}
+        self.carried = {
+            s: carried_writer(self.container, s, encoding.audio_codec, self.suffix, is_stream(target)) for s in carried
+        }
+        if is_stream(target):
+            start_output(av, self.container, target, timeout)  # type: ignore[arg-type]  # a stream
         self.durations: dict[int, int] = {}  # pts -> duration of the frames in the encoder
         self.last_pts: int | None = None
         self.end: Fraction | None = None  # of the last frame written, in seconds
@@ -144,7 +210,9 @@ class VideoSink:
         frame.time_base = self.time_base
         self.durations[frame.pts] = duration
         self.end = (frame.pts + duration) * self.time_base
-        self._mux_video(self.video.encode(frame))
+        with self.sending():
+            self._mux_video(self.video.encode(frame))
+        self.written += 1
 
     def _ticks(self, time: FrameTime) -> tuple[int, int]:
         """(pts, duration) in the output's time base; AVI, whose frames are ticks, takes no gaps."""
@@ -155,7 +223,7 @@ class VideoSink:
             duration = max(1, round(time.duration * self.source_time_base / self.time_base))
             if self.last_pts is not None and pts != self.last_pts + 1:
                 raise ReportedError(
-                    f"{self.suffix} holds a constant frame rate and this input's varies: write .mkv, .mp4 or .mov"
+                    f"{self.suffix} holds a constant frame rate and this input's varies: {_VARIABLE_RATE}"
                 )
         self.last_pts = pts
         return pts, duration
@@ -169,19 +237,53 @@ class VideoSink:
 
     def copy(self, packet) -> None:
         """A packet of a carried stream, already on the output's time line."""
-        self.carried[packet.stream].push(packet)
+        with self.sending():
+            self.carried[packet.stream].push(packet)
 
     def finish(self) -> None:
         """Flush the encoders; where the selection ends before the input, re-encoded audio ends
         where the last frame does."""
-        self._mux_video(self.video.encode(None))
-        for target in self.carried.values():
-            target.finish(self.end if self.selection_ends else None)
+        with self.sending():
+            self._mux_video(self.video.encode(None))
+            for target in self.carried.values():
+                target.finish(self.end if self.selection_ends else None)
+
+    @contextlib.contextmanager
+    def sending(self):
+        """A pipe or URL whose reader went away is said in one line (and standard output, which
+        nothing reads any more, is pointed at the null device: Python's flush at exit would fail)."""
+        try:
+            yield
+        except (self.av.FFmpegError, OSError) as exc:
+            if not is_stream(self.target):
+                raise
+            if self.target == PIPE:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_sentence(exc)
+            raise ReportedError(
+                f"{label(self.target, output=True)}: its reader went away after {self.written} "
+                f"frame{'s' * (self.written != 1)} ({why})"
+            ) from None
 
 
-def carried_writer(container, stream, audio_codec: str | None, suffix: str):
-    """What writes a carried stream into `container` (a `suffix` file): a copy, or with
-    `audio_codec` a re-encoding; a stream the container cannot hold is refused with the ways out."""
+_VARIABLE_RATE = f"write .mkv, .mp4 or .mov (a pipe: {parameter('format')} nut or matroska)"
+
+
+def _name_of(container_format: str, stream: bool) -> str:
+    """How messages name an output's container: a file's suffix, a stream's format."""
+    if stream:
+        return (
+            next(name for name, known in STREAM_FORMATS.items() if known == container_format)
+            if container_format in STREAM_FORMATS.values()
+            else container_format
+        )
+    return next(suffix for suffix, known in CONTAINERS.items() if known == container_format)
+
+
+def carried_writer(container, stream, audio_codec: str | None, suffix: str, to_stream: bool = False):
+    """What writes a carried stream into `container` (a `suffix` file, or `to_stream` a pipe or URL
+    in that format): a copy, or with `audio_codec` a re-encoding; a stream the container cannot
+    hold is refused with the ways out."""
     av = import_av()
     if stream.type == "audio" and audio_codec:
         from .audio import AudioTranscoder
@@ -190,15 +292,16 @@ def carried_writer(container, stream, audio_codec: str | None, suffix: str):
     try:
         return PacketCopy(container, stream)
     except (av.FFmpegError, ValueError):
-        raise ReportedError(_refusal(av, stream, suffix)) from None
+        raise ReportedError(_refusal(av, stream, suffix, to_stream)) from None
 
 
-def _refusal(av, stream, suffix: str) -> str:
+def _refusal(av, stream, suffix: str, to_stream: bool) -> str:
     codec = stream.codec_context.name
-    taking = [s for s in containers_taking(av, stream) if s != suffix]
-    ways = [f"write {' or '.join(taking)}"] if taking else []
+    taking = [s for s in containers_taking(av, stream, STREAM_FORMATS if to_stream else CONTAINERS) if s != suffix]
+    ways = [f"give {parameter('format')} {', '.join(taking)}" if to_stream else f"write {' or '.join(taking)}"]
+    ways = ways if taking else []
     ways.append(f"leave it out ({parameter('drop_streams')} {stream.index})")
-    if stream.type == "audio":
+    if stream.type == "audio" and suffix != "y4m":  # y4m holds video alone
         ways.append(f"re-encode the audio ({parameter('audio_codec')} libopus, say)")
     return (
         f"input stream {stream.index} ({stream.type}, {codec}) cannot go into {suffix}: "

@@ -12,8 +12,10 @@ unless partial input is allowed; interlaced video is refused unless it is deinte
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,6 +23,7 @@ import numpy as np
 
 from ..errors import MissingDependency, ReportedError, first_sentence, parameter
 from ..resolutions import MAX_LR_SIDE
+from .endpoints import DEFAULT_TIMEOUT, PIPE, CountingReader, Location, is_stream, location, open_input
 from .picture import Colour, Picture, read_side_data, sample_bits
 from .streams import CARRIED_TYPES, StreamCut, TimeRange, packet_span
 from .timeline import FrameTime, timed
@@ -71,10 +74,21 @@ class FrameSource:
 
 
 def open_source(
-    path: Path, start: int = 0, count: int | None = None, deinterlace: bool = False, allow_partial: bool = False
+    path: Location,
+    start: int = 0,
+    count: int | None = None,
+    deinterlace: bool = False,
+    allow_partial: bool = False,
+    input_format: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> FrameSource:
-    path = Path(path)
-    if path.is_dir():
+    """The frames of a file, a folder of images, standard input (`-`) or a URL (`endpoints`);
+    `input_format` names the FFmpeg demuxer of a pipe or URL (else y4m on a pipe, the URL's own)."""
+    source: FrameSource
+    path = location(path)
+    if is_stream(path):
+        source = StreamedVideo(path, start, count, deinterlace, allow_partial, input_format, timeout)
+    elif path.is_dir():
         source = ImageFolder(path, start, count)
     elif path.is_file():
         source = VideoFile(path, start, count, deinterlace, allow_partial)
@@ -155,18 +169,23 @@ class VideoFile(FrameSource):
     def __init__(
         self, path: Path, start: int, count: int | None, deinterlace: bool = False, allow_partial: bool = False
     ):
-        av = import_av()
         self.path, self.start, self.count = path, start, count
         self.deinterlace, self.allow_partial = deinterlace, allow_partial
-        try:
-            self.container = av.open(str(path))
-        except av.FFmpegError as exc:
-            raise ReportedError(f"{path}: not a readable video ({exc.strerror or first_sentence(exc)})") from None
+        self.peeked: list = []  # frames decoded before `frames` was asked for (a stream's first look)
+        self.last_packet = None  # the video's last packet demuxed
+        self.container = self._open()
         try:
             self._describe()
         except BaseException:
             self.container.close()
             raise
+
+    def _open(self):
+        av = import_av()
+        try:
+            return av.open(str(self.path))
+        except av.FFmpegError as exc:
+            raise ReportedError(f"{self.path}: not a readable video ({exc.strerror or first_sentence(exc)})") from None
 
     def _describe(self) -> None:
         """What the file holds and how its frames will come, checked before any work."""
@@ -258,41 +277,50 @@ class VideoFile(FrameSource):
 
     def _decoded(self, carried: list, cut: StreamCut) -> Iterator:
         """The video's frames in display order (deinterlaced if asked); the carried streams'
-        packets to `cut` as they come. Data that does not decode or demux is refused, or where
-        partial input is allowed skipped (what the decoder holds still comes out)."""
-        av = import_av()
+        packets to `cut` as they come."""
         from .deinterlace import Deinterlacer
 
         deinterlacer = Deinterlacer(self.video) if self.deinterlace else None
-        decoded, self.data_end = 0, Fraction(0)
-        packets = self.container.demux(self.video, *carried)
+        self.decoded, self.data_end = 0, Fraction(0)
+        for frame in chain(self.peeked, self._decoded_packets(carried, cut)):
+            if frame.interlaced_frame and deinterlacer is None:
+                raise ReportedError(f"{self.path}: frame {self.decoded} is interlaced; {DEINTERLACE_HINT}")
+            self.decoded += 1
+            yield from deinterlacer.push(frame) if deinterlacer else (frame,)
+        if deinterlacer:
+            yield from deinterlacer.push(None)
+
+    def _demuxed(self, carried: list) -> Iterator:
+        """The packets of the video and the `carried` streams, in the file's order."""
+        return self.container.demux(self.video, *carried)
+
+    def _decoded_packets(self, carried: list, cut: StreamCut) -> Iterator:
+        """The frames the video's packets decode to; the carried streams' packets to `cut`. Data
+        that does not decode or demux is refused, or where partial input is allowed skipped (what
+        the decoder holds still comes out)."""
+        av = import_av()
+        packets = self._demuxed(carried)
         while True:
             try:
                 packet = next(packets)
             except StopIteration:
-                break
+                return
             except av.FFmpegError as exc:  # the demuxer failed: what the decoder holds, then the end
-                self._damaged(decoded, exc)
-                frames, packets = self.video.decode(None), iter(())
-            else:
-                span = packet_span(packet)
-                if span:
-                    self.data_end = max(self.data_end, span[1])
-                if packet.stream is not self.video:
-                    cut.offer(packet)
-                    continue
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError as exc:
-                    self._damaged(decoded, exc)
-                    continue
-            for frame in frames:
-                if frame.interlaced_frame and deinterlacer is None:
-                    raise ReportedError(f"{self.path}: frame {decoded} is interlaced; {DEINTERLACE_HINT}")
-                decoded += 1
-                yield from deinterlacer.push(frame) if deinterlacer else (frame,)
-        if deinterlacer:
-            yield from deinterlacer.push(None)
+                self._damaged(self.decoded, exc)
+                yield from self.video.decode(None)
+                return
+            span = packet_span(packet)
+            if span:
+                self.data_end = max(self.data_end, span[1])
+            if packet.stream is not self.video:
+                cut.offer(packet)
+                continue
+            if packet.size:  # not the demuxer's last, empty one
+                self.last_packet = packet
+            try:
+                yield from packet.decode()
+            except av.FFmpegError as exc:
+                self._damaged(self.decoded, exc)
 
     def _damaged(self, decoded: int, exc: Exception) -> None:
         problem = f"damaged data after frame {decoded} ({first_sentence(exc)}): truncated or corrupt"
@@ -350,6 +378,58 @@ class VideoFile(FrameSource):
             src_colorspace=colour.colorspace,
             src_color_range=colour.color_range,
         )
+
+
+class StreamedVideo(VideoFile):
+    """Video from standard input or a URL: read once, in order. Its first frame is decoded from the
+    stream itself (kept for `frames`), and whether it ended short is seen as it ends: a y4m pipe
+    cut inside a frame by the bytes left after the last whole one, other formats by their demuxer
+    or decoder failing."""
+
+    def __init__(self, where: str, start, count, deinterlace, allow_partial, input_format, timeout: float):
+        self.where, self.input_format, self.timeout = where, input_format, timeout
+        self.reader = CountingReader(sys.stdin.buffer) if where == PIPE else None
+        self.early: list = []  # packets of other streams demuxed before the first frame
+        super().__init__("standard input" if where == PIPE else where, start, count, deinterlace, allow_partial)
+
+    def _open(self):
+        return open_input(import_av(), self.reader or self.where, self.input_format, self.timeout)
+
+    def _first_frame(self):
+        av = import_av()
+        self.packets = self.container.demux()
+        try:
+            for packet in self.packets:
+                if packet.stream is not self.video:
+                    self.early.append(packet)
+                    continue
+                if packet.size:
+                    self.last_packet = packet
+                self.peeked.extend(packet.decode())
+                if self.peeked:
+                    return self.peeked[0]
+        except av.FFmpegError as exc:
+            raise ReportedError(f"{self.path}: cannot decode its first frame ({first_sentence(exc)})") from None
+        raise ReportedError(f"{self.path}: its video stream has no frame that decodes")
+
+    def _missing_data(self) -> str | None:
+        return None  # a stream declares no length
+
+    def _demuxed(self, carried: list) -> Iterator:
+        wanted = {self.video, *carried}
+        return (packet for packet in chain(self.early, self.packets) if packet.stream in wanted)
+
+    def check_ends(self, frames: int, last_end: Fraction, data_end: Fraction | None = None, carried: list = ()) -> None:
+        """A y4m pipe that stopped inside a frame: refused (or noted where partial input is allowed)."""
+        if self.reader is None or self.container.format.name != "yuv4mpegpipe" or self.last_packet is None:
+            return
+        left = self.reader.bytes - (self.last_packet.pos + self.last_packet.size)
+        if left <= 0:
+            return
+        problem = f"closed part-way through a frame: {frames} whole frames, then {left} bytes of the next"
+        if not self.allow_partial:
+            raise ReportedError(f"{self.path}: {problem}; {PARTIAL_HINT}")
+        self.shortfall = f"{self.path}: {problem}"
 
 
 def _main_video(container, path: Path):

@@ -1,0 +1,139 @@
+"""Where frames come from and go besides files: a pipe (`-`: standard input or output) or a network
+URL. A file or folder stays a `Path`; a pipe or a URL is a `str`, checked here: a URL's scheme must
+be one FFmpeg streams over. Opening one says in one line what went wrong (no such protocol in this
+FFmpeg, nothing answering, no data within the timeout, not the format expected)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from ..errors import ParameterError, ReportedError, first_sentence, parameter
+
+PIPE = "-"
+# the URL schemes taken, and the container a URL's frames are written in by default (FFmpeg's muxers)
+URL_FORMATS = {
+    "rtmp": "flv",
+    "rtsp": "rtsp",
+    "srt": "mpegts",
+    "udp": "mpegts",
+    "tcp": "mpegts",
+    "http": "mpegts",
+    "https": "mpegts",
+}
+SCHEMES = tuple(URL_FORMATS)
+PIPE_INPUT_FORMAT = "yuv4mpegpipe"
+# the formats a pipe or URL output may be written in (`--format`), by the names users know
+STREAM_FORMATS = {"y4m": "yuv4mpegpipe", "nut": "nut", "matroska": "matroska", "mpegts": "mpegts", "flv": "flv"}
+DEFAULT_TIMEOUT = 10.0  # seconds a URL may take to open, or go without sending data
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+Location = Path | str  # a file or folder; or PIPE or a URL
+
+
+def location(value: Path | str) -> Location:
+    """`value` as a Location: PIPE and URLs (with a known scheme) stay text, the rest is a path."""
+    if isinstance(value, Path):
+        return value
+    if value == PIPE:
+        return PIPE
+    match = _URL.match(value)
+    if match is None:
+        return Path(value)
+    scheme = match.group(1).lower()
+    if scheme == "file":
+        return Path(value[len("file://") :])
+    if scheme not in SCHEMES:
+        raise ParameterError(f"{value}: unknown URL scheme {scheme}:// (known: {', '.join(SCHEMES)}, or a path)")
+    return value
+
+
+def is_stream(where: Location) -> bool:
+    """A pipe or a URL: read or written once, in order, never seeked."""
+    return isinstance(where, str)
+
+
+def is_url(where: Location) -> bool:
+    return isinstance(where, str) and where != PIPE
+
+
+def label(where: Location, output: bool = False) -> str:
+    """How messages name it (the pipe: standard input, or as an `output` standard output)."""
+    if where == PIPE:
+        return "standard output" if output else "standard input"
+    return str(where)
+
+
+def output_format(where: str, asked: str | None) -> str:
+    """The FFmpeg muxer a pipe or URL output is written with: `asked` (a STREAM_FORMATS name), else
+    y4m on a pipe, else the URL scheme's."""
+    if asked is not None:
+        if asked not in STREAM_FORMATS:
+            raise ParameterError(f"{parameter('format')} {asked}: one of {', '.join(STREAM_FORMATS)}")
+        return STREAM_FORMATS[asked]
+    if where == PIPE:
+        return STREAM_FORMATS["y4m"]
+    return URL_FORMATS[_URL.match(where).group(1).lower()]  # type: ignore[union-attr]  # a checked URL
+
+
+class CountingReader:
+    """Standard input for FFmpeg, counting the bytes it read: a y4m pipe cut inside a frame is only
+    seen by the bytes left over after the last whole one (the demuxer ends quietly there)."""
+
+    def __init__(self, stream):
+        self.stream, self.bytes = stream, 0
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(size)
+        self.bytes += len(data)
+        return data
+
+
+def open_input(av, where: str | CountingReader, input_format: str | None, timeout: float):
+    """A PyAV container reading a URL, or standard input through a `CountingReader` (y4m unless
+    `input_format`)."""
+    if input_format is not None and input_format not in av.formats_available:
+        raise ParameterError(f"{parameter('input_format')} {input_format}: not a format this FFmpeg reads")
+    try:
+        if isinstance(where, CountingReader):
+            return av.open(where, format=input_format or PIPE_INPUT_FORMAT, buffer_size=1 << 16)
+        return av.open(where, format=input_format, timeout=timeout)
+    except av.FFmpegError as exc:
+        where = PIPE if isinstance(where, CountingReader) else where
+        raise ReportedError(_opening_failed(av, where, exc, timeout, input_format)) from None
+
+
+def open_output(av, where: str, container_format: str, timeout: float, options: dict):
+    """A PyAV container writing the pipe (standard output) or URL in `container_format` (it
+    connects when its header is written: `start_output`)."""
+    try:
+        if where == PIPE:
+            return av.open(sys.stdout.buffer, "w", format=container_format, options=options)
+        return av.open(where, "w", format=container_format, options=options, timeout=timeout)
+    except av.FFmpegError as exc:
+        raise ReportedError(_opening_failed(av, where, exc, timeout, output=True)) from None
+
+
+def start_output(av, container, where: str, timeout: float) -> None:
+    """Write the header of an output opened by `open_output` (for a URL: connect), its streams added."""
+    try:
+        container.start_encoding()
+    except (av.FFmpegError, OSError) as exc:
+        if not isinstance(exc, av.FFmpegError):
+            raise ReportedError(f"{label(where, output=True)}: {exc.strerror or exc}") from None
+        raise ReportedError(_opening_failed(av, where, exc, timeout, output=True)) from None
+
+
+def _opening_failed(av, where: str, exc, timeout: float, input_format: str | None = None, output: bool = False) -> str:
+    """One line for a pipe or URL that would not open (`output`: for writing)."""
+    if isinstance(exc, av.error.ProtocolNotFoundError):
+        return f"{where}: this FFmpeg has no {where.split('://', 1)[0]} protocol"
+    if isinstance(exc, av.error.ConnectionRefusedError):
+        return f"{where}: connection refused (nothing listens there)"
+    if isinstance(exc, av.error.ExitError):
+        return f"{where}: nothing within {timeout:g} s ({parameter('timeout')})"
+    why = exc.strerror or first_sentence(exc)
+    if where == PIPE and not output:
+        return f"standard input: not a {input_format or 'y4m'} stream ({why}); give {parameter('input_format')}"
+    return f"{label(where, output)}: cannot {'write' if output else 'read'} there ({why})"
