@@ -1,9 +1,10 @@
 """Loopback live streams for the tests: a sender that streams frames in real time (as a camera or
 an encoder would) and a receiver that decodes what comes, each noting when each frame went or came.
 
-`python tests/live_stream.py send URL FRAMES FPS LOG`: listens at URL (tcp, `?listen=1`), and once a
-reader connects sends FRAMES frames of 64x48 H.264 in MPEG-TS at FPS, each at its time, writing
-"pts wall-time" lines to LOG as it sends them.
+`python tests/live_stream.py send URL FRAMES FPS LOG [HOLD]`: listens at URL (tcp, `?listen=1`), and
+once a reader connects sends FRAMES frames of 64x48 H.264 in MPEG-TS at FPS, each at its time,
+writing "pts wall-time" lines to LOG as it sends them; then holds the connection open, silent, for
+HOLD seconds (a stream that goes quiet) before it closes.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def frame_at(index: int) -> np.ndarray:
     return np.stack([(x * 4 + index * 3) % 256, (y * 5 + index * 7) % 256, ((x + y) * 2) % 256], -1).astype(np.uint8)
 
 
-def send(url: str, frames: int, fps: int, log: str) -> None:
+def send(url: str, frames: int, fps: int, log: str, hold: float = 0) -> None:
     with av.open(url, "w", format="mpegts", options={"flush_packets": "1"}) as container, open(log, "w") as notes:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -50,6 +51,7 @@ def send(url: str, frames: int, fps: int, log: str) -> None:
             notes.flush()
         for packet in stream.encode(None):
             container.mux(packet)
+        time.sleep(hold)
 
 
 class Receiver(threading.Thread):
@@ -74,6 +76,6 @@ class Receiver(threading.Thread):
 
 
 if __name__ == "__main__":
-    _, command, url, frames, fps, log = sys.argv
+    command, url, frames, fps, log, *hold = sys.argv[1:]
     assert command == "send"
-    send(url, int(frames), int(fps), log)
+    send(url, int(frames), int(fps), log, float(hold[0]) if hold else 0)

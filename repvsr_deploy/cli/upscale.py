@@ -1,6 +1,7 @@
 """repvsr-upscale: the command over `repvsr_deploy.upscaling.upscale`, its flags parsed into the
 API's options; one line said per input, the others going on when one of many fails."""
 
+import sys
 from pathlib import Path
 
 import click
@@ -187,7 +188,7 @@ def upscale_command(
         progress=True,
         on_result=lambda result: _say(result, stats, flags, say),
         on_model=lambda description: say(f"model: {description}"),
-        on_event=lambda event: click.echo(f"repvsr-upscale: {event}", err=True),
+        on_event=_said_beside_the_progress_bar,
     )
     failed = sum(result.error is not None for result in results)
     if failed:
@@ -268,6 +269,13 @@ def _say(result, stats: bool, flags: dict[str, str], say) -> None:
         say(result.live.describe())
     if stats and result.stages is not None:
         say(f"stages: {result.stages.describe()}")
+
+
+def _said_beside_the_progress_bar(event: str) -> None:
+    """A live run's event on stderr, on a line of its own above the progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(f"repvsr-upscale: {event}", file=sys.stderr)
 
 
 def main():

@@ -384,7 +384,8 @@ class StreamedVideo(VideoFile):
     """Video from standard input or a URL: read once, in order. Its first frame is decoded from the
     stream itself (kept for `frames`), and whether it ended short is seen as it ends: a y4m pipe
     cut inside a frame by the bytes left after the last whole one, other formats by their demuxer
-    or decoder failing."""
+    or decoder failing. A URL silent for the timeout after its first frame has ended (`shortfall`
+    says so)."""
 
     def __init__(self, where: str, start, count, deinterlace, allow_partial, input_format, timeout: float):
         self.where, self.input_format, self.timeout = where, input_format, timeout
@@ -414,6 +415,14 @@ class StreamedVideo(VideoFile):
 
     def _missing_data(self) -> str | None:
         return None  # a stream declares no length
+
+    def _damaged(self, decoded: int, exc: Exception) -> None:
+        """A URL that goes quiet for the timeout once its frames have come has ended (UDP has no
+        other end): said, not refused."""
+        if not isinstance(exc, import_av().error.ExitError):
+            super()._damaged(decoded, exc)
+            return
+        self.shortfall = f"{self.path}: no data for {self.timeout:g} s after frame {decoded}: taken as its end"
 
     def _demuxed(self, carried: list) -> Iterator:
         wanted = {self.video, *carried}
