@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -70,7 +70,8 @@ class Selection:
     corrupt input (said in the result's warnings) instead of refusing it; `scene_cuts`: a fresh
     state at each scene cut, where the mean absolute grey difference of two frames exceeds it;
     `input_format`: the FFmpeg demuxer of standard input (`-`: y4m unless given) or a URL;
-    `timeout`: seconds a URL may take to open, or go without data (then it counts as lost)."""
+    `timeout`: seconds an input URL may take to open, or go without data (then it has ended, or
+    with `Live.reconnect` is opened again)."""
 
     start: int = 0
     frames: int | None = None
@@ -221,7 +222,7 @@ def upscale(
         ReportedError: The one input, or an output, that cannot be read or written."""
     jobs = output_paths(inputs, output, out_dir)
     _check_options(model, select, chunks, ray)
-    _check_streams(jobs, select, chunks, live)
+    _check_streams(jobs, select, encoding, chunks, live)
     if isinstance(drop_streams, str):  # one name, not its letters
         drop_streams = (drop_streams,)
     digest = None
@@ -410,21 +411,44 @@ def _check_options(model: Model, select: Selection, chunks: Chunks | None, ray: 
         )
 
 
-def _check_streams(jobs: list, select: Selection, chunks: Chunks | None, live: Live | None) -> None:
-    """Refuse what a pipe or URL cannot do (be cut into chunks, be read twice), and live options
-    without a stream that arrives in real time."""
+def _check_streams(jobs: list, select: Selection, encoding: Encoding, chunks: Chunks | None, live: Live | None) -> None:
+    """Refuse what a pipe or URL cannot do (be cut into chunks, be read twice), live options
+    without a stream that arrives in real time, and a selection of its frames or a gap in a
+    constant-rate output where the input is taken as it comes (live)."""
     source, target = jobs[0]
     streamed = is_stream(source) or is_stream(target)
     if chunks and streamed:
         raise ParameterError(
             f"{parameter('chunks')} cuts a video file: {label(source if is_stream(source) else target)} is a stream"
         )
-    if not is_stream(source):
-        for given, name in ((select.input_format, "input_format"), (live, "live")):
-            if given is not None:
-                raise ParameterError(f"{parameter(name)} is for a pipe or URL input; {source} is a file")
-    if live is not None and live.reconnect and not is_url(source):
+    given = [name for name, value in (("input_format", select.input_format), ("live", live)) if value]
+    if given and not is_stream(source):
+        raise ParameterError(f"{parameter(given[0])} is for a pipe or URL input; {source} is a file")
+    if live is None:
+        return
+    if live.reconnect and not is_url(source):
         raise ParameterError(f"{parameter('reconnect')} opens a URL again; {label(source)} is a pipe")
+    selected = [name for name in ("start", "frames", "scene_cuts") if getattr(select, name) not in (0, None)]
+    if selected:
+        raise ParameterError(
+            f"{parameter('live')} takes the input as it comes: it does not take {parameter(selected[0])}"
+        )
+    gaps = live.fallback == "drop" or live.reconnect
+    if gaps and _constant_rate(target, encoding):
+        raise ParameterError(
+            f"{label(target, output=True)} holds a constant frame rate, and {parameter('live_fallback')} drop or "
+            f"{parameter('reconnect')} leave gaps: write another format ({parameter('format')} nut, or .mkv)"
+        )
+
+
+def _constant_rate(target: Location, encoding: Encoding) -> bool:
+    """The output counts frames at a constant rate (y4m, AVI): it takes no gap in time."""
+    from .video.endpoints import output_format
+    from .video.sink import CONSTANT_RATE
+
+    if is_stream(target):
+        return output_format(target, encoding.format) in CONSTANT_RATE  # type: ignore[arg-type]  # a stream
+    return target.suffix.lower() == ".avi"  # type: ignore[union-attr]  # a path
 
 
 def _check_engine_streams(engine: Path, streams: int) -> None:
@@ -528,7 +552,7 @@ def _upscale_one(
     cuts = SceneCuts(select.scene_cuts) if select.scene_cuts is not None else None
     with _open_input(source, select) as clip:
         carried = carried_streams(clip.other_streams, drop_streams)
-        with open_sink(target, clip, scale, encoding, carried, overwrite, timeout=select.timeout) as sink:
+        with open_sink(target, clip, scale, encoding, carried, overwrite) as sink:
             starting()  # before the progress bar: a line of its own
             with progress_bar(_name(source), clip.frame_count, progress) as tick:
                 times = frame_loop.run(clip, sink, session, cuts, tick, carried)
@@ -571,7 +595,7 @@ def _upscale_live(
     source, target, session, encoding, select: Selection, live: Live, overwrite, progress, starting, on_event
 ) -> Upscaled:
     """A pipe or URL arriving in real time into `target`, by the rules of `video.live`."""
-    from .video.live import LiveCounts, reconnecting, run_live
+    from .video.live import LiveCounts, run_live
     from .video.progress import progress_bar
     from .video.sink import open_sink
 
@@ -584,21 +608,27 @@ def _upscale_live(
             on_event(text)
 
     scale = session.info.scale
+    select = replace(select, allow_partial=True)  # data lost in transit (UDP) is skipped, not fatal
     clip = _open_input(source, select)
-    with (
-        clip,
-        open_sink(target, clip, scale, encoding, [], overwrite, low_latency=True, timeout=select.timeout) as sink,
-    ):
+    with clip, open_sink(target, clip, scale, encoding, [], overwrite, low_latency=True) as sink:
         if clip.other_streams:
             notes.append(
                 Note(f"{label(source)}: its {len(clip.other_streams)} audio/subtitle stream(s) are not carried live")
             )
         starting()
         with progress_bar(_name(source), None, progress) as tick:
-            frames = reconnecting(
-                clip, lambda: _open_input(source, select), live.reconnect, select.timeout, counts, on_gap
+            times = run_live(
+                clip,
+                lambda: _open_input(source, select),
+                live.reconnect,
+                select.timeout,
+                sink,
+                session,
+                live.fallback,
+                tick,
+                counts,
+                on_gap,
             )
-            times = run_live(frames, sink, session, live.fallback, tick, counts)
     size = (clip.width * scale, clip.height * scale)
     return Upscaled(source, target, times.items, size, 0, stages=times, warnings=notes, live=counts)
 

@@ -122,6 +122,19 @@ def make_clip(
     return levels
 
 
+def write_y4m(source, target) -> None:
+    """The video of `source` (a file) as y4m at 25 fps into `target` (a path, or a binary file such
+    as standard output), at its 8 or 10 bits: what `ffmpeg -i source -f yuv4mpegpipe` writes."""
+    with av.open(str(source)) as clip, av.open(target, "w", format="yuv4mpegpipe", options={"strict": "-1"}) as y4m:
+        video = clip.streams.video[0]
+        out = y4m.add_stream("rawvideo", rate=25)  # y4m counts frames at a rate
+        out.width, out.height, out.pix_fmt = video.width, video.height, video.codec_context.pix_fmt
+        for frame in clip.decode(video):
+            frame.pts = None
+            y4m.mux(out.encode(frame))
+        y4m.mux(out.encode(None))
+
+
 def camera_like(frames: int, height: int, width: int) -> np.ndarray:
     """[T, H, W, 3] float RGB: a moving texture in brightness whose colour varies smoothly, as in
     camera footage (so that 4:2:0 chroma keeps nearly all of it; the independent textures per

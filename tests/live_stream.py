@@ -1,8 +1,8 @@
 """Loopback live streams for the tests: a sender that streams frames in real time (as a camera or
 an encoder would) and a receiver that decodes what comes, each noting when each frame went or came.
 
-`python tests/live_stream.py send URL FRAMES FPS LOG [HOLD]`: listens at URL (tcp, `?listen=1`), and
-once a reader connects sends FRAMES frames of 64x48 H.264 in MPEG-TS at FPS, each at its time,
+`python tests/live_stream.py send URL FRAMES FPS LOG [HOLD]`: listens at URL (tcp, `?listen=1`; LOG
+with `.listening` appended is made as it starts to), and once a reader connects sends FRAMES frames of 64x48 H.264 in MPEG-TS at FPS, each at its time,
 writing "pts wall-time" lines to LOG as it sends them; then holds the connection open, silent, for
 HOLD seconds (a stream that goes quiet) before it closes.
 """
@@ -34,6 +34,7 @@ def frame_at(index: int) -> np.ndarray:
 
 
 def send(url: str, frames: int, fps: int, log: str, hold: float = 0) -> None:
+    open(log + ".listening", "w").close()  # av.open binds the port at once
     with av.open(url, "w", format="mpegts", options={"flush_packets": "1"}) as container, open(log, "w") as notes:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -55,11 +56,12 @@ def send(url: str, frames: int, fps: int, log: str, hold: float = 0) -> None:
 
 
 class Receiver(threading.Thread):
-    """Listens at a tcp URL and decodes the MPEG-TS that comes: (pts seconds, wall time) per frame."""
+    """Listens at a tcp URL and decodes the MPEG-TS that comes: (pts seconds, wall time) per frame;
+    with `frames`, goes away after that many."""
 
-    def __init__(self, port: int, timeout: float = 30):
+    def __init__(self, port: int, timeout: float = 30, frames: int | None = None):
         super().__init__(daemon=True)
-        self.url, self.timeout = f"tcp://127.0.0.1:{port}?listen=1", timeout
+        self.url, self.timeout, self.most = f"tcp://127.0.0.1:{port}?listen=1", timeout, frames
         self.frames: list[tuple[float, float]] = []
         self.size = None
         self.error: Exception | None = None
@@ -71,6 +73,8 @@ class Receiver(threading.Thread):
                 for frame in container.decode(video=0):
                     self.frames.append((float(frame.pts * frame.time_base), time.time()))
                     self.size = (frame.width, frame.height)
+                    if len(self.frames) == self.most:
+                        return
         except Exception as exc:  # the test says it
             self.error = exc
 

@@ -50,7 +50,7 @@ from .options import FiniteRange, encoding_from, encoding_options
     "container_format",
     type=click.Choice(list(STREAM_FORMATS)),
     help="Container of OUT when it is - (standard output) or a URL [default: y4m on a pipe; by the URL's scheme: "
-    "flv for rtmp, mpegts for udp, tcp, srt, http].",
+    "flv for rtmp, rtsp for rtsp, mpegts for udp, tcp, srt, http].",
 )
 @click.option(
     "--input-format",
@@ -61,7 +61,7 @@ from .options import FiniteRange, encoding_from, encoding_options
     default=DEFAULT_TIMEOUT,
     show_default=True,
     type=FiniteRange(0.1, 3600),
-    help="Seconds a URL may take to open or go without data before it counts as lost.",
+    help="Seconds an input URL may take to open, or go without data before it has ended (or is reconnected).",
 )
 @click.option(
     "--live",

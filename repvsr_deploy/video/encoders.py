@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..errors import ParameterError, ReportedError, first_sentence, parameter
+from .endpoints import STREAM_FORMATS
 from .picture import Picture
 
 CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm", ".avi": "avi"}
@@ -71,6 +72,8 @@ class Encoding:
             isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 63
         ):
             raise ParameterError(f"{parameter('crf')} {self.crf!r}: an integer from 0 to 63")
+        if self.format is not None and self.format not in STREAM_FORMATS:
+            raise ParameterError(f"{parameter('format')} {self.format!r}: one of {', '.join(STREAM_FORMATS)}")
 
 
 def pixel_format(bit_depth: int) -> str:

@@ -5,6 +5,7 @@ FFmpeg, nothing answering, no data within the timeout, not the format expected).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ SCHEMES = tuple(URL_FORMATS)
 PIPE_INPUT_FORMAT = "yuv4mpegpipe"
 # the formats a pipe or URL output may be written in (`--format`), by the names users know
 STREAM_FORMATS = {"y4m": "yuv4mpegpipe", "nut": "nut", "matroska": "matroska", "mpegts": "mpegts", "flv": "flv"}
-DEFAULT_TIMEOUT = 10.0  # seconds a URL may take to open, or go without sending data
+DEFAULT_TIMEOUT = 10.0  # seconds an input URL may take to open, or go without sending data
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 Location = Path | str  # a file or folder; or PIPE or a URL
@@ -69,9 +70,7 @@ def output_format(where: str, asked: str | None) -> str:
     """The FFmpeg muxer a pipe or URL output is written with: `asked` (a STREAM_FORMATS name), else
     y4m on a pipe, else the URL scheme's."""
     if asked is not None:
-        if asked not in STREAM_FORMATS:
-            raise ParameterError(f"{parameter('format')} {asked}: one of {', '.join(STREAM_FORMATS)}")
-        return STREAM_FORMATS[asked]
+        return STREAM_FORMATS[asked]  # a name `Encoding` checked
     if where == PIPE:
         return STREAM_FORMATS["y4m"]
     return URL_FORMATS[_URL.match(where).group(1).lower()]  # type: ignore[union-attr]  # a checked URL
@@ -104,34 +103,61 @@ def open_input(av, where: str | CountingReader, input_format: str | None, timeou
         raise ReportedError(_opening_failed(av, where, exc, timeout, input_format)) from None
 
 
-def open_output(av, where: str, container_format: str, timeout: float, options: dict):
+def open_output(av, where: str, container_format: str, options: dict):
     """A PyAV container writing the pipe (standard output) or URL in `container_format` (it
     connects when its header is written: `start_output`)."""
     try:
         if where == PIPE:
-            return av.open(sys.stdout.buffer, "w", format=container_format, options=options)
-        return av.open(where, "w", format=container_format, options=options, timeout=timeout)
+            return av.open(standard_output(), "w", format=container_format, options=options)
+        return av.open(where, "w", format=container_format, options=options)
     except av.FFmpegError as exc:
-        raise ReportedError(_opening_failed(av, where, exc, timeout, output=True)) from None
+        raise ReportedError(_opening_failed(av, where, exc, output=True)) from None
 
 
-def start_output(av, container, where: str, timeout: float) -> None:
+def start_output(av, container, where: str) -> None:
     """Write the header of an output opened by `open_output` (for a URL: connect), its streams added."""
     try:
         container.start_encoding()
     except (av.FFmpegError, OSError) as exc:
-        if not isinstance(exc, av.FFmpegError):
-            raise ReportedError(f"{label(where, output=True)}: {exc.strerror or exc}") from None
-        raise ReportedError(_opening_failed(av, where, exc, timeout, output=True)) from None
+        if isinstance(exc, av.FFmpegError):
+            raise ReportedError(_opening_failed(av, where, exc, output=True)) from None
+        raise ReportedError(f"{label(where, output=True)}: {exc.strerror or exc}") from None
 
 
-def _opening_failed(av, where: str, exc, timeout: float, input_format: str | None = None, output: bool = False) -> str:
-    """One line for a pipe or URL that would not open (`output`: for writing)."""
+class _Descriptor:
+    """A file descriptor written whole and at once: no Python buffer holds a live reader's frames
+    back, and none is left to flush (and fail) at exit when the reader has gone."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        return len(data)
+
+
+def standard_output():
+    """What FFmpeg writes standard output through: its descriptor, or where there is none (a
+    notebook, a test's stand-in) Python's stdout object."""
+    sys.stdout.flush()
+    try:
+        return _Descriptor(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        return sys.stdout.buffer
+
+
+def _opening_failed(
+    av, where: str, exc, timeout: float | None = None, input_format: str | None = None, output: bool = False
+) -> str:
+    """One line for a pipe or URL that would not open (`output`: for writing; an input waits
+    `timeout` seconds at most)."""
     if isinstance(exc, av.error.ProtocolNotFoundError):
         return f"{where}: this FFmpeg has no {where.split('://', 1)[0]} protocol"
     if isinstance(exc, av.error.ConnectionRefusedError):
         return f"{where}: connection refused (nothing listens there)"
-    if isinstance(exc, av.error.ExitError):
+    if isinstance(exc, av.error.ExitError) and timeout is not None:
         return f"{where}: nothing within {timeout:g} s ({parameter('timeout')})"
     why = exc.strerror or first_sentence(exc)
     if where == PIPE and not output:

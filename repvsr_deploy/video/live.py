@@ -20,6 +20,7 @@ it lasted), and the gap is said as it happens.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -30,7 +31,7 @@ import numpy as np
 
 from ..errors import ReportedError
 from ..runtime.frame_layout import chw
-from .pipeline import END, POLL_S, StageTimes, Stopped, pipelined
+from .pipeline import END, POLL_S, StageStopped, StageTimes, pipelined
 from .timeline import FrameTime
 
 LIVE_DEPTH = 2  # frames that may wait for the model
@@ -41,8 +42,9 @@ RETRY_S = 0.5  # between tries to open a lost stream again
 
 @dataclass
 class LiveCounts:
-    """What became of a live input's frames, its reconnections, and the longest time a frame took
-    from arriving (decoded) to being written."""
+    """What became of a live input's frames, its reconnections (`gaps`: each loss, and what
+    followed, as said when it happened), and the longest time a frame took from arriving (decoded)
+    to being written, against the bound the model stage allowed."""
 
     arrived: int = 0
     upscaled: int = 0
@@ -61,12 +63,13 @@ class LiveCounts:
         return (LIVE_DEPTH + 1) * self.longest_step + (LIVE_LIMIT - LIVE_DEPTH) * self.longest_pass
 
     def describe(self) -> str:
+        allowed = f"{LIVE_DEPTH + 1} steps of at most {self.longest_step * 1e3:.0f} ms"
+        if self.passed:
+            allowed += f" and {LIVE_LIMIT - LIVE_DEPTH} passes of at most {self.longest_pass * 1e3:.1f}"
         return (
             f"live: {self.arrived} frames arrived, {self.upscaled} upscaled, {self.passed} passed through "
             f"(bicubic), {self.dropped} dropped, {self.reconnections} reconnection(s); latency at most "
-            f"{self.latency * 1e3:.0f} ms (the model stage allows {self.bound * 1e3:.0f}: {LIVE_DEPTH + 1} steps of "
-            f"at most {self.longest_step * 1e3:.0f} ms and {LIVE_LIMIT - LIVE_DEPTH} passes of at most "
-            f"{self.longest_pass * 1e3:.1f}; plus encoding)"
+            f"{self.latency * 1e3:.0f} ms (the model stage allows {self.bound * 1e3:.0f}: {allowed}; plus encoding)"
         )
 
 
@@ -90,6 +93,8 @@ class LiveChannel:
         self.ready = threading.Condition()
 
     def put(self, item) -> None:
+        if self.stop.is_set():
+            raise StageStopped
         with self.ready:
             if item is END:
                 self.items.append(END)
@@ -118,24 +123,30 @@ class LiveChannel:
         with self.ready:
             while not self.items:
                 if self.stop.is_set():
-                    raise Stopped
+                    raise StageStopped
                 self.ready.wait(POLL_S)
             return self.items.popleft(), time.perf_counter() - start
 
 
 def run_live(
-    frames: Iterator,
+    source,
+    reopen: Callable[[], object],
+    reconnect: int,
+    timeout: float,
     sink,
     session,
     fallback: str,
     tick: Callable[[], None],
     counts: LiveCounts,
+    on_gap: Callable[[str], None],
 ) -> StageTimes:
-    """`frames` ((rgb, FrameTime, connection) as they arrive) upscaled into `sink` by `session`
-    (a streaming one), by the rules above; the state reset where the connection changes."""
+    """`source`'s frames as they arrive (and with `reconnect`, those of `reopen()`'s sources after
+    it is lost: `reconnecting`) upscaled into `sink` by `session` (a streaming one) by the rules
+    above; the state reset where the connection changes. Every source is closed when it ends."""
     import PIL.Image  # noqa: F401  # now, not in the first pass's time
 
     scale = session.info.scale
+    stop = threading.Event()
 
     def model(waiting: Iterator[_Waiting]) -> Iterator:
         connection = None
@@ -143,13 +154,12 @@ def run_live(
             if frame.connection != connection:
                 session.reset()
                 connection = frame.connection
+            begun = time.perf_counter()
             if frame.upscale:
-                begun = time.perf_counter()
                 hr = next(session.run_levels([chw(frame.rgb)], sink.dtype))
                 counts.longest_step = max(counts.longest_step, time.perf_counter() - begun)
                 counts.upscaled += 1
             else:
-                begun = time.perf_counter()
                 hr = bicubic_levels(frame.rgb, scale, sink.dtype)
                 counts.longest_pass = max(counts.longest_pass, time.perf_counter() - begun)
                 counts.passed += 1
@@ -161,7 +171,9 @@ def run_live(
         counts.latency = max(counts.latency, time.perf_counter() - arrival)
         tick()
 
-    return pipelined(frames, model, write, inbox=lambda stop: LiveChannel(stop, fallback, counts))
+    frames = reconnecting(source, reopen, reconnect, timeout, counts, on_gap, stop)
+    with contextlib.closing(frames):  # the connection in use, closed however the run ends
+        return pipelined(frames, model, write, inbox=lambda stop: LiveChannel(stop, fallback, counts), stop=stop)
 
 
 def bicubic_levels(rgb: np.ndarray, scale: int, dtype) -> np.ndarray:
@@ -189,55 +201,63 @@ def reconnecting(
     timeout: float,
     counts: LiveCounts,
     on_gap: Callable[[str], None],
+    stop: threading.Event,
 ) -> Iterator[tuple[np.ndarray, FrameTime, int]]:
     """The frames of `source`, then, where it ends, stalls or fails, of `reopen()` (a new source
-    for the same URL) up to `reconnect` times, each tried for `timeout` seconds: (rgb, time on the
-    first connection's time line, connection number). A gap goes on the time line as long as it
-    lasted. Where no new connection comes, the frames end: after an error, with it."""
+    for the same URL) up to `reconnect` times, each tried for `timeout` seconds or until `stop`:
+    (rgb, time on the first connection's time line, connection number). A gap goes on the time
+    line as long as it lasted, from the last frame's arrival to the reconnection. Where no new
+    connection comes, the frames end: after an error, with it."""
     first, time_base = source, source.time_base
-    offset, end, connection = 0, 0, 0
-    while True:
-        try:
-            for rgb, frame_time in source.frames():
-                start = offset + round(frame_time.pts * source.time_base / time_base)
-                duration = max(1, round(frame_time.duration * source.time_base / time_base))
-                end = start + duration
-                yield rgb, FrameTime(start, duration), connection
-            error = None
-        except ReportedError as exc:
-            error = exc
-        lost = time.perf_counter()
-        why = str(error) if error else source.shortfall or f"{source.path}: ended"
-        if connection == reconnect:
-            if error is not None:
-                raise error
-            if source.shortfall:  # went quiet: said (a stream that closed has simply ended)
-                on_gap(why)
-            return
-        source = _reopened(reopen, timeout)
-        if source is None:
-            if error is not None:
-                raise ReportedError(f"{why}; not there again within {timeout:g} s") from None
-            on_gap(f"{why}; not there again within {timeout:g} s: the run ends")
-            return
-        _check_same(first, source)
-        gap = time.perf_counter() - lost
-        connection += 1
-        counts.reconnections += 1
-        offset = end + round(gap / time_base)
-        on_gap(f"{why}; reconnected after {gap:.1f} s, the state reset (reconnection {connection} of {reconnect})")
+    offset, connection = 0, 0
+    last = FrameTime(-1, 1)  # on the output's time line
+    last_seen = time.perf_counter()
+    try:
+        while True:
+            try:
+                for rgb, frame_time in source.frames():
+                    last, last_seen = frame_time.rebased(source.time_base, time_base, offset), time.perf_counter()
+                    yield rgb, last, connection
+                error = None
+            except ReportedError as exc:
+                error = exc
+            why = str(error) if error else source.shortfall or f"{source.path}: ended"
+            if connection == reconnect:
+                if error is not None:
+                    raise error
+                if source.shortfall:  # went quiet: said (a stream that closed has simply ended)
+                    on_gap(why)
+                return
+            fresh, refused = _reopened(reopen, timeout, stop)
+            if fresh is None:
+                if stop.is_set():
+                    return
+                tried = f"not there again within {timeout:g} s" + (f" ({refused})" if refused else "")
+                if error is not None:
+                    raise ReportedError(f"{why}; {tried}") from None
+                on_gap(f"{why}; {tried}: the run ends")
+                return
+            source = fresh
+            _check_same(first, source)
+            gap = time.perf_counter() - last_seen
+            connection += 1
+            counts.reconnections += 1
+            offset = last.pts + max(last.duration, round(gap / time_base))
+            on_gap(f"{why}; reconnected after {gap:.1f} s, the state reset (reconnection {connection} of {reconnect})")
+    finally:
+        source.close()
 
 
-def _reopened(reopen: Callable[[], object], timeout: float):
-    """A new source from `reopen()`, tried every RETRY_S for `timeout` seconds; None if none came."""
+def _reopened(reopen: Callable[[], object], timeout: float, stop: threading.Event):
+    """(a new source from `reopen()`, None) tried every RETRY_S for `timeout` seconds; (None, why
+    the last try failed) if none came, or the pipeline stopped."""
     deadline = time.perf_counter() + timeout
     while True:
         try:
-            return reopen()
-        except ReportedError:
-            if time.perf_counter() + RETRY_S > deadline:
-                return None
-            time.sleep(RETRY_S)
+            return reopen(), None
+        except ReportedError as exc:
+            if time.perf_counter() + RETRY_S > deadline or stop.wait(RETRY_S):
+                return None, str(exc)
 
 
 def _check_same(first, source) -> None:

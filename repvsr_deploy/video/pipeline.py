@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 DEPTH = 4  # items a queue holds: enough to ride out one slow frame, little memory (4 HR 4K frames: 100 MB)
 POLL_S = 0.1  # how often a blocked stage looks whether another has failed
@@ -53,8 +54,16 @@ class StageTimes:
         setattr(self, stage, getattr(self, stage) + seconds)
 
 
-class Stopped(Exception):
+class StageStopped(Exception):
     """Another stage failed: this one ends quietly."""
+
+
+class Inbox(Protocol):
+    """What passes items between two stages: `put` an item, `get` (the next item, seconds waited)."""
+
+    def put(self, item) -> None: ...
+
+    def get(self) -> tuple[object, float]: ...
 
 
 class Channel:
@@ -71,7 +80,7 @@ class Channel:
                 return
             except queue.Full:
                 pass
-        raise Stopped
+        raise StageStopped
 
     def get(self):
         """The next item, and the seconds spent waiting for it."""
@@ -81,20 +90,22 @@ class Channel:
                 return self.queue.get(timeout=POLL_S), time.perf_counter() - start
             except queue.Empty:
                 pass
-        raise Stopped
+        raise StageStopped
 
 
 def pipelined(
     produce: Iterable,
     transform: Callable[[Iterator], Iterator],
     consume: Callable[[object], None],
-    inbox: Callable[[threading.Event], Channel] | None = None,
+    inbox: Callable[[threading.Event], Inbox] | None = None,
+    stop: threading.Event | None = None,
 ) -> StageTimes:
     """Items of `produce` (iterated in a thread of its own) through `transform` (in this thread: an
     iterator over them, in order) into `consume` (in a thread of its own). `inbox` makes the channel
     between the first two from the pipeline's stop event (the default: a bounded queue; live input
-    has one that never makes decoding wait)."""
-    stop = threading.Event()
+    has one that never makes decoding wait). `stop` is set when any stage fails or all end (the
+    caller's, to tell `produce` too)."""
+    stop = stop or threading.Event()
     inbox, outbox = (inbox or Channel)(stop), Channel(stop)
     times = StageTimes()
     failures: list[BaseException] = []
@@ -103,7 +114,7 @@ def pipelined(
         def run():
             try:
                 work()
-            except Stopped:
+            except StageStopped:
                 pass
             except BaseException as exc:  # the caller raises it
                 failures.append(exc)
@@ -137,7 +148,7 @@ def pipelined(
                 thread.start()
         _pass_on(transform(received()), outbox, times, "transform")
         threads[1].join()  # the consumer has done its last item
-    except Stopped:
+    except StageStopped:
         pass
     finally:
         stop.set()  # the threads have ended, or end now

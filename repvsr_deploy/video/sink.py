@@ -10,8 +10,7 @@ before any work, naming it and the ways out.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
+import errno
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from ..atomic import atomic_path, staged_folder
 from ..errors import ParameterError, ReportedError, first_sentence, parameter
 from .encoders import CONTAINERS, Encoding, containers_taking, pixel_format, video_encoder, video_options
 from .endpoints import (
-    DEFAULT_TIMEOUT,
-    PIPE,
     STREAM_FORMATS,
     is_stream,
     label,
@@ -60,7 +57,6 @@ def open_sink(
     carried: list = (),
     overwrite: bool = False,
     low_latency: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
 ):
     """A sink for `source`'s frames upscaled by `scale`; committed when the block ends without an
     error. An existing output is replaced only with `overwrite` (a folder whole). A pipe or URL
@@ -69,9 +65,7 @@ def open_sink(
     path = location(path)
     if is_stream(path):
         with _finished(
-            VideoSink(
-                path, output_format(path, encoding.format), source, scale, encoding, list(carried), low_latency, timeout
-            )
+            VideoSink(path, output_format(path, encoding.format), source, scale, encoding, list(carried), low_latency)
         ) as sink:
             yield sink
         return
@@ -86,7 +80,9 @@ def open_sink(
     refuse_existing(path, overwrite)
     with (
         atomic_path(path) as tmp,
-        _finished(VideoSink(tmp, CONTAINERS[path.suffix.lower()], source, scale, encoding, list(carried))) as sink,
+        _finished(
+            VideoSink(tmp, CONTAINERS[path.suffix.lower()], source, scale, encoding, list(carried), low_latency)
+        ) as sink,
     ):
         yield sink
 
@@ -142,7 +138,6 @@ class VideoSink:
         encoding: Encoding,
         carried: list,
         low_latency: bool = False,
-        timeout: float = DEFAULT_TIMEOUT,
     ):
         av = import_av()
         self.av, self.target, self.written = av, target, 0
@@ -156,7 +151,7 @@ class VideoSink:
         options = {"strict": "-1"} if container_format == "yuv4mpegpipe" else {}  # y4m's 10 bits are an extension
         if is_stream(target):
             options["flush_packets"] = "1"  # each frame leaves as it is written: no buffered latency
-            self.container = open_output(av, target, container_format, timeout, options)  # type: ignore[arg-type]
+            self.container = open_output(av, target, container_format, options)  # type: ignore[arg-type]
         else:
             self.container = av.open(str(target), "w", format=container_format, options=options)
         try:
@@ -166,7 +161,8 @@ class VideoSink:
                 f"{parameter('codec')} {codec}: {first_sentence(exc)} (give another {parameter('codec')}, or another container)"
             ) from None
         # AVI and y4m count frames (one tick each): a constant rate; the others keep the input's time base
-        self.time_base = 1 / source.rate if container_format in CONSTANT_RATE else source.time_base
+        self.constant_rate = container_format in CONSTANT_RATE
+        self.time_base = 1 / source.rate if self.constant_rate else source.time_base
         self.source_time_base = source.time_base
         context = self.video.codec_context
         context.width, context.height, context.pix_fmt = source.width * scale, source.height * scale, self.pix_fmt
@@ -195,7 +191,7 @@ class VideoSink:
             s: carried_writer(self.container, s, encoding.audio_codec, self.suffix, is_stream(target)) for s in carried
         }
         if is_stream(target):
-            start_output(av, self.container, target, timeout)  # type: ignore[arg-type]  # a stream
+            start_output(av, self.container, target)  # type: ignore[arg-type]  # a stream
         self.durations: dict[int, int] = {}  # pts -> duration of the frames in the encoder
         self.last_pts: int | None = None
         self.end: Fraction | None = None  # of the last frame written, in seconds
@@ -215,18 +211,15 @@ class VideoSink:
         self.written += 1
 
     def _ticks(self, time: FrameTime) -> tuple[int, int]:
-        """(pts, duration) in the output's time base; AVI, whose frames are ticks, takes no gaps."""
-        if self.time_base == self.source_time_base:
-            pts, duration = time.pts, time.duration
-        else:
-            pts = round(time.pts * self.source_time_base / self.time_base)
-            duration = max(1, round(time.duration * self.source_time_base / self.time_base))
-            if self.last_pts is not None and pts != self.last_pts + 1:
-                raise ReportedError(
-                    f"{self.suffix} holds a constant frame rate and this input's varies: {_VARIABLE_RATE}"
-                )
-        self.last_pts = pts
-        return pts, duration
+        """(pts, duration) in the output's time base; AVI and y4m, whose frames are ticks, take no gaps."""
+        ticks = time.rebased(self.source_time_base, self.time_base)
+        if self.constant_rate and self.last_pts is not None and ticks.pts != self.last_pts + 1:
+            raise ReportedError(
+                f"{self.suffix} holds a constant frame rate, and frame {self.written} comes after a gap "
+                f"(a variable rate, or frames dropped live): {_VARIABLE_RATE}"
+            )
+        self.last_pts = ticks.pts
+        return ticks.pts, ticks.duration
 
     def _mux_video(self, packets) -> None:
         """Each packet lasts as long as its frame: what Matroska writes, and mp4's edit list needs
@@ -250,20 +243,18 @@ class VideoSink:
 
     @contextlib.contextmanager
     def sending(self):
-        """A pipe or URL whose reader went away is said in one line (and standard output, which
-        nothing reads any more, is pointed at the null device: Python's flush at exit would fail)."""
+        """A pipe or URL that can no longer be written (its reader went away) is said in one line."""
         try:
             yield
         except (self.av.FFmpegError, OSError) as exc:
             if not is_stream(self.target):
                 raise
-            if self.target == PIPE:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_sentence(exc)
-            raise ReportedError(
-                f"{label(self.target, output=True)}: its reader went away after {self.written} "
-                f"frame{'s' * (self.written != 1)} ({why})"
-            ) from None
+            where = label(self.target, output=True)
+            if getattr(exc, "errno", None) in (errno.EPIPE, errno.ECONNRESET):
+                problem = "its reader went away"
+            else:
+                problem = f"cannot write there ({exc.strerror or first_sentence(exc)})"
+            raise ReportedError(f"{where}: {problem} after {self.written} frame{'s' * (self.written != 1)}") from None
 
 
 _VARIABLE_RATE = f"write .mkv, .mp4 or .mov (a pipe: {parameter('format')} nut or matroska)"

@@ -34,6 +34,14 @@ class FrameTime:
         pts = round((start - origin) / time_base)
         return cls(pts, max(1, round((start + duration - origin) / time_base) - pts))
 
+    def rebased(self, time_base: Fraction, new_base: Fraction, offset: int = 0) -> FrameTime:
+        """The same time in ticks of `new_base` (this one's ticks being of `time_base`), `offset` ticks later."""
+        if time_base == new_base:
+            return FrameTime(self.pts + offset, self.duration)
+        return FrameTime(
+            offset + round(self.pts * time_base / new_base), max(1, round(self.duration * time_base / new_base))
+        )
+
 
 def timed(frames: Iterable[tuple[Item, Fraction | None]], tick: Fraction, rate: Fraction) -> Iterator[tuple]:
     """(item, start, duration), in seconds, of each (item, timestamp in seconds or None), by the
