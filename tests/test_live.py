@@ -6,6 +6,7 @@ bounded in time. The rules of the live inbox are checked on their own first."""
 
 import io
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -198,6 +199,19 @@ def test_a_reader_that_goes_away_stops_a_live_run_at_once(tmp_path, processes):
     assert time.monotonic() - closed < 5 and upscaler.returncode == 1
     said = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("repvsr-upscale")]
     assert len(said) == 1 and f"tcp://127.0.0.1:{target}: its reader went away after " in said[0]
+
+
+def test_ctrl_c_stops_a_live_run_at_once(tmp_path, processes):
+    """The sender goes on sending; SIGINT ends the upscaler in one line, within seconds."""
+    source, target = free_port(), free_port()
+    receiver = Receiver(target)
+    receiver.start()
+    sender(processes, source, 1000, tmp_path / "sent.log")
+    upscaler = slow_upscaler(processes, source, target)
+    wait_for(lambda: len(receiver.frames) >= 5)
+    upscaler.send_signal(signal.SIGINT)
+    out, err = upscaler.communicate(timeout=10)
+    assert upscaler.returncode == 130 and err.rstrip().endswith("repvsr-upscale: error: interrupted"), err
 
 
 def test_a_stream_lost_for_good_ends_the_run_with_what_was_sent(tmp_path, processes):

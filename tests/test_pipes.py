@@ -20,7 +20,7 @@ import repvsr_deploy
 from repvsr_deploy.demo import GRAPH
 from repvsr_deploy.errors import ParameterError, ReportedError
 from repvsr_deploy.runtime import Backend
-from repvsr_deploy.upscaling import Live, Model, Selection
+from repvsr_deploy.upscaling import Encoding, Live, Model, Selection
 
 pytest.importorskip("onnxruntime")
 MODEL = Model(GRAPH, Backend.OnnxRuntime())
@@ -185,6 +185,12 @@ def test_the_api_reads_standard_input_and_checks_what_goes_with_a_stream(y4m, tm
         repvsr_deploy.upscale(y4m / "8.y4m", tmp_path / "x.mkv", model=MODEL, live=Live())
     with pytest.raises(ParameterError, match="reconnect= opens a URL again"):
         repvsr_deploy.upscale("-", tmp_path / "x.mkv", model=MODEL, live=Live(reconnect=2))
+    with pytest.raises(ParameterError, match="live= takes the input as it comes: it does not take frames="):
+        repvsr_deploy.upscale("-", tmp_path / "x.mkv", model=MODEL, live=Live(), select=Selection(frames=5))
+    with pytest.raises(ParameterError, match="standard output holds a constant frame rate, and live_fallback= drop"):
+        repvsr_deploy.upscale("-", "-", model=MODEL, live=Live(fallback="drop"))
+    with pytest.raises(ParameterError, match="format= 'avi': one of y4m, nut, matroska, mpegts, flv"):
+        Encoding(format="avi")
     with pytest.raises(ParameterError, match="unknown URL scheme foo://"):
         repvsr_deploy.upscale("foo://x", tmp_path / "x.mkv", model=MODEL)
     with pytest.raises(ReportedError, match="connection refused"):

@@ -183,7 +183,7 @@ def _signals_held():
             signal.raise_signal(signum)
 
 
-def _pass_on(items: Iterator, channel: Channel, times: StageTimes, stage: str) -> None:
+def _pass_on(items: Iterator, channel: Inbox, times: StageTimes, stage: str) -> None:
     """Each item of `items`, then the end, into `channel`; the time `items` took to give them to `stage`."""
     while True:
         begun = time.perf_counter()
