@@ -132,23 +132,48 @@ def measure(
     upscale: Callable[[Iterator[np.ndarray]], Iterable[np.ndarray]],
     pairs: Iterable[tuple[np.ndarray, np.ndarray]],
     convention: Convention = Convention(),
+    on_frame: Callable[[int, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
 ) -> Score:
     """Per-frame PSNR and SSIM of `upscale`'s HR frames (in order, one per LR frame) against the
-    GT frames, averaged over the sequence. Holds only the GT frames whose HR frames are still to come."""
+    GT frames, averaged over the sequence; `on_frame(index, gt, lr, hr)` sees each frame (a report).
+    Holds only the frames whose HR frames are still to come."""
     waiting: deque = deque()
 
     def lr_frames():
         for gt, lr in pairs:
-            waiting.append(gt)
+            waiting.append((gt, lr))
             yield lr
 
     c = convention
     psnrs, ssims = [], []
-    for hr in upscale(lr_frames()):
-        gt = waiting.popleft()
+    for index, hr in enumerate(upscale(lr_frames())):
+        gt, lr = waiting.popleft()
         psnrs.append(psnr(hr, gt, c.channel, c.crop_border))
         ssims.append(ssim(hr, gt, c.channel, c.crop_border))
+        if on_frame:
+            on_frame(index, gt, lr, hr)
     return Score(sequence, model, len(psnrs), float(np.mean(psnrs)), float(np.mean(ssims)), c.channel, c.crop_border)
+
+
+def evaluate(
+    sequences: list[Sequence], sessions: list[tuple[str, object]], convention: Convention = Convention(), report=None
+) -> list[Score]:
+    """Bicubic and each (label, session) on every sequence, then the averages: `repvsr-eval`'s rows.
+    With `report` (`eval_report.Report`), what it shows is kept as the frames pass and written at
+    the end. Every sequence is read anew for each model: frames flow through, nothing is kept."""
+    models = [BICUBIC, *(label for label, _ in sessions)]
+    scores = []
+    for sequence in sequences:
+        record = report.sequence(sequence.name) if report else None
+        runs = [(BICUBIC, bicubic), *((label, through(session)) for label, session in sessions)]
+        for number, (label, upscale) in enumerate(runs):
+            hook = record.hook(label, first_model=number == 1) if record else None
+            scores.append(measure(sequence.name, label, upscale, sequence.pairs(), convention, hook))
+        if record:
+            record.finish(models)
+    if report:
+        report.write(models, convention.describe())
+    return scores + averages(scores)
 
 
 def through(session) -> Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]]:

@@ -81,26 +81,37 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str, graph_backen
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option(
+    "--report",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write a report a person can look at into this folder: index.html (opens from disk), per-frame "
+    "plots, crops of the most detailed places, a side-by-side video.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --report folder that is not empty.")
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the result here (.json, .csv by suffix; else --format).",
 )
 @debug_option
 def eval_command(
-    data, models, demo_data, unfused, degradation, frames, channel, crop_border, graph_backend, device, fmt, out
-):
+    data, models, demo_data, unfused, degradation, frames, channel, crop_border, graph_backend, device, fmt, out,
+    report, overwrite,
+):  # fmt: skip
     """PSNR and SSIM (on RGB, or Y with --channel y) of MODELS (.pth checkpoints, .onnx graphs, .plan engines) over the
     sequences of DATA (DATA/GT/<seq>, with DATA/LR/<seq> where given; or sequences directly under
     DATA), bicubic beside."""
     from tabulate import tabulate
 
-    from ..evaluate import BICUBIC, Convention, averages, bicubic, demo_sequences, file_sequences, measure, through
+    from ..evaluate import Convention, demo_sequences, evaluate, file_sequences
     from ..metrics import SSIM_WINDOW
 
     if demo_data:  # DATA is then the first model
         models = (data, *models) if data else models
     if not models or (data is None and not demo_data):
         raise click.UsageError("give DATA and MODELS, or --demo-data and MODELS")
+    if overwrite and not report:
+        raise click.UsageError("--overwrite replaces a --report folder: give --report")
+    command = shlex.join(["repvsr-eval", *sys.argv[1:]])
     with contextlib.ExitStack() as stack:
         if out:  # before measuring, not after: a table is a few KiB
             require_space(out, 2**20)
@@ -114,14 +125,13 @@ def eval_command(
                     f"window of {sequence.name}'s {sequence.width}x{sequence.height} frames",
                     param_hint="--crop-border",
                 )
+        written = None
+        if report:  # refused now, before any work, where it exists and is not empty
+            from ..eval_report import open_report
+
+            written = stack.enter_context(open_report(report, overwrite, crop_border, command))
         sessions = [(label, stack.enter_context(s)) for label, s in _sessions(models, unfused, device, graph_backend)]
-        scores = []
-        for sequence in sequences:  # each read anew per row: frames flow through, nothing is kept
-            scores.append(measure(sequence.name, BICUBIC, bicubic, sequence.pairs(), convention))
-            for label, session in sessions:
-                scores.append(measure(sequence.name, label, through(session), sequence.pairs(), convention))
-        rows = scores + averages(scores)
-        command = shlex.join(["repvsr-eval", *sys.argv[1:]])
+        rows = evaluate(sequences, sessions, convention, written)
         click.echo(_render(rows, fmt, command, convention, tabulate), nl=False)
         if out:
             with atomic_path(out) as tmp:
