@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import av
 import numpy as np
@@ -175,3 +176,25 @@ def test_a_headless_browser_shows_every_picture_and_video(report):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert 'data-images="12/12"' in dom.stdout and 'data-videos="2/2"' in dom.stdout, dom.stdout[-2000:]
+
+
+@pytest.mark.fast
+def test_the_quality_pages_numbers_are_its_reports():
+    """docs/quality.md quotes the report kept beside it (docs/quality-report/data.json)."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    data = json.loads((docs / "quality-report" / "data.json").read_text())
+    page = (docs / "quality.md").read_text()
+    for model, row in zip(data["mean"], [r for r in page.splitlines() if r.startswith("| ") and "---" not in r][1:4]):
+        means = data["mean"][model]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1:] == [
+            f"{means[k]:{f}}"
+            for k, f in (
+                ("psnr_rgb", ".3f"),
+                ("ssim_rgb", ".4f"),
+                ("psnr_y", ".3f"),
+                ("ssim_y", ".4f"),
+                ("temporal", ".3f"),
+            )
+        ], (model, row)
+    assert data["command"] in page.replace("\\\n", "")
