@@ -433,22 +433,6 @@ def _check_streams(jobs: list, select: Selection, encoding: Encoding, chunks: Ch
         raise ParameterError(
             f"{parameter('live')} takes the input as it comes: it does not take {parameter(selected[0])}"
         )
-    gaps = live.fallback == "drop" or live.reconnect
-    if gaps and _constant_rate(target, encoding):
-        raise ParameterError(
-            f"{label(target, output=True)} holds a constant frame rate, and {parameter('live_fallback')} drop or "
-            f"{parameter('reconnect')} leave gaps: write another format ({parameter('format')} nut, or .mkv)"
-        )
-
-
-def _constant_rate(target: Location, encoding: Encoding) -> bool:
-    """The output counts frames at a constant rate (y4m, AVI): it takes no gap in time."""
-    from .video.endpoints import output_format
-    from .video.sink import CONSTANT_RATE
-
-    if is_stream(target):
-        return output_format(target, encoding.format) in CONSTANT_RATE  # type: ignore[arg-type]  # a stream
-    return target.suffix.lower() == ".avi"  # type: ignore[union-attr]  # a path
 
 
 def _check_engine_streams(engine: Path, streams: int) -> None:
@@ -552,7 +536,7 @@ def _upscale_one(
     cuts = SceneCuts(select.scene_cuts) if select.scene_cuts is not None else None
     with _open_input(source, select) as clip:
         carried = carried_streams(clip.other_streams, drop_streams)
-        with open_sink(target, clip, scale, encoding, carried, overwrite) as sink:
+        with open_sink(target, clip, scale, encoding, carried, overwrite, timeout=select.timeout) as sink:
             starting()  # before the progress bar: a line of its own
             with progress_bar(_name(source), clip.frame_count, progress) as tick:
                 times = frame_loop.run(clip, sink, session, cuts, tick, carried)
@@ -602,15 +586,15 @@ def _upscale_live(
     counts = LiveCounts()
     notes: list[Note] = []
 
-    def on_gap(text: str) -> None:
-        counts.gaps.append(text)
+    def said(text: str) -> None:
+        counts.events.append(text)
         if on_event:
             on_event(text)
 
     scale = session.info.scale
     select = replace(select, allow_partial=True)  # data lost in transit (UDP) is skipped, not fatal
     clip = _open_input(source, select)
-    with clip, open_sink(target, clip, scale, encoding, [], overwrite, low_latency=True) as sink:
+    with clip, open_sink(target, clip, scale, encoding, [], overwrite, live=True, timeout=select.timeout) as sink:
         if clip.other_streams:
             notes.append(
                 Note(f"{label(source)}: its {len(clip.other_streams)} audio/subtitle stream(s) are not carried live")
@@ -627,7 +611,7 @@ def _upscale_live(
                 live.fallback,
                 tick,
                 counts,
-                on_gap,
+                said,
             )
     size = (clip.width * scale, clip.height * scale)
     return Upscaled(source, target, times.items, size, 0, stages=times, warnings=notes, live=counts)

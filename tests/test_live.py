@@ -174,6 +174,7 @@ def test_a_sender_killed_and_restarted_is_reconnected_with_a_fresh_state(tmp_pat
     assert upscaler.returncode == 0, err
     assert second.wait(timeout=10) == 0
     receiver.join(timeout=15)
+    assert f"tcp://127.0.0.1:{source}: ended; opening it again (for 5 s at most)" in err  # as it happens
     assert "reconnected after" in err and "the state reset (reconnection 1 of 1)" in err
     assert err.count("slow_upscale: state reset") == 4  # made, the first frame, the reconnection, closed
     said = live_line(out)
@@ -225,10 +226,8 @@ def test_a_stream_lost_for_good_ends_the_run_with_what_was_sent(tmp_path, proces
     out, err = upscaler.communicate(timeout=30)
     receiver.join(timeout=15)
     assert upscaler.returncode == 0, err  # it ended: the output is what came, said
-    assert (
-        "ended; not there again within 1 s (" in err
-        and "connection refused (nothing listens there)): the run ends" in err
-    )
+    assert f"repvsr-upscale: tcp://127.0.0.1:{source}: ended; opening it again (for 1 s at most)" in err
+    assert "not there again within 1 s (" in err and "connection refused (nothing listens there)): the run ends" in err
     assert len(receiver.frames) == live_line(out)["upscaled"] + live_line(out)["passed"] > 10
 
 

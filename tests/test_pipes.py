@@ -21,6 +21,9 @@ from repvsr_deploy.demo import GRAPH
 from repvsr_deploy.errors import ParameterError, ReportedError
 from repvsr_deploy.runtime import Backend
 from repvsr_deploy.upscaling import Encoding, Live, Model, Selection
+from repvsr_deploy.video.sink import open_sink
+from repvsr_deploy.video.source import open_source
+from repvsr_deploy.video.timeline import FrameTime
 
 pytest.importorskip("onnxruntime")
 MODEL = Model(GRAPH, Backend.OnnxRuntime())
@@ -187,8 +190,6 @@ def test_the_api_reads_standard_input_and_checks_what_goes_with_a_stream(y4m, tm
         repvsr_deploy.upscale("-", tmp_path / "x.mkv", model=MODEL, live=Live(reconnect=2))
     with pytest.raises(ParameterError, match="live= takes the input as it comes: it does not take frames="):
         repvsr_deploy.upscale("-", tmp_path / "x.mkv", model=MODEL, live=Live(), select=Selection(frames=5))
-    with pytest.raises(ParameterError, match="standard output holds a constant frame rate, and live_fallback= drop"):
-        repvsr_deploy.upscale("-", "-", model=MODEL, live=Live(fallback="drop"))
     with pytest.raises(ParameterError, match="format= 'avi': one of y4m, nut, matroska, mpegts, flv"):
         Encoding(format="avi")
     with pytest.raises(ParameterError, match="unknown URL scheme foo://"):
@@ -224,7 +225,10 @@ def test_the_api_reads_standard_input_and_checks_what_goes_with_a_stream(y4m, tm
         ),
         (["IN", "tcp://127.0.0.1:9"], b"", 1, "tcp://127.0.0.1:9: connection refused (nothing listens there)"),
         (["IN", "OUT", "--live"], b"", 2, "--live is for a pipe or URL input"),
-        (["IN", "OUT", "--reconnect", "2"], b"", 2, "--reconnect and --live-fallback go with --live"),
+        (["IN", "OUT", "--reconnect", "2"], b"", 2, "--reconnect goes with --live"),
+        (["IN", "OUT", "--timeout", "2"], b"", 2, "--timeout is for a URL input or output"),
+        (["-", "OUT"], b"", 1, "standard input: empty (nothing came down the pipe)"),
+        (["IN", "tcp://127.0.0.1:9?listen=1", "--timeout", "1"], b"", 1, "no reader within 1 s (--timeout)"),
         (["IN", "OUT", "--format", "nut"], b"", 2, "--format names the container of a pipe or URL"),
         (["-", "OUT", "--input-format", "nosuch"], b"", 2, "--input-format nosuch: not a format this FFmpeg reads"),
     ],
@@ -238,6 +242,27 @@ def test_bad_streams_are_one_line_within_seconds_and_write_nothing(y4m, tmp_path
     said = [line for line in lines(result.stderr) if not line.startswith("model: ")]
     assert len(said) == 1 and says in said[0] and "Traceback" not in said[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_y4m_counts_frames_so_a_gap_is_refused_or_live_held(y4m, monkeypatch, live):
+    """y4m has no timestamps: frames at 0, 1, 3 (one dropped) are refused, or live, frame 1 held
+    through the gap (written twice) and counted."""
+    written = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(written, write_through=True))
+    frames = [np.full((192, 256, 3), level, np.uint8) for level in (40, 120, 200)]
+    with open_source(y4m / "8.y4m") as clip, open_sink("-", clip, 4, live=live) as sink:
+        sink.write(frames[0], FrameTime(0, 1))
+        sink.write(frames[1], FrameTime(1, 1))
+        if not live:
+            with pytest.raises(ReportedError, match="y4m holds a constant frame rate, and frame 2 comes after a gap"):
+                sink.write(frames[2], FrameTime(3, 1))
+            return
+        sink.write(frames[2], FrameTime(3, 1))
+    assert sink.held == 1
+    with av.open(io.BytesIO(written.getvalue()), format="yuv4mpegpipe") as out:
+        levels = [round(f.to_ndarray(format="rgb24").mean()) for f in out.decode(video=0)]
+    assert np.allclose(levels, [40, 120, 120, 200], atol=1)  # through 4:2:0 and back
 
 
 def test_audio_into_y4m_and_a_reader_that_goes_away_are_one_line_each(vfr_with_audio, tmp_path):

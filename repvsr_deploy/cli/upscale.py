@@ -164,8 +164,11 @@ def upscale_command(
     inputs, output = _inputs_and_output(paths, out_dir, inputs_from)
     if ray is None and workers:
         raise click.UsageError("--workers is the number of Ray workers: it goes with --ray")
-    if not live and (reconnect or live_fallback != "bicubic"):
-        raise click.UsageError("--reconnect and --live-fallback go with --live")
+    for given, flag in ((reconnect, "--reconnect"), (live_fallback != "bicubic", "--live-fallback")):
+        if given and not live:
+            raise click.UsageError(f"{flag} goes with --live")
+    if _given("timeout") and not (_is_url(inputs[0]) or _is_url(output)):
+        raise click.UsageError("--timeout is for a URL input or output")
     to_stdout = str(output) == PIPE  # the stream is all that goes there
     say = (lambda text: click.echo(text, err=True)) if to_stdout else click.echo
     if ray is not None and stats:
@@ -202,6 +205,15 @@ upscale_command.spellings = {
     "format": "--format",
     "live_fallback": "--live-fallback",
 }
+
+
+def _given(name: str) -> bool:
+    """The flag was on the command line (not its default)."""
+    return click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+
+def _is_url(path) -> bool:
+    return path is not None and "://" in str(path)
 
 
 def _inputs_and_output(paths: tuple[str, ...], out_dir, inputs_from) -> tuple[list, str | None]:

@@ -34,7 +34,8 @@ PREFERRED = {
         "matroska": ("libx265", "libx264", "libsvtav1"),
         "avi": ("libx264",),
         "webm": ("libvpx-vp9", "libsvtav1", "libaom-av1"),
-        **{name: ("libx265", "libx264") for name in ("mpegts", "flv", "rtsp")},
+        **{name: ("libx265", "libx264") for name in ("mpegts", "rtsp")},
+        "flv": ("libx264",),  # HEVC in FLV is the 2023 extension: FFmpeg before 6.1 reads it as VP6
         **{name: ("rawvideo",) for name in ("yuv4mpegpipe", "nut")},
     },
 }

@@ -5,6 +5,7 @@ FFmpeg, nothing answering, no data within the timeout, not the format expected).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -27,7 +28,7 @@ SCHEMES = tuple(URL_FORMATS)
 PIPE_INPUT_FORMAT = "yuv4mpegpipe"
 # the formats a pipe or URL output may be written in (`--format`), by the names users know
 STREAM_FORMATS = {"y4m": "yuv4mpegpipe", "nut": "nut", "matroska": "matroska", "mpegts": "mpegts", "flv": "flv"}
-DEFAULT_TIMEOUT = 10.0  # seconds an input URL may take to open, or go without sending data
+DEFAULT_TIMEOUT = 10.0  # seconds an input URL may take to open or go without data; a listening output, to be read
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 Location = Path | str  # a file or folder; or PIPE or a URL
@@ -84,7 +85,7 @@ class CountingReader:
         self.stream, self.bytes = stream, 0
 
     def read(self, size: int) -> bytes:
-        data = self.stream.read(size)
+        data = self.stream.read1(size)  # what has come, up to `size`: a live pipe is not held back
         self.bytes += len(data)
         return data
 
@@ -99,29 +100,43 @@ def open_input(av, where: str | CountingReader, input_format: str | None, timeou
             return av.open(where, format=input_format or PIPE_INPUT_FORMAT, buffer_size=1 << 16)
         return av.open(where, format=input_format, timeout=timeout)
     except av.FFmpegError as exc:
+        if isinstance(where, CountingReader) and where.bytes == 0:
+            raise ReportedError("standard input: empty (nothing came down the pipe)") from None
         where = PIPE if isinstance(where, CountingReader) else where
         raise ReportedError(_opening_failed(av, where, exc, timeout, input_format)) from None
 
 
-def open_output(av, where: str, container_format: str, options: dict):
+def open_output(av, where: str, container_format: str, options: dict, timeout: float):
     """A PyAV container writing the pipe (standard output) or URL in `container_format` (it
-    connects when its header is written: `start_output`)."""
+    connects when its header is written: `start_output`). A tcp URL that listens for its reader
+    waits `timeout` seconds for it (FFmpeg's own wait has no end, and no signal stops it)."""
     try:
         if where == PIPE:
+            if sys.stdout.isatty():
+                raise ReportedError("standard output is a terminal: pipe it into a program, or give a file")
             return av.open(standard_output(), "w", format=container_format, options=options)
-        return av.open(where, "w", format=container_format, options=options)
+        return av.open(_listening_bounded(where, timeout), "w", format=container_format, options=options)
     except av.FFmpegError as exc:
         raise ReportedError(_opening_failed(av, where, exc, output=True)) from None
 
 
-def start_output(av, container, where: str) -> None:
+def start_output(av, container, where: str, timeout: float) -> None:
     """Write the header of an output opened by `open_output` (for a URL: connect), its streams added."""
     try:
         container.start_encoding()
     except (av.FFmpegError, OSError) as exc:
+        if getattr(exc, "errno", None) == errno.ETIMEDOUT:
+            raise ReportedError(f"{where}: no reader within {timeout:g} s ({parameter('timeout')})") from None
         if isinstance(exc, av.FFmpegError):
             raise ReportedError(_opening_failed(av, where, exc, output=True)) from None
         raise ReportedError(f"{label(where, output=True)}: {exc.strerror or exc}") from None
+
+
+def _listening_bounded(url: str, timeout: float) -> str:
+    """A tcp URL that listens (`?listen=1`), given FFmpeg's `listen_timeout` unless it has one."""
+    if not url.lower().startswith("tcp://") or "listen=" not in url or "listen_timeout=" in url:
+        return url
+    return f"{url}&listen_timeout={round(timeout * 1000)}"
 
 
 class _Descriptor:

@@ -42,9 +42,10 @@ RETRY_S = 0.5  # between tries to open a lost stream again
 
 @dataclass
 class LiveCounts:
-    """What became of a live input's frames, its reconnections (`gaps`: each loss, and what
-    followed, as said when it happened), and the longest time a frame took from arriving (decoded)
-    to being written, against the bound the model stage allowed."""
+    """What became of a live input's frames (and how many a constant-rate output repeated to hold
+    through the gaps), its reconnections (`events`: each loss and what followed, as said when it
+    happened), and the longest time a frame took from arriving (decoded) to being written, against
+    the bound the model stage allowed."""
 
     arrived: int = 0
     upscaled: int = 0
@@ -54,7 +55,8 @@ class LiveCounts:
     latency: float = 0.0  # seconds, the longest from a frame's arrival to its being written
     longest_step: float = 0.0  # seconds, the model's longest step
     longest_pass: float = 0.0  # seconds, the longest a frame passed through took
-    gaps: list[str] = field(default_factory=list)  # each loss of the input, and what followed
+    held: int = 0  # frames a constant-rate output (y4m) repeated through gaps
+    events: list[str] = field(default_factory=list)  # each loss of the input and what followed, as said
 
     @property
     def bound(self) -> float:
@@ -66,9 +68,10 @@ class LiveCounts:
         allowed = f"{LIVE_DEPTH + 1} steps of at most {self.longest_step * 1e3:.0f} ms"
         if self.passed:
             allowed += f" and {LIVE_LIMIT - LIVE_DEPTH} passes of at most {self.longest_pass * 1e3:.1f}"
+        held = f", {self.held} held (the last frame repeated through gaps)" if self.held else ""
         return (
             f"live: {self.arrived} frames arrived, {self.upscaled} upscaled, {self.passed} passed through "
-            f"(bicubic), {self.dropped} dropped, {self.reconnections} reconnection(s); latency at most "
+            f"(bicubic), {self.dropped} dropped{held}, {self.reconnections} reconnection(s); latency at most "
             f"{self.latency * 1e3:.0f} ms (the model stage allows {self.bound * 1e3:.0f}: {allowed}; plus encoding)"
         )
 
@@ -138,7 +141,7 @@ def run_live(
     fallback: str,
     tick: Callable[[], None],
     counts: LiveCounts,
-    on_gap: Callable[[str], None],
+    on_event: Callable[[str], None],
 ) -> StageTimes:
     """`source`'s frames as they arrive (and with `reconnect`, those of `reopen()`'s sources after
     it is lost: `reconnecting`) upscaled into `sink` by `session` (a streaming one) by the rules
@@ -171,9 +174,12 @@ def run_live(
         counts.latency = max(counts.latency, time.perf_counter() - arrival)
         tick()
 
-    frames = reconnecting(source, reopen, reconnect, timeout, counts, on_gap, stop)
-    with contextlib.closing(frames):  # the connection in use, closed however the run ends
-        return pipelined(frames, model, write, inbox=lambda stop: LiveChannel(stop, fallback, counts), stop=stop)
+    frames = reconnecting(source, reopen, reconnect, timeout, counts, on_event, stop)
+    try:
+        with contextlib.closing(frames):  # the connection in use, closed however the run ends
+            return pipelined(frames, model, write, inbox=lambda stop: LiveChannel(stop, fallback, counts), stop=stop)
+    finally:
+        counts.held = sink.held
 
 
 def bicubic_levels(rgb: np.ndarray, scale: int, dtype) -> np.ndarray:
@@ -200,7 +206,7 @@ def reconnecting(
     reconnect: int,
     timeout: float,
     counts: LiveCounts,
-    on_gap: Callable[[str], None],
+    on_event: Callable[[str], None],
     stop: threading.Event,
 ) -> Iterator[tuple[np.ndarray, FrameTime, int]]:
     """The frames of `source`, then, where it ends, stalls or fails, of `reopen()` (a new source
@@ -226,8 +232,9 @@ def reconnecting(
                 if error is not None:
                     raise error
                 if source.shortfall:  # went quiet: said (a stream that closed has simply ended)
-                    on_gap(why)
+                    on_event(why)
                 return
+            on_event(f"{why}; opening it again (for {timeout:g} s at most)")
             fresh, refused = _reopened(reopen, timeout, stop)
             if fresh is None:
                 if stop.is_set():
@@ -235,7 +242,7 @@ def reconnecting(
                 tried = f"not there again within {timeout:g} s" + (f" ({refused})" if refused else "")
                 if error is not None:
                     raise ReportedError(f"{why}; {tried}") from None
-                on_gap(f"{why}; {tried}: the run ends")
+                on_event(f"{source.path}: {tried}: the run ends")
                 return
             source = fresh
             _check_same(first, source)
@@ -243,7 +250,9 @@ def reconnecting(
             connection += 1
             counts.reconnections += 1
             offset = last.pts + max(last.duration, round(gap / time_base))
-            on_gap(f"{why}; reconnected after {gap:.1f} s, the state reset (reconnection {connection} of {reconnect})")
+            on_event(
+                f"{source.path}: reconnected after {gap:.1f} s, the state reset (reconnection {connection} of {reconnect})"
+            )
     finally:
         source.close()
 

@@ -20,6 +20,7 @@ from ..atomic import atomic_path, staged_folder
 from ..errors import ParameterError, ReportedError, first_sentence, parameter
 from .encoders import CONTAINERS, Encoding, containers_taking, pixel_format, video_encoder, video_options
 from .endpoints import (
+    DEFAULT_TIMEOUT,
     STREAM_FORMATS,
     is_stream,
     label,
@@ -56,16 +57,17 @@ def open_sink(
     encoding: Encoding = Encoding(),
     carried: list = (),
     overwrite: bool = False,
-    low_latency: bool = False,
+    live: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ):
     """A sink for `source`'s frames upscaled by `scale`; committed when the block ends without an
     error. An existing output is replaced only with `overwrite` (a folder whole). A pipe or URL
-    (`endpoints`) is written as the frames come, in `encoding.format`; `low_latency` (live) has
-    the encoder emit every frame at once."""
+    (`endpoints`) is written as the frames come, in `encoding.format`. `live`: the encoder emits every
+    frame at once, and a constant-rate output (y4m, AVI) holds the last frame through a gap."""
     path = location(path)
     if is_stream(path):
         with _finished(
-            VideoSink(path, output_format(path, encoding.format), source, scale, encoding, list(carried), low_latency)
+            VideoSink(path, output_format(path, encoding.format), source, scale, encoding, list(carried), live, timeout)
         ) as sink:
             yield sink
         return
@@ -81,7 +83,7 @@ def open_sink(
     with (
         atomic_path(path) as tmp,
         _finished(
-            VideoSink(tmp, CONTAINERS[path.suffix.lower()], source, scale, encoding, list(carried), low_latency)
+            VideoSink(tmp, CONTAINERS[path.suffix.lower()], source, scale, encoding, list(carried), live)
         ) as sink,
     ):
         yield sink
@@ -137,10 +139,13 @@ class VideoSink:
         scale: int,
         encoding: Encoding,
         carried: list,
-        low_latency: bool = False,
+        live: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
     ):
         av = import_av()
-        self.av, self.target, self.written = av, target, 0
+        self.av, self.target, self.written, self.live = av, target, 0, live
+        self.held = 0  # frames repeated to hold a constant-rate output through a gap (live)
+        self.last_frame = None
         self.suffix = _name_of(container_format, is_stream(target))
         picture = source.picture
         bit_depth = encoding.bit_depth or (10 if picture.bit_depth > 8 else 8)
@@ -151,7 +156,7 @@ class VideoSink:
         options = {"strict": "-1"} if container_format == "yuv4mpegpipe" else {}  # y4m's 10 bits are an extension
         if is_stream(target):
             options["flush_packets"] = "1"  # each frame leaves as it is written: no buffered latency
-            self.container = open_output(av, target, container_format, options)  # type: ignore[arg-type]
+            self.container = open_output(av, target, container_format, options, timeout)  # type: ignore[arg-type]
         else:
             self.container = av.open(str(target), "w", format=container_format, options=options)
         try:
@@ -175,7 +180,7 @@ class VideoSink:
             self.video.set_display_matrix(picture.display_matrix)
         if av.Codec(codec, "w").canonical_name == "hevc" and container_format in ("mp4", "mov"):
             context.codec_tag = "hvc1"  # what Apple's players take
-        self.video.options = video_options(av, codec, encoding, picture, context.width, low_latency)
+        self.video.options = video_options(av, codec, encoding, picture, context.width, low_latency=live)
         try:  # now, not at the first frame: an encoder that refuses these settings is said before any work
             context.open()
         except (av.FFmpegError, ValueError) as exc:
@@ -191,7 +196,7 @@ class VideoSink:
             s: carried_writer(self.container, s, encoding.audio_codec, self.suffix, is_stream(target)) for s in carried
         }
         if is_stream(target):
-            start_output(av, self.container, target)  # type: ignore[arg-type]  # a stream
+            start_output(av, self.container, target, timeout)  # type: ignore[arg-type]  # a stream
         self.durations: dict[int, int] = {}  # pts -> duration of the frames in the encoder
         self.last_pts: int | None = None
         self.end: Fraction | None = None  # of the last frame written, in seconds
@@ -202,24 +207,28 @@ class VideoSink:
         frame = frame.reformat(
             format=self.pix_fmt, dst_colorspace=self.colour.colorspace, dst_color_range=self.colour.color_range
         )
-        frame.pts, duration = self._ticks(time)
-        frame.time_base = self.time_base
-        self.durations[frame.pts] = duration
-        self.end = (frame.pts + duration) * self.time_base
-        with self.sending():
-            self._mux_video(self.video.encode(frame))
-        self.written += 1
-
-    def _ticks(self, time: FrameTime) -> tuple[int, int]:
-        """(pts, duration) in the output's time base; AVI and y4m, whose frames are ticks, take no gaps."""
         ticks = time.rebased(self.source_time_base, self.time_base)
         if self.constant_rate and self.last_pts is not None and ticks.pts != self.last_pts + 1:
-            raise ReportedError(
-                f"{self.suffix} holds a constant frame rate, and frame {self.written} comes after a gap "
-                f"(a variable rate, or frames dropped live): {_VARIABLE_RATE}"
-            )
+            if not (self.live and ticks.pts > self.last_pts):
+                raise ReportedError(
+                    f"{self.suffix} holds a constant frame rate, and frame {self.written} comes after a gap "
+                    f"(a variable rate): {_VARIABLE_RATE}"
+                )
+            while self.last_pts + 1 < ticks.pts:  # live: the last frame held through the gap
+                self._encode(self.last_frame, FrameTime(self.last_pts + 1, 1))
+                self.held += 1
+        self._encode(frame, ticks)
+        self.last_frame = frame
+        self.written += 1
+
+    def _encode(self, frame, ticks: FrameTime) -> None:
+        """`frame` at `ticks` (in the output's time base) into the encoder, its packets muxed."""
+        frame.pts, frame.time_base = ticks.pts, self.time_base
+        self.durations[ticks.pts] = ticks.duration
+        self.end = (ticks.pts + ticks.duration) * self.time_base
         self.last_pts = ticks.pts
-        return ticks.pts, ticks.duration
+        with self.sending():
+            self._mux_video(self.video.encode(frame))
 
     def _mux_video(self, packets) -> None:
         """Each packet lasts as long as its frame: what Matroska writes, and mp4's edit list needs
