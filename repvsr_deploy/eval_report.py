@@ -21,6 +21,7 @@ plots show. The folder appears whole when the run ends, or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import staged_folder
-from .errors import MissingDependency
+from .errors import MissingDependency, ReportedError, parameter
 from .metrics import psnr, ssim, y_channel
 
 CROP = 96  # GT pixels a side of a crop
@@ -59,15 +60,21 @@ def detail(window: np.ndarray) -> float:
     return float(laplacian.var())
 
 
-def crop_places(gt: np.ndarray, size: int = CROP, count: int = CROPS) -> list[tuple[int, int]]:
-    """(top, left) of the `count` most detailed `size` x `size` windows of a grid from the top left
-    (the rule above); ties keep the earlier window. A frame smaller than a window: one, all of it."""
-    height, width = gt.shape[:2]
-    if height < size or width < size:
-        return [(0, 0)]
-    places = [(top, left) for top in range(0, height - size + 1, size) for left in range(0, width - size + 1, size)]
-    ranked = sorted(places, key=lambda p: -detail(gt[p[0] : p[0] + size, p[1] : p[1] + size]))
-    return sorted(ranked[:count])
+def crop_places(
+    gt: np.ndarray, size: int = CROP, count: int = CROPS, border: int = 0
+) -> tuple[int, list[tuple[int, int]]]:
+    """(side, [(top, left)...]): the `count` most detailed windows of a grid of `size` x `size`
+    windows (smaller where the frame less its `border` is) from the measured area's top left, by
+    the rule above; ties keep the earlier window."""
+    height, width = gt.shape[0] - 2 * border, gt.shape[1] - 2 * border
+    side = min(size, height, width)
+    places = [
+        (border + top, border + left)
+        for top in range(0, height - side + 1, side)
+        for left in range(0, width - side + 1, side)
+    ]
+    ranked = sorted(places, key=lambda p: -detail(gt[p[0] : p[0] + side, p[1] : p[1] + side]))
+    return side, sorted(ranked[:count])
 
 
 def side_by_side(panels: list[np.ndarray], zoom: int = 1) -> np.ndarray:
@@ -91,7 +98,24 @@ class Series:
     temporal: list[float] = field(default_factory=list)  # from the second frame on
 
     def means(self) -> dict[str, float]:
-        return {name: float(np.mean(values)) if values else float("nan") for name, values in vars(self).items()}
+        """Per measure, the mean over frames (NaN where there are none: temporal PSNR of one frame)."""
+        return {name: _mean(values) for name, values in vars(self).items()}
+
+
+def _mean(values: list[float]) -> float:
+    """The mean of the numbers that are not NaN; NaN if none are."""
+    kept = [v for v in values if not np.isnan(v)]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
+def _finite(numbers):
+    """`numbers` (a dict of numbers or of lists of them) with NaN and infinities as None: strict
+    JSON, which browsers parse."""
+    if isinstance(numbers, dict):
+        return {k: _finite(v) for k, v in numbers.items()}
+    if isinstance(numbers, list):
+        return [_finite(v) for v in numbers]
+    return numbers if np.isfinite(numbers) else None
 
 
 class SequenceRecord:
@@ -103,13 +127,13 @@ class SequenceRecord:
         self.last = 0  # the index of the last frame
         self.series: dict[str, Series] = {}
         self.kept: dict[str, np.ndarray] = {}  # model -> its latest HR frame; "GT" -> the GT's
-        self.video = None
+        self.video: _Mp4 | None = None
+        self.side, self.places = 0, []  # of the crops, once finished
 
     def hook(self, model: str, first_model: bool) -> Callable:
         """on_frame(index, gt, lr, hr) for `measure`: `model`'s numbers (and with `first_model`, the
         video's frames)."""
         series = self.series.setdefault(model, Series())
-        previous: list = []
         crop = self.report.crop_border
 
         def on_frame(index: int, gt: np.ndarray, lr: np.ndarray, hr: np.ndarray) -> None:
@@ -117,9 +141,8 @@ class SequenceRecord:
             series.ssim_rgb.append(ssim(hr, gt, "rgb", crop))
             series.psnr_y.append(psnr(hr, gt, "y", crop))
             series.ssim_y.append(ssim(hr, gt, "y", crop))
-            if previous:
-                series.temporal.append(temporal_psnr(hr, previous[0], gt, previous[1]))
-            previous[:] = [hr, gt]
+            if index:  # the frames before, still held for this model
+                series.temporal.append(temporal_psnr(hr, self.kept[model], gt, self.kept["GT"]))
             self.kept[model], self.kept["GT"], self.last = hr, gt, index
             if first_model and index < VIDEO_FRAMES:
                 self._video_frame(lr, hr)
@@ -134,19 +157,24 @@ class SequenceRecord:
         self.video.write(side_by_side([next(bicubic(iter([lr]))), hr]))
 
     def finish(self, models: list[str]) -> None:
-        """The crops, the plots and the video, written."""
-        if self.video is not None:
-            self.video.close()
+        """The crops, the plots and the video, written; the frames kept, let go."""
+        self.close()
         gt = self.kept["GT"]
-        self.places = crop_places(gt)
+        self.side, self.places = crop_places(gt, border=self.report.crop_border)
         for number, (top, left) in enumerate(self.places):
-            panels = [self.kept[m][top : top + CROP, left : left + CROP] for m in models] + [
-                gt[top : top + CROP, left : left + CROP]
-            ]
+            window = np.s_[top : top + self.side, left : left + self.side]
+            panels = [self.kept[m][window] for m in models] + [gt[window]]
             for zoom in (1, ZOOM):
                 _write_png(side_by_side(panels, zoom), self.report.stage / self.crop_file(number, zoom))
+        self.kept.clear()
         self.report.plot(self, "psnr_rgb", "PSNR (dB, RGB)", f"{self.file}-psnr.png", first_frame=0)
         self.report.plot(self, "temporal", "temporal PSNR (dB)", f"{self.file}-temporal.png", first_frame=1)
+
+    def close(self) -> None:
+        """The video finished (where it was begun)."""
+        if self.video is not None:
+            self.video.close()
+            self.video = None
 
     def crop_file(self, number: int, zoom: int) -> str:
         return f"{self.file}-crop{number + 1}-{zoom}x.png"
@@ -165,10 +193,10 @@ class Report:
         """A sequence's name as a file name, unique in the report."""
         base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "sequence"
         file, number = base, 1
-        while file in self.names:
+        while file.casefold() in self.names:  # as file systems that ignore case see them
             number += 1
             file = f"{base}-{number}"
-        self.names.add(file)
+        self.names.add(file.casefold())
         return file
 
     def sequence(self, name: str) -> SequenceRecord:
@@ -177,6 +205,10 @@ class Report:
         return record
 
     def plot(self, record: SequenceRecord, measure: str, label: str, file: str, first_frame: int) -> None:
+        with self.plt.rc_context({"text.parse_math": False}):  # a "$" in a name is a dollar sign
+            self._plot(record, measure, label, file, first_frame)
+
+    def _plot(self, record: SequenceRecord, measure: str, label: str, file: str, first_frame: int) -> None:
         figure, axes = self.plt.subplots(figsize=(8, 3.2), layout="constrained")
         for model, series in record.series.items():
             values = getattr(series, measure)
@@ -189,7 +221,7 @@ class Report:
         figure.savefig(self.stage / file, dpi=110)
         self.plt.close(figure)
 
-    def write(self, models: list[str], convention: str) -> None:
+    def write(self, models: list[str]) -> None:
         """data.json and index.html, once every sequence has finished."""
         data = {
             "command": self.command,
@@ -201,33 +233,52 @@ class Report:
                     "name": r.name,
                     "file": r.file,
                     "crop_frame": r.last,
-                    "crops": [{"top": top, "left": left} for top, left in r.places],
-                    "models": {model: vars(series) for model, series in r.series.items()},
-                    "means": {model: series.means() for model, series in r.series.items()},
+                    "crops": [{"top": top, "left": left, "side": r.side} for top, left in r.places],
+                    "models": {model: _finite(vars(series)) for model, series in r.series.items()},
+                    "means": {model: _finite(series.means()) for model, series in r.series.items()},
                 }
                 for r in self.sequences
             ],
-            "mean": {model: self._mean_over_sequences(model) for model in models},
+            "mean": {model: _finite(self._mean_over_sequences(model)) for model in models},
         }
-        (self.stage / "data.json").write_text(json.dumps(data, indent=1) + "\n")
+        (self.stage / "data.json").write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+        crop = f", {self.crop_border} border pixels cropped" if self.crop_border else ""
+        convention = f"PSNR and SSIM on RGB and on the Y channel of BT.601 YCbCr{crop}, 8-bit frames"
         (self.stage / "index.html").write_text(_page(data, models, convention))
 
     def _mean_over_sequences(self, model: str) -> dict[str, float]:
+        """Each sequence counting once; a sequence of one frame has no temporal PSNR to count."""
         means = [r.series[model].means() for r in self.sequences]
-        return {name: float(np.mean([m[name] for m in means])) for name in means[0]}
+        return {name: _mean([m[name] for m in means]) for name in means[0]}
+
+    def close(self) -> None:
+        for record in self.sequences:
+            record.close()
 
 
+@contextlib.contextmanager
 def open_report(folder: Path, overwrite: bool, crop_border: int, command: str):
-    """A `Report` staged beside `folder` (a context manager): an existing folder that is not empty
-    is refused before any work unless `overwrite`."""
-    import contextlib
+    """A `Report` staged beside `folder`, which it replaces when the block ends without an error.
+    An existing folder that is not empty is refused before any work; with `overwrite`, one that
+    holds an earlier report (its data.json written by repvsr-eval) is replaced, and nothing else."""
+    folder = Path(folder).resolve()  # "." has no name to stage beside
+    if overwrite and folder.is_dir() and any(folder.iterdir()) and not _is_report(folder):
+        raise ReportedError(
+            f"{folder}: not a report of repvsr-eval (no data.json of its own): {parameter('overwrite')} replaces only those"
+        )
+    with staged_folder(folder, REPORT_SUFFIXES, overwrite) as stage:
+        report = Report(stage, crop_border, command)
+        try:
+            yield report
+        finally:
+            report.close()
 
-    @contextlib.contextmanager
-    def staged():
-        with staged_folder(folder, REPORT_SUFFIXES, overwrite) as stage:
-            yield Report(stage, crop_border, command)
 
-    return staged()
+def _is_report(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "data.json").read_text())["command"].startswith("repvsr-eval")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _pyplot():
@@ -350,13 +401,16 @@ def _table(data: dict, models: list[str], convention: str) -> str:
     for model in models:
         frames = sum(len(s["models"][model]["psnr_rgb"]) for s in data["sequences"])
         rows.append(_row("mean", e(model), frames, data["mean"][model], ' class="mean"'))
-    note = f"{e(convention)}; mean = over sequences, each counting once (the temporal PSNR from each sequence's second frame)."
+    note = (
+        f"{e(convention)}; mean = over sequences, each counting once (the temporal PSNR from each "
+        "sequence's second frame); – where there is no number (a frame matched exactly has no finite PSNR)."
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table><p>{note}</p>"
 
 
 def _row(sequence: str, model: str, frames: int, means: dict, attributes: str) -> str:
     cells = [sequence, model, str(frames)] + [
-        f"{means[name]:{form}}"
+        "–" if means[name] is None else f"{means[name]:{form}}"
         for name, form in (
             ("psnr_rgb", ".3f"),
             ("ssim_rgb", ".4f"),
@@ -396,7 +450,9 @@ def _sequence_section(sequence: dict, models: list[str], video: dict) -> str:
         f'<figure><img src="{file}-temporal.png" alt="per-frame temporal PSNR of {e(sequence["name"])}"></figure>',
     ]
     for number, place in enumerate(sequence["crops"]):
-        where = f"frame {sequence['crop_frame']}, {CROP}×{CROP} at x {place['left']}, y {place['top']}"
+        where = (
+            f"frame {sequence['crop_frame']}, {place['side']}×{place['side']} at x {place['left']}, y {place['top']}"
+        )
         for zoom in (1, ZOOM):
             parts.append(
                 f'<figure><img class="crisp" src="{file}-crop{number + 1}-{zoom}x.png" alt="crop {number + 1}">'

@@ -20,7 +20,7 @@ import torch
 
 from .data.degrade import degrade
 from .data.sequences import crop_to_multiple, frames_8bit, list_sequences, sequence_file
-from .errors import ReportedError
+from .errors import ParameterError, ReportedError
 from .metrics import psnr, ssim
 from .runtime.bicubic_backend import bicubic_upscale
 from .runtime.frame_layout import chw, hwc_levels, to_levels
@@ -162,6 +162,10 @@ def evaluate(
     With `report` (`eval_report.Report`), what it shows is kept as the frames pass and written at
     the end. Every sequence is read anew for each model: frames flow through, nothing is kept."""
     models = [BICUBIC, *(label for label, _ in sessions)]
+    if report and len(models) < 2:
+        raise ParameterError("a report sets a model beside bicubic: give one")
+    if len(set(models)) < len(models):
+        raise ParameterError(f"two models are named alike ({', '.join(models)}): their rows would mix")
     scores = []
     for sequence in sequences:
         record = report.sequence(sequence.name) if report else None
@@ -172,7 +176,7 @@ def evaluate(
         if record:
             record.finish(models)
     if report:
-        report.write(models, convention.describe())
+        report.write(models)
     return scores + averages(scores)
 
 

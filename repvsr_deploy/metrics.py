@@ -22,12 +22,14 @@ def _prepared(frame: np.ndarray, channel: str, crop_border: int) -> np.ndarray:
 
 
 def psnr(output: np.ndarray, target: np.ndarray, channel: str = "rgb", crop_border: int = 0) -> float:
-    """dB between uint8 RGB frames [H, W, 3]."""
-    return float(
-        peak_signal_noise_ratio(
-            _prepared(target, channel, crop_border), _prepared(output, channel, crop_border), data_range=255
+    """dB between uint8 RGB frames [H, W, 3]; infinite where they are equal (said by the value, not
+    by numpy's warning)."""
+    with np.errstate(divide="ignore"):
+        return float(
+            peak_signal_noise_ratio(
+                _prepared(target, channel, crop_border), _prepared(output, channel, crop_border), data_range=255
+            )
         )
-    )
 
 
 def ssim(output: np.ndarray, target: np.ndarray, channel: str = "rgb", crop_border: int = 0) -> float:

@@ -47,7 +47,9 @@ def test_crops_go_where_the_detail_is():
     frame = np.full((192, 288, 3), 128, np.uint8)
     frame[96:, 192:] = np.random.default_rng(1).integers(0, 256, (96, 96, 3))  # noise: the most detail
     frame[:96, 96:192:2] = 0  # stripes: some
-    assert crop_places(frame) == [(0, 96), (96, 192)]
+    assert crop_places(frame) == (96, [(0, 96), (96, 192)])
+    assert crop_places(frame, border=8) == (96, [(8, 8), (8, 104)])  # only where the table measures
+    assert crop_places(frame[:40]) == (40, [(0, 120), (0, 160)])  # a frame lower than a crop: the stripes
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +105,9 @@ def test_the_crops_are_the_stated_regions_of_gt_bicubic_and_the_model(report, da
     with open_session(GRAPH, Backend.OnnxRuntime()) as session:
         model = list(through(session)(iter(lrs)))[-1]
     last_bicubic = list(bicubic(iter(lrs)))[-1]
-    places = crop_places(gts[-1])
+    side, places = crop_places(gts[-1])
     assert sequence["crop_frame"] == FRAMES - 1 and [(c["top"], c["left"]) for c in sequence["crops"]] == places
+    assert side == CROP and {c["side"] for c in sequence["crops"]} == {CROP}
     assert len(places) == 2
     for number, (top, left) in enumerate(places):
         window = np.s_[top : top + CROP, left : left + CROP]
@@ -136,7 +139,7 @@ def test_the_plots_data_are_the_tables_numbers(report):
     assert means["psnr_rgb"] > data["mean"]["bicubic"]["psnr_rgb"]
 
 
-def test_the_video_is_bicubic_beside_the_model_and_decodes_every_frame(report):
+def test_the_video_is_bicubic_beside_the_model_and_decodes_every_frame(report, data):
     folder, _ = report
     with av.open(str(folder / "clip-side-by-side.mp4")) as video:
         stream = video.streams.video[0]
@@ -145,6 +148,18 @@ def test_the_video_is_bicubic_beside_the_model_and_decodes_every_frame(report):
     assert len(frames) == FRAMES and frames[0].shape == (HEIGHT, 2 * WIDTH + GAP, 3)
     left, right = frames[-1][:, :WIDTH].astype(float), frames[-1][:, WIDTH + GAP :].astype(float)
     assert np.abs(left - right).mean() > 0.5  # two different upscalers, side by side
+    with av.open(str(data / "GT" / "clip.mkv")) as clip:
+        gt = [f.to_ndarray(format="rgb24") for f in clip.decode(video=0)][-1]
+    with open_session(GRAPH, Backend.OnnxRuntime()) as session:
+        lrs = []
+        with av.open(str(data / "GT" / "clip.mkv")) as clip:
+            lrs = [degraded(f.to_ndarray(format="rgb24"), "bd") for f in clip.decode(video=0)]
+        model = list(through(session)(iter(lrs)))[-1]
+    bicubic_last = list(bicubic(iter(lrs)))[-1]
+    assert gt.shape == model.shape
+    # bicubic on the left, the model on the right (through H.264 at crf 18, 4:2:0)
+    assert np.abs(left - bicubic_last).mean() < np.abs(left - model).mean()
+    assert np.abs(right - model).mean() < np.abs(right - bicubic_last).mean()
 
 
 def test_an_existing_folder_is_replaced_only_with_overwrite_and_a_failure_leaves_none(data, tmp_path):
@@ -156,12 +171,61 @@ def test_an_existing_folder_is_replaced_only_with_overwrite_and_a_failure_leaves
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
     (folder / "notes.txt").unlink()
     (folder / "index.html").write_text("an older report")
+    (folder / "data.json").write_text(json.dumps({"command": "repvsr-eval old"}))
     replaced = run_cli("repvsr-eval", data, GRAPH, "--report", folder, "--frames", 2, "--overwrite")
     assert replaced.returncode == 0, replaced.stderr
     assert "repvsr-eval report" in (folder / "index.html").read_text()
     failed = run_cli("repvsr-eval", data, tmp_path / "missing.onnx", "--report", tmp_path / "new")
     assert failed.returncode == 1 and not (tmp_path / "new").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]  # no staging left
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    (pictures / "a.png").write_bytes(b"")
+    refused = run_cli("repvsr-eval", data, GRAPH, "--report", pictures, "--frames", 2, "--overwrite")
+    assert refused.returncode == 1 and "not a report of repvsr-eval" in refused.stderr
+    assert [p.name for p in pictures.iterdir()] == ["a.png"]
+
+
+def test_a_sequence_that_fails_after_another_was_reported_leaves_no_report(tmp_path):
+    data = tmp_path / "data" / "GT"
+    (data / "b").mkdir(parents=True)
+    make_clip(data / "a.mkv", 3, 64, 48, codec="ffv1")
+    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(data / "b" / "0.png")
+    (data / "b" / "1.png").write_bytes(b"not a picture")
+    failed = run_cli("repvsr-eval", tmp_path / "data", GRAPH, "--report", tmp_path / "rep")
+    assert failed.returncode == 1 and "not a readable image" in failed.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_odd_names_one_frame_and_small_frames_make_a_valid_report(tmp_path):
+    """A name with $, <, & and quotes (HTML, matplotlib's maths), a sequence of one frame (no
+    temporal PSNR), frames lower than a crop, two models of one file name."""
+    name = 'a $\\alpha$ <b>&"x"'
+    data = tmp_path / "data" / "GT"
+    (data / name).mkdir(parents=True)
+    Image.fromarray((camera_like(1, 48, 64)[0] * 255).astype(np.uint8)).save(data / name / "0.png")
+    make_clip(data / "two.mkv", 2, 64, 48, codec="ffv1")
+    copy = tmp_path / "copy" / GRAPH.name
+    copy.parent.mkdir()
+    shutil.copy(GRAPH, copy)
+    folder = tmp_path / "rep"
+    result = run_cli("repvsr-eval", tmp_path / "data", GRAPH, copy, "--report", folder)
+    assert result.returncode == 0, result.stderr
+    data_json = json.loads((folder / "data.json").read_text())  # strict JSON: no NaN
+    one = next(s for s in data_json["sequences"] if s["name"] == name)
+    assert one["means"]["bicubic"]["temporal"] is None and one["crops"][0]["side"] == 48
+    assert str(GRAPH) in " ".join(one["models"]) and str(copy) in " ".join(one["models"])
+    page = (folder / "index.html").read_text()
+    assert "&lt;b&gt;&amp;&quot;x&quot;" in page and "<b>&" not in page
+    assert "<td>–</td>" in page  # the temporal PSNR of one frame
+    assert data_json["mean"]["bicubic"]["temporal"] is not None  # from the sequence that has one
+
+
+def test_an_out_file_inside_the_report_folder_is_refused_before_any_work(data, tmp_path):
+    for out in (tmp_path / "rep", tmp_path / "rep" / "table.json"):
+        refused = run_cli("repvsr-eval", data, GRAPH, "--report", tmp_path / "rep", "--out", out)
+        assert refused.returncode == 2 and "--out would be written where --report's folder goes" in refused.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

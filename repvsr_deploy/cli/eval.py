@@ -27,17 +27,19 @@ def _sessions(models: tuple[Path, ...], unfused: bool, device: str, graph_backen
     from ..runtime.choice import Backend
     from ..runtime.session import open_session
 
+    names = [path.name for path in models]
     for path in models:
         if not path.is_file():
             raise ReportedError(f"{path}: no such checkpoint, graph or engine")
+        named = path.name if names.count(path.name) == 1 else str(path)  # files of one name: by their paths
         name = backend_for(path).name
         backend = Backend.named(graph_backend if name == "onnxruntime" else name, device)
         if isinstance(backend, Backend.Torch):
             if unfused:
-                yield f"{path.name} (torch, unfused)", open_session(load_checkpoint(path), backend)
-            yield f"{path.name} (torch, fused)", open_session(path, backend)
+                yield f"{named} (torch, unfused)", open_session(load_checkpoint(path), backend)
+            yield f"{named} (torch, fused)", open_session(path, backend)
         else:
-            yield f"{path.name} ({backend.name})", open_session(path, backend)
+            yield f"{named} ({backend.name})", open_session(path, backend)
 
 
 @click.command("repvsr-eval")
@@ -111,6 +113,8 @@ def eval_command(
         raise click.UsageError("give DATA and MODELS, or --demo-data and MODELS")
     if overwrite and not report:
         raise click.UsageError("--overwrite replaces a --report folder: give --report")
+    if report and out and (out.resolve() == report.resolve() or report.resolve() in out.resolve().parents):
+        raise click.UsageError("--out would be written where --report's folder goes: give it a path outside")
     command = shlex.join(["repvsr-eval", *sys.argv[1:]])
     with contextlib.ExitStack() as stack:
         if out:  # before measuring, not after: a table is a few KiB
