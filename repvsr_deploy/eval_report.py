@@ -8,8 +8,9 @@ opens from disk (no server, no network), and beside it, per sequence:
   ghosting move a frame against its neighbours, which per-frame PSNR averages away; this needs no
   learned weights (no flow network);
 - crops of the last frame (the recurrence has warmed up most) at the CROPS most detailed places of
-  its GT: of a grid of CROP x CROP windows from the top left, those whose BT.601 luma has the
-  largest variance of its 4-neighbour Laplacian. Each a row of panels, bicubic | each model | GT,
+  its GT: of a grid of CROP x CROP windows (smaller where the frame is) over the area the table
+  measures, from its top left (the last row and column flush with its far edges), those whose
+  BT.601 luma has the largest variance of its 4-neighbour Laplacian. Each a row of panels, bicubic | each model | GT,
   at 1:1 and at ZOOMx nearest-neighbour;
 - a side-by-side video, bicubic on the left and the first model on the right, of the first
   VIDEO_FRAMES frames at VIDEO_RATE fps, in H.264 yuv420p mp4 (what browsers play).
@@ -64,17 +65,19 @@ def crop_places(
     gt: np.ndarray, size: int = CROP, count: int = CROPS, border: int = 0
 ) -> tuple[int, list[tuple[int, int]]]:
     """(side, [(top, left)...]): the `count` most detailed windows of a grid of `size` x `size`
-    windows (smaller where the frame less its `border` is) from the measured area's top left, by
-    the rule above; ties keep the earlier window."""
+    windows (smaller where the frame less its `border` is) from the measured area's top left, a
+    last row and column flush with its far edges, by the rule above; ties keep the earlier window."""
     height, width = gt.shape[0] - 2 * border, gt.shape[1] - 2 * border
     side = min(size, height, width)
-    places = [
-        (border + top, border + left)
-        for top in range(0, height - side + 1, side)
-        for left in range(0, width - side + 1, side)
-    ]
+    places = [(border + top, border + left) for top in _steps(height, side) for left in _steps(width, side)]
     ranked = sorted(places, key=lambda p: -detail(gt[p[0] : p[0] + side, p[1] : p[1] + side]))
     return side, sorted(ranked[:count])
+
+
+def _steps(length: int, side: int) -> list[int]:
+    """Window starts every `side` pixels, and one flush with the end where the steps leave a remainder."""
+    starts = list(range(0, length - side + 1, side))
+    return starts + [length - side] if starts[-1] != length - side else starts
 
 
 def side_by_side(panels: list[np.ndarray], zoom: int = 1) -> np.ndarray:
@@ -142,7 +145,8 @@ class SequenceRecord:
             series.psnr_y.append(psnr(hr, gt, "y", crop))
             series.ssim_y.append(ssim(hr, gt, "y", crop))
             if index:  # the frames before, still held for this model
-                series.temporal.append(temporal_psnr(hr, self.kept[model], gt, self.kept["GT"]))
+                area = np.s_[crop : hr.shape[0] - crop, crop : hr.shape[1] - crop]  # as the table measures
+                series.temporal.append(temporal_psnr(hr[area], self.kept[model][area], gt[area], self.kept["GT"][area]))
             self.kept[model], self.kept["GT"], self.last = hr, gt, index
             if first_model and index < VIDEO_FRAMES:
                 self._video_frame(lr, hr)
@@ -210,9 +214,19 @@ class Report:
 
     def _plot(self, record: SequenceRecord, measure: str, label: str, file: str, first_frame: int) -> None:
         figure, axes = self.plt.subplots(figsize=(8, 3.2), layout="constrained")
+        from matplotlib.ticker import MaxNLocator
+
         for model, series in record.series.items():
             values = getattr(series, measure)
-            axes.plot(range(first_frame, first_frame + len(values)), values, label=model, linewidth=1.2)
+            axes.plot(
+                range(first_frame, first_frame + len(values)),
+                values,
+                label=model,
+                linewidth=1.2,
+                marker=".",
+                markersize=4,
+            )
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # frames are whole
         axes.set_xlabel("frame")
         axes.set_ylabel(label)
         axes.set_title(f"{record.name}: {label} per frame")
@@ -227,12 +241,14 @@ class Report:
             "command": self.command,
             "crop_border": self.crop_border,
             "crop": {"size": CROP, "zoom": ZOOM},
-            "video": {"frames": VIDEO_FRAMES, "rate": VIDEO_RATE, "left": "bicubic", "right": models[1]},
+            "video": {"most_frames": VIDEO_FRAMES, "rate": VIDEO_RATE, "left": "bicubic", "right": models[1]},
+            "report": "repvsr-eval",  # what --overwrite looks for
             "sequences": [
                 {
                     "name": r.name,
                     "file": r.file,
                     "crop_frame": r.last,
+                    "video_frames": min(r.last + 1, VIDEO_FRAMES),
                     "crops": [{"top": top, "left": left, "side": r.side} for top, left in r.places],
                     "models": {model: _finite(vars(series)) for model, series in r.series.items()},
                     "means": {model: _finite(series.means()) for model, series in r.series.items()},
@@ -260,11 +276,12 @@ class Report:
 def open_report(folder: Path, overwrite: bool, crop_border: int, command: str):
     """A `Report` staged beside `folder`, which it replaces when the block ends without an error.
     An existing folder that is not empty is refused before any work; with `overwrite`, one that
-    holds an earlier report (its data.json written by repvsr-eval) is replaced, and nothing else."""
+    holds an earlier report and nothing else (`_is_report`) is replaced."""
     folder = Path(folder).resolve()  # "." has no name to stage beside
     if overwrite and folder.is_dir() and any(folder.iterdir()) and not _is_report(folder):
         raise ReportedError(
-            f"{folder}: not a report of repvsr-eval (no data.json of its own): {parameter('overwrite')} replaces only those"
+            f"{folder}: holds more than a report of repvsr-eval: {parameter('overwrite')} replaces an earlier report, "
+            "and nothing else"
         )
     with staged_folder(folder, REPORT_SUFFIXES, overwrite) as stage:
         report = Report(stage, crop_border, command)
@@ -275,10 +292,17 @@ def open_report(folder: Path, overwrite: bool, crop_border: int, command: str):
 
 
 def _is_report(folder: Path) -> bool:
+    """The folder holds a report of repvsr-eval and nothing else: its data.json says so, and every
+    file is one a report writes."""
     try:
-        return json.loads((folder / "data.json").read_text())["command"].startswith("repvsr-eval")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        if json.loads((folder / "data.json").read_text()).get("report") != "repvsr-eval":
+            return False
+    except (OSError, ValueError, AttributeError):
         return False
+    return all(p.is_file() and _REPORT_FILE.fullmatch(p.name) for p in folder.iterdir())
+
+
+_REPORT_FILE = re.compile(r"index\.html|data\.json|.+-(psnr|temporal)\.png|.+-crop\d+-\d+x\.png|.+-side-by-side\.mp4")
 
 
 def _pyplot():
@@ -333,6 +357,7 @@ tr.mean td { font-weight: 600; background: #f4f4f4; }
 figure { margin: 1em 0; overflow-x: auto; }
 figcaption { font-size: 0.85em; color: #555; }
 img.crisp { image-rendering: pixelated; }
+video { max-width: 100%; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 #loaded { font-size: 0.85em; color: #555; }
 """
@@ -432,7 +457,8 @@ def _method(data: dict) -> str:
         "Flicker and ghosting move a frame against its neighbours, which per-frame PSNR averages away; it needs no "
         f"learned weights. A difference matched exactly counts {TEMPORAL_CAP:g} dB.</li>"
         f"<li><b>Crops</b>: of the last frame (the recurrence has warmed up most), the {CROPS} most detailed "
-        f"{CROP}×{CROP} windows of a grid from the GT's top left (the largest variance of the 4-neighbour "
+        f"{CROP}×{CROP} windows (smaller where the frame is) of a grid over the area measured (the largest "
+        "variance of the 4-neighbour "
         "Laplacian of its BT.601 luma), not chosen by hand. Panels left to right: bicubic, each model, GT; at 1:1 and "
         f"at {ZOOM}× nearest-neighbour.</li>"
         f"<li><b>Video</b>: bicubic on the left, {html.escape(data['video']['right'])} on the right, the first "

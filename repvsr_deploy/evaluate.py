@@ -77,7 +77,7 @@ def file_sequences(data: Path, degradation: str, max_frames: int | None, scale: 
             height, width = (side - side % scale for side in (source.height, source.width))
         sequences.append(
             Sequence(
-                gt.stem,
+                gt.name if gt.is_dir() else gt.stem,  # a folder's name keeps its dots
                 width,
                 height,
                 lambda gt=gt, lr=lr if lr.exists() else None: frame_pairs(gt, lr, degradation, max_frames, scale),

@@ -48,7 +48,7 @@ def test_crops_go_where_the_detail_is():
     frame[96:, 192:] = np.random.default_rng(1).integers(0, 256, (96, 96, 3))  # noise: the most detail
     frame[:96, 96:192:2] = 0  # stripes: some
     assert crop_places(frame) == (96, [(0, 96), (96, 192)])
-    assert crop_places(frame, border=8) == (96, [(8, 8), (8, 104)])  # only where the table measures
+    assert crop_places(frame, border=8) == (96, [(8, 104), (88, 184)])  # only where the table measures
     assert crop_places(frame[:40]) == (40, [(0, 120), (0, 160)])  # a frame lower than a crop: the stripes
 
 
@@ -171,7 +171,7 @@ def test_an_existing_folder_is_replaced_only_with_overwrite_and_a_failure_leaves
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
     (folder / "notes.txt").unlink()
     (folder / "index.html").write_text("an older report")
-    (folder / "data.json").write_text(json.dumps({"command": "repvsr-eval old"}))
+    (folder / "data.json").write_text(json.dumps({"report": "repvsr-eval", "command": "repvsr-eval old"}))
     replaced = run_cli("repvsr-eval", data, GRAPH, "--report", folder, "--frames", 2, "--overwrite")
     assert replaced.returncode == 0, replaced.stderr
     assert "repvsr-eval report" in (folder / "index.html").read_text()
@@ -182,8 +182,11 @@ def test_an_existing_folder_is_replaced_only_with_overwrite_and_a_failure_leaves
     pictures.mkdir()
     (pictures / "a.png").write_bytes(b"")
     refused = run_cli("repvsr-eval", data, GRAPH, "--report", pictures, "--frames", 2, "--overwrite")
-    assert refused.returncode == 1 and "not a report of repvsr-eval" in refused.stderr
+    assert refused.returncode == 1 and "holds more than a report of repvsr-eval" in refused.stderr
     assert [p.name for p in pictures.iterdir()] == ["a.png"]
+    (folder / "figure-for-paper.png").write_bytes(b"")  # a file of the user's beside a report
+    kept = run_cli("repvsr-eval", data, GRAPH, "--report", folder, "--frames", 2, "--overwrite")
+    assert kept.returncode == 1 and (folder / "figure-for-paper.png").exists()
 
 
 def test_a_sequence_that_fails_after_another_was_reported_leaves_no_report(tmp_path):

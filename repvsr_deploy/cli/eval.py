@@ -99,9 +99,10 @@ def eval_command(
     data, models, demo_data, unfused, degradation, frames, channel, crop_border, graph_backend, device, fmt, out,
     report, overwrite,
 ):  # fmt: skip
-    """PSNR and SSIM (on RGB, or Y with --channel y) of MODELS (.pth checkpoints, .onnx graphs, .plan engines) over the
-    sequences of DATA (DATA/GT/<seq>, with DATA/LR/<seq> where given; or sequences directly under
-    DATA), bicubic beside."""
+    """PSNR and SSIM (on RGB, or Y with --channel y) of MODELS (.pth checkpoints, .onnx graphs,
+    OpenVINO .xml models, .plan engines) over the sequences of DATA (DATA/GT/<seq>, with
+    DATA/LR/<seq> where given; or sequences directly under DATA), bicubic beside; with --report, a
+    report to look at."""
     from tabulate import tabulate
 
     from ..evaluate import Convention, demo_sequences, evaluate, file_sequences
