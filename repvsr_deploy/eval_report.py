@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import staged_folder
-from .errors import MissingDependency, ReportedError, parameter
+from .errors import ReportedError, parameter
+from .headless_plot import pyplot
 from .metrics import psnr, ssim, y_channel
 
 CROP = 96  # GT pixels a side of a crop
@@ -191,7 +192,7 @@ class Report:
         self.stage, self.crop_border, self.command = stage, crop_border, command
         self.sequences: list[SequenceRecord] = []
         self.names: set[str] = set()
-        self.plt = _pyplot()
+        self.plt = pyplot("the report's plots")
 
     def file_name(self, name: str) -> str:
         """A sequence's name as a file name, unique in the report."""
@@ -303,17 +304,6 @@ def _is_report(folder: Path) -> bool:
 
 
 _REPORT_FILE = re.compile(r"index\.html|data\.json|.+-(psnr|temporal)\.png|.+-crop\d+-\d+x\.png|.+-side-by-side\.mp4")
-
-
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MissingDependency("matplotlib", "plot", "the report's plots") from None
-    return plt
 
 
 def _write_png(rgb: np.ndarray, path: Path) -> None:

@@ -579,7 +579,7 @@ def _upscale_live(
     source, target, session, encoding, select: Selection, live: Live, overwrite, progress, starting, on_event
 ) -> Upscaled:
     """A pipe or URL arriving in real time into `target`, by the rules of `video.live`."""
-    from .video.live import LiveCounts, run_live
+    from .video.live import run_live
     from .video.progress import progress_bar
     from .video.sink import open_sink
 

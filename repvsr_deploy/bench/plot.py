@@ -5,18 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import atomic_path
-from ..errors import MissingDependency
+from ..headless_plot import pyplot
 from .runner import BenchRow
 
 
 def plot(rows: list[BenchRow], path: Path, title: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MissingDependency("matplotlib", "plot", "plotting the results") from None
+    plt = pyplot("plotting the results")
     several = len({r.resolution for r in rows}) > 1
     figure, axes = plt.subplots(figsize=(8, 5.5), layout="constrained")
     seen = set()

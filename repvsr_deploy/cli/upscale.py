@@ -9,7 +9,7 @@ import click
 from ..errors import ReportedError
 from ..runtime.backends import DEVICES, GRAPH_BACKENDS
 from ..upscaling import WARMUP
-from ..video.endpoints import DEFAULT_TIMEOUT, PIPE, STREAM_FORMATS, label
+from ..video.endpoints import DEFAULT_TIMEOUT, PIPE, STREAM_FORMATS, is_url, label, location
 from ..video.live import FALLBACKS
 from .errors import command_flags, debug_option, run_command
 from .options import FiniteRange, encoding_from, encoding_options
@@ -167,7 +167,7 @@ def upscale_command(
     for given, flag in ((reconnect, "--reconnect"), (live_fallback != "bicubic", "--live-fallback")):
         if given and not live:
             raise click.UsageError(f"{flag} goes with --live")
-    if _given("timeout") and not (_is_url(inputs[0]) or _is_url(output)):
+    if _given("timeout") and not any(is_url(location(where)) for where in (inputs[0], output) if where is not None):
         raise click.UsageError("--timeout is for a URL input or output")
     to_stdout = str(output) == PIPE  # the stream is all that goes there
     say = (lambda text: click.echo(text, err=True)) if to_stdout else click.echo
@@ -210,10 +210,6 @@ upscale_command.spellings = {
 def _given(name: str) -> bool:
     """The flag was on the command line (not its default)."""
     return click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-
-
-def _is_url(path) -> bool:
-    return path is not None and "://" in str(path)
 
 
 def _inputs_and_output(paths: tuple[str, ...], out_dir, inputs_from) -> tuple[list, str | None]:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import MissingDependency, ReportedError
+from ..headless_plot import pyplot
 
 COLUMNS = (
     "iteration",
@@ -132,11 +133,8 @@ class Logbook:
 def plot_curves(csv_path: Path, out: Path) -> Path | None:
     """Loss, learning rate and validation PSNR against the iteration, from metrics.csv."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+        plt = pyplot("the training curves' plot")
+    except MissingDependency:
         return None
     with open(csv_path, newline="") as file:
         rows = list(csv.DictReader(file))
