@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -282,3 +283,19 @@ def test_audio_into_y4m_and_a_reader_that_goes_away_are_one_line_each(vfr_with_a
     assert upscaler.wait(timeout=60) == 1
     assert said[-1].startswith("repvsr-upscale: error: standard output: its reader went away after ")
     assert len(said) == 2  # the model line, then this
+
+
+def test_a_frame_without_a_time_base_is_timed_in_its_streams():
+    """HEVC from MPEG-TS over UDP gave frames with a pts and no time base (a crash, seen live)."""
+    from types import SimpleNamespace
+
+    from repvsr_deploy.video.source import VideoFile
+
+    stream = SimpleNamespace(time_base=Fraction(1, 90000), rate=Fraction(25))
+    frames = [SimpleNamespace(pts=pts, time_base=None) for pts in (0, 3600, 10800)]
+    timed = list(VideoFile._timed(stream, iter(frames)))
+    assert [(start, duration) for _, start, duration in timed] == [
+        (0, Fraction(1, 25)),
+        (Fraction(1, 25), Fraction(2, 25)),
+        (Fraction(3, 25), Fraction(2, 25)),
+    ]

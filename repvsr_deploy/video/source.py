@@ -271,8 +271,11 @@ class VideoFile(FrameSource):
 
     def _timed(self, frames: Iterator) -> Iterator[tuple]:
         """(frame, start, duration), seconds, by the one rule of `timeline` (as segments are timed);
-        each frame's timestamp in its own time base (the deinterlacer's frames have theirs)."""
-        stamped = ((frame, None if frame.pts is None else frame.pts * frame.time_base) for frame in frames)
+        each frame's timestamp in its own time base (the deinterlacer's frames have theirs; a frame
+        that comes without one, as HEVC's from MPEG-TS over UDP can, is in the stream's)."""
+        stamped = (
+            (frame, None if frame.pts is None else frame.pts * (frame.time_base or self.time_base)) for frame in frames
+        )
         return timed(stamped, self.time_base, self.rate)
 
     def _decoded(self, carried: list, cut: StreamCut) -> Iterator:
